@@ -1,0 +1,279 @@
+//! What a session asks of the engine (`Op`) and what it gets back (`Reply`).
+//!
+//! These are the same for every front end: the in-process client builds them directly, the TCP
+//! server decodes them from jute, the C and Python bindings go through the in-process client.
+
+use crate::proto::{
+    Acl, AddWatchMode, ClientInfo, CreateMode, ErrorCode, Stat, WatcherType,
+};
+
+/// A request from a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Create a znode. `ttl_ms` is -1 unless `mode` is a TTL mode.
+    Create(CreateRequest),
+    /// Delete a childless znode; `version` -1 matches any.
+    Delete {
+        /// The znode.
+        path: String,
+        /// Expected data version, -1 for any.
+        version: i32,
+    },
+    /// Replace a znode's data; `version` -1 matches any.
+    SetData {
+        /// The znode.
+        path: String,
+        /// The new data.
+        data: Vec<u8>,
+        /// Expected data version, -1 for any.
+        version: i32,
+    },
+    /// Replace a znode's ACL; `version` -1 matches any ACL version.
+    SetAcl {
+        /// The znode.
+        path: String,
+        /// The new ACL.
+        acl: Vec<Acl>,
+        /// Expected ACL version, -1 for any.
+        version: i32,
+    },
+    /// Fail unless the znode's data version matches (useful inside a multi).
+    Check {
+        /// The znode.
+        path: String,
+        /// Expected data version, -1 for any.
+        version: i32,
+    },
+    /// Apply write ops atomically: all succeed or none does.
+    Multi(Vec<Op>),
+    /// Read a znode's data and Stat, optionally leaving a data watch.
+    GetData {
+        /// The znode.
+        path: String,
+        /// Leave a one-shot data watch.
+        watch: bool,
+    },
+    /// Read a znode's Stat, optionally leaving a watch (set even if the znode does not exist).
+    Exists {
+        /// The znode.
+        path: String,
+        /// Leave a one-shot exists watch.
+        watch: bool,
+    },
+    /// List a znode's children (sorted) and its Stat, optionally leaving a child watch.
+    GetChildren {
+        /// The znode.
+        path: String,
+        /// Leave a one-shot child watch.
+        watch: bool,
+    },
+    /// Read a znode's ACL and Stat.
+    GetAcl {
+        /// The znode.
+        path: String,
+    },
+    /// Count every descendant of a znode.
+    GetAllChildrenNumber {
+        /// The znode.
+        path: String,
+    },
+    /// List the session's ephemerals whose path starts with `prefix` ("/" or "" for all).
+    GetEphemerals {
+        /// The path prefix.
+        prefix: String,
+    },
+    /// Wait until this member has applied everything committed before the sync.
+    Sync {
+        /// Echoed back.
+        path: String,
+    },
+    /// Read several znodes; each read succeeds or fails on its own.
+    MultiRead(Vec<ReadOp>),
+    /// The session's authenticated identities.
+    WhoAmI,
+    /// Add an identity to the session.
+    AddAuth {
+        /// The scheme, `digest` here (others answer AuthFailed).
+        scheme: String,
+        /// For digest: `user:password`.
+        auth: Vec<u8>,
+    },
+    /// Leave a persistent or persistent-recursive watch.
+    AddWatch {
+        /// The znode (need not exist).
+        path: String,
+        /// Which kind.
+        mode: AddWatchMode,
+    },
+    /// Remove the session's watches of a type on a path; NoWatcher if there are none.
+    RemoveWatches {
+        /// The znode.
+        path: String,
+        /// Which watches.
+        watcher_type: WatcherType,
+    },
+    /// NoWatcher unless the session has a watch of the type on the path.
+    CheckWatches {
+        /// The znode.
+        path: String,
+        /// Which watches.
+        watcher_type: WatcherType,
+    },
+    /// Re-register watches after a reconnect, firing what the session missed since `relative_zxid`.
+    SetWatches(SetWatchesRequest),
+    /// Delete a container or expired TTL znode (issued by the reaper, as ZooKeeper's ContainerManager).
+    DeleteContainer {
+        /// The znode.
+        path: String,
+    },
+    /// End the session.
+    CloseSession,
+}
+
+/// A create, in every mode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateRequest {
+    /// Requested path (a sequence suffix is appended for sequential modes).
+    pub path: String,
+    /// Initial data.
+    pub data: Vec<u8>,
+    /// ACL; `auth` entries are expanded to the session's identities.
+    pub acl: Vec<Acl>,
+    /// The mode.
+    pub mode: CreateMode,
+    /// TTL in milliseconds for TTL modes, -1 otherwise.
+    pub ttl_ms: i64,
+}
+
+/// A read inside multiRead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadOp {
+    /// As `Op::GetData` without a watch... or with one.
+    GetData {
+        /// The znode.
+        path: String,
+        /// Leave a data watch.
+        watch: bool,
+    },
+    /// As `Op::GetChildren`.
+    GetChildren {
+        /// The znode.
+        path: String,
+        /// Leave a child watch.
+        watch: bool,
+    },
+}
+
+/// Watches to re-register (setWatches / setWatches2).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SetWatchesRequest {
+    /// The last zxid the client saw.
+    pub relative_zxid: i64,
+    /// Data watches.
+    pub data: Vec<String>,
+    /// Exists watches.
+    pub exist: Vec<String>,
+    /// Child watches.
+    pub child: Vec<String>,
+    /// Persistent watches.
+    pub persistent: Vec<String>,
+    /// Persistent recursive watches.
+    pub persistent_recursive: Vec<String>,
+}
+
+/// What a successful op returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// Create: the final path and the new znode's Stat.
+    Create {
+        /// The created path.
+        path: String,
+        /// Its Stat.
+        stat: Stat,
+    },
+    /// SetData, SetAcl and Check: the znode's Stat afterwards (Check: as it is).
+    Stat(Stat),
+    /// Exists: the Stat, or None when the znode does not exist.
+    Exists(Option<Stat>),
+    /// GetData.
+    Data {
+        /// The data.
+        data: Vec<u8>,
+        /// The Stat.
+        stat: Stat,
+    },
+    /// GetChildren: sorted names and the parent's Stat.
+    Children {
+        /// Child names, sorted.
+        children: Vec<String>,
+        /// The parent's Stat.
+        stat: Stat,
+    },
+    /// GetAcl.
+    Acl {
+        /// The ACL (digests masked when the session lacks ADMIN).
+        acl: Vec<Acl>,
+        /// The Stat.
+        stat: Stat,
+    },
+    /// GetAllChildrenNumber.
+    Number(i32),
+    /// GetEphemerals: sorted paths.
+    Paths(Vec<String>),
+    /// Sync: the path echoed.
+    Sync(String),
+    /// Multi: one result per op.
+    Multi(Vec<OpResult>),
+    /// MultiRead: one result per read.
+    MultiRead(Vec<ReadResult>),
+    /// WhoAmI.
+    WhoAmI(Vec<ClientInfo>),
+    /// Delete, AddAuth, AddWatch, RemoveWatches, CheckWatches, SetWatches, CloseSession.
+    Done,
+}
+
+/// One op's outcome inside a multi.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpResult {
+    /// A create succeeded.
+    Create {
+        /// The created path.
+        path: String,
+        /// Its Stat.
+        stat: Stat,
+    },
+    /// A delete succeeded.
+    Delete,
+    /// A setData succeeded.
+    SetData(Stat),
+    /// A check succeeded.
+    Check,
+    /// The multi failed. `None` (ZooKeeper's code 0) for ops before the failing one, which were
+    /// valid but rolled back; the failing op's own code; RuntimeInconsistency for ops after it.
+    Error(Option<ErrorCode>),
+}
+
+/// One read's outcome inside multiRead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadResult {
+    /// Data and Stat.
+    Data {
+        /// The data.
+        data: Vec<u8>,
+        /// The Stat.
+        stat: Stat,
+    },
+    /// Sorted child names.
+    Children(Vec<String>),
+    /// The read failed.
+    Error(ErrorCode),
+}
+
+/// The outcome of an op with the zxid the member had reached when it answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// The member's last applied zxid when it answered (the reply header's zxid).
+    pub zxid: i64,
+    /// The reply, or the ZooKeeper error.
+    pub result: Result<Reply, ErrorCode>,
+}

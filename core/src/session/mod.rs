@@ -1,0 +1,1 @@
+//! Session liveness: timeouts, touches and expiry in ticks.

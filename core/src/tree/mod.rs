@@ -1,0 +1,36 @@
+//! The replicated state: the znode tree with its Stats, ACLs and indexes, and the session records.
+//!
+//! `DataTree::apply(zxid, &Txn)` is the only way state changes: a pure function of the tree and
+//! the Txn (no clock, no I/O), so every replica that applies the same Txns in the same order
+//! holds the same tree. Reads borrow the tree; ACL checks and path rules live beside it.
+
+pub mod acl;
+mod data_tree;
+pub mod path;
+mod znode;
+
+pub use data_tree::{Applied, DataTree, SessionRecord, TxnResult};
+pub use znode::Znode;
+
+/// A change apply made that watches may care about, in the order ZooKeeper fires them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// The znode that changed: the created, deleted or modified znode, or for
+    /// `ChildrenChanged` the parent whose children changed.
+    pub path: String,
+    /// What happened.
+    pub kind: ChangeKind,
+}
+
+/// The kinds of change that fire watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// The znode was created.
+    Created,
+    /// The znode was deleted.
+    Deleted,
+    /// The znode's data was replaced.
+    DataChanged,
+    /// A child of the znode was created or deleted.
+    ChildrenChanged,
+}
