@@ -29,6 +29,8 @@
 //! assert_eq!(events.len(), 1);
 //! ```
 
+#[cfg(test)]
+mod model_tests;
 mod table;
 #[cfg(test)]
 mod tests;
