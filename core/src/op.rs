@@ -277,3 +277,25 @@ pub struct Response {
     /// The reply, or the ZooKeeper error.
     pub result: Result<Reply, ErrorCode>,
 }
+
+impl Op {
+    /// A create op for `multi`.
+    pub fn create(path: &str, data: &[u8], acl: &[Acl], mode: CreateMode) -> Op {
+        Op::Create(CreateRequest { path: path.into(), data: data.into(), acl: acl.into(), mode, ttl_ms: -1 })
+    }
+
+    /// A delete op for `multi`; `version` -1 matches any.
+    pub fn delete(path: &str, version: i32) -> Op {
+        Op::Delete { path: path.into(), version }
+    }
+
+    /// A setData op for `multi`; `version` -1 matches any.
+    pub fn set_data(path: &str, data: &[u8], version: i32) -> Op {
+        Op::SetData { path: path.into(), data: data.into(), version }
+    }
+
+    /// A version check for `multi`; `version` -1 matches any.
+    pub fn check(path: &str, version: i32) -> Op {
+        Op::Check { path: path.into(), version }
+    }
+}

@@ -1,0 +1,297 @@
+//! Watchers (callbacks, channels and async streams) and the client-side watch tables that decide
+//! which watchers an event reaches (ZooKeeper's ZKWatchManager rules).
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use parking_lot::Mutex;
+
+use crate::proto::{EventType, WatchedEvent, WatcherType};
+use crate::server::WatchRegistered;
+
+/// A watch callback. Clones are the same watcher: a watcher registered twice on a path fires once.
+#[derive(Clone)]
+pub struct Watcher(Arc<dyn Fn(WatchedEvent) + Send + Sync>);
+
+impl Watcher {
+    /// A watcher that calls `callback` on the client's dispatcher thread.
+    pub fn new(callback: impl Fn(WatchedEvent) + Send + Sync + 'static) -> Watcher {
+        Watcher(Arc::new(callback))
+    }
+
+    /// A watcher that sends its events into a channel.
+    pub fn channel() -> (Watcher, crossbeam_channel::Receiver<WatchedEvent>) {
+        let (sender, receiver) = crossbeam_channel::unbounded();
+        (Watcher::new(move |event| drop(sender.send(event))), receiver)
+    }
+
+    /// A watcher whose events are awaited from a `WatchStream`.
+    pub fn stream() -> (Watcher, WatchStream) {
+        let shared = Arc::new(Mutex::new(StreamState::default()));
+        let feed = shared.clone();
+        let watcher = Watcher::new(move |event| {
+            let mut state = feed.lock();
+            state.events.push_back(event);
+            if let Some(waker) = state.waker.take() {
+                waker.wake();
+            }
+        });
+        (watcher, WatchStream { shared })
+    }
+
+    pub(crate) fn call(&self, event: WatchedEvent) {
+        (self.0)(event)
+    }
+
+    fn same(&self, other: &Watcher) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl<F: Fn(WatchedEvent) + Send + Sync + 'static> From<F> for Watcher {
+    fn from(callback: F) -> Watcher {
+        Watcher::new(callback)
+    }
+}
+
+impl std::fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Watcher")
+    }
+}
+
+#[derive(Default)]
+struct StreamState {
+    events: VecDeque<WatchedEvent>,
+    waker: Option<Waker>,
+}
+
+/// Events of a `Watcher::stream()` watcher, in order, for async code.
+pub struct WatchStream {
+    shared: Arc<Mutex<StreamState>>,
+}
+
+impl WatchStream {
+    /// The next event, waiting for one if none is queued.
+    pub fn next(&mut self) -> impl Future<Output = WatchedEvent> + '_ {
+        NextEvent { shared: &self.shared }
+    }
+
+    /// The next event if one is queued.
+    pub fn try_next(&mut self) -> Option<WatchedEvent> {
+        self.shared.lock().events.pop_front()
+    }
+}
+
+struct NextEvent<'a> {
+    shared: &'a Mutex<StreamState>,
+}
+
+impl Future for NextEvent<'_> {
+    type Output = WatchedEvent;
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<WatchedEvent> {
+        let mut state = self.shared.lock();
+        match state.events.pop_front() {
+            Some(event) => Poll::Ready(event),
+            None => {
+                state.waker = Some(context.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+type Table = HashMap<String, Vec<Watcher>>;
+
+/// The client's record of which watcher waits for what.
+#[derive(Default)]
+pub(crate) struct WatchTables {
+    default: Option<Watcher>,
+    data: Table,
+    exist: Table,
+    child: Table,
+    persistent: Table,
+    recursive: Table,
+}
+
+fn add(table: &mut Table, path: &str, watcher: Watcher) {
+    let watchers = table.entry(path.to_string()).or_default();
+    if !watchers.iter().any(|known| known.same(&watcher)) {
+        watchers.push(watcher);
+    }
+}
+
+fn take(table: &mut Table, path: &str, into: &mut Vec<Watcher>) {
+    if let Some(watchers) = table.remove(path) {
+        extend(into, &watchers);
+    }
+}
+
+fn extend(into: &mut Vec<Watcher>, watchers: &[Watcher]) {
+    for watcher in watchers {
+        if !into.iter().any(|known| known.same(watcher)) {
+            into.push(watcher.clone());
+        }
+    }
+}
+
+impl WatchTables {
+    pub(crate) fn new(default: Option<Watcher>) -> WatchTables {
+        WatchTables { default, ..WatchTables::default() }
+    }
+
+    pub(crate) fn default_watcher(&self) -> Option<Watcher> {
+        self.default.clone()
+    }
+
+    /// Records `watcher` where the server registered its watch.
+    pub(crate) fn register(&mut self, path: &str, registered: WatchRegistered, watcher: Watcher) {
+        let table = match registered {
+            WatchRegistered::Data => &mut self.data,
+            WatchRegistered::Exist => &mut self.exist,
+            WatchRegistered::Child => &mut self.child,
+            WatchRegistered::Persistent => &mut self.persistent,
+            WatchRegistered::PersistentRecursive => &mut self.recursive,
+        };
+        add(table, path, watcher);
+    }
+
+    /// The watchers an event reaches, one-shot ones removed (ZKWatchManager.materialize).
+    pub(crate) fn materialize(&mut self, event: &WatchedEvent) -> Vec<Watcher> {
+        let mut result = Vec::new();
+        let path = event.path.as_str();
+        match event.event_type {
+            EventType::None => {
+                result.extend(self.default.clone());
+                for table in [&self.data, &self.exist, &self.child, &self.persistent, &self.recursive] {
+                    for watchers in table.values() {
+                        extend(&mut result, watchers);
+                    }
+                }
+            }
+            EventType::NodeCreated | EventType::NodeDataChanged => {
+                take(&mut self.data, path, &mut result);
+                take(&mut self.exist, path, &mut result);
+                self.persistent_for(path, event.event_type, &mut result);
+            }
+            EventType::NodeChildrenChanged => {
+                take(&mut self.child, path, &mut result);
+                self.persistent_for(path, event.event_type, &mut result);
+            }
+            EventType::NodeDeleted => {
+                take(&mut self.data, path, &mut result);
+                take(&mut self.exist, path, &mut result);
+                take(&mut self.child, path, &mut result);
+                self.persistent_for(path, event.event_type, &mut result);
+            }
+            EventType::DataWatchRemoved | EventType::ChildWatchRemoved | EventType::PersistentWatchRemoved => {}
+        }
+        result
+    }
+
+    /// Persistent watchers on the path; recursive ones on the path and its ancestors, except for
+    /// child events, which recursive watches never report.
+    fn persistent_for(&self, path: &str, event_type: EventType, result: &mut Vec<Watcher>) {
+        if let Some(watchers) = self.persistent.get(path) {
+            extend(result, watchers);
+        }
+        if event_type == EventType::NodeChildrenChanged || self.recursive.is_empty() {
+            return;
+        }
+        let mut current = path;
+        loop {
+            if let Some(watchers) = self.recursive.get(current) {
+                extend(result, watchers);
+            }
+            if current == "/" {
+                break;
+            }
+            current = match current.rfind('/') {
+                Some(0) => "/",
+                Some(index) => &current[..index],
+                None => break,
+            };
+        }
+    }
+
+    /// True when a watcher (`Some`: that one) of `watcher_type` waits on `path`.
+    pub(crate) fn contains(&self, path: &str, watcher_type: WatcherType, watcher: Option<&Watcher>) -> bool {
+        self.tables_for(watcher_type).iter().any(|(table, _)| {
+            table
+                .get(path)
+                .is_some_and(|watchers| watcher.map_or(!watchers.is_empty(), |w| watchers.iter().any(|k| k.same(w))))
+        })
+    }
+
+    /// Removes watchers (`Some`: only that one) of `watcher_type` on `path`; returns each with
+    /// the removal event type it is told.
+    pub(crate) fn remove(
+        &mut self,
+        path: &str,
+        watcher_type: WatcherType,
+        watcher: Option<&Watcher>,
+    ) -> Vec<(Watcher, EventType)> {
+        let mut removed: Vec<(Watcher, EventType)> = Vec::new();
+        for (table, event_type) in self.tables_for_mut(watcher_type) {
+            let Some(watchers) = table.get_mut(path) else { continue };
+            let mut kept = Vec::new();
+            for known in watchers.drain(..) {
+                if watcher.is_none_or(|w| known.same(w)) {
+                    if !removed.iter().any(|(w, t)| w.same(&known) && *t == event_type) {
+                        removed.push((known, event_type));
+                    }
+                } else {
+                    kept.push(known);
+                }
+            }
+            if kept.is_empty() {
+                table.remove(path);
+            } else {
+                *watchers = kept;
+            }
+        }
+        removed
+    }
+
+    fn tables_for(&self, watcher_type: WatcherType) -> Vec<(&Table, EventType)> {
+        use EventType::{ChildWatchRemoved as Child, DataWatchRemoved as Data, PersistentWatchRemoved as Persistent};
+        match watcher_type {
+            WatcherType::Children => vec![(&self.child, Child)],
+            WatcherType::Data => vec![(&self.data, Data), (&self.exist, Data)],
+            WatcherType::Persistent => vec![(&self.persistent, Persistent)],
+            WatcherType::PersistentRecursive => vec![(&self.recursive, Persistent)],
+            WatcherType::Any => vec![
+                (&self.child, Child),
+                (&self.data, Data),
+                (&self.exist, Data),
+                (&self.persistent, Persistent),
+                (&self.recursive, Persistent),
+            ],
+        }
+    }
+
+    fn tables_for_mut(&mut self, watcher_type: WatcherType) -> Vec<(&mut Table, EventType)> {
+        use EventType::{ChildWatchRemoved as Child, DataWatchRemoved as Data, PersistentWatchRemoved as Persistent};
+        match watcher_type {
+            WatcherType::Children => vec![(&mut self.child, Child)],
+            WatcherType::Data => vec![(&mut self.data, Data), (&mut self.exist, Data)],
+            WatcherType::Persistent => vec![(&mut self.persistent, Persistent)],
+            WatcherType::PersistentRecursive => vec![(&mut self.recursive, Persistent)],
+            WatcherType::Any => vec![
+                (&mut self.child, Child),
+                (&mut self.data, Data),
+                (&mut self.exist, Data),
+                (&mut self.persistent, Persistent),
+                (&mut self.recursive, Persistent),
+            ],
+        }
+    }
+
+    /// True when no watcher of the kinds the server tracks for `watcher_type` remains on `path`.
+    pub(crate) fn none_left(&self, path: &str, watcher_type: WatcherType) -> bool {
+        !self.contains(path, watcher_type, None)
+    }
+}

@@ -1,0 +1,392 @@
+//! Prepare stage: validate a write against the tree plus pending changes; produce a TxnOp or an error.
+//!
+//! Checks run in ZooKeeper's order (PrepRequestProcessor), because the order decides which error
+//! a client sees when several apply. Prepare reads the tree but never changes it: what a prepared
+//! but not yet applied Txn will do is recorded in `PendingChanges`, so the next request (or the
+//! next op of a multi) is validated against the tree as it will be.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::op::{CreateRequest, Op, OpResult};
+use crate::proto::{Acl, ErrorCode, Id, Perms, CONTAINER_EPHEMERAL_OWNER, TTL_MS_MAX};
+use crate::tree::{acl, path, DataTree};
+use crate::txn::TxnOp;
+
+/// Limits a write is checked against.
+#[derive(Clone, Debug)]
+pub struct WriteLimits {
+    /// Largest znode data in bytes.
+    pub data_bytes_max: usize,
+    /// Most ephemerals one session may own.
+    pub ephemerals_per_session_max: usize,
+    /// Whether TTL znodes may be created (ZooKeeper's `zookeeper.extendedTypesEnabled`).
+    pub ttl_enabled: bool,
+}
+
+/// Who asks: the session and its authenticated identities.
+#[derive(Clone, Copy, Debug)]
+pub struct Requester<'a> {
+    /// The session id.
+    pub session_id: i64,
+    /// Identities added by addAuth (and the connection's ip).
+    pub identities: &'a [Id],
+}
+
+/// What prepare needs to know of a znode.
+#[derive(Clone, Debug)]
+struct NodeView {
+    version: i32,
+    cversion: i32,
+    aversion: i32,
+    ephemeral_owner: i64,
+    child_count: i32,
+    acl: Arc<[Acl]>,
+}
+
+/// Changes prepared but not yet applied, by path; `None` marks a pending delete.
+#[derive(Default)]
+pub struct PendingChanges {
+    nodes: HashMap<String, Option<NodeView>>,
+    ephemerals_added: HashMap<i64, i64>,
+}
+
+impl PendingChanges {
+    /// Forgets every pending change, once all prepared Txns have been applied.
+    pub fn clear(&mut self) {
+        self.nodes.clear();
+        self.ephemerals_added.clear();
+    }
+}
+
+/// Undo records for a multi, so a failed multi leaves the pending changes as they were.
+struct Undo {
+    nodes: Vec<(String, Option<Option<NodeView>>)>,
+    ephemerals_added: HashMap<i64, i64>,
+}
+
+/// One prepare pass over the tree plus pending changes.
+pub struct Prepare<'a> {
+    tree: &'a DataTree,
+    pending: &'a mut PendingChanges,
+    limits: &'a WriteLimits,
+    undo: Option<Undo>,
+}
+
+impl<'a> Prepare<'a> {
+    /// A prepare pass; `pending` carries over between requests until their Txns are applied.
+    pub fn new(tree: &'a DataTree, pending: &'a mut PendingChanges, limits: &'a WriteLimits) -> Self {
+        Prepare { tree, pending, limits, undo: None }
+    }
+
+    /// Validates one write op (not Multi) and returns its TxnOp.
+    pub fn write(&mut self, who: Requester<'_>, op: &Op) -> Result<TxnOp, ErrorCode> {
+        match op {
+            Op::Create(request) => self.create(who, request),
+            Op::Delete { path, version } => self.delete(who, path, *version),
+            Op::SetData { path, data, version } => self.set_data(who, path, data, *version),
+            Op::SetAcl { path, acl, version } => self.set_acl(who, path, acl, *version),
+            Op::Check { path, version } => self.check(who, path, *version),
+            Op::DeleteContainer { path } => self.delete_container(path),
+            // Anything else inside a multi is a request ZooKeeper cannot even decode.
+            _ => Err(ErrorCode::MarshallingError),
+        }
+    }
+
+    /// Validates a multi. On failure returns ZooKeeper's per-op results: code 0 for the ops
+    /// before the failing one, its error, then RuntimeInconsistency; pending changes are rolled back.
+    pub fn multi(&mut self, who: Requester<'_>, ops: &[Op]) -> Result<TxnOp, Vec<OpResult>> {
+        self.undo = Some(Undo { nodes: Vec::new(), ephemerals_added: self.pending.ephemerals_added.clone() });
+        let mut txns = Vec::with_capacity(ops.len());
+        let mut failure = None;
+        for (index, op) in ops.iter().enumerate() {
+            match self.write(who, op) {
+                Ok(txn) => txns.push(txn),
+                Err(code) => {
+                    failure = Some((index, code));
+                    break;
+                }
+            }
+        }
+        let undo = self.undo.take().expect("undo log present during a multi");
+        let Some((failed_index, code)) = failure else {
+            return Ok(TxnOp::Multi(txns));
+        };
+        for (path, previous) in undo.nodes.into_iter().rev() {
+            match previous {
+                Some(view) => self.pending.nodes.insert(path, view),
+                None => self.pending.nodes.remove(&path),
+            };
+        }
+        self.pending.ephemerals_added = undo.ephemerals_added;
+        Err((0..ops.len())
+            .map(|index| {
+                OpResult::Error(match index.cmp(&failed_index) {
+                    std::cmp::Ordering::Less => None,
+                    std::cmp::Ordering::Equal => Some(code),
+                    std::cmp::Ordering::Greater => Some(ErrorCode::RuntimeInconsistency),
+                })
+            })
+            .collect())
+    }
+
+    /// Prepares the end of a session: its ephemerals (applied or pending) are deleted.
+    pub fn close_session(&mut self, session_id: i64) -> TxnOp {
+        let mut doomed = self.tree.ephemerals(session_id);
+        for (path, view) in &self.pending.nodes {
+            match view {
+                Some(view) if view.ephemeral_owner == session_id => doomed.push(path.clone()),
+                None => doomed.retain(|p| p != path),
+                _ => {}
+            }
+        }
+        doomed.sort();
+        doomed.dedup();
+        for path in doomed {
+            if let Some(mut parent) = self.node(path::parent(&path)) {
+                parent.child_count -= 1;
+                self.record(path::parent(&path).to_string(), Some(parent));
+            }
+            self.record(path, None);
+        }
+        self.pending.ephemerals_added.remove(&session_id);
+        TxnOp::CloseSession { session_id }
+    }
+
+    fn create(&mut self, who: Requester<'_>, request: &CreateRequest) -> Result<TxnOp, ErrorCode> {
+        let mode = request.mode;
+        if mode.is_ttl() && !self.limits.ttl_enabled {
+            return Err(ErrorCode::Unimplemented);
+        }
+        let ttl_valid = if mode.is_ttl() {
+            request.ttl_ms > 0 && request.ttl_ms <= TTL_MS_MAX
+        } else {
+            request.ttl_ms < 0
+        };
+        if !ttl_valid {
+            return Err(ErrorCode::BadArguments);
+        }
+        // ZooKeeper validates only the parent part here and the full path after the sequence
+        // suffix is added, so "/queue/" with a sequential mode creates "/queue/0000000000".
+        let Some(last_slash) = request.path.rfind('/') else {
+            return Err(ErrorCode::BadArguments);
+        };
+        if request.path.contains('\0') {
+            return Err(ErrorCode::BadArguments);
+        }
+        let parent_path = if last_slash == 0 { "/" } else { &request.path[..last_slash] };
+        let acl = acl::fixup(&request.acl, who.identities)?;
+        let parent = self.node(parent_path).ok_or(ErrorCode::NoNode)?;
+        if !acl::check(&parent.acl, Perms::CREATE, who.identities) {
+            return Err(ErrorCode::NoAuth);
+        }
+        let path = if mode.is_sequential() {
+            format!("{}{:010}", request.path, parent.cversion)
+        } else {
+            request.path.clone()
+        };
+        path::validate(&path)?;
+        if self.node(&path).is_some() {
+            return Err(ErrorCode::NodeExists);
+        }
+        if is_session_ephemeral(parent.ephemeral_owner) {
+            return Err(ErrorCode::NoChildrenForEphemerals);
+        }
+        if request.data.len() > self.limits.data_bytes_max {
+            return Err(ErrorCode::BadArguments);
+        }
+        let ephemeral_owner = if mode.is_container() {
+            CONTAINER_EPHEMERAL_OWNER
+        } else if mode.is_ttl() {
+            crate::tree::ttl_owner(request.ttl_ms)
+        } else if mode.is_ephemeral() {
+            let owned = self.tree.ephemeral_count(who.session_id) as i64
+                + self.pending.ephemerals_added.get(&who.session_id).copied().unwrap_or(0);
+            if owned >= self.limits.ephemerals_per_session_max as i64 {
+                return Err(ErrorCode::QuotaExceeded);
+            }
+            self.count_ephemeral(who.session_id);
+            who.session_id
+        } else {
+            0
+        };
+        let parent_cversion = parent.cversion.wrapping_add(1);
+        let parent_path = parent_path.to_string();
+        self.record(
+            parent_path,
+            Some(NodeView { cversion: parent_cversion, child_count: parent.child_count + 1, ..parent }),
+        );
+        let acl: Arc<[Acl]> = acl.into();
+        self.record(
+            path.clone(),
+            Some(NodeView {
+                version: 0,
+                cversion: 0,
+                aversion: 0,
+                ephemeral_owner,
+                child_count: 0,
+                acl: acl.clone(),
+            }),
+        );
+        Ok(TxnOp::Create {
+            path,
+            data: request.data.clone(),
+            acl: acl.to_vec(),
+            ephemeral_owner,
+            parent_cversion,
+        })
+    }
+
+    fn delete(&mut self, who: Requester<'_>, path: &str, version: i32) -> Result<TxnOp, ErrorCode> {
+        let parent_path = deletable_parent(path)?;
+        let parent = self.node(parent_path).ok_or(ErrorCode::NoNode)?;
+        if !acl::check(&parent.acl, Perms::DELETE, who.identities) {
+            return Err(ErrorCode::NoAuth);
+        }
+        let node = self.node(path).ok_or(ErrorCode::NoNode)?;
+        next_version(node.version, version)?;
+        if node.child_count > 0 {
+            return Err(ErrorCode::NotEmpty);
+        }
+        Ok(self.record_delete(path, parent_path, parent, &node))
+    }
+
+    fn delete_container(&mut self, path: &str) -> Result<TxnOp, ErrorCode> {
+        let parent_path = deletable_parent(path)?;
+        let node = self.node(path).ok_or(ErrorCode::NoNode)?;
+        if node.child_count > 0 {
+            return Err(ErrorCode::NotEmpty);
+        }
+        // ZooKeeper answers BadVersion when asked to reap a session's ephemeral.
+        if is_session_ephemeral(node.ephemeral_owner) {
+            return Err(ErrorCode::BadVersion);
+        }
+        let parent = self.node(parent_path).ok_or(ErrorCode::NoNode)?;
+        Ok(self.record_delete(path, parent_path, parent, &node))
+    }
+
+    fn record_delete(&mut self, path: &str, parent_path: &str, parent: NodeView, node: &NodeView) -> TxnOp {
+        if is_session_ephemeral(node.ephemeral_owner) {
+            *self.pending.ephemerals_added.entry(node.ephemeral_owner).or_insert(0) -= 1;
+        }
+        self.record(parent_path.to_string(), Some(NodeView { child_count: parent.child_count - 1, ..parent }));
+        self.record(path.to_string(), None);
+        TxnOp::Delete { path: path.to_string() }
+    }
+
+    fn set_data(&mut self, who: Requester<'_>, path: &str, data: &[u8], version: i32) -> Result<TxnOp, ErrorCode> {
+        path::validate(path)?;
+        let node = self.node(path).ok_or(ErrorCode::NoNode)?;
+        if !acl::check(&node.acl, Perms::WRITE, who.identities) {
+            return Err(ErrorCode::NoAuth);
+        }
+        if data.len() > self.limits.data_bytes_max {
+            return Err(ErrorCode::BadArguments);
+        }
+        let version = next_version(node.version, version)?;
+        self.record(path.to_string(), Some(NodeView { version, ..node }));
+        Ok(TxnOp::SetData { path: path.to_string(), data: data.to_vec(), version })
+    }
+
+    fn set_acl(&mut self, who: Requester<'_>, path: &str, new_acl: &[Acl], version: i32) -> Result<TxnOp, ErrorCode> {
+        path::validate(path)?;
+        let new_acl = acl::fixup(new_acl, who.identities)?;
+        let node = self.node(path).ok_or(ErrorCode::NoNode)?;
+        if !acl::check(&node.acl, Perms::ADMIN, who.identities) {
+            return Err(ErrorCode::NoAuth);
+        }
+        let aversion = next_version(node.aversion, version)?;
+        let shared: Arc<[Acl]> = new_acl.clone().into();
+        self.record(path.to_string(), Some(NodeView { aversion, acl: shared, ..node }));
+        Ok(TxnOp::SetAcl { path: path.to_string(), acl: new_acl, version: aversion })
+    }
+
+    fn check(&mut self, who: Requester<'_>, path: &str, version: i32) -> Result<TxnOp, ErrorCode> {
+        path::validate(path)?;
+        let node = self.node(path).ok_or(ErrorCode::NoNode)?;
+        if !acl::check(&node.acl, Perms::READ, who.identities) {
+            return Err(ErrorCode::NoAuth);
+        }
+        next_version(node.version, version)?;
+        Ok(TxnOp::Check { path: path.to_string() })
+    }
+
+    /// The znode as it will be once pending changes apply.
+    fn node(&self, path: &str) -> Option<NodeView> {
+        if let Some(pending) = self.pending.nodes.get(path) {
+            return pending.clone();
+        }
+        let znode = self.tree.get(path)?;
+        let stat = znode.stat();
+        Some(NodeView {
+            version: stat.version,
+            cversion: stat.cversion,
+            aversion: stat.aversion,
+            ephemeral_owner: stat.ephemeral_owner,
+            child_count: stat.num_children,
+            acl: znode.shared_acl(),
+        })
+    }
+
+    fn record(&mut self, path: String, view: Option<NodeView>) {
+        if let Some(undo) = &mut self.undo {
+            let previous = self.pending.nodes.get(&path).cloned();
+            undo.nodes.push((path.clone(), previous));
+        }
+        self.pending.nodes.insert(path, view);
+    }
+
+    fn count_ephemeral(&mut self, session_id: i64) {
+        *self.pending.ephemerals_added.entry(session_id).or_insert(0) += 1;
+    }
+}
+
+/// True when `owner` names a session (not 0, not a container, not a TTL).
+fn is_session_ephemeral(owner: i64) -> bool {
+    owner != 0 && owner != CONTAINER_EPHEMERAL_OWNER && crate::tree::owner_ttl_ms(owner).is_none()
+}
+
+/// The parent of a znode that may be deleted; the reserved znodes may not.
+fn deletable_parent(path: &str) -> Result<&str, ErrorCode> {
+    let Some(last_slash) = path.rfind('/') else {
+        return Err(ErrorCode::BadArguments);
+    };
+    if path.contains('\0') || path::is_reserved(path) {
+        return Err(ErrorCode::BadArguments);
+    }
+    Ok(if last_slash == 0 { "/" } else { &path[..last_slash] })
+}
+
+/// ZooKeeper's checkAndIncVersion: -1 matches any version; the next version skips -1, which
+/// would otherwise read as "any version" (ZOOKEEPER-4743).
+fn next_version(current: i32, expected: i32) -> Result<i32, ErrorCode> {
+    if expected != -1 && expected != current {
+        return Err(ErrorCode::BadVersion);
+    }
+    let next = current.wrapping_add(1);
+    Ok(if next == -1 { 0 } else { next })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_match_any_and_skip_minus_one() {
+        assert_eq!(next_version(3, -1), Ok(4));
+        assert_eq!(next_version(3, 3), Ok(4));
+        assert_eq!(next_version(3, 2), Err(ErrorCode::BadVersion));
+        assert_eq!(next_version(i32::MAX, -1), Ok(i32::MIN));
+        assert_eq!(next_version(-2, -2), Ok(0));
+    }
+
+    #[test]
+    fn reserved_znodes_cannot_be_deleted() {
+        assert_eq!(deletable_parent("/"), Err(ErrorCode::BadArguments));
+        assert_eq!(deletable_parent("/zookeeper"), Err(ErrorCode::BadArguments));
+        assert_eq!(deletable_parent("/zookeeper/quota"), Err(ErrorCode::BadArguments));
+        assert_eq!(deletable_parent("relative"), Err(ErrorCode::BadArguments));
+        assert_eq!(deletable_parent("/a"), Ok("/"));
+        assert_eq!(deletable_parent("/a/b"), Ok("/a"));
+    }
+}

@@ -1,0 +1,166 @@
+//! Server configuration: every limit with its unit, validated once with errors that name the rule.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::proto::DATA_BYTES_MAX_DEFAULT;
+use crate::server::clock::{Clock, ManualClock, SystemClock};
+
+/// How a server runs. Start from `ServerConfig::default()` and change what you need.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// ZooKeeper's tickTime: the unit of session timeouts and how often expiry is checked.
+    pub tick_ms: u32,
+    /// Smallest session timeout granted; `None` means 2 x tick (ZooKeeper's minSessionTimeout).
+    pub session_timeout_ms_min: Option<u32>,
+    /// Largest session timeout granted; `None` means 20 x tick (ZooKeeper's maxSessionTimeout).
+    pub session_timeout_ms_max: Option<u32>,
+    /// Largest znode data in bytes (ZooKeeper's jute.maxbuffer limit, 1,048,575 by default).
+    pub data_bytes_max: usize,
+    /// Most ephemerals one session may own; creating more answers QuotaExceeded.
+    pub ephemerals_per_session_max: usize,
+    /// Most watches one session may hold; setting more answers QuotaExceeded.
+    pub watches_per_session_max: usize,
+    /// Most live sessions; connecting beyond it fails.
+    pub sessions_max: usize,
+    /// `DigestAuthenticationProvider.superDigest`: a `super:<base64 sha1>` digest whose holder
+    /// passes every ACL check.
+    pub super_digest: Option<String>,
+    /// Allow TTL znodes (ZooKeeper's `zookeeper.extendedTypesEnabled`, off there by default;
+    /// on here because users ask for TTLs and nothing else depends on the setting).
+    pub ttl_enabled: bool,
+    /// How often empty containers and expired TTL znodes are reaped
+    /// (ZooKeeper's `znode.container.checkIntervalMs`, 60 s).
+    pub container_check_interval_ms: u64,
+    /// This member's id (0..=254), the top byte of the session ids it creates.
+    pub member_id: u8,
+    /// Committed Txns the in-memory log keeps for followers that catch up.
+    pub log_entries_max: usize,
+    /// Where time comes from. A `ManualClock` starts no ticker: the test moves time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            tick_ms: 2000,
+            session_timeout_ms_min: None,
+            session_timeout_ms_max: None,
+            data_bytes_max: DATA_BYTES_MAX_DEFAULT,
+            ephemerals_per_session_max: 100_000,
+            watches_per_session_max: 1_000_000,
+            sessions_max: 100_000,
+            super_digest: None,
+            ttl_enabled: true,
+            container_check_interval_ms: 60_000,
+            member_id: 0,
+            log_entries_max: 10_000,
+            clock: Arc::new(SystemClock::default()),
+        }
+    }
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("tick_ms", &self.tick_ms)
+            .field("session_timeout_ms_min", &self.session_timeout_ms_min())
+            .field("session_timeout_ms_max", &self.session_timeout_ms_max())
+            .field("data_bytes_max", &self.data_bytes_max)
+            .field("ephemerals_per_session_max", &self.ephemerals_per_session_max)
+            .field("watches_per_session_max", &self.watches_per_session_max)
+            .field("sessions_max", &self.sessions_max)
+            .field("ttl_enabled", &self.ttl_enabled)
+            .field("container_check_interval_ms", &self.container_check_interval_ms)
+            .field("member_id", &self.member_id)
+            .field("manual_clock", &self.clock.is_manual())
+            .finish()
+    }
+}
+
+impl ServerConfig {
+    /// The default configuration on a `ManualClock`: time moves only through `Server::advance_time`.
+    pub fn with_manual_clock() -> (ServerConfig, ManualClock) {
+        let clock = ManualClock::default();
+        (ServerConfig { clock: Arc::new(clock.clone()), ..ServerConfig::default() }, clock)
+    }
+
+    /// The effective minimum session timeout.
+    pub fn session_timeout_ms_min(&self) -> u32 {
+        self.session_timeout_ms_min.unwrap_or(self.tick_ms.saturating_mul(2))
+    }
+
+    /// The effective maximum session timeout.
+    pub fn session_timeout_ms_max(&self) -> u32 {
+        self.session_timeout_ms_max.unwrap_or(self.tick_ms.saturating_mul(20))
+    }
+
+    /// Checks every rule; the error names the one broken.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let rule = |ok: bool, rule: &'static str| if ok { Ok(()) } else { Err(ConfigError { rule }) };
+        rule(self.tick_ms > 0, "tick_ms must be greater than 0")?;
+        rule(
+            self.session_timeout_ms_min() <= self.session_timeout_ms_max(),
+            "session_timeout_ms_min must not exceed session_timeout_ms_max",
+        )?;
+        rule(self.session_timeout_ms_min() > 0, "session_timeout_ms_min must be greater than 0")?;
+        rule(self.data_bytes_max > 0, "data_bytes_max must be greater than 0")?;
+        rule(
+            self.data_bytes_max <= i32::MAX as usize,
+            "data_bytes_max must fit a Stat's 32-bit dataLength",
+        )?;
+        rule(self.sessions_max > 0, "sessions_max must be greater than 0")?;
+        rule(self.member_id <= 254, "member_id must be at most 254")?;
+        rule(self.container_check_interval_ms > 0, "container_check_interval_ms must be greater than 0")?;
+        if let Some(digest) = &self.super_digest {
+            rule(
+                digest.split(':').count() == 2 && digest.split(':').all(|part| !part.is_empty()),
+                "super_digest must look like user:base64digest",
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A configuration that breaks a rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The rule, in words.
+    pub rule: &'static str,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid server configuration: {}", self.rule)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_follow_tick() {
+        let config = ServerConfig::default();
+        config.validate().unwrap();
+        assert_eq!((config.session_timeout_ms_min(), config.session_timeout_ms_max()), (4000, 40000));
+    }
+
+    #[test]
+    fn errors_name_the_rule() {
+        let config = ServerConfig { tick_ms: 0, ..ServerConfig::default() };
+        assert_eq!(config.validate().unwrap_err().rule, "tick_ms must be greater than 0");
+        let config = ServerConfig {
+            session_timeout_ms_min: Some(50_000),
+            ..ServerConfig::default()
+        };
+        assert_eq!(
+            config.validate().unwrap_err().rule,
+            "session_timeout_ms_min must not exceed session_timeout_ms_max"
+        );
+        let config = ServerConfig { super_digest: Some("nocolon".into()), ..ServerConfig::default() };
+        assert!(config.validate().is_err());
+    }
+}

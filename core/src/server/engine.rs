@@ -1,0 +1,633 @@
+//! The driver of one member: runs each request through session layer -> prepare -> replicate ->
+//! persist -> apply -> respond, and owns time (ticks for expiry and reaping).
+//!
+//! Locks, always taken in this order: `writer` (the single writer: prepare, replicate, apply
+//! happen in one order), `tree`, `watches`, `sessions`. Reads take only `tree` (shared) and,
+//! when they leave a watch, `watches`: so a watch is registered atomically with the read it
+//! guards, and an apply fires watches before any later read can see its change.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::op::{Op, OpResult, ReadOp, ReadResult, Reply, Response, SetWatchesRequest};
+use crate::prepare::{PendingChanges, Prepare, Requester, WriteLimits};
+use crate::proto::{
+    ErrorCode, EventType, Id, KeeperState, Perms, WatchedEvent, WatcherType, CONTAINER_EPHEMERAL_OWNER,
+};
+use crate::replication::{Replicator, SingleMember};
+use crate::server::clock::Clock;
+use crate::server::config::ServerConfig;
+use crate::server::session_layer::{authenticate, LocalSession, SessionSink};
+use crate::session::{negotiate_timeout, SessionTracker};
+use crate::storage::MemoryLogStore;
+use crate::tree::{acl, Applied, DataTree, TxnResult};
+use crate::txn::{Txn, TxnOp};
+use crate::watch::{WatchKind, WatchRegistry};
+
+/// Which client-side watch table a watch the server just registered belongs to, told to the
+/// front end while the tree lock is held so it can record its watcher before any event fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatchRegistered {
+    /// getData, or exists on an existing znode.
+    Data,
+    /// exists on a missing znode.
+    Exist,
+    /// getChildren.
+    Child,
+    /// addWatch PERSISTENT.
+    Persistent,
+    /// addWatch PERSISTENT_RECURSIVE.
+    PersistentRecursive,
+}
+
+/// The single writer's state.
+struct Writer {
+    replicator: Box<dyn Replicator>,
+    pending: PendingChanges,
+    tracker: SessionTracker,
+    next_session_id: i64,
+    last_reap_ms: u64,
+    /// Set when the log failed: the member stops accepting writes (fail-stop).
+    failed: bool,
+}
+
+/// One member's engine.
+pub struct Engine {
+    config: ServerConfig,
+    limits: WriteLimits,
+    clock: Arc<dyn Clock>,
+    writer: Mutex<Writer>,
+    tree: RwLock<DataTree>,
+    watches: Mutex<WatchRegistry>,
+    sessions: RwLock<HashMap<i64, Arc<LocalSession>>>,
+}
+
+impl Engine {
+    /// An engine with an empty tree. `config` must be valid.
+    pub fn new(config: ServerConfig) -> Engine {
+        let clock = config.clock.clone();
+        let now_ms = clock.now_ms();
+        // Session ids as ZooKeeper makes them: member id in the top byte, then time-derived
+        // bits so ids are not reused after a restart.
+        let time_bits = ((clock.wall_ms() as u64) << 24) >> 8;
+        let next_session_id = ((config.member_id as u64) << 56 | time_bits) as i64;
+        let log = MemoryLogStore::new(config.log_entries_max);
+        Engine {
+            limits: WriteLimits {
+                data_bytes_max: config.data_bytes_max,
+                ephemerals_per_session_max: config.ephemerals_per_session_max,
+                ttl_enabled: config.ttl_enabled,
+            },
+            writer: Mutex::new(Writer {
+                replicator: Box::new(SingleMember::new(Box::new(log))),
+                pending: PendingChanges::default(),
+                tracker: SessionTracker::new(config.tick_ms as u64, now_ms),
+                next_session_id,
+                last_reap_ms: now_ms,
+                failed: false,
+            }),
+            tree: RwLock::new(DataTree::new()),
+            watches: Mutex::new(WatchRegistry::new(config.watches_per_session_max)),
+            sessions: RwLock::new(HashMap::new()),
+            clock,
+            config,
+        }
+    }
+
+    /// The configuration the engine runs with.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The newest applied zxid.
+    pub fn last_zxid(&self) -> i64 {
+        self.tree.read().last_zxid()
+    }
+
+    /// Live sessions attached to this member.
+    pub fn session_count(&self) -> usize {
+        self.sessions.read().len()
+    }
+
+    /// Number of znodes, the reserved ones included.
+    pub fn znode_count(&self) -> usize {
+        self.tree.read().node_count()
+    }
+
+    /// Number of watches held by all sessions.
+    pub fn watch_count(&self) -> usize {
+        self.watches.lock().watch_count()
+    }
+
+    /// Creates a session with the requested timeout (clamped into the configured range).
+    /// `ip` is the connection's address for ip ACLs and whoAmI.
+    pub fn open_session(
+        &self,
+        requested_timeout_ms: i64,
+        sink: Arc<dyn SessionSink>,
+        ip: Option<&str>,
+    ) -> Result<Arc<LocalSession>, ErrorCode> {
+        let timeout_ms = negotiate_timeout(
+            requested_timeout_ms,
+            self.config.session_timeout_ms_min(),
+            self.config.session_timeout_ms_max(),
+        );
+        let mut writer = self.writer.lock();
+        if self.sessions.read().len() >= self.config.sessions_max {
+            return Err(ErrorCode::QuotaExceeded);
+        }
+        let session_id = writer.next_session_id;
+        writer.next_session_id += 1;
+        if writer.next_session_id == CONTAINER_EPHEMERAL_OWNER {
+            writer.next_session_id += 1;
+        }
+        let password = session_password(session_id, self.clock.wall_ms());
+        let txn = Txn {
+            time_ms: self.clock.wall_ms(),
+            op: TxnOp::CreateSession { session_id, timeout_ms, password },
+        };
+        self.commit(&mut writer, txn)?.result?;
+        let now_ms = self.clock.now_ms();
+        writer.tracker.add(session_id, timeout_ms, now_ms);
+        let identities = ip.map(|ip| vec![Id::new("ip", ip)]).unwrap_or_default();
+        let session = Arc::new(LocalSession::new(session_id, password, timeout_ms, identities, sink, now_ms));
+        self.sessions.write().insert(session_id, session.clone());
+        Ok(session)
+    }
+
+    /// Runs one request of `session` and answers it. `on_watch` hears of each watch the request
+    /// leaves, while the tree lock is still held.
+    pub fn submit(
+        &self,
+        session: &LocalSession,
+        op: Op,
+        on_watch: &mut dyn FnMut(&str, WatchRegistered),
+    ) -> Response {
+        if session.is_closed() {
+            return self.error(ErrorCode::SessionExpired);
+        }
+        session.touch(self.clock.now_ms());
+        match op {
+            Op::Create(_)
+            | Op::Delete { .. }
+            | Op::SetData { .. }
+            | Op::SetAcl { .. }
+            | Op::Check { .. }
+            | Op::Multi(_)
+            | Op::DeleteContainer { .. } => self.write(session, op),
+            Op::CloseSession => self.close_session(session),
+            Op::AddAuth { scheme, auth } => self.add_auth(session, &scheme, &auth),
+            Op::WhoAmI => self.ok(Reply::WhoAmI(session.client_infos())),
+            Op::Sync { path } => self.ok(Reply::Sync(path)),
+            Op::SetWatches(request) => self.set_watches(session, &request, on_watch),
+            Op::AddWatch { path, mode } => {
+                let (kind, registered) = match mode {
+                    crate::proto::AddWatchMode::Persistent => (WatchKind::Persistent, WatchRegistered::Persistent),
+                    crate::proto::AddWatchMode::PersistentRecursive => {
+                        (WatchKind::PersistentRecursive, WatchRegistered::PersistentRecursive)
+                    }
+                };
+                let tree = self.tree.read();
+                let result = self.watches.lock().add(session.id(), &path, kind);
+                let result = result.map(|()| {
+                    on_watch(&path, registered);
+                    Reply::Done
+                });
+                Response { zxid: tree.last_zxid(), result }
+            }
+            Op::RemoveWatches { path, watcher_type } => {
+                let removed = self.watches.lock().remove(session.id(), &path, watcher_type);
+                self.done_or(removed, ErrorCode::NoWatcher)
+            }
+            Op::CheckWatches { path, watcher_type } => {
+                let present = self.watches.lock().contains(session.id(), &path, watcher_type);
+                self.done_or(present, ErrorCode::NoWatcher)
+            }
+            read => self.read(session, read, on_watch),
+        }
+    }
+
+    fn ok(&self, reply: Reply) -> Response {
+        Response { zxid: self.last_zxid(), result: Ok(reply) }
+    }
+
+    fn error(&self, code: ErrorCode) -> Response {
+        Response { zxid: self.last_zxid(), result: Err(code) }
+    }
+
+    fn done_or(&self, ok: bool, code: ErrorCode) -> Response {
+        if ok {
+            self.ok(Reply::Done)
+        } else {
+            self.error(code)
+        }
+    }
+
+    fn add_auth(&self, session: &LocalSession, scheme: &str, auth: &[u8]) -> Response {
+        let ip = session
+            .identities()
+            .iter()
+            .find(|id| id.scheme == "ip")
+            .map(|id| id.id.clone());
+        match authenticate(scheme, auth, self.config.super_digest.as_deref(), ip.as_deref()) {
+            Some(ids) => {
+                for id in ids {
+                    session.add_identity(id);
+                }
+                self.ok(Reply::Done)
+            }
+            None => self.error(ErrorCode::AuthFailed),
+        }
+    }
+
+    /// Serves a read from the local tree: every earlier request of the session has been applied
+    /// because writes complete before their caller sends the next request.
+    fn read(&self, session: &LocalSession, op: Op, on_watch: &mut dyn FnMut(&str, WatchRegistered)) -> Response {
+        let tree = self.tree.read();
+        let identities = session.identities();
+        let reader = Reader { tree: &tree, watches: &self.watches, session: session.id(), identities: &identities };
+        let result = match op {
+            Op::GetData { path, watch } => reader.get_data(&path, watch, on_watch),
+            Op::GetChildren { path, watch } => reader.get_children(&path, watch, on_watch),
+            Op::Exists { path, watch } => reader.exists(&path, watch, on_watch),
+            Op::GetAcl { path } => reader.get_acl(&path),
+            Op::GetAllChildrenNumber { path } => reader.all_children_number(&path),
+            Op::GetEphemerals { prefix } => Ok(reader.ephemerals(&prefix)),
+            Op::MultiRead(reads) => Ok(Reply::MultiRead(
+                reads
+                    .into_iter()
+                    .map(|read| {
+                        let result = match read {
+                            ReadOp::GetData { path, watch } => reader.get_data(&path, watch, on_watch),
+                            ReadOp::GetChildren { path, watch } => reader.get_children(&path, watch, on_watch),
+                        };
+                        match result {
+                            Ok(Reply::Data { data, stat }) => ReadResult::Data { data, stat },
+                            Ok(Reply::Children { children, .. }) => ReadResult::Children(children),
+                            Ok(other) => unreachable!("a read answered {other:?}"),
+                            Err(code) => ReadResult::Error(code),
+                        }
+                    })
+                    .collect(),
+            )),
+            other => unreachable!("not a read: {other:?}"),
+        };
+        Response { zxid: tree.last_zxid(), result }
+    }
+
+    /// setWatches after a reconnect: fire what the session missed since `relative_zxid`,
+    /// re-register the rest (ZooKeeper's DataTree.setWatches).
+    fn set_watches(
+        &self,
+        session: &LocalSession,
+        request: &SetWatchesRequest,
+        on_watch: &mut dyn FnMut(&str, WatchRegistered),
+    ) -> Response {
+        let tree = self.tree.read();
+        let mut watches = self.watches.lock();
+        let relative = request.relative_zxid;
+        let mut missed = Vec::new();
+        let mut result = Ok(());
+        let mut add = |path: &str, kind: WatchKind, registered: WatchRegistered, result: &mut Result<(), ErrorCode>| {
+            match watches.add(session.id(), path, kind) {
+                Ok(()) => on_watch(path, registered),
+                Err(code) => *result = Err(code),
+            }
+        };
+        for path in &request.data {
+            match tree.stat(path) {
+                None => missed.push((EventType::NodeDeleted, path)),
+                Some(stat) if stat.mzxid > relative => missed.push((EventType::NodeDataChanged, path)),
+                Some(_) => add(path, WatchKind::Data, WatchRegistered::Data, &mut result),
+            }
+        }
+        for path in &request.exist {
+            match tree.stat(path) {
+                Some(_) => missed.push((EventType::NodeCreated, path)),
+                None => add(path, WatchKind::Data, WatchRegistered::Exist, &mut result),
+            }
+        }
+        for path in &request.child {
+            match tree.stat(path) {
+                None => missed.push((EventType::NodeDeleted, path)),
+                Some(stat) if stat.pzxid > relative => missed.push((EventType::NodeChildrenChanged, path)),
+                Some(_) => add(path, WatchKind::Child, WatchRegistered::Child, &mut result),
+            }
+        }
+        for path in &request.persistent {
+            add(path, WatchKind::Persistent, WatchRegistered::Persistent, &mut result);
+        }
+        for path in &request.persistent_recursive {
+            add(path, WatchKind::PersistentRecursive, WatchRegistered::PersistentRecursive, &mut result);
+        }
+        for (event_type, path) in missed {
+            session.deliver(WatchedEvent::node(event_type, path.clone(), -1));
+        }
+        Response { zxid: tree.last_zxid(), result: result.map(|()| Reply::Done) }
+    }
+
+    fn write(&self, session: &LocalSession, op: Op) -> Response {
+        let mut writer = self.writer.lock();
+        if writer.failed {
+            return self.error(ErrorCode::SystemError);
+        }
+        let identities = session.identities();
+        let who = Requester { session_id: session.id(), identities: &identities };
+        let prepared = {
+            let tree = self.tree.read();
+            let mut prepare = Prepare::new(&tree, &mut writer.pending, &self.limits);
+            match &op {
+                Op::Multi(ops) => prepare.multi(who, ops).map_err(|results| {
+                    Response { zxid: tree.last_zxid(), result: Ok(Reply::Multi(results)) }
+                }),
+                single => prepare
+                    .write(who, single)
+                    .map_err(|code| Response { zxid: tree.last_zxid(), result: Err(code) }),
+            }
+        };
+        drop(identities);
+        let txn_op = match prepared {
+            Ok(txn_op) => txn_op,
+            // A failed write changes nothing and is answered without a Txn.
+            Err(response) => return response,
+        };
+        let txn = Txn { time_ms: self.clock.wall_ms(), op: txn_op };
+        match self.commit(&mut writer, txn) {
+            Ok(applied) => Response { zxid: self.last_zxid(), result: reply_for(&op, applied.result, &self.tree) },
+            Err(code) => self.error(code),
+        }
+    }
+
+    fn close_session(&self, session: &LocalSession) -> Response {
+        let mut writer = self.writer.lock();
+        if let Err(code) = self.end_session(&mut writer, session.id()) {
+            return self.error(code);
+        }
+        self.ok(Reply::Done)
+    }
+
+    /// Replicates, persists and applies one Txn; fires its watches. The writer lock is held,
+    /// so Txns apply in the order they were prepared.
+    fn commit(&self, writer: &mut Writer, txn: Txn) -> Result<Applied, ErrorCode> {
+        let txn = Arc::new(txn);
+        let zxid = match writer.replicator.propose(txn.clone()) {
+            Ok(zxid) => zxid,
+            Err(error) => {
+                tracing::error!(%error, "the log failed; this member stops accepting writes");
+                writer.failed = true;
+                return Err(ErrorCode::SystemError);
+            }
+        };
+        let mut tree = self.tree.write();
+        let applied = tree.apply(zxid, &txn);
+        writer.pending.clear();
+        if !applied.changes.is_empty() {
+            let mut events = Vec::new();
+            let mut watches = self.watches.lock();
+            for change in &applied.changes {
+                watches.fire(change, zxid, &mut events);
+            }
+            drop(watches);
+            if !events.is_empty() {
+                let sessions = self.sessions.read();
+                for (session_id, event) in events {
+                    if let Some(session) = sessions.get(&session_id) {
+                        session.deliver(event);
+                    }
+                }
+            }
+        }
+        drop(tree);
+        Ok(applied)
+    }
+
+    /// Closes a session: its ephemerals go in one Txn, its watches and local state with it.
+    fn end_session(&self, writer: &mut Writer, session_id: i64) -> Result<(), ErrorCode> {
+        let session = self.sessions.read().get(&session_id).cloned();
+        if session.as_ref().is_some_and(|session| !session.mark_closed()) {
+            return Err(ErrorCode::SessionExpired);
+        }
+        writer.tracker.set_closing(session_id);
+        let txn_op = {
+            let tree = self.tree.read();
+            Prepare::new(&tree, &mut writer.pending, &self.limits).close_session(session_id)
+        };
+        let txn = Txn { time_ms: self.clock.wall_ms(), op: txn_op };
+        let result = self.commit(writer, txn);
+        writer.tracker.remove(session_id);
+        self.watches.lock().remove_session(session_id);
+        self.sessions.write().remove(&session_id);
+        result.map(|_| ())
+    }
+
+    /// Moves time forward for the core: expires sessions whose timeout passed and reaps empty
+    /// containers and expired TTL znodes. Called every tick by the ticker, or by tests.
+    pub fn tick(&self) {
+        let now_ms = self.clock.now_ms();
+        let mut writer = self.writer.lock();
+        if writer.failed {
+            return;
+        }
+        for session in self.sessions.read().values() {
+            let touched_ms = if session.is_attached() { now_ms } else { session.last_touch_ms() };
+            writer.tracker.touch(session.id(), touched_ms);
+        }
+        for session_id in writer.tracker.expired(now_ms) {
+            let session = self.sessions.read().get(&session_id).cloned();
+            tracing::info!(session_id = format_args!("0x{session_id:x}"), "session expired");
+            // Errors are logged inside commit; an expired session is gone either way.
+            let _ = self.end_session(&mut writer, session_id);
+            if let Some(session) = session {
+                session.deliver(WatchedEvent::state(KeeperState::Expired));
+            }
+        }
+        if now_ms.saturating_sub(writer.last_reap_ms) >= self.config.container_check_interval_ms {
+            writer.last_reap_ms = now_ms;
+            self.reap(&mut writer);
+        }
+    }
+
+    /// Deletes empty containers and expired TTL znodes, as ZooKeeper's ContainerManager. The
+    /// writer lock is held from candidate to delete, so nothing can change in between.
+    fn reap(&self, writer: &mut Writer) {
+        let candidates = self.tree.read().reap_candidates(self.clock.wall_ms());
+        for path in candidates {
+            let prepared = {
+                let tree = self.tree.read();
+                let server = Requester { session_id: 0, identities: &[] };
+                Prepare::new(&tree, &mut writer.pending, &self.limits)
+                    .write(server, &Op::DeleteContainer { path: path.clone() })
+            };
+            match prepared {
+                Ok(txn_op) => {
+                    let txn = Txn { time_ms: self.clock.wall_ms(), op: txn_op };
+                    if self.commit(writer, txn).is_err() {
+                        return;
+                    }
+                }
+                Err(code) => tracing::debug!(path, %code, "reap candidate skipped"),
+            }
+        }
+    }
+
+    /// Closes every session (server shutdown).
+    pub fn close_all_sessions(&self) {
+        let ids: Vec<i64> = self.sessions.read().keys().copied().collect();
+        let mut writer = self.writer.lock();
+        for session_id in ids {
+            let _ = self.end_session(&mut writer, session_id);
+        }
+    }
+}
+
+/// Reads against one tree view on behalf of one session.
+struct Reader<'a> {
+    tree: &'a DataTree,
+    watches: &'a Mutex<WatchRegistry>,
+    session: i64,
+    identities: &'a [Id],
+}
+
+impl Reader<'_> {
+    fn readable(&self, path: &str) -> Result<&crate::tree::Znode, ErrorCode> {
+        let znode = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        if !acl::check(znode.acl(), Perms::READ, self.identities) {
+            return Err(ErrorCode::NoAuth);
+        }
+        Ok(znode)
+    }
+
+    fn watch(
+        &self,
+        path: &str,
+        kind: WatchKind,
+        registered: WatchRegistered,
+        on_watch: &mut dyn FnMut(&str, WatchRegistered),
+    ) -> Result<(), ErrorCode> {
+        self.watches.lock().add(self.session, path, kind)?;
+        on_watch(path, registered);
+        Ok(())
+    }
+
+    fn get_data(&self, path: &str, watch: bool, on_watch: &mut dyn FnMut(&str, WatchRegistered)) -> Result<Reply, ErrorCode> {
+        let znode = self.readable(path)?;
+        if watch {
+            self.watch(path, WatchKind::Data, WatchRegistered::Data, on_watch)?;
+        }
+        Ok(Reply::Data { data: znode.data().to_vec(), stat: znode.stat() })
+    }
+
+    fn get_children(&self, path: &str, watch: bool, on_watch: &mut dyn FnMut(&str, WatchRegistered)) -> Result<Reply, ErrorCode> {
+        let znode = self.readable(path)?;
+        if watch {
+            self.watch(path, WatchKind::Child, WatchRegistered::Child, on_watch)?;
+        }
+        Ok(Reply::Children { children: znode.children().map(str::to_string).collect(), stat: znode.stat() })
+    }
+
+    /// exists needs READ only on an existing znode, and leaves its watch even when the znode
+    /// is missing (that is how a client waits for a create).
+    fn exists(&self, path: &str, watch: bool, on_watch: &mut dyn FnMut(&str, WatchRegistered)) -> Result<Reply, ErrorCode> {
+        let stat = match self.tree.get(path) {
+            Some(znode) if !acl::check(znode.acl(), Perms::READ, self.identities) => return Err(ErrorCode::NoAuth),
+            Some(znode) => Some(znode.stat()),
+            None => None,
+        };
+        if watch {
+            let registered = if stat.is_some() { WatchRegistered::Data } else { WatchRegistered::Exist };
+            self.watch(path, WatchKind::Data, registered, on_watch)?;
+        }
+        Ok(Reply::Exists(stat))
+    }
+
+    /// getACL needs READ or ADMIN; without ADMIN, digest hashes are masked.
+    fn get_acl(&self, path: &str) -> Result<Reply, ErrorCode> {
+        let znode = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        if !acl::check(znode.acl(), Perms::READ | Perms::ADMIN, self.identities) {
+            return Err(ErrorCode::NoAuth);
+        }
+        let acl = if acl::check(znode.acl(), Perms::ADMIN, self.identities) {
+            znode.acl().to_vec()
+        } else {
+            acl::mask_digests(znode.acl())
+        };
+        Ok(Reply::Acl { acl, stat: znode.stat() })
+    }
+
+    fn all_children_number(&self, path: &str) -> Result<Reply, ErrorCode> {
+        self.readable(path)?;
+        Ok(Reply::Number(self.tree.all_children_number(path).unwrap_or(0)))
+    }
+
+    /// ZooKeeper treats an empty prefix or "/" as "all", and otherwise a plain string prefix.
+    fn ephemerals(&self, prefix: &str) -> Reply {
+        let mut paths = self.tree.ephemerals(self.session);
+        let prefix = prefix.trim();
+        if !prefix.is_empty() && prefix != "/" {
+            paths.retain(|path| path.starts_with(prefix));
+        }
+        Reply::Paths(paths)
+    }
+}
+
+/// Turns an applied Txn's result into the reply for the op that asked for it.
+fn reply_for(op: &Op, result: Result<TxnResult, ErrorCode>, tree: &RwLock<DataTree>) -> Result<Reply, ErrorCode> {
+    let result = result?;
+    Ok(match (op, result) {
+        (Op::Create(_), TxnResult::Created { path, stat }) => Reply::Create { path, stat },
+        (Op::SetData { .. } | Op::SetAcl { .. }, TxnResult::Stat(stat)) => Reply::Stat(stat),
+        (Op::Check { path, .. }, TxnResult::Checked) => {
+            Reply::Stat(tree.read().stat(path).ok_or(ErrorCode::NoNode)?)
+        }
+        (Op::Delete { .. } | Op::DeleteContainer { .. }, TxnResult::Deleted) => Reply::Done,
+        (Op::Multi(_), TxnResult::Multi(results)) => Reply::Multi(
+            results
+                .into_iter()
+                .map(|result| match result {
+                    Ok(TxnResult::Created { path, stat }) => OpResult::Create { path, stat },
+                    Ok(TxnResult::Deleted) => OpResult::Delete,
+                    Ok(TxnResult::Stat(stat)) => OpResult::SetData(stat),
+                    Ok(TxnResult::Checked) => OpResult::Check,
+                    Ok(other) => unreachable!("a multi applied {other:?}"),
+                    Err(code) => OpResult::Error(Some(code)),
+                })
+                .collect(),
+        ),
+        (op, result) => unreachable!("{op:?} applied as {result:?}"),
+    })
+}
+
+/// A session password: 16 bytes no client can guess from the session id. Derived from a
+/// per-process random key (std's hasher seeds) so apply stays deterministic: the password
+/// travels inside the CreateSession Txn.
+fn session_password(session_id: i64, wall_ms: i64) -> [u8; 16] {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new();
+    let mut password = [0u8; 16];
+    for (index, chunk) in password.chunks_mut(8).enumerate() {
+        let mut hasher = random.build_hasher();
+        hasher.write_i64(session_id);
+        hasher.write_i64(wall_ms);
+        hasher.write_usize(index);
+        chunk.copy_from_slice(&hasher.finish().to_le_bytes());
+    }
+    password
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_differ_between_sessions() {
+        assert_ne!(session_password(1, 5), session_password(2, 5));
+    }
+
+    #[test]
+    fn watcher_type_is_reexported_for_front_ends() {
+        // removeWatches and checkWatches take ZooKeeper's WatcherType numbers.
+        assert_eq!(WatcherType::from_code(3), Some(WatcherType::Any));
+    }
+}

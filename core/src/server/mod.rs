@@ -1,0 +1,86 @@
+//! An in-process server: the engine plus the driver that owns time (a ticker thread on the
+//! system clock, or nothing on a manual clock, where the test moves time).
+
+mod clock;
+mod config;
+mod engine;
+mod session_layer;
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{ConfigError, ServerConfig};
+pub use engine::{Engine, WatchRegistered};
+pub use session_layer::{LocalSession, SessionSink};
+
+use crate::client::{Client, ConnectOptions};
+
+/// A running server. Dropping it closes every session and stops its ticker.
+pub struct Server {
+    engine: Arc<Engine>,
+    ticker: Option<(Sender<()>, JoinHandle<()>)>,
+}
+
+impl Server {
+    /// Starts a server; fails only on an invalid configuration.
+    pub fn start(config: ServerConfig) -> Result<Server, ConfigError> {
+        config.validate()?;
+        let manual = config.clock.is_manual();
+        let tick = Duration::from_millis(config.tick_ms as u64);
+        let engine = Arc::new(Engine::new(config));
+        let ticker = (!manual).then(|| {
+            let (stop, stopped) = crossbeam_channel::bounded(1);
+            let ticking = engine.clone();
+            let handle = std::thread::Builder::new()
+                .name("zk-ticker".into())
+                .spawn(move || tick_loop(&ticking, &stopped, tick))
+                .expect("spawning the ticker thread");
+            (stop, handle)
+        });
+        Ok(Server { engine, ticker })
+    }
+
+    /// Opens a session with default options (30 s timeout, no default watcher).
+    pub fn connect(&self) -> crate::client::Result<Client> {
+        self.connect_with(ConnectOptions::default())
+    }
+
+    /// Opens a session.
+    pub fn connect_with(&self, options: ConnectOptions) -> crate::client::Result<Client> {
+        Client::connect(self.engine.clone(), options)
+    }
+
+    /// Runs one tick now: session expiry and, when due, container and TTL reaping. With a
+    /// `ManualClock`, call it after advancing the clock.
+    pub fn tick(&self) {
+        self.engine.tick();
+    }
+
+    /// The engine, for front ends (TCP server, bindings) and introspection.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some((stop, handle)) = self.ticker.take() {
+            let _ = stop.send(());
+            let _ = handle.join();
+        }
+        self.engine.close_all_sessions();
+    }
+}
+
+fn tick_loop(engine: &Engine, stopped: &Receiver<()>, tick: Duration) {
+    loop {
+        match stopped.recv_timeout(tick) {
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => engine.tick(),
+            _ => return,
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Session layer: the sessions attached to this member, their identities, and where their events go.
+//!
+//! Identities (addAuth) and connections are per member, not replicated: a client that moves to
+//! another member re-sends its auth, as ZooKeeper clients do.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::proto::{ClientInfo, Id, WatchedEvent};
+use crate::tree::acl;
+
+/// Where a session's watch events and state changes go.
+pub trait SessionSink: Send + Sync {
+    /// Takes one event. Called while engine locks are held, in the order events happened: it
+    /// must not block and must not call back into the engine (queue the event instead).
+    fn deliver(&self, event: WatchedEvent);
+}
+
+/// A session attached to this member.
+pub struct LocalSession {
+    id: i64,
+    password: [u8; 16],
+    timeout_ms: u32,
+    identities: RwLock<Vec<Id>>,
+    sink: Arc<dyn SessionSink>,
+    closed: AtomicBool,
+    /// An in-process client counts as alive while attached; a detached session lives on its
+    /// last touch, like a TCP client that stopped pinging.
+    attached: AtomicBool,
+    last_touch_ms: AtomicU64,
+}
+
+impl LocalSession {
+    pub(crate) fn new(
+        id: i64,
+        password: [u8; 16],
+        timeout_ms: u32,
+        identities: Vec<Id>,
+        sink: Arc<dyn SessionSink>,
+        now_ms: u64,
+    ) -> LocalSession {
+        LocalSession {
+            id,
+            password,
+            timeout_ms,
+            identities: RwLock::new(identities),
+            sink,
+            closed: AtomicBool::new(false),
+            attached: AtomicBool::new(true),
+            last_touch_ms: AtomicU64::new(now_ms),
+        }
+    }
+
+    /// The session id.
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+
+    /// The password a client shows to resume the session.
+    pub fn password(&self) -> [u8; 16] {
+        self.password
+    }
+
+    /// The negotiated timeout.
+    pub fn timeout_ms(&self) -> u32 {
+        self.timeout_ms
+    }
+
+    /// True once the session was closed or expired.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn mark_closed(&self) -> bool {
+        !self.closed.swap(true, Ordering::AcqRel)
+    }
+
+    /// Stops (false) or resumes (true) counting the session as alive between requests.
+    pub fn set_attached(&self, attached: bool) {
+        self.attached.store(attached, Ordering::Release);
+    }
+
+    pub(crate) fn is_attached(&self) -> bool {
+        self.attached.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn touch(&self, now_ms: u64) {
+        self.last_touch_ms.fetch_max(now_ms, Ordering::AcqRel);
+    }
+
+    pub(crate) fn last_touch_ms(&self) -> u64 {
+        self.last_touch_ms.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn identities(&self) -> parking_lot::RwLockReadGuard<'_, Vec<Id>> {
+        self.identities.read()
+    }
+
+    /// Adds an identity unless the session already has it.
+    pub(crate) fn add_identity(&self, id: Id) {
+        let mut identities = self.identities.write();
+        if !identities.contains(&id) {
+            identities.push(id);
+        }
+    }
+
+    pub(crate) fn deliver(&self, event: WatchedEvent) {
+        self.sink.deliver(event);
+    }
+
+    /// whoAmI: each identity's scheme and user, as ZooKeeper's AuthUtil reports them.
+    pub(crate) fn client_infos(&self) -> Vec<ClientInfo> {
+        self.identities()
+            .iter()
+            .map(|id| ClientInfo {
+                auth_scheme: id.scheme.clone(),
+                user: match id.scheme.as_str() {
+                    "digest" => id.id.split(':').next().unwrap_or_default().to_string(),
+                    "ip" => id.id.clone(),
+                    _ => String::new(),
+                },
+            })
+            .collect()
+    }
+}
+
+/// addAuth: the identities a credential grants, or None when the scheme is unknown.
+pub(crate) fn authenticate(
+    scheme: &str,
+    auth: &[u8],
+    super_digest: Option<&str>,
+    connection_ip: Option<&str>,
+) -> Option<Vec<Id>> {
+    match scheme {
+        "digest" => {
+            let digest = acl::digest(&String::from_utf8_lossy(auth));
+            let mut ids = Vec::with_capacity(2);
+            if super_digest == Some(digest.as_str()) {
+                ids.push(Id::new("super", ""));
+            }
+            ids.push(Id::new("digest", digest));
+            Some(ids)
+        }
+        // ZooKeeper's ip provider ignores the credential and vouches for the connection's address.
+        "ip" => connection_ip.map(|ip| vec![Id::new("ip", ip)]),
+        _ => None,
+    }
+}

@@ -1,0 +1,83 @@
+//! Persist stage: where committed Txns are kept (the `LogStore` seam).
+//!
+//! This store is in memory; the durable, segmented, checksummed log plugs in behind the
+//! same trait. A store never interprets a Txn: it keeps (zxid, Txn) pairs in order.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::txn::Txn;
+
+/// An append-only sequence of committed Txns, indexed by zxid.
+///
+/// Contract: zxids passed to `append` strictly increase. `append` returns only once the Txn is
+/// as durable as the store promises (memory: immediately; disk: after fsync or group commit).
+/// An `Err` means the store can no longer promise durability and the member must stop
+/// (fail-stop): a retried fsync can lie.
+pub trait LogStore: Send {
+    /// Appends one committed Txn.
+    fn append(&mut self, zxid: i64, txn: Arc<Txn>) -> std::io::Result<()>;
+    /// The newest zxid stored, 0 when empty.
+    fn last_zxid(&self) -> i64;
+    /// Stored Txns with zxid greater than `after`, oldest first (those still retained).
+    fn entries_after(&self, after: i64) -> Vec<(i64, Arc<Txn>)>;
+}
+
+/// A log kept in memory, retaining the newest `entries_max` Txns so that memory stays bounded
+/// under a sustained write load; older ones are what a snapshot would cover.
+pub struct MemoryLogStore {
+    entries: VecDeque<(i64, Arc<Txn>)>,
+    entries_max: usize,
+    last_zxid: i64,
+}
+
+impl MemoryLogStore {
+    /// A store that keeps at most `entries_max` Txns.
+    pub fn new(entries_max: usize) -> MemoryLogStore {
+        MemoryLogStore { entries: VecDeque::new(), entries_max, last_zxid: 0 }
+    }
+}
+
+impl LogStore for MemoryLogStore {
+    fn append(&mut self, zxid: i64, txn: Arc<Txn>) -> std::io::Result<()> {
+        debug_assert!(zxid > self.last_zxid, "zxids must grow: {zxid} after {}", self.last_zxid);
+        if self.entries_max > 0 {
+            if self.entries.len() == self.entries_max {
+                self.entries.pop_front();
+            }
+            self.entries.push_back((zxid, txn));
+        }
+        self.last_zxid = zxid;
+        Ok(())
+    }
+
+    fn last_zxid(&self) -> i64 {
+        self.last_zxid
+    }
+
+    fn entries_after(&self, after: i64) -> Vec<(i64, Arc<Txn>)> {
+        self.entries.iter().filter(|(zxid, _)| *zxid > after).cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::txn::TxnOp;
+
+    fn txn(path: &str) -> Arc<Txn> {
+        Arc::new(Txn { time_ms: 1, op: TxnOp::Delete { path: path.into() } })
+    }
+
+    #[test]
+    fn keeps_the_newest_entries_only() {
+        let mut log = MemoryLogStore::new(2);
+        for zxid in 1..=3 {
+            log.append(zxid, txn(&format!("/{zxid}"))).unwrap();
+        }
+        assert_eq!(log.last_zxid(), 3);
+        let zxids: Vec<i64> = log.entries_after(0).iter().map(|(z, _)| *z).collect();
+        assert_eq!(zxids, vec![2, 3]);
+        assert_eq!(log.entries_after(2).len(), 1);
+    }
+}
