@@ -43,17 +43,22 @@ pub fn check(acl: &[Acl], wanted: Perms, identities: &[Id]) -> bool {
     if identities.iter().any(|identity| identity.scheme == "super") {
         return true;
     }
-    acl.iter().filter(|entry| entry.perms.grants_any(wanted)).any(|entry| {
-        let scheme = entry.id.scheme.as_str();
-        if scheme == "world" && entry.id.id == "anyone" {
-            return true;
-        }
-        identities.iter().filter(|identity| identity.scheme == scheme).any(|identity| match scheme {
-            "digest" => identity.id == entry.id.id,
-            "ip" => ip_matches(&identity.id, &entry.id.id),
-            _ => false,
+    acl.iter()
+        .filter(|entry| entry.perms.grants_any(wanted))
+        .any(|entry| {
+            let scheme = entry.id.scheme.as_str();
+            if scheme == "world" && entry.id.id == "anyone" {
+                return true;
+            }
+            identities
+                .iter()
+                .filter(|identity| identity.scheme == scheme)
+                .any(|identity| match scheme {
+                    "digest" => identity.id == entry.id.id,
+                    "ip" => ip_matches(&identity.id, &entry.id.id),
+                    _ => false,
+                })
         })
-    })
 }
 
 /// Validates a client's ACL for a create or setACL and expands its `auth` entries.
@@ -210,7 +215,10 @@ fn parse_ip(address: &str) -> Option<IpBytes> {
 }
 
 fn parse_ipv4(address: &str) -> Option<IpBytes> {
-    let mut ip = IpBytes { bytes: [0; 16], len: 4 };
+    let mut ip = IpBytes {
+        bytes: [0; 16],
+        len: 4,
+    };
     let mut parts = address.split('.');
     for byte in &mut ip.bytes[..4] {
         let value = parse_java_int(parts.next()?, 10)?;
@@ -226,7 +234,10 @@ fn parse_ipv4(address: &str) -> Option<IpBytes> {
 /// No embedded IPv4 form, as in ZooKeeper.
 fn parse_ipv6(address: &str) -> Option<IpBytes> {
     const SEGMENTS: usize = 8;
-    let mut ip = IpBytes { bytes: [0; 16], len: 16 };
+    let mut ip = IpBytes {
+        bytes: [0; 16],
+        len: 16,
+    };
     let mut halves = address.split("::");
     let head = halves.next().unwrap_or_default();
     match (halves.next(), halves.next()) {
@@ -237,7 +248,13 @@ fn parse_ipv6(address: &str) -> Option<IpBytes> {
             parse_ipv6_segments(&mut ip.bytes, 0, head)?;
         }
         (Some(tail), None) => {
-            let count = |half: &str| if half.is_empty() { 0 } else { half.split(':').count() };
+            let count = |half: &str| {
+                if half.is_empty() {
+                    0
+                } else {
+                    half.split(':').count()
+                }
+            };
             let tail_count = count(tail);
             if count(head) + tail_count >= SEGMENTS {
                 return None;
@@ -330,8 +347,15 @@ mod tests {
         let acl = Acl::read_unsafe();
         assert!(check(&acl, Perms::READ, &[]));
         assert!(!check(&acl, Perms::WRITE, &[]));
-        assert!(check(&acl, Perms::READ | Perms::ADMIN, &[]), "any shared bit is enough");
-        assert!(!check(&[entry(Perms::ALL, "world", "someone")], Perms::READ, &[]));
+        assert!(
+            check(&acl, Perms::READ | Perms::ADMIN, &[]),
+            "any shared bit is enough"
+        );
+        assert!(!check(
+            &[entry(Perms::ALL, "world", "someone")],
+            Perms::READ,
+            &[]
+        ));
     }
 
     #[test]
@@ -339,15 +363,26 @@ mod tests {
         let id = digest("user:password");
         let acl = [entry(Perms::ALL, "digest", &id)];
         assert!(check(&acl, Perms::READ, &[Id::new("digest", id.clone())]));
-        assert!(!check(&acl, Perms::READ, &[Id::new("digest", digest("user:other"))]));
+        assert!(!check(
+            &acl,
+            Perms::READ,
+            &[Id::new("digest", digest("user:other"))]
+        ));
         assert!(!check(&acl, Perms::READ, &[Id::new("ip", id)]));
         assert!(!check(&acl, Perms::READ, &[]));
     }
 
     #[test]
     fn unknown_schemes_never_match() {
-        let acl = [entry(Perms::ALL, "auth", ""), entry(Perms::ALL, "sasl", "u")];
-        assert!(!check(&acl, Perms::READ, &[Id::new("auth", ""), Id::new("sasl", "u")]));
+        let acl = [
+            entry(Perms::ALL, "auth", ""),
+            entry(Perms::ALL, "sasl", "u"),
+        ];
+        assert!(!check(
+            &acl,
+            Perms::READ,
+            &[Id::new("auth", ""), Id::new("sasl", "u")]
+        ));
     }
 
     #[test]
@@ -385,25 +420,58 @@ mod tests {
         assert!(allows("::/0"));
         assert!(!allows("2001:db8::2"));
         assert!(!allows("2001:db8::1/129"));
-        assert!(!allows("10.0.0.0/0"), "an IPv4 entry never matches an IPv6 address");
+        assert!(
+            !allows("10.0.0.0/0"),
+            "an IPv4 entry never matches an IPv6 address"
+        );
         let loopback = [Id::new("ip", "0:0:0:0:0:0:0:1")];
-        assert!(check(&[entry(Perms::READ, "ip", "::1")], Perms::READ, &loopback));
+        assert!(check(
+            &[entry(Perms::READ, "ip", "::1")],
+            Perms::READ,
+            &loopback
+        ));
     }
 
     #[test]
     fn ip_ids_parse_as_zookeeper_parses_them() {
-        for valid in ["1.2.3.4", "1.2.3.4/0", "1.2.3.4/32", "::", "::1", "1::", "a:b:c:d:e:f:0:1", "-1::", "::/128"]
-        {
+        for valid in [
+            "1.2.3.4",
+            "1.2.3.4/0",
+            "1.2.3.4/32",
+            "::",
+            "::1",
+            "1::",
+            "a:b:c:d:e:f:0:1",
+            "-1::",
+            "::/128",
+        ] {
             assert!(is_valid_ip_id(valid), "{valid}");
         }
         for invalid in [
-            "", "1.2.3", "1.2.3.4.5", "1.2.3.256", "1.2.3.4/33", "1.2.3.4/", "1.2..4", "localhost",
-            "1:2:3:4:5:6:7", "1:2:3:4:5:6:7:8:9", "1::2::3", ":::", "1:2:3:4::5:6:7:8", "12345::",
-            "g::", "::1/129", "1.2.3.4/8/9",
+            "",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1.2.3.256",
+            "1.2.3.4/33",
+            "1.2.3.4/",
+            "1.2..4",
+            "localhost",
+            "1:2:3:4:5:6:7",
+            "1:2:3:4:5:6:7:8:9",
+            "1::2::3",
+            ":::",
+            "1:2:3:4::5:6:7:8",
+            "12345::",
+            "g::",
+            "::1/129",
+            "1.2.3.4/8/9",
         ] {
             assert!(!is_valid_ip_id(invalid), "{invalid}");
         }
-        assert_eq!(parse_ip("-1::").map(|ip| ip.bytes[..2].to_vec()), Some(vec![0xff, 0xff]));
+        assert_eq!(
+            parse_ip("-1::").map(|ip| ip.bytes[..2].to_vec()),
+            Some(vec![0xff, 0xff])
+        );
     }
 
     #[test]
@@ -419,8 +487,16 @@ mod tests {
     #[test]
     fn fixup_rejects_empty_and_unknown() {
         assert_eq!(fixup(&[], &[]), Err(ErrorCode::InvalidAcl));
-        for (scheme, id) in [("world", "someone"), ("super", ""), ("sasl", "u"), ("x509", "cn")] {
-            assert_eq!(fixup(&[entry(Perms::ALL, scheme, id)], &[]), Err(ErrorCode::InvalidAcl));
+        for (scheme, id) in [
+            ("world", "someone"),
+            ("super", ""),
+            ("sasl", "u"),
+            ("x509", "cn"),
+        ] {
+            assert_eq!(
+                fixup(&[entry(Perms::ALL, scheme, id)], &[]),
+                Err(ErrorCode::InvalidAcl)
+            );
         }
     }
 
@@ -432,7 +508,10 @@ mod tests {
             Id::new("super", ""),
             Id::new("digest", "b:h2"),
         ];
-        let acl = [entry(Perms::READ, "auth", "ignored"), entry(Perms::ALL, "digest", "a:h1")];
+        let acl = [
+            entry(Perms::READ, "auth", "ignored"),
+            entry(Perms::ALL, "digest", "a:h1"),
+        ];
         assert_eq!(
             fixup(&acl, &identities),
             Ok(vec![
@@ -442,13 +521,19 @@ mod tests {
             ])
         );
         let unauthenticated = [Id::new("ip", "127.0.0.1"), Id::new("super", "")];
-        assert_eq!(fixup(&Acl::creator_all(), &unauthenticated), Err(ErrorCode::InvalidAcl));
+        assert_eq!(
+            fixup(&Acl::creator_all(), &unauthenticated),
+            Err(ErrorCode::InvalidAcl)
+        );
     }
 
     #[test]
     fn fixup_checks_digest_ids_as_java_split() {
         for valid in ["user:hash", "user:hash:", "user:hash::", ":hash"] {
-            assert!(fixup(&[entry(Perms::ALL, "digest", valid)], &[]).is_ok(), "{valid}");
+            assert!(
+                fixup(&[entry(Perms::ALL, "digest", valid)], &[]).is_ok(),
+                "{valid}"
+            );
         }
         for invalid in ["user", "user:", "user::", "a:b:c", ":", "", "::"] {
             assert_eq!(
@@ -462,7 +547,10 @@ mod tests {
     #[test]
     fn fixup_checks_ip_ids() {
         assert!(fixup(&[entry(Perms::ALL, "ip", "10.0.0.0/8")], &[]).is_ok());
-        assert_eq!(fixup(&[entry(Perms::ALL, "ip", "10.0.0.0/40")], &[]), Err(ErrorCode::InvalidAcl));
+        assert_eq!(
+            fixup(&[entry(Perms::ALL, "ip", "10.0.0.0/40")], &[]),
+            Err(ErrorCode::InvalidAcl)
+        );
     }
 
     #[test]

@@ -121,7 +121,8 @@ impl DataTree {
         config.aversion = -1;
         tree.nodes.insert("/".into(), root);
         tree.nodes.insert("/zookeeper".into(), zookeeper);
-        tree.nodes.insert("/zookeeper/quota".into(), system_znode(open));
+        tree.nodes
+            .insert("/zookeeper/quota".into(), system_znode(open));
         tree.nodes.insert("/zookeeper/config".into(), config);
         tree
     }
@@ -138,7 +139,9 @@ impl DataTree {
 
     /// The child names of the znode at `path`, sorted; `None` if it does not exist.
     pub fn children(&self, path: &str) -> Option<Vec<String>> {
-        self.nodes.get(path).map(|node| node.children().map(str::to_owned).collect())
+        self.nodes
+            .get(path)
+            .map(|node| node.children().map(str::to_owned).collect())
     }
 
     /// The number of descendants of the znode at `path` (not counting itself), as
@@ -209,7 +212,10 @@ impl DataTree {
                 _ => false,
             })
         });
-        let mut candidates: Vec<String> = containers.chain(ttls).map(|path| path.to_string()).collect();
+        let mut candidates: Vec<String> = containers
+            .chain(ttls)
+            .map(|path| path.to_string())
+            .collect();
         candidates.sort_unstable();
         candidates
     }
@@ -231,15 +237,26 @@ impl DataTree {
         changes: &mut Vec<Change>,
     ) -> Result<TxnResult, ErrorCode> {
         match op {
-            TxnOp::CreateSession { session_id, timeout_ms, password } => {
+            TxnOp::CreateSession {
+                session_id,
+                timeout_ms,
+                password,
+            } => {
                 // A replayed create keeps the first record, as ZooKeeper's session tracker does.
-                self.sessions
-                    .entry(*session_id)
-                    .or_insert(SessionRecord { timeout_ms: *timeout_ms, password: *password });
+                self.sessions.entry(*session_id).or_insert(SessionRecord {
+                    timeout_ms: *timeout_ms,
+                    password: *password,
+                });
                 Ok(TxnResult::SessionCreated)
             }
             TxnOp::CloseSession { session_id } => self.close_session(zxid, *session_id, changes),
-            TxnOp::Create { path, data, acl, ephemeral_owner, parent_cversion } => self.create(
+            TxnOp::Create {
+                path,
+                data,
+                acl,
+                ephemeral_owner,
+                parent_cversion,
+            } => self.create(
                 zxid,
                 time_ms,
                 path,
@@ -249,8 +266,14 @@ impl DataTree {
                 *parent_cversion,
                 changes,
             ),
-            TxnOp::Delete { path } => self.delete(zxid, path, changes).map(|()| TxnResult::Deleted),
-            TxnOp::SetData { path, data, version } => {
+            TxnOp::Delete { path } => self
+                .delete(zxid, path, changes)
+                .map(|()| TxnResult::Deleted),
+            TxnOp::SetData {
+                path,
+                data,
+                version,
+            } => {
                 let node = self.nodes.get_mut(path.as_str()).ok_or(ErrorCode::NoNode)?;
                 node.data = data.as_slice().into();
                 node.mtime = time_ms;
@@ -279,8 +302,10 @@ impl DataTree {
                 }
             }
             TxnOp::Multi(ops) => {
-                let results =
-                    ops.iter().map(|op| self.apply_op(zxid, time_ms, op, changes)).collect();
+                let results = ops
+                    .iter()
+                    .map(|op| self.apply_op(zxid, time_ms, op, changes))
+                    .collect();
                 Ok(TxnResult::Multi(results))
             }
         }
@@ -315,8 +340,11 @@ impl DataTree {
         let stat = node.stat();
         let parent = self.nodes.get_mut(parent_path).ok_or(ErrorCode::NoNode)?;
         // -1 means "one more than now", as in ZooKeeper's older create Txns.
-        let parent_cversion =
-            if parent_cversion == -1 { parent.cversion.wrapping_add(1) } else { parent_cversion };
+        let parent_cversion = if parent_cversion == -1 {
+            parent.cversion.wrapping_add(1)
+        } else {
+            parent_cversion
+        };
         // Only move forward: replaying a create after a later one must not rewind the parent.
         if parent_cversion > parent.cversion {
             parent.cversion = parent_cversion;
@@ -327,7 +355,10 @@ impl DataTree {
         match OwnerKind::of(ephemeral_owner) {
             OwnerKind::Persistent => {}
             OwnerKind::Session(session_id) => {
-                self.ephemerals.entry(session_id).or_default().insert(path.into());
+                self.ephemerals
+                    .entry(session_id)
+                    .or_default()
+                    .insert(path.into());
             }
             OwnerKind::Container => {
                 self.containers.insert(path.into());
@@ -338,10 +369,18 @@ impl DataTree {
         }
         changes.push(change(path, ChangeKind::Created));
         changes.push(change(parent_path, ChangeKind::ChildrenChanged));
-        Ok(TxnResult::Created { path: path.to_owned(), stat })
+        Ok(TxnResult::Created {
+            path: path.to_owned(),
+            stat,
+        })
     }
 
-    fn delete(&mut self, zxid: i64, path: &str, changes: &mut Vec<Change>) -> Result<(), ErrorCode> {
+    fn delete(
+        &mut self,
+        zxid: i64,
+        path: &str,
+        changes: &mut Vec<Change>,
+    ) -> Result<(), ErrorCode> {
         if path == "/" {
             return Err(ErrorCode::BadArguments);
         }
@@ -401,7 +440,10 @@ impl DataTree {
             if self.delete(zxid, &path, changes).is_ok() {
                 deleted.push(path.into_string());
             } else {
-                debug_assert!(false, "ephemeral {path} of session {session_id:#x} could not be deleted");
+                debug_assert!(
+                    false,
+                    "ephemeral {path} of session {session_id:#x} could not be deleted"
+                );
             }
         }
         Ok(TxnResult::SessionClosed { deleted })
@@ -409,9 +451,16 @@ impl DataTree {
 }
 
 fn change(path: &str, kind: ChangeKind) -> Change {
-    Change { path: path.to_owned(), kind }
+    Change {
+        path: path.to_owned(),
+        kind,
+    }
 }
 
 #[cfg(test)]
 #[path = "data_tree_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "data_tree_index_tests.rs"]
+mod index_tests;

@@ -88,7 +88,13 @@ pub fn owner_ttl_ms(ephemeral_owner: i64) -> Option<i64> {
 
 impl Znode {
     /// A new znode with no children, all versions 0, created and last modified at `zxid`/`time_ms`.
-    pub(super) fn new(data: &[u8], acl: Arc<[Acl]>, ephemeral_owner: i64, zxid: i64, time_ms: i64) -> Znode {
+    pub(super) fn new(
+        data: &[u8],
+        acl: Arc<[Acl]>,
+        ephemeral_owner: i64,
+        zxid: i64,
+        time_ms: i64,
+    ) -> Znode {
         Znode {
             data: data.into(),
             acl,
@@ -216,7 +222,10 @@ mod tests {
     fn clients_see_owner_zero_for_containers_and_ttls() {
         assert_eq!(znode(CONTAINER_EPHEMERAL_OWNER).stat().ephemeral_owner, 0);
         assert_eq!(znode(ttl_owner(5000)).stat().ephemeral_owner, 0);
-        assert_eq!(znode(0x0100_0000_0000_0002).stat().ephemeral_owner, 0x0100_0000_0000_0002);
+        assert_eq!(
+            znode(0x0100_0000_0000_0002).stat().ephemeral_owner,
+            0x0100_0000_0000_0002
+        );
         assert!(znode(0x0100_0000_0000_0002).is_ephemeral());
         assert!(!znode(CONTAINER_EPHEMERAL_OWNER).is_ephemeral());
         assert!(!znode(ttl_owner(1)).is_ephemeral());
@@ -236,13 +245,20 @@ mod tests {
         // Extended byte with a non-TTL feature: not a TTL.
         assert_eq!(owner_ttl_ms(0xFF01_0000_0000_0001_u64 as i64), None);
         assert_eq!(OwnerKind::of(0), OwnerKind::Persistent);
-        assert_eq!(OwnerKind::of(CONTAINER_EPHEMERAL_OWNER), OwnerKind::Container);
+        assert_eq!(
+            OwnerKind::of(CONTAINER_EPHEMERAL_OWNER),
+            OwnerKind::Container
+        );
         assert_eq!(OwnerKind::of(42), OwnerKind::Session(42));
     }
 
     #[test]
     fn znodes_stay_small() {
         // A regression guard: the per-znode footprint is what bounds a big tree's memory.
-        assert!(std::mem::size_of::<Znode>() <= 128, "{}", std::mem::size_of::<Znode>());
+        assert!(
+            std::mem::size_of::<Znode>() <= 128,
+            "{}",
+            std::mem::size_of::<Znode>()
+        );
     }
 }
