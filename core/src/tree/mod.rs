@@ -5,12 +5,13 @@
 //! holds the same tree. Reads borrow the tree; ACL checks and path rules live beside it.
 
 pub mod acl;
+mod acl_cache;
 mod data_tree;
 pub mod path;
 mod znode;
 
 pub use data_tree::{Applied, DataTree, SessionRecord, TxnResult};
-pub use znode::Znode;
+pub use znode::{owner_ttl_ms, ttl_owner, Znode};
 
 /// A change apply made that watches may care about, in the order ZooKeeper fires them.
 #[derive(Clone, Debug, PartialEq, Eq)]
