@@ -1,11 +1,11 @@
 //! Interning of ACLs, so znodes with equal ACLs share one allocation.
 //!
 //! Most trees use a handful of distinct ACLs across millions of znodes (ZooKeeper keeps a
-//! reference-counted `ReferenceCountedACLCache` for the same reason). Here the `Arc` itself is
-//! the reference count: the cache holds one reference and each znode one, so an entry whose
-//! count falls to 1 is used by no znode and is dropped.
+//! reference-counted `ReferenceCountedACLCache` for the same reason). The cache counts znodes
+//! itself rather than trusting `Arc::strong_count`, because watch events and pending changes
+//! hold clones too; an entry no znode uses is dropped.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::proto::Acl;
@@ -13,24 +13,31 @@ use crate::proto::Acl;
 /// The distinct ACLs in use by a tree's znodes.
 #[derive(Debug, Default)]
 pub(super) struct AclCache {
-    entries: HashSet<Arc<[Acl]>, ahash::RandomState>,
+    /// Each distinct ACL and the number of znodes using it.
+    entries: HashMap<Arc<[Acl]>, u64, ahash::RandomState>,
 }
 
 impl AclCache {
     /// The shared copy of `acl`, added to the cache if it is new.
     pub(super) fn intern(&mut self, acl: &[Acl]) -> Arc<[Acl]> {
-        if let Some(shared) = self.entries.get(acl) {
-            return Arc::clone(shared);
+        if let Some((shared, users)) = self.entries.get_key_value(acl) {
+            let shared = Arc::clone(shared);
+            *self.entries.get_mut(acl).expect("just found") = users + 1;
+            return shared;
         }
         let shared: Arc<[Acl]> = acl.into();
-        self.entries.insert(Arc::clone(&shared));
+        self.entries.insert(Arc::clone(&shared), 1);
         shared
     }
 
     /// Gives back a znode's reference; forgets the ACL when no znode uses it any more.
     pub(super) fn release(&mut self, acl: Arc<[Acl]>) {
-        // 2 = the cache's reference and the one being released.
-        if Arc::strong_count(&acl) == 2 {
+        let Some(users) = self.entries.get_mut(&*acl) else {
+            debug_assert!(false, "released an ACL the cache does not hold");
+            return;
+        };
+        *users -= 1;
+        if *users == 0 {
             self.entries.remove(&*acl);
         }
     }

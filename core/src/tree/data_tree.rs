@@ -10,6 +10,7 @@
 //! shared lock on every read request.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use super::acl_cache::AclCache;
 use super::path;
@@ -171,6 +172,13 @@ impl DataTree {
             .unwrap_or_default()
     }
 
+    /// How many ephemerals the session owns.
+    pub fn ephemeral_count(&self, session_id: i64) -> usize {
+        self.ephemerals
+            .get(&session_id)
+            .map_or(0, |paths| paths.len())
+    }
+
     /// Every session record, in session id order.
     pub fn sessions(&self) -> impl Iterator<Item = (i64, &SessionRecord)> + '_ {
         self.sessions.iter().map(|(id, record)| (*id, record))
@@ -279,7 +287,7 @@ impl DataTree {
                 node.mtime = time_ms;
                 node.mzxid = zxid;
                 node.version = *version;
-                changes.push(change(path, ChangeKind::DataChanged));
+                changes.push(change(path, ChangeKind::DataChanged, &node.acl));
                 Ok(TxnResult::Stat(node.stat()))
             }
             TxnOp::SetAcl { path, acl, version } => {
@@ -336,7 +344,7 @@ impl DataTree {
         }
 
         let acl = self.acls.intern(acl);
-        let node = Znode::new(data, acl, ephemeral_owner, zxid, time_ms);
+        let node = Znode::new(data, acl.clone(), ephemeral_owner, zxid, time_ms);
         let stat = node.stat();
         let parent = self.nodes.get_mut(parent_path).ok_or(ErrorCode::NoNode)?;
         // -1 means "one more than now", as in ZooKeeper's older create Txns.
@@ -351,6 +359,7 @@ impl DataTree {
             parent.pzxid = zxid;
         }
         parent.children.insert(path::name(path).into());
+        let parent_acl = parent.acl.clone();
         self.nodes.insert(path.into(), node);
         match OwnerKind::of(ephemeral_owner) {
             OwnerKind::Persistent => {}
@@ -367,8 +376,12 @@ impl DataTree {
                 self.ttls.insert(path.into());
             }
         }
-        changes.push(change(path, ChangeKind::Created));
-        changes.push(change(parent_path, ChangeKind::ChildrenChanged));
+        changes.push(change(path, ChangeKind::Created, &acl));
+        changes.push(change(
+            parent_path,
+            ChangeKind::ChildrenChanged,
+            &parent_acl,
+        ));
         Ok(TxnResult::Created {
             path: path.to_owned(),
             stat,
@@ -398,7 +411,14 @@ impl DataTree {
         if zxid > parent.pzxid {
             parent.pzxid = zxid;
         }
+        let parent_acl = parent.acl.clone();
         let node = self.nodes.remove(path).ok_or(ErrorCode::NoNode)?;
+        changes.push(change(path, ChangeKind::Deleted, &node.acl));
+        changes.push(change(
+            parent_path,
+            ChangeKind::ChildrenChanged,
+            &parent_acl,
+        ));
         self.acls.release(node.acl);
         match OwnerKind::of(node.ephemeral_owner) {
             OwnerKind::Persistent => {}
@@ -417,8 +437,6 @@ impl DataTree {
                 self.ttls.remove(path);
             }
         }
-        changes.push(change(path, ChangeKind::Deleted));
-        changes.push(change(parent_path, ChangeKind::ChildrenChanged));
         Ok(())
     }
 
@@ -450,10 +468,11 @@ impl DataTree {
     }
 }
 
-fn change(path: &str, kind: ChangeKind) -> Change {
+fn change(path: &str, kind: ChangeKind, acl: &Arc<[Acl]>) -> Change {
     Change {
         path: path.to_owned(),
         kind,
+        acl: acl.clone(),
     }
 }
 

@@ -42,10 +42,7 @@ pub(super) fn delete(tree: &mut DataTree, zxid: i64, path: &str) -> Applied {
 }
 
 pub(super) fn change(path: &str, kind: ChangeKind) -> Change {
-    Change {
-        path: path.to_owned(),
-        kind,
-    }
+    Change::open(path, kind)
 }
 
 /// Everything a client or the reaper could observe, to prove a failed op changed nothing.

@@ -121,6 +121,11 @@ impl Znode {
         &self.acl
     }
 
+    /// The ACL as shared among znodes (cheap to clone).
+    pub fn shared_acl(&self) -> Arc<[Acl]> {
+        self.acl.clone()
+    }
+
     /// The Stat as clients see it (`DataNode.copyStat`). Two fields differ from what is stored:
     /// `cversion` is reported as `2 * creates - children` (every create and every delete
     /// counts once, since each child still missing was deleted), and `ephemeral_owner` is 0 for
