@@ -532,25 +532,17 @@ impl Client {
             .tables
             .lock()
             .remove(path, watcher_type, watcher);
-        let server_types: &[WatcherType] = match watcher_type {
-            WatcherType::Any => &[WatcherType::Any],
-            WatcherType::Data => &[WatcherType::Data],
-            WatcherType::Children => &[WatcherType::Children],
-            WatcherType::Persistent => &[WatcherType::Persistent],
-            WatcherType::PersistentRecursive => &[WatcherType::PersistentRecursive],
-        };
-        for server_type in server_types {
-            if self.shared.tables.lock().none_left(path, *server_type) {
-                let op = Op::RemoveWatches {
-                    path: path.into(),
-                    watcher_type: *server_type,
-                };
-                match self.call(op, Some(path), None) {
-                    // The server's one-shot watch may have fired already; the local removal stands.
-                    Ok(_) | Err(_) if self.state() == ClientState::Connected => {}
-                    Err(error) => return Err(error),
-                    Ok(_) => {}
-                }
+        // The server keeps one watch per session and kind, so it is told only once no local
+        // watcher of the kind is left.
+        if self.shared.tables.lock().none_left(path, watcher_type) {
+            let op = Op::RemoveWatches {
+                path: path.into(),
+                watcher_type,
+            };
+            match self.call(op, Some(path), None) {
+                // A one-shot watch may have fired on the server already: the local removal stands.
+                Err(error) if error.code() != ErrorCode::NoWatcher => return Err(error),
+                _ => {}
             }
         }
         for (watcher, event_type) in removed {
