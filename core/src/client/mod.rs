@@ -466,15 +466,14 @@ impl Client {
     /// Adds an identity (`digest` with `user:password`). An unknown scheme fails with AuthFailed
     /// and, as in ZooKeeper's clients, every later call then fails the same way.
     pub fn add_auth(&self, scheme: &str, auth: &[u8]) -> Result<()> {
-        let result = self.call(
-            Op::AddAuth {
-                scheme: scheme.into(),
-                auth: auth.into(),
-            },
-            None,
-            None,
-        );
-        if matches!(&result, Err(error) if error.code() == ErrorCode::AuthFailed) {
+        let was_connected = self.state() == ClientState::Connected;
+        let op = Op::AddAuth {
+            scheme: scheme.into(),
+            auth: auth.into(),
+        };
+        let result = self.call(op, None, None);
+        // Only the failure that ends the connection is announced; later calls just answer it.
+        if was_connected && matches!(&result, Err(error) if error.code() == ErrorCode::AuthFailed) {
             self.shared.set_state(ClientState::AuthFailed);
             self.shared
                 .dispatch(WatchedEvent::state(KeeperState::AuthFailed));

@@ -25,7 +25,8 @@ pub struct Stat {
     pub cversion: i32,
     /// Number of changes to the ACL.
     pub aversion: i32,
-    /// Owning session for ephemerals; `CONTAINER_EPHEMERAL_OWNER` or a TTL encoding otherwise; 0 if none.
+    /// The owning session of an ephemeral; 0 otherwise, containers and TTL znodes included
+    /// (the server stores a marker for those, but clients see 0, as in ZooKeeper).
     pub ephemeral_owner: i64,
     /// Length of the data in bytes.
     pub data_length: i32,
