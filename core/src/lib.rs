@@ -18,6 +18,49 @@
 //! assert_eq!(event.event_type, zookeeper_core::EventType::NodeDataChanged);
 //! ```
 //!
+//! Writes that must happen together go in one `multi`; it fails as a whole, and the error
+//! says which op failed and why:
+//!
+//! ```
+//! # use zookeeper_core::{Acl, CreateMode, ErrorCode, Op, OpResult, Server, ServerConfig};
+//! # let server = Server::start(ServerConfig::default()).unwrap();
+//! # let zk = server.connect().unwrap();
+//! let open = Acl::open_unsafe();
+//! let error = zk
+//!     .multi(vec![
+//!         Op::create("/jobs", b"", &open, CreateMode::Persistent),
+//!         Op::delete("/missing", -1),
+//!     ])
+//!     .unwrap_err();
+//! assert_eq!(error.code(), ErrorCode::NoNode);
+//! assert_eq!(
+//!     error.multi_results().unwrap(),
+//!     &[OpResult::Error(None), OpResult::Error(Some(ErrorCode::NoNode))]
+//! );
+//! assert_eq!(zk.exists("/jobs", None).unwrap(), None, "nothing was applied");
+//! ```
+//!
+//! Time is injected. With a `ManualClock` a test decides when a session expires; its ephemerals
+//! go with it, and every watcher hears of it:
+//!
+//! ```
+//! # use zookeeper_core::{Acl, ConnectOptions, CreateMode, Server, ServerConfig, ErrorCode};
+//! let (config, clock) = ServerConfig::with_manual_clock();
+//! let server = Server::start(config).unwrap();
+//! let worker = server
+//!     .connect_with(ConnectOptions { session_timeout_ms: 4_000, ..ConnectOptions::default() })
+//!     .unwrap();
+//! worker.create("/leader", b"worker-1", &Acl::open_unsafe(), CreateMode::Ephemeral).unwrap();
+//!
+//! worker.set_attached(false); // as if its network cable were cut
+//! clock.advance(6_000); // past the timeout, rounded up to the next 2 s tick
+//! server.tick();
+//!
+//! let observer = server.connect().unwrap();
+//! assert_eq!(observer.exists("/leader", None).unwrap(), None);
+//! assert_eq!(worker.get_data("/leader", None).unwrap_err().code(), ErrorCode::SessionExpired);
+//! ```
+//!
 //! Every request runs through one pipeline (session layer, prepare, replicate, persist, apply,
 //! respond); see `docs/design.md`. Time comes from a `Clock`: with a `ManualClock` a test decides
 //! when sessions expire and TTL znodes are reaped.
