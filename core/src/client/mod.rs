@@ -586,6 +586,10 @@ impl Client {
                 .map(drop)
         };
         self.shared.set_state(ClientState::Closed);
+        // As ZooKeeper's clients (3.5+): the default watcher and every waiting watcher hear
+        // (None, Closed), so nothing waits forever on a closed client.
+        self.shared
+            .dispatch(WatchedEvent::state(KeeperState::Closed));
         result.map_err(Error::from)
     }
 }
