@@ -3,9 +3,7 @@
 //! These are the same for every front end: the in-process client builds them directly, the TCP
 //! server decodes them from jute, the C and Python bindings go through the in-process client.
 
-use crate::proto::{
-    Acl, AddWatchMode, ClientInfo, CreateMode, ErrorCode, Stat, WatcherType,
-};
+use crate::proto::{Acl, AddWatchMode, ClientInfo, CreateMode, ErrorCode, Stat, WatcherType};
 
 /// A request from a session.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -281,21 +279,37 @@ pub struct Response {
 impl Op {
     /// A create op for `multi`.
     pub fn create(path: &str, data: &[u8], acl: &[Acl], mode: CreateMode) -> Op {
-        Op::Create(CreateRequest { path: path.into(), data: data.into(), acl: acl.into(), mode, ttl_ms: -1 })
+        Op::Create(CreateRequest {
+            path: path.into(),
+            data: data.into(),
+            acl: acl.into(),
+            mode,
+            ttl_ms: -1,
+        })
     }
 
     /// A delete op for `multi`; `version` -1 matches any.
     pub fn delete(path: &str, version: i32) -> Op {
-        Op::Delete { path: path.into(), version }
+        Op::Delete {
+            path: path.into(),
+            version,
+        }
     }
 
     /// A setData op for `multi`; `version` -1 matches any.
     pub fn set_data(path: &str, data: &[u8], version: i32) -> Op {
-        Op::SetData { path: path.into(), data: data.into(), version }
+        Op::SetData {
+            path: path.into(),
+            data: data.into(),
+            version,
+        }
     }
 
     /// A version check for `multi`; `version` -1 matches any.
     pub fn check(path: &str, version: i32) -> Op {
-        Op::Check { path: path.into(), version }
+        Op::Check {
+            path: path.into(),
+            version,
+        }
     }
 }

@@ -75,8 +75,17 @@ pub struct Prepare<'a> {
 
 impl<'a> Prepare<'a> {
     /// A prepare pass; `pending` carries over between requests until their Txns are applied.
-    pub fn new(tree: &'a DataTree, pending: &'a mut PendingChanges, limits: &'a WriteLimits) -> Self {
-        Prepare { tree, pending, limits, undo: None }
+    pub fn new(
+        tree: &'a DataTree,
+        pending: &'a mut PendingChanges,
+        limits: &'a WriteLimits,
+    ) -> Self {
+        Prepare {
+            tree,
+            pending,
+            limits,
+            undo: None,
+        }
     }
 
     /// Validates one write op (not Multi) and returns its TxnOp.
@@ -84,7 +93,11 @@ impl<'a> Prepare<'a> {
         match op {
             Op::Create(request) => self.create(who, request),
             Op::Delete { path, version } => self.delete(who, path, *version),
-            Op::SetData { path, data, version } => self.set_data(who, path, data, *version),
+            Op::SetData {
+                path,
+                data,
+                version,
+            } => self.set_data(who, path, data, *version),
             Op::SetAcl { path, acl, version } => self.set_acl(who, path, acl, *version),
             Op::Check { path, version } => self.check(who, path, *version),
             Op::DeleteContainer { path } => self.delete_container(path),
@@ -96,7 +109,10 @@ impl<'a> Prepare<'a> {
     /// Validates a multi. On failure returns ZooKeeper's per-op results: code 0 for the ops
     /// before the failing one, its error, then RuntimeInconsistency; pending changes are rolled back.
     pub fn multi(&mut self, who: Requester<'_>, ops: &[Op]) -> Result<TxnOp, Vec<OpResult>> {
-        self.undo = Some(Undo { nodes: Vec::new(), ephemerals_added: self.pending.ephemerals_added.clone() });
+        self.undo = Some(Undo {
+            nodes: Vec::new(),
+            ephemerals_added: self.pending.ephemerals_added.clone(),
+        });
         let mut txns = Vec::with_capacity(ops.len());
         let mut failure = None;
         for (index, op) in ops.iter().enumerate() {
@@ -174,7 +190,11 @@ impl<'a> Prepare<'a> {
         if request.path.contains('\0') {
             return Err(ErrorCode::BadArguments);
         }
-        let parent_path = if last_slash == 0 { "/" } else { &request.path[..last_slash] };
+        let parent_path = if last_slash == 0 {
+            "/"
+        } else {
+            &request.path[..last_slash]
+        };
         let acl = acl::fixup(&request.acl, who.identities)?;
         let parent = self.node(parent_path).ok_or(ErrorCode::NoNode)?;
         if !acl::check(&parent.acl, Perms::CREATE, who.identities) {
@@ -201,7 +221,12 @@ impl<'a> Prepare<'a> {
             crate::tree::ttl_owner(request.ttl_ms)
         } else if mode.is_ephemeral() {
             let owned = self.tree.ephemeral_count(who.session_id) as i64
-                + self.pending.ephemerals_added.get(&who.session_id).copied().unwrap_or(0);
+                + self
+                    .pending
+                    .ephemerals_added
+                    .get(&who.session_id)
+                    .copied()
+                    .unwrap_or(0);
             if owned >= self.limits.ephemerals_per_session_max as i64 {
                 return Err(ErrorCode::QuotaExceeded);
             }
@@ -214,7 +239,11 @@ impl<'a> Prepare<'a> {
         let parent_path = parent_path.to_string();
         self.record(
             parent_path,
-            Some(NodeView { cversion: parent_cversion, child_count: parent.child_count + 1, ..parent }),
+            Some(NodeView {
+                cversion: parent_cversion,
+                child_count: parent.child_count + 1,
+                ..parent
+            }),
         );
         let acl: Arc<[Acl]> = acl.into();
         self.record(
@@ -265,16 +294,40 @@ impl<'a> Prepare<'a> {
         Ok(self.record_delete(path, parent_path, parent, &node))
     }
 
-    fn record_delete(&mut self, path: &str, parent_path: &str, parent: NodeView, node: &NodeView) -> TxnOp {
+    fn record_delete(
+        &mut self,
+        path: &str,
+        parent_path: &str,
+        parent: NodeView,
+        node: &NodeView,
+    ) -> TxnOp {
         if is_session_ephemeral(node.ephemeral_owner) {
-            *self.pending.ephemerals_added.entry(node.ephemeral_owner).or_insert(0) -= 1;
+            *self
+                .pending
+                .ephemerals_added
+                .entry(node.ephemeral_owner)
+                .or_insert(0) -= 1;
         }
-        self.record(parent_path.to_string(), Some(NodeView { child_count: parent.child_count - 1, ..parent }));
+        self.record(
+            parent_path.to_string(),
+            Some(NodeView {
+                child_count: parent.child_count - 1,
+                ..parent
+            }),
+        );
         self.record(path.to_string(), None);
-        TxnOp::Delete { path: path.to_string() }
+        TxnOp::Delete {
+            path: path.to_string(),
+        }
     }
 
-    fn set_data(&mut self, who: Requester<'_>, path: &str, data: &[u8], version: i32) -> Result<TxnOp, ErrorCode> {
+    fn set_data(
+        &mut self,
+        who: Requester<'_>,
+        path: &str,
+        data: &[u8],
+        version: i32,
+    ) -> Result<TxnOp, ErrorCode> {
         path::validate(path)?;
         let node = self.node(path).ok_or(ErrorCode::NoNode)?;
         if !acl::check(&node.acl, Perms::WRITE, who.identities) {
@@ -285,10 +338,20 @@ impl<'a> Prepare<'a> {
         }
         let version = next_version(node.version, version)?;
         self.record(path.to_string(), Some(NodeView { version, ..node }));
-        Ok(TxnOp::SetData { path: path.to_string(), data: data.to_vec(), version })
+        Ok(TxnOp::SetData {
+            path: path.to_string(),
+            data: data.to_vec(),
+            version,
+        })
     }
 
-    fn set_acl(&mut self, who: Requester<'_>, path: &str, new_acl: &[Acl], version: i32) -> Result<TxnOp, ErrorCode> {
+    fn set_acl(
+        &mut self,
+        who: Requester<'_>,
+        path: &str,
+        new_acl: &[Acl],
+        version: i32,
+    ) -> Result<TxnOp, ErrorCode> {
         path::validate(path)?;
         let new_acl = acl::fixup(new_acl, who.identities)?;
         let node = self.node(path).ok_or(ErrorCode::NoNode)?;
@@ -297,8 +360,19 @@ impl<'a> Prepare<'a> {
         }
         let aversion = next_version(node.aversion, version)?;
         let shared: Arc<[Acl]> = new_acl.clone().into();
-        self.record(path.to_string(), Some(NodeView { aversion, acl: shared, ..node }));
-        Ok(TxnOp::SetAcl { path: path.to_string(), acl: new_acl, version: aversion })
+        self.record(
+            path.to_string(),
+            Some(NodeView {
+                aversion,
+                acl: shared,
+                ..node
+            }),
+        );
+        Ok(TxnOp::SetAcl {
+            path: path.to_string(),
+            acl: new_acl,
+            version: aversion,
+        })
     }
 
     fn check(&mut self, who: Requester<'_>, path: &str, version: i32) -> Result<TxnOp, ErrorCode> {
@@ -308,7 +382,9 @@ impl<'a> Prepare<'a> {
             return Err(ErrorCode::NoAuth);
         }
         next_version(node.version, version)?;
-        Ok(TxnOp::Check { path: path.to_string() })
+        Ok(TxnOp::Check {
+            path: path.to_string(),
+        })
     }
 
     /// The znode as it will be once pending changes apply.
@@ -320,9 +396,11 @@ impl<'a> Prepare<'a> {
         let stat = znode.stat();
         Some(NodeView {
             version: stat.version,
-            cversion: stat.cversion,
+            // The stored create count, not the client-visible cversion: sequence suffixes and
+            // the create Txn's parent_cversion come from it, as in ZooKeeper.
+            cversion: znode.child_creates(),
             aversion: stat.aversion,
-            ephemeral_owner: stat.ephemeral_owner,
+            ephemeral_owner: znode.ephemeral_owner(),
             child_count: stat.num_children,
             acl: znode.shared_acl(),
         })
@@ -354,7 +432,11 @@ fn deletable_parent(path: &str) -> Result<&str, ErrorCode> {
     if path.contains('\0') || path::is_reserved(path) {
         return Err(ErrorCode::BadArguments);
     }
-    Ok(if last_slash == 0 { "/" } else { &path[..last_slash] })
+    Ok(if last_slash == 0 {
+        "/"
+    } else {
+        &path[..last_slash]
+    })
 }
 
 /// ZooKeeper's checkAndIncVersion: -1 matches any version; the next version skips -1, which
@@ -384,7 +466,10 @@ mod tests {
     fn reserved_znodes_cannot_be_deleted() {
         assert_eq!(deletable_parent("/"), Err(ErrorCode::BadArguments));
         assert_eq!(deletable_parent("/zookeeper"), Err(ErrorCode::BadArguments));
-        assert_eq!(deletable_parent("/zookeeper/quota"), Err(ErrorCode::BadArguments));
+        assert_eq!(
+            deletable_parent("/zookeeper/quota"),
+            Err(ErrorCode::BadArguments)
+        );
         assert_eq!(deletable_parent("relative"), Err(ErrorCode::BadArguments));
         assert_eq!(deletable_parent("/a"), Ok("/"));
         assert_eq!(deletable_parent("/a/b"), Ok("/a"));

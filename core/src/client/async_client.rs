@@ -21,12 +21,24 @@ impl<'a> AsyncClient<'a> {
     }
 
     /// See `Client::create`.
-    pub async fn create(&self, path: &str, data: &[u8], acl: &[Acl], mode: CreateMode) -> Result<String> {
+    pub async fn create(
+        &self,
+        path: &str,
+        data: &[u8],
+        acl: &[Acl],
+        mode: CreateMode,
+    ) -> Result<String> {
         self.client.create(path, data, acl, mode)
     }
 
     /// See `Client::create2`.
-    pub async fn create2(&self, path: &str, data: &[u8], acl: &[Acl], mode: CreateMode) -> Result<(String, Stat)> {
+    pub async fn create2(
+        &self,
+        path: &str,
+        data: &[u8],
+        acl: &[Acl],
+        mode: CreateMode,
+    ) -> Result<(String, Stat)> {
         self.client.create2(path, data, acl, mode)
     }
 
@@ -43,7 +55,12 @@ impl<'a> AsyncClient<'a> {
     }
 
     /// See `Client::create_container`.
-    pub async fn create_container(&self, path: &str, data: &[u8], acl: &[Acl]) -> Result<(String, Stat)> {
+    pub async fn create_container(
+        &self,
+        path: &str,
+        data: &[u8],
+        acl: &[Acl],
+    ) -> Result<(String, Stat)> {
         self.client.create_container(path, data, acl)
     }
 
@@ -73,7 +90,11 @@ impl<'a> AsyncClient<'a> {
     }
 
     /// See `Client::get_children2`.
-    pub async fn get_children2(&self, path: &str, watcher: Option<Watcher>) -> Result<(Vec<String>, Stat)> {
+    pub async fn get_children2(
+        &self,
+        path: &str,
+        watcher: Option<Watcher>,
+    ) -> Result<(Vec<String>, Stat)> {
         self.client.get_children2(path, watcher)
     }
 

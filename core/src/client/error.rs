@@ -15,11 +15,19 @@ pub struct Error {
 
 impl Error {
     pub(crate) fn new(code: ErrorCode, path: Option<&str>) -> Error {
-        Error { code, path: path.map(str::to_string), multi_results: None }
+        Error {
+            code,
+            path: path.map(str::to_string),
+            multi_results: None,
+        }
     }
 
     pub(crate) fn multi(code: ErrorCode, results: Vec<OpResult>) -> Error {
-        Error { code, path: None, multi_results: Some(results) }
+        Error {
+            code,
+            path: None,
+            multi_results: Some(results),
+        }
     }
 
     /// ZooKeeper's code for the failure.

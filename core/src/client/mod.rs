@@ -21,8 +21,8 @@ pub use watcher::{WatchStream, Watcher};
 
 use crate::op::{CreateRequest, Op, OpResult, ReadOp, ReadResult, Reply};
 use crate::proto::{
-    Acl, AddWatchMode, ClientInfo, CreateMode, ErrorCode, EventType, KeeperState, Stat, WatchedEvent,
-    WatcherType,
+    Acl, AddWatchMode, ClientInfo, CreateMode, ErrorCode, EventType, KeeperState, Stat,
+    WatchedEvent, WatcherType,
 };
 use crate::server::{Engine, LocalSession, SessionSink, WatchRegistered};
 use crate::tree::path;
@@ -41,7 +41,11 @@ pub struct ConnectOptions {
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        ConnectOptions { session_timeout_ms: 30_000, watcher: None, ip: "127.0.0.1".to_string() }
+        ConnectOptions {
+            session_timeout_ms: 30_000,
+            watcher: None,
+            ip: "127.0.0.1".to_string(),
+        }
     }
 }
 
@@ -126,16 +130,28 @@ impl Client {
             state: AtomicU8::new(ClientState::Connected as u8),
             dispatch: sender,
         });
-        let session = engine.open_session(options.session_timeout_ms, shared.clone(), Some(&options.ip))?;
+        let session = engine.open_session(
+            options.session_timeout_ms,
+            shared.clone(),
+            Some(&options.ip),
+        )?;
         let handle = std::thread::Builder::new()
             .name(format!("zk-dispatch-{:x}", session.id()))
             .spawn(move || dispatch_loop(receiver))
             .map_err(|_| Error::new(ErrorCode::SystemError, None))?;
         let thread_id = handle.thread().id();
-        let client = Client { engine, session, shared, dispatcher: Some((handle, thread_id)) };
+        let client = Client {
+            engine,
+            session,
+            shared,
+            dispatcher: Some((handle, thread_id)),
+        };
         if let Some(watcher) = options.watcher {
             let event = WatchedEvent::state(KeeperState::SyncConnected);
-            let _ = client.shared.dispatch.send(Dispatch::Event(vec![watcher], event));
+            let _ = client
+                .shared
+                .dispatch
+                .send(Dispatch::Event(vec![watcher], event));
         }
         Ok(client)
     }
@@ -175,12 +191,17 @@ impl Client {
         match self.state() {
             ClientState::Connected => {}
             ClientState::AuthFailed => return Err(Error::new(ErrorCode::AuthFailed, path)),
-            ClientState::Expired | ClientState::Closed => return Err(Error::new(ErrorCode::SessionExpired, path)),
+            ClientState::Expired | ClientState::Closed => {
+                return Err(Error::new(ErrorCode::SessionExpired, path))
+            }
         }
         let shared = &self.shared;
         let mut on_watch = |watched: &str, registered: WatchRegistered| {
             if let Some(watcher) = watcher {
-                shared.tables.lock().register(watched, registered, watcher.clone());
+                shared
+                    .tables
+                    .lock()
+                    .register(watched, registered, watcher.clone());
             }
         };
         let response = self.engine.submit(&self.session, op, &mut on_watch);
@@ -193,8 +214,20 @@ impl Client {
     }
 
     /// Creates a znode; returns its path and Stat.
-    pub fn create2(&self, path: &str, data: &[u8], acl: &[Acl], mode: CreateMode) -> Result<(String, Stat)> {
-        self.create_request(CreateRequest { path: path.into(), data: data.into(), acl: acl.into(), mode, ttl_ms: -1 })
+    pub fn create2(
+        &self,
+        path: &str,
+        data: &[u8],
+        acl: &[Acl],
+        mode: CreateMode,
+    ) -> Result<(String, Stat)> {
+        self.create_request(CreateRequest {
+            path: path.into(),
+            data: data.into(),
+            acl: acl.into(),
+            mode,
+            ttl_ms: -1,
+        })
     }
 
     /// Creates a TTL znode (`mode` PersistentWithTtl or PersistentSequentialWithTtl).
@@ -206,7 +239,13 @@ impl Client {
         mode: CreateMode,
         ttl_ms: i64,
     ) -> Result<(String, Stat)> {
-        self.create_request(CreateRequest { path: path.into(), data: data.into(), acl: acl.into(), mode, ttl_ms })
+        self.create_request(CreateRequest {
+            path: path.into(),
+            data: data.into(),
+            acl: acl.into(),
+            mode,
+            ttl_ms,
+        })
     }
 
     /// Creates a container znode.
@@ -226,13 +265,29 @@ impl Client {
     /// Deletes a childless znode; `version` -1 matches any.
     pub fn delete(&self, path: &str, version: i32) -> Result<()> {
         validate(path)?;
-        self.call(Op::Delete { path: path.into(), version }, Some(path), None).map(drop)
+        self.call(
+            Op::Delete {
+                path: path.into(),
+                version,
+            },
+            Some(path),
+            None,
+        )
+        .map(drop)
     }
 
     /// Replaces a znode's data; `version` -1 matches any.
     pub fn set_data(&self, path: &str, data: &[u8], version: i32) -> Result<Stat> {
         validate(path)?;
-        match self.call(Op::SetData { path: path.into(), data: data.into(), version }, Some(path), None)? {
+        match self.call(
+            Op::SetData {
+                path: path.into(),
+                data: data.into(),
+                version,
+            },
+            Some(path),
+            None,
+        )? {
             Reply::Stat(stat) => Ok(stat),
             other => unexpected(other),
         }
@@ -242,7 +297,10 @@ impl Client {
     /// deletion or data change.
     pub fn exists(&self, path: &str, watcher: Option<Watcher>) -> Result<Option<Stat>> {
         validate(path)?;
-        let op = Op::Exists { path: path.into(), watch: watcher.is_some() };
+        let op = Op::Exists {
+            path: path.into(),
+            watch: watcher.is_some(),
+        };
         match self.call(op, Some(path), watcher.as_ref())? {
             Reply::Exists(stat) => Ok(stat),
             other => unexpected(other),
@@ -252,7 +310,10 @@ impl Client {
     /// The znode's data and Stat. A watcher fires on its deletion or data change.
     pub fn get_data(&self, path: &str, watcher: Option<Watcher>) -> Result<(Vec<u8>, Stat)> {
         validate(path)?;
-        let op = Op::GetData { path: path.into(), watch: watcher.is_some() };
+        let op = Op::GetData {
+            path: path.into(),
+            watch: watcher.is_some(),
+        };
         match self.call(op, Some(path), watcher.as_ref())? {
             Reply::Data { data, stat } => Ok((data, stat)),
             other => unexpected(other),
@@ -262,13 +323,21 @@ impl Client {
     /// The znode's children, sorted. A watcher fires when a child is created or deleted, or the
     /// znode itself is deleted.
     pub fn get_children(&self, path: &str, watcher: Option<Watcher>) -> Result<Vec<String>> {
-        self.get_children2(path, watcher).map(|(children, _)| children)
+        self.get_children2(path, watcher)
+            .map(|(children, _)| children)
     }
 
     /// The znode's children, sorted, and its Stat.
-    pub fn get_children2(&self, path: &str, watcher: Option<Watcher>) -> Result<(Vec<String>, Stat)> {
+    pub fn get_children2(
+        &self,
+        path: &str,
+        watcher: Option<Watcher>,
+    ) -> Result<(Vec<String>, Stat)> {
         validate(path)?;
-        let op = Op::GetChildren { path: path.into(), watch: watcher.is_some() };
+        let op = Op::GetChildren {
+            path: path.into(),
+            watch: watcher.is_some(),
+        };
         match self.call(op, Some(path), watcher.as_ref())? {
             Reply::Children { children, stat } => Ok((children, stat)),
             other => unexpected(other),
@@ -287,7 +356,15 @@ impl Client {
     /// Replaces the znode's ACL; `version` -1 matches any ACL version.
     pub fn set_acl(&self, path: &str, acl: &[Acl], version: i32) -> Result<Stat> {
         validate(path)?;
-        match self.call(Op::SetAcl { path: path.into(), acl: acl.into(), version }, Some(path), None)? {
+        match self.call(
+            Op::SetAcl {
+                path: path.into(),
+                acl: acl.into(),
+                version,
+            },
+            Some(path),
+            None,
+        )? {
             Reply::Stat(stat) => Ok(stat),
             other => unexpected(other),
         }
@@ -296,7 +373,11 @@ impl Client {
     /// Number of descendants of the znode.
     pub fn get_all_children_number(&self, path: &str) -> Result<i32> {
         validate(path)?;
-        match self.call(Op::GetAllChildrenNumber { path: path.into() }, Some(path), None)? {
+        match self.call(
+            Op::GetAllChildrenNumber { path: path.into() },
+            Some(path),
+            None,
+        )? {
             Reply::Number(number) => Ok(number),
             other => unexpected(other),
         }
@@ -304,7 +385,13 @@ impl Client {
 
     /// The session's ephemerals under `prefix` ("/" for all), sorted.
     pub fn get_ephemerals(&self, prefix: &str) -> Result<Vec<String>> {
-        match self.call(Op::GetEphemerals { prefix: prefix.into() }, Some(prefix), None)? {
+        match self.call(
+            Op::GetEphemerals {
+                prefix: prefix.into(),
+            },
+            Some(prefix),
+            None,
+        )? {
             Reply::Paths(paths) => Ok(paths),
             other => unexpected(other),
         }
@@ -322,7 +409,14 @@ impl Client {
     /// Fails with BadVersion unless the znode's data version is `version` (-1: any); returns its Stat.
     pub fn check(&self, path: &str, version: i32) -> Result<Stat> {
         validate(path)?;
-        match self.call(Op::Check { path: path.into(), version }, Some(path), None)? {
+        match self.call(
+            Op::Check {
+                path: path.into(),
+                version,
+            },
+            Some(path),
+            None,
+        )? {
             Reply::Stat(stat) => Ok(stat),
             other => unexpected(other),
         }
@@ -372,10 +466,18 @@ impl Client {
     /// Adds an identity (`digest` with `user:password`). An unknown scheme fails with AuthFailed
     /// and, as in ZooKeeper's clients, every later call then fails the same way.
     pub fn add_auth(&self, scheme: &str, auth: &[u8]) -> Result<()> {
-        let result = self.call(Op::AddAuth { scheme: scheme.into(), auth: auth.into() }, None, None);
+        let result = self.call(
+            Op::AddAuth {
+                scheme: scheme.into(),
+                auth: auth.into(),
+            },
+            None,
+            None,
+        );
         if matches!(&result, Err(error) if error.code() == ErrorCode::AuthFailed) {
             self.shared.set_state(ClientState::AuthFailed);
-            self.shared.dispatch(WatchedEvent::state(KeeperState::AuthFailed));
+            self.shared
+                .dispatch(WatchedEvent::state(KeeperState::AuthFailed));
         }
         result.map(drop)
     }
@@ -383,7 +485,15 @@ impl Client {
     /// Leaves a persistent (or persistent recursive) watch; it stays until removed.
     pub fn add_watch(&self, path: &str, watcher: Watcher, mode: AddWatchMode) -> Result<()> {
         validate(path)?;
-        self.call(Op::AddWatch { path: path.into(), mode }, Some(path), Some(&watcher)).map(drop)
+        self.call(
+            Op::AddWatch {
+                path: path.into(),
+                mode,
+            },
+            Some(path),
+            Some(&watcher),
+        )
+        .map(drop)
     }
 
     /// Removes every watcher of `watcher_type` on `path`; each is told with a *WatchRemoved
@@ -393,16 +503,35 @@ impl Client {
     }
 
     /// Removes one watcher; the server drops its watch once no other watcher of the kind remains.
-    pub fn remove_watcher(&self, path: &str, watcher: &Watcher, watcher_type: WatcherType) -> Result<()> {
+    pub fn remove_watcher(
+        &self,
+        path: &str,
+        watcher: &Watcher,
+        watcher_type: WatcherType,
+    ) -> Result<()> {
         self.remove(path, watcher_type, Some(watcher))
     }
 
-    fn remove(&self, path: &str, watcher_type: WatcherType, watcher: Option<&Watcher>) -> Result<()> {
+    fn remove(
+        &self,
+        path: &str,
+        watcher_type: WatcherType,
+        watcher: Option<&Watcher>,
+    ) -> Result<()> {
         validate(path)?;
-        if !self.shared.tables.lock().contains(path, watcher_type, watcher) {
+        if !self
+            .shared
+            .tables
+            .lock()
+            .contains(path, watcher_type, watcher)
+        {
             return Err(Error::new(ErrorCode::NoWatcher, Some(path)));
         }
-        let removed = self.shared.tables.lock().remove(path, watcher_type, watcher);
+        let removed = self
+            .shared
+            .tables
+            .lock()
+            .remove(path, watcher_type, watcher);
         let server_types: &[WatcherType] = match watcher_type {
             WatcherType::Any => &[WatcherType::Any],
             WatcherType::Data => &[WatcherType::Data],
@@ -412,7 +541,10 @@ impl Client {
         };
         for server_type in server_types {
             if self.shared.tables.lock().none_left(path, *server_type) {
-                let op = Op::RemoveWatches { path: path.into(), watcher_type: *server_type };
+                let op = Op::RemoveWatches {
+                    path: path.into(),
+                    watcher_type: *server_type,
+                };
                 match self.call(op, Some(path), None) {
                     // The server's one-shot watch may have fired already; the local removal stands.
                     Ok(_) | Err(_) if self.state() == ClientState::Connected => {}
@@ -423,7 +555,10 @@ impl Client {
         }
         for (watcher, event_type) in removed {
             let event = WatchedEvent::node(event_type, path, -1);
-            let _ = self.shared.dispatch.send(Dispatch::Event(vec![watcher], event));
+            let _ = self
+                .shared
+                .dispatch
+                .send(Dispatch::Event(vec![watcher], event));
         }
         Ok(())
     }
@@ -434,7 +569,15 @@ impl Client {
         if !self.shared.tables.lock().contains(path, watcher_type, None) {
             return Err(Error::new(ErrorCode::NoWatcher, Some(path)));
         }
-        self.call(Op::CheckWatches { path: path.into(), watcher_type }, Some(path), None).map(drop)
+        self.call(
+            Op::CheckWatches {
+                path: path.into(),
+                watcher_type,
+            },
+            Some(path),
+            None,
+        )
+        .map(drop)
     }
 
     /// Closes the session: its ephemerals are deleted and its watches dropped. Later calls
@@ -446,7 +589,10 @@ impl Client {
         let result = if self.session.is_closed() {
             Ok(())
         } else {
-            self.engine.submit(&self.session, Op::CloseSession, &mut |_, _| {}).result.map(drop)
+            self.engine
+                .submit(&self.session, Op::CloseSession, &mut |_, _| {})
+                .result
+                .map(drop)
         };
         self.shared.set_state(ClientState::Closed);
         result.map_err(Error::from)
@@ -482,7 +628,11 @@ fn dispatch_loop(receiver: Receiver<Dispatch>) {
                 for watcher in watchers {
                     let event = event.clone();
                     // A panicking watcher must not silence the ones after it.
-                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| watcher.call(event))).is_err() {
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        watcher.call(event)
+                    }))
+                    .is_err()
+                    {
                         tracing::error!("a watcher panicked; the dispatcher goes on");
                     }
                 }
@@ -514,7 +664,9 @@ fn validate_create_path(path: &str, mode: CreateMode) -> Result<()> {
 fn validate_op(op: &Op) -> Result<()> {
     match op {
         Op::Create(request) => validate_create_path(&request.path, request.mode),
-        Op::Delete { path, .. } | Op::SetData { path, .. } | Op::Check { path, .. } => validate(path),
+        Op::Delete { path, .. } | Op::SetData { path, .. } | Op::Check { path, .. } => {
+            validate(path)
+        }
         _ => Ok(()),
     }
 }

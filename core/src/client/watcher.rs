@@ -25,7 +25,10 @@ impl Watcher {
     /// A watcher that sends its events into a channel.
     pub fn channel() -> (Watcher, crossbeam_channel::Receiver<WatchedEvent>) {
         let (sender, receiver) = crossbeam_channel::unbounded();
-        (Watcher::new(move |event| drop(sender.send(event))), receiver)
+        (
+            Watcher::new(move |event| drop(sender.send(event))),
+            receiver,
+        )
     }
 
     /// A watcher whose events are awaited from a `WatchStream`.
@@ -76,12 +79,14 @@ pub struct WatchStream {
 
 impl WatchStream {
     /// The next event, waiting for one if none is queued.
-    pub fn next(&mut self) -> impl Future<Output = WatchedEvent> + '_ {
-        NextEvent { shared: &self.shared }
+    pub fn recv(&mut self) -> impl Future<Output = WatchedEvent> + '_ {
+        NextEvent {
+            shared: &self.shared,
+        }
     }
 
     /// The next event if one is queued.
-    pub fn try_next(&mut self) -> Option<WatchedEvent> {
+    pub fn try_recv(&mut self) -> Option<WatchedEvent> {
         self.shared.lock().events.pop_front()
     }
 }
@@ -140,11 +145,10 @@ fn extend(into: &mut Vec<Watcher>, watchers: &[Watcher]) {
 
 impl WatchTables {
     pub(crate) fn new(default: Option<Watcher>) -> WatchTables {
-        WatchTables { default, ..WatchTables::default() }
-    }
-
-    pub(crate) fn default_watcher(&self) -> Option<Watcher> {
-        self.default.clone()
+        WatchTables {
+            default,
+            ..WatchTables::default()
+        }
     }
 
     /// Records `watcher` where the server registered its watch.
@@ -166,7 +170,13 @@ impl WatchTables {
         match event.event_type {
             EventType::None => {
                 result.extend(self.default.clone());
-                for table in [&self.data, &self.exist, &self.child, &self.persistent, &self.recursive] {
+                for table in [
+                    &self.data,
+                    &self.exist,
+                    &self.child,
+                    &self.persistent,
+                    &self.recursive,
+                ] {
                     for watchers in table.values() {
                         extend(&mut result, watchers);
                     }
@@ -187,7 +197,9 @@ impl WatchTables {
                 take(&mut self.child, path, &mut result);
                 self.persistent_for(path, event.event_type, &mut result);
             }
-            EventType::DataWatchRemoved | EventType::ChildWatchRemoved | EventType::PersistentWatchRemoved => {}
+            EventType::DataWatchRemoved
+            | EventType::ChildWatchRemoved
+            | EventType::PersistentWatchRemoved => {}
         }
         result
     }
@@ -218,11 +230,16 @@ impl WatchTables {
     }
 
     /// True when a watcher (`Some`: that one) of `watcher_type` waits on `path`.
-    pub(crate) fn contains(&self, path: &str, watcher_type: WatcherType, watcher: Option<&Watcher>) -> bool {
+    pub(crate) fn contains(
+        &self,
+        path: &str,
+        watcher_type: WatcherType,
+        watcher: Option<&Watcher>,
+    ) -> bool {
         self.tables_for(watcher_type).iter().any(|(table, _)| {
-            table
-                .get(path)
-                .is_some_and(|watchers| watcher.map_or(!watchers.is_empty(), |w| watchers.iter().any(|k| k.same(w))))
+            table.get(path).is_some_and(|watchers| {
+                watcher.map_or(!watchers.is_empty(), |w| watchers.iter().any(|k| k.same(w)))
+            })
         })
     }
 
@@ -236,11 +253,16 @@ impl WatchTables {
     ) -> Vec<(Watcher, EventType)> {
         let mut removed: Vec<(Watcher, EventType)> = Vec::new();
         for (table, event_type) in self.tables_for_mut(watcher_type) {
-            let Some(watchers) = table.get_mut(path) else { continue };
+            let Some(watchers) = table.get_mut(path) else {
+                continue;
+            };
             let mut kept = Vec::new();
             for known in watchers.drain(..) {
                 if watcher.is_none_or(|w| known.same(w)) {
-                    if !removed.iter().any(|(w, t)| w.same(&known) && *t == event_type) {
+                    if !removed
+                        .iter()
+                        .any(|(w, t)| w.same(&known) && *t == event_type)
+                    {
                         removed.push((known, event_type));
                     }
                 } else {
@@ -257,7 +279,10 @@ impl WatchTables {
     }
 
     fn tables_for(&self, watcher_type: WatcherType) -> Vec<(&Table, EventType)> {
-        use EventType::{ChildWatchRemoved as Child, DataWatchRemoved as Data, PersistentWatchRemoved as Persistent};
+        use EventType::{
+            ChildWatchRemoved as Child, DataWatchRemoved as Data,
+            PersistentWatchRemoved as Persistent,
+        };
         match watcher_type {
             WatcherType::Children => vec![(&self.child, Child)],
             WatcherType::Data => vec![(&self.data, Data), (&self.exist, Data)],
@@ -274,7 +299,10 @@ impl WatchTables {
     }
 
     fn tables_for_mut(&mut self, watcher_type: WatcherType) -> Vec<(&mut Table, EventType)> {
-        use EventType::{ChildWatchRemoved as Child, DataWatchRemoved as Data, PersistentWatchRemoved as Persistent};
+        use EventType::{
+            ChildWatchRemoved as Child, DataWatchRemoved as Data,
+            PersistentWatchRemoved as Persistent,
+        };
         match watcher_type {
             WatcherType::Children => vec![(&mut self.child, Child)],
             WatcherType::Data => vec![(&mut self.data, Data), (&mut self.exist, Data)],

@@ -133,7 +133,11 @@ mod tests {
 
     #[test]
     fn wire_numbers_round_trip() {
-        for code in ErrorCode::ALL.iter().copied().chain([ErrorCode::ThrottledOp]) {
+        for code in ErrorCode::ALL
+            .iter()
+            .copied()
+            .chain([ErrorCode::ThrottledOp])
+        {
             assert_eq!(ErrorCode::from_code(code.code()), Some(code));
         }
         assert_eq!(ErrorCode::NoNode.code(), -101);

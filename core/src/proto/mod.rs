@@ -11,7 +11,7 @@ mod records;
 pub use error_code::ErrorCode;
 pub use opcode::OpCode;
 pub use records::{
-    AddWatchMode, Acl, ClientInfo, CreateMode, EventType, Id, KeeperState, Perms, Stat,
+    Acl, AddWatchMode, ClientInfo, CreateMode, EventType, Id, KeeperState, Perms, Stat,
     WatchedEvent, WatcherType, CONTAINER_EPHEMERAL_OWNER, TTL_MS_MAX,
 };
 

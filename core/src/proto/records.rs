@@ -78,7 +78,10 @@ pub struct Id {
 impl Id {
     /// An identity from its two parts.
     pub fn new(scheme: impl Into<String>, id: impl Into<String>) -> Id {
-        Id { scheme: scheme.into(), id: id.into() }
+        Id {
+            scheme: scheme.into(),
+            id: id.into(),
+        }
     }
 
     /// `world:anyone`.
@@ -171,7 +174,9 @@ impl CreateMode {
     pub fn is_sequential(self) -> bool {
         matches!(
             self,
-            Self::PersistentSequential | Self::EphemeralSequential | Self::PersistentSequentialWithTtl
+            Self::PersistentSequential
+                | Self::EphemeralSequential
+                | Self::PersistentSequentialWithTtl
         )
     }
 
@@ -182,7 +187,10 @@ impl CreateMode {
 
     /// True for the TTL modes.
     pub fn is_ttl(self) -> bool {
-        matches!(self, Self::PersistentWithTtl | Self::PersistentSequentialWithTtl)
+        matches!(
+            self,
+            Self::PersistentWithTtl | Self::PersistentSequentialWithTtl
+        )
     }
 }
 
@@ -334,12 +342,22 @@ pub struct WatchedEvent {
 impl WatchedEvent {
     /// A znode change observed while connected.
     pub fn node(event_type: EventType, path: impl Into<String>, zxid: i64) -> WatchedEvent {
-        WatchedEvent { event_type, state: KeeperState::SyncConnected, path: path.into(), zxid }
+        WatchedEvent {
+            event_type,
+            state: KeeperState::SyncConnected,
+            path: path.into(),
+            zxid,
+        }
     }
 
     /// A connection state change.
     pub fn state(state: KeeperState) -> WatchedEvent {
-        WatchedEvent { event_type: EventType::None, state, path: String::new(), zxid: -1 }
+        WatchedEvent {
+            event_type: EventType::None,
+            state,
+            path: String::new(),
+            zxid: -1,
+        }
     }
 }
 

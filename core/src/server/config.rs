@@ -67,11 +67,17 @@ impl fmt::Debug for ServerConfig {
             .field("session_timeout_ms_min", &self.session_timeout_ms_min())
             .field("session_timeout_ms_max", &self.session_timeout_ms_max())
             .field("data_bytes_max", &self.data_bytes_max)
-            .field("ephemerals_per_session_max", &self.ephemerals_per_session_max)
+            .field(
+                "ephemerals_per_session_max",
+                &self.ephemerals_per_session_max,
+            )
             .field("watches_per_session_max", &self.watches_per_session_max)
             .field("sessions_max", &self.sessions_max)
             .field("ttl_enabled", &self.ttl_enabled)
-            .field("container_check_interval_ms", &self.container_check_interval_ms)
+            .field(
+                "container_check_interval_ms",
+                &self.container_check_interval_ms,
+            )
             .field("member_id", &self.member_id)
             .field("manual_clock", &self.clock.is_manual())
             .finish()
@@ -82,36 +88,59 @@ impl ServerConfig {
     /// The default configuration on a `ManualClock`: time moves only through `Server::advance_time`.
     pub fn with_manual_clock() -> (ServerConfig, ManualClock) {
         let clock = ManualClock::default();
-        (ServerConfig { clock: Arc::new(clock.clone()), ..ServerConfig::default() }, clock)
+        (
+            ServerConfig {
+                clock: Arc::new(clock.clone()),
+                ..ServerConfig::default()
+            },
+            clock,
+        )
     }
 
     /// The effective minimum session timeout.
     pub fn session_timeout_ms_min(&self) -> u32 {
-        self.session_timeout_ms_min.unwrap_or(self.tick_ms.saturating_mul(2))
+        self.session_timeout_ms_min
+            .unwrap_or(self.tick_ms.saturating_mul(2))
     }
 
     /// The effective maximum session timeout.
     pub fn session_timeout_ms_max(&self) -> u32 {
-        self.session_timeout_ms_max.unwrap_or(self.tick_ms.saturating_mul(20))
+        self.session_timeout_ms_max
+            .unwrap_or(self.tick_ms.saturating_mul(20))
     }
 
     /// Checks every rule; the error names the one broken.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let rule = |ok: bool, rule: &'static str| if ok { Ok(()) } else { Err(ConfigError { rule }) };
+        let rule = |ok: bool, rule: &'static str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError { rule })
+            }
+        };
         rule(self.tick_ms > 0, "tick_ms must be greater than 0")?;
         rule(
             self.session_timeout_ms_min() <= self.session_timeout_ms_max(),
             "session_timeout_ms_min must not exceed session_timeout_ms_max",
         )?;
-        rule(self.session_timeout_ms_min() > 0, "session_timeout_ms_min must be greater than 0")?;
-        rule(self.data_bytes_max > 0, "data_bytes_max must be greater than 0")?;
+        rule(
+            self.session_timeout_ms_min() > 0,
+            "session_timeout_ms_min must be greater than 0",
+        )?;
+        rule(
+            self.data_bytes_max > 0,
+            "data_bytes_max must be greater than 0",
+        )?;
         rule(
             self.data_bytes_max <= i32::MAX as usize,
             "data_bytes_max must fit a Stat's 32-bit dataLength",
         )?;
         rule(self.sessions_max > 0, "sessions_max must be greater than 0")?;
         rule(self.member_id <= 254, "member_id must be at most 254")?;
-        rule(self.container_check_interval_ms > 0, "container_check_interval_ms must be greater than 0")?;
+        rule(
+            self.container_check_interval_ms > 0,
+            "container_check_interval_ms must be greater than 0",
+        )?;
         if let Some(digest) = &self.super_digest {
             rule(
                 digest.split(':').count() == 2 && digest.split(':').all(|part| !part.is_empty()),
@@ -145,13 +174,25 @@ mod tests {
     fn defaults_are_valid_and_follow_tick() {
         let config = ServerConfig::default();
         config.validate().unwrap();
-        assert_eq!((config.session_timeout_ms_min(), config.session_timeout_ms_max()), (4000, 40000));
+        assert_eq!(
+            (
+                config.session_timeout_ms_min(),
+                config.session_timeout_ms_max()
+            ),
+            (4000, 40000)
+        );
     }
 
     #[test]
     fn errors_name_the_rule() {
-        let config = ServerConfig { tick_ms: 0, ..ServerConfig::default() };
-        assert_eq!(config.validate().unwrap_err().rule, "tick_ms must be greater than 0");
+        let config = ServerConfig {
+            tick_ms: 0,
+            ..ServerConfig::default()
+        };
+        assert_eq!(
+            config.validate().unwrap_err().rule,
+            "tick_ms must be greater than 0"
+        );
         let config = ServerConfig {
             session_timeout_ms_min: Some(50_000),
             ..ServerConfig::default()
@@ -160,7 +201,10 @@ mod tests {
             config.validate().unwrap_err().rule,
             "session_timeout_ms_min must not exceed session_timeout_ms_max"
         );
-        let config = ServerConfig { super_digest: Some("nocolon".into()), ..ServerConfig::default() };
+        let config = ServerConfig {
+            super_digest: Some("nocolon".into()),
+            ..ServerConfig::default()
+        };
         assert!(config.validate().is_err());
     }
 }

@@ -14,7 +14,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::op::{Op, OpResult, ReadOp, ReadResult, Reply, Response, SetWatchesRequest};
 use crate::prepare::{PendingChanges, Prepare, Requester, WriteLimits};
 use crate::proto::{
-    ErrorCode, EventType, Id, KeeperState, Perms, WatchedEvent, WatcherType, CONTAINER_EPHEMERAL_OWNER,
+    ErrorCode, EventType, Id, KeeperState, Perms, WatchedEvent, CONTAINER_EPHEMERAL_OWNER,
 };
 use crate::replication::{Replicator, SingleMember};
 use crate::server::clock::Clock;
@@ -146,13 +146,19 @@ impl Engine {
         let password = session_password(session_id, self.clock.wall_ms());
         let txn = Txn {
             time_ms: self.clock.wall_ms(),
-            op: TxnOp::CreateSession { session_id, timeout_ms, password },
+            op: TxnOp::CreateSession {
+                session_id,
+                timeout_ms,
+                password,
+            },
         };
         self.commit(&mut writer, txn)?.result?;
         let now_ms = self.clock.now_ms();
         writer.tracker.add(session_id, timeout_ms, now_ms);
         let identities = ip.map(|ip| vec![Id::new("ip", ip)]).unwrap_or_default();
-        let session = Arc::new(LocalSession::new(session_id, password, timeout_ms, identities, sink, now_ms));
+        let session = Arc::new(LocalSession::new(
+            session_id, password, timeout_ms, identities, sink, now_ms,
+        ));
         self.sessions.write().insert(session_id, session.clone());
         Ok(session)
     }
@@ -184,10 +190,13 @@ impl Engine {
             Op::SetWatches(request) => self.set_watches(session, &request, on_watch),
             Op::AddWatch { path, mode } => {
                 let (kind, registered) = match mode {
-                    crate::proto::AddWatchMode::Persistent => (WatchKind::Persistent, WatchRegistered::Persistent),
-                    crate::proto::AddWatchMode::PersistentRecursive => {
-                        (WatchKind::PersistentRecursive, WatchRegistered::PersistentRecursive)
+                    crate::proto::AddWatchMode::Persistent => {
+                        (WatchKind::Persistent, WatchRegistered::Persistent)
                     }
+                    crate::proto::AddWatchMode::PersistentRecursive => (
+                        WatchKind::PersistentRecursive,
+                        WatchRegistered::PersistentRecursive,
+                    ),
                 };
                 let tree = self.tree.read();
                 let result = self.watches.lock().add(session.id(), &path, kind);
@@ -195,14 +204,23 @@ impl Engine {
                     on_watch(&path, registered);
                     Reply::Done
                 });
-                Response { zxid: tree.last_zxid(), result }
+                Response {
+                    zxid: tree.last_zxid(),
+                    result,
+                }
             }
             Op::RemoveWatches { path, watcher_type } => {
-                let removed = self.watches.lock().remove(session.id(), &path, watcher_type);
+                let removed = self
+                    .watches
+                    .lock()
+                    .remove(session.id(), &path, watcher_type);
                 self.done_or(removed, ErrorCode::NoWatcher)
             }
             Op::CheckWatches { path, watcher_type } => {
-                let present = self.watches.lock().contains(session.id(), &path, watcher_type);
+                let present = self
+                    .watches
+                    .lock()
+                    .contains(session.id(), &path, watcher_type);
                 self.done_or(present, ErrorCode::NoWatcher)
             }
             read => self.read(session, read, on_watch),
@@ -210,11 +228,17 @@ impl Engine {
     }
 
     fn ok(&self, reply: Reply) -> Response {
-        Response { zxid: self.last_zxid(), result: Ok(reply) }
+        Response {
+            zxid: self.last_zxid(),
+            result: Ok(reply),
+        }
     }
 
     fn error(&self, code: ErrorCode) -> Response {
-        Response { zxid: self.last_zxid(), result: Err(code) }
+        Response {
+            zxid: self.last_zxid(),
+            result: Err(code),
+        }
     }
 
     fn done_or(&self, ok: bool, code: ErrorCode) -> Response {
@@ -231,7 +255,12 @@ impl Engine {
             .iter()
             .find(|id| id.scheme == "ip")
             .map(|id| id.id.clone());
-        match authenticate(scheme, auth, self.config.super_digest.as_deref(), ip.as_deref()) {
+        match authenticate(
+            scheme,
+            auth,
+            self.config.super_digest.as_deref(),
+            ip.as_deref(),
+        ) {
             Some(ids) => {
                 for id in ids {
                     session.add_identity(id);
@@ -244,10 +273,20 @@ impl Engine {
 
     /// Serves a read from the local tree: every earlier request of the session has been applied
     /// because writes complete before their caller sends the next request.
-    fn read(&self, session: &LocalSession, op: Op, on_watch: &mut dyn FnMut(&str, WatchRegistered)) -> Response {
+    fn read(
+        &self,
+        session: &LocalSession,
+        op: Op,
+        on_watch: &mut dyn FnMut(&str, WatchRegistered),
+    ) -> Response {
         let tree = self.tree.read();
         let identities = session.identities();
-        let reader = Reader { tree: &tree, watches: &self.watches, session: session.id(), identities: &identities };
+        let reader = Reader {
+            tree: &tree,
+            watches: &self.watches,
+            session: session.id(),
+            identities: &identities,
+        };
         let result = match op {
             Op::GetData { path, watch } => reader.get_data(&path, watch, on_watch),
             Op::GetChildren { path, watch } => reader.get_children(&path, watch, on_watch),
@@ -260,8 +299,12 @@ impl Engine {
                     .into_iter()
                     .map(|read| {
                         let result = match read {
-                            ReadOp::GetData { path, watch } => reader.get_data(&path, watch, on_watch),
-                            ReadOp::GetChildren { path, watch } => reader.get_children(&path, watch, on_watch),
+                            ReadOp::GetData { path, watch } => {
+                                reader.get_data(&path, watch, on_watch)
+                            }
+                            ReadOp::GetChildren { path, watch } => {
+                                reader.get_children(&path, watch, on_watch)
+                            }
                         };
                         match result {
                             Ok(Reply::Data { data, stat }) => ReadResult::Data { data, stat },
@@ -274,7 +317,10 @@ impl Engine {
             )),
             other => unreachable!("not a read: {other:?}"),
         };
-        Response { zxid: tree.last_zxid(), result }
+        Response {
+            zxid: tree.last_zxid(),
+            result,
+        }
     }
 
     /// setWatches after a reconnect: fire what the session missed since `relative_zxid`,
@@ -290,7 +336,10 @@ impl Engine {
         let relative = request.relative_zxid;
         let mut missed = Vec::new();
         let mut result = Ok(());
-        let mut add = |path: &str, kind: WatchKind, registered: WatchRegistered, result: &mut Result<(), ErrorCode>| {
+        let mut add = |path: &str,
+                       kind: WatchKind,
+                       registered: WatchRegistered,
+                       result: &mut Result<(), ErrorCode>| {
             match watches.add(session.id(), path, kind) {
                 Ok(()) => on_watch(path, registered),
                 Err(code) => *result = Err(code),
@@ -299,7 +348,9 @@ impl Engine {
         for path in &request.data {
             match tree.stat(path) {
                 None => missed.push((EventType::NodeDeleted, path)),
-                Some(stat) if stat.mzxid > relative => missed.push((EventType::NodeDataChanged, path)),
+                Some(stat) if stat.mzxid > relative => {
+                    missed.push((EventType::NodeDataChanged, path))
+                }
                 Some(_) => add(path, WatchKind::Data, WatchRegistered::Data, &mut result),
             }
         }
@@ -312,20 +363,35 @@ impl Engine {
         for path in &request.child {
             match tree.stat(path) {
                 None => missed.push((EventType::NodeDeleted, path)),
-                Some(stat) if stat.pzxid > relative => missed.push((EventType::NodeChildrenChanged, path)),
+                Some(stat) if stat.pzxid > relative => {
+                    missed.push((EventType::NodeChildrenChanged, path))
+                }
                 Some(_) => add(path, WatchKind::Child, WatchRegistered::Child, &mut result),
             }
         }
         for path in &request.persistent {
-            add(path, WatchKind::Persistent, WatchRegistered::Persistent, &mut result);
+            add(
+                path,
+                WatchKind::Persistent,
+                WatchRegistered::Persistent,
+                &mut result,
+            );
         }
         for path in &request.persistent_recursive {
-            add(path, WatchKind::PersistentRecursive, WatchRegistered::PersistentRecursive, &mut result);
+            add(
+                path,
+                WatchKind::PersistentRecursive,
+                WatchRegistered::PersistentRecursive,
+                &mut result,
+            );
         }
         for (event_type, path) in missed {
             session.deliver(WatchedEvent::node(event_type, path.clone(), -1));
         }
-        Response { zxid: tree.last_zxid(), result: result.map(|()| Reply::Done) }
+        Response {
+            zxid: tree.last_zxid(),
+            result: result.map(|()| Reply::Done),
+        }
     }
 
     fn write(&self, session: &LocalSession, op: Op) -> Response {
@@ -334,17 +400,22 @@ impl Engine {
             return self.error(ErrorCode::SystemError);
         }
         let identities = session.identities();
-        let who = Requester { session_id: session.id(), identities: &identities };
+        let who = Requester {
+            session_id: session.id(),
+            identities: &identities,
+        };
         let prepared = {
             let tree = self.tree.read();
             let mut prepare = Prepare::new(&tree, &mut writer.pending, &self.limits);
             match &op {
-                Op::Multi(ops) => prepare.multi(who, ops).map_err(|results| {
-                    Response { zxid: tree.last_zxid(), result: Ok(Reply::Multi(results)) }
+                Op::Multi(ops) => prepare.multi(who, ops).map_err(|results| Response {
+                    zxid: tree.last_zxid(),
+                    result: Ok(Reply::Multi(results)),
                 }),
-                single => prepare
-                    .write(who, single)
-                    .map_err(|code| Response { zxid: tree.last_zxid(), result: Err(code) }),
+                single => prepare.write(who, single).map_err(|code| Response {
+                    zxid: tree.last_zxid(),
+                    result: Err(code),
+                }),
             }
         };
         drop(identities);
@@ -353,9 +424,15 @@ impl Engine {
             // A failed write changes nothing and is answered without a Txn.
             Err(response) => return response,
         };
-        let txn = Txn { time_ms: self.clock.wall_ms(), op: txn_op };
+        let txn = Txn {
+            time_ms: self.clock.wall_ms(),
+            op: txn_op,
+        };
         match self.commit(&mut writer, txn) {
-            Ok(applied) => Response { zxid: self.last_zxid(), result: reply_for(&op, applied.result, &self.tree) },
+            Ok(applied) => Response {
+                zxid: self.last_zxid(),
+                result: reply_for(&op, applied.result, &self.tree),
+            },
             Err(code) => self.error(code),
         }
     }
@@ -385,15 +462,27 @@ impl Engine {
         writer.pending.clear();
         if !applied.changes.is_empty() {
             let mut events = Vec::new();
+            // The change each event came from, for its ACL.
+            let mut sources = Vec::new();
             let mut watches = self.watches.lock();
-            for change in &applied.changes {
+            for (index, change) in applied.changes.iter().enumerate() {
                 watches.fire(change, zxid, &mut events);
+                sources.resize(events.len(), index);
             }
             drop(watches);
             if !events.is_empty() {
                 let sessions = self.sessions.read();
-                for (session_id, event) in events {
-                    if let Some(session) = sessions.get(&session_id) {
+                for ((session_id, event), index) in events.into_iter().zip(sources) {
+                    let Some(session) = sessions.get(&session_id) else {
+                        continue;
+                    };
+                    // As ZooKeeper 3.9 (CVE-2024-23944): a session hears only of znodes it may
+                    // read; the watch is used up all the same.
+                    if acl::check(
+                        &applied.changes[index].acl,
+                        Perms::READ,
+                        &session.identities(),
+                    ) {
                         session.deliver(event);
                     }
                 }
@@ -406,7 +495,10 @@ impl Engine {
     /// Closes a session: its ephemerals go in one Txn, its watches and local state with it.
     fn end_session(&self, writer: &mut Writer, session_id: i64) -> Result<(), ErrorCode> {
         let session = self.sessions.read().get(&session_id).cloned();
-        if session.as_ref().is_some_and(|session| !session.mark_closed()) {
+        if session
+            .as_ref()
+            .is_some_and(|session| !session.mark_closed())
+        {
             return Err(ErrorCode::SessionExpired);
         }
         writer.tracker.set_closing(session_id);
@@ -414,7 +506,10 @@ impl Engine {
             let tree = self.tree.read();
             Prepare::new(&tree, &mut writer.pending, &self.limits).close_session(session_id)
         };
-        let txn = Txn { time_ms: self.clock.wall_ms(), op: txn_op };
+        let txn = Txn {
+            time_ms: self.clock.wall_ms(),
+            op: txn_op,
+        };
         let result = self.commit(writer, txn);
         writer.tracker.remove(session_id);
         self.watches.lock().remove_session(session_id);
@@ -431,12 +526,19 @@ impl Engine {
             return;
         }
         for session in self.sessions.read().values() {
-            let touched_ms = if session.is_attached() { now_ms } else { session.last_touch_ms() };
+            let touched_ms = if session.is_attached() {
+                now_ms
+            } else {
+                session.last_touch_ms()
+            };
             writer.tracker.touch(session.id(), touched_ms);
         }
         for session_id in writer.tracker.expired(now_ms) {
             let session = self.sessions.read().get(&session_id).cloned();
-            tracing::info!(session_id = format_args!("0x{session_id:x}"), "session expired");
+            tracing::info!(
+                session_id = format_args!("0x{session_id:x}"),
+                "session expired"
+            );
             // Errors are logged inside commit; an expired session is gone either way.
             let _ = self.end_session(&mut writer, session_id);
             if let Some(session) = session {
@@ -456,13 +558,19 @@ impl Engine {
         for path in candidates {
             let prepared = {
                 let tree = self.tree.read();
-                let server = Requester { session_id: 0, identities: &[] };
+                let server = Requester {
+                    session_id: 0,
+                    identities: &[],
+                };
                 Prepare::new(&tree, &mut writer.pending, &self.limits)
                     .write(server, &Op::DeleteContainer { path: path.clone() })
             };
             match prepared {
                 Ok(txn_op) => {
-                    let txn = Txn { time_ms: self.clock.wall_ms(), op: txn_op };
+                    let txn = Txn {
+                        time_ms: self.clock.wall_ms(),
+                        op: txn_op,
+                    };
                     if self.commit(writer, txn).is_err() {
                         return;
                     }
@@ -511,32 +619,59 @@ impl Reader<'_> {
         Ok(())
     }
 
-    fn get_data(&self, path: &str, watch: bool, on_watch: &mut dyn FnMut(&str, WatchRegistered)) -> Result<Reply, ErrorCode> {
+    fn get_data(
+        &self,
+        path: &str,
+        watch: bool,
+        on_watch: &mut dyn FnMut(&str, WatchRegistered),
+    ) -> Result<Reply, ErrorCode> {
         let znode = self.readable(path)?;
         if watch {
             self.watch(path, WatchKind::Data, WatchRegistered::Data, on_watch)?;
         }
-        Ok(Reply::Data { data: znode.data().to_vec(), stat: znode.stat() })
+        Ok(Reply::Data {
+            data: znode.data().to_vec(),
+            stat: znode.stat(),
+        })
     }
 
-    fn get_children(&self, path: &str, watch: bool, on_watch: &mut dyn FnMut(&str, WatchRegistered)) -> Result<Reply, ErrorCode> {
+    fn get_children(
+        &self,
+        path: &str,
+        watch: bool,
+        on_watch: &mut dyn FnMut(&str, WatchRegistered),
+    ) -> Result<Reply, ErrorCode> {
         let znode = self.readable(path)?;
         if watch {
             self.watch(path, WatchKind::Child, WatchRegistered::Child, on_watch)?;
         }
-        Ok(Reply::Children { children: znode.children().map(str::to_string).collect(), stat: znode.stat() })
+        Ok(Reply::Children {
+            children: znode.children().map(str::to_string).collect(),
+            stat: znode.stat(),
+        })
     }
 
     /// exists needs READ only on an existing znode, and leaves its watch even when the znode
     /// is missing (that is how a client waits for a create).
-    fn exists(&self, path: &str, watch: bool, on_watch: &mut dyn FnMut(&str, WatchRegistered)) -> Result<Reply, ErrorCode> {
+    fn exists(
+        &self,
+        path: &str,
+        watch: bool,
+        on_watch: &mut dyn FnMut(&str, WatchRegistered),
+    ) -> Result<Reply, ErrorCode> {
         let stat = match self.tree.get(path) {
-            Some(znode) if !acl::check(znode.acl(), Perms::READ, self.identities) => return Err(ErrorCode::NoAuth),
+            Some(znode) if !acl::check(znode.acl(), Perms::READ, self.identities) => {
+                return Err(ErrorCode::NoAuth)
+            }
             Some(znode) => Some(znode.stat()),
             None => None,
         };
         if watch {
-            let registered = if stat.is_some() { WatchRegistered::Data } else { WatchRegistered::Exist };
+            let registered = if stat.is_some() {
+                WatchRegistered::Data
+            } else {
+                WatchRegistered::Exist
+            };
             self.watch(path, WatchKind::Data, registered, on_watch)?;
         }
         Ok(Reply::Exists(stat))
@@ -553,12 +688,17 @@ impl Reader<'_> {
         } else {
             acl::mask_digests(znode.acl())
         };
-        Ok(Reply::Acl { acl, stat: znode.stat() })
+        Ok(Reply::Acl {
+            acl,
+            stat: znode.stat(),
+        })
     }
 
     fn all_children_number(&self, path: &str) -> Result<Reply, ErrorCode> {
         self.readable(path)?;
-        Ok(Reply::Number(self.tree.all_children_number(path).unwrap_or(0)))
+        Ok(Reply::Number(
+            self.tree.all_children_number(path).unwrap_or(0),
+        ))
     }
 
     /// ZooKeeper treats an empty prefix or "/" as "all", and otherwise a plain string prefix.
@@ -573,7 +713,11 @@ impl Reader<'_> {
 }
 
 /// Turns an applied Txn's result into the reply for the op that asked for it.
-fn reply_for(op: &Op, result: Result<TxnResult, ErrorCode>, tree: &RwLock<DataTree>) -> Result<Reply, ErrorCode> {
+fn reply_for(
+    op: &Op,
+    result: Result<TxnResult, ErrorCode>,
+    tree: &RwLock<DataTree>,
+) -> Result<Reply, ErrorCode> {
     let result = result?;
     Ok(match (op, result) {
         (Op::Create(_), TxnResult::Created { path, stat }) => Reply::Create { path, stat },
@@ -623,11 +767,5 @@ mod tests {
     #[test]
     fn passwords_differ_between_sessions() {
         assert_ne!(session_password(1, 5), session_password(2, 5));
-    }
-
-    #[test]
-    fn watcher_type_is_reexported_for_front_ends() {
-        // removeWatches and checkWatches take ZooKeeper's WatcherType numbers.
-        assert_eq!(WatcherType::from_code(3), Some(WatcherType::Any));
     }
 }

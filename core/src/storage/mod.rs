@@ -34,13 +34,21 @@ pub struct MemoryLogStore {
 impl MemoryLogStore {
     /// A store that keeps at most `entries_max` Txns.
     pub fn new(entries_max: usize) -> MemoryLogStore {
-        MemoryLogStore { entries: VecDeque::new(), entries_max, last_zxid: 0 }
+        MemoryLogStore {
+            entries: VecDeque::new(),
+            entries_max,
+            last_zxid: 0,
+        }
     }
 }
 
 impl LogStore for MemoryLogStore {
     fn append(&mut self, zxid: i64, txn: Arc<Txn>) -> std::io::Result<()> {
-        debug_assert!(zxid > self.last_zxid, "zxids must grow: {zxid} after {}", self.last_zxid);
+        debug_assert!(
+            zxid > self.last_zxid,
+            "zxids must grow: {zxid} after {}",
+            self.last_zxid
+        );
         if self.entries_max > 0 {
             if self.entries.len() == self.entries_max {
                 self.entries.pop_front();
@@ -56,7 +64,11 @@ impl LogStore for MemoryLogStore {
     }
 
     fn entries_after(&self, after: i64) -> Vec<(i64, Arc<Txn>)> {
-        self.entries.iter().filter(|(zxid, _)| *zxid > after).cloned().collect()
+        self.entries
+            .iter()
+            .filter(|(zxid, _)| *zxid > after)
+            .cloned()
+            .collect()
     }
 }
 
@@ -66,7 +78,10 @@ mod tests {
     use crate::txn::TxnOp;
 
     fn txn(path: &str) -> Arc<Txn> {
-        Arc::new(Txn { time_ms: 1, op: TxnOp::Delete { path: path.into() } })
+        Arc::new(Txn {
+            time_ms: 1,
+            op: TxnOp::Delete { path: path.into() },
+        })
     }
 
     #[test]

@@ -5,12 +5,17 @@
 //! holds the same tree. Reads borrow the tree; ACL checks and path rules live beside it.
 
 pub mod acl;
+mod acl_cache;
 mod data_tree;
 pub mod path;
 mod znode;
 
 pub use data_tree::{Applied, DataTree, SessionRecord, TxnResult};
-pub use znode::Znode;
+pub use znode::{owner_ttl_ms, ttl_owner, Znode};
+
+use std::sync::Arc;
+
+use crate::proto::Acl;
 
 /// A change apply made that watches may care about, in the order ZooKeeper fires them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,6 +25,20 @@ pub struct Change {
     pub path: String,
     /// What happened.
     pub kind: ChangeKind,
+    /// The ACL that decides who may hear of it: the znode's own (as it was, for a delete), or
+    /// the parent's for `ChildrenChanged`. Watch events go only to sessions with READ on it.
+    pub acl: Arc<[Acl]>,
+}
+
+impl Change {
+    /// A change readable by everyone (world:anyone READ), for tests and tools.
+    pub fn open(path: impl Into<String>, kind: ChangeKind) -> Change {
+        Change {
+            path: path.into(),
+            kind,
+            acl: Acl::open_unsafe().into(),
+        }
+    }
 }
 
 /// The kinds of change that fire watches.

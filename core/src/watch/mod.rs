@@ -17,7 +17,7 @@
 //! watches.add(9, "/app/config", WatchKind::Data).unwrap();
 //!
 //! let mut events = Vec::new();
-//! let change = Change { path: "/app/config".into(), kind: ChangeKind::DataChanged };
+//! let change = Change::open("/app/config", ChangeKind::DataChanged);
 //! watches.fire(&change, 42, &mut events);
 //! let sessions: Vec<i64> = events.iter().map(|(session, _)| *session).collect();
 //! assert_eq!(sessions, [7, 9]);

@@ -114,7 +114,7 @@ proptest! {
                 }
                 Op::Fire(path, kind) => {
                     let mut out = Vec::new();
-                    registry.fire(&Change { path: path.into(), kind }, 1, &mut out);
+                    registry.fire(&Change::open(path, kind), 1, &mut out);
                     let expected: Vec<i64> = match kind {
                         ChangeKind::Created | ChangeKind::DataChanged => {
                             model_trigger(&mut data, path).into_iter().collect()

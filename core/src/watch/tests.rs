@@ -15,14 +15,7 @@ fn registry() -> WatchRegistry {
 /// every event carries the change's path, the zxid and SyncConnected.
 fn fire(watches: &mut WatchRegistry, path: &str, kind: ChangeKind) -> Vec<(i64, EventType)> {
     let mut out = Vec::new();
-    watches.fire(
-        &Change {
-            path: path.to_owned(),
-            kind,
-        },
-        ZXID,
-        &mut out,
-    );
+    watches.fire(&Change::open(path, kind), ZXID, &mut out);
     watches.check_invariants();
     for (_, event) in &out {
         assert_eq!(event.path, path);
@@ -90,10 +83,7 @@ fn children_changed_is_not_suppressed_by_earlier_events_in_out() {
     let mut watches = registry();
     add(&mut watches, 1, "/a", WatchKind::Child);
     let mut out = vec![(1, WatchedEvent::node(EventType::NodeCreated, "/a/x", ZXID))];
-    let change = Change {
-        path: "/a".into(),
-        kind: ChangeKind::ChildrenChanged,
-    };
+    let change = Change::open("/a", ChangeKind::ChildrenChanged);
     watches.fire(&change, ZXID, &mut out);
     assert_eq!(out.len(), 2);
     assert_eq!(out[1].1.event_type, EventType::NodeChildrenChanged);
@@ -270,14 +260,7 @@ fn firing_where_nothing_watches_allocates_nothing() {
         ChangeKind::DataChanged,
         ChangeKind::ChildrenChanged,
     ] {
-        watches.fire(
-            &Change {
-                path: "/a/b".into(),
-                kind,
-            },
-            ZXID,
-            &mut out,
-        );
+        watches.fire(&Change::open("/a/b", kind), ZXID, &mut out);
     }
     assert!(out.is_empty());
     assert_eq!(out.capacity(), 0);
