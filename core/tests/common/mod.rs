@@ -18,26 +18,41 @@ pub const QUIET_WAIT: Duration = Duration::from_millis(100);
 /// A fresh server on a manual clock (no ticker thread, nothing expires unless the test says so).
 pub fn server() -> (Server, ManualClock) {
     let (config, clock) = ServerConfig::with_manual_clock();
-    (Server::start(ServerConfig { tick_ms: 2000, ..config }).unwrap(), clock)
+    (
+        Server::start(ServerConfig {
+            tick_ms: 2000,
+            ..config
+        })
+        .unwrap(),
+        clock,
+    )
 }
 
 /// A session with a default watcher that records connection events.
 pub fn connect_with_default(server: &Server) -> (Client, Receiver<WatchedEvent>) {
     let (watcher, events) = Watcher::channel();
     let client = server
-        .connect_with(ConnectOptions { watcher: Some(watcher), ..ConnectOptions::default() })
+        .connect_with(ConnectOptions {
+            watcher: Some(watcher),
+            ..ConnectOptions::default()
+        })
         .unwrap();
     (client, events)
 }
 
 /// Creates a persistent znode with empty data; returns its Stat.
 pub fn create(client: &Client, path: &str) -> Stat {
-    client.create2(path, b"", &Acl::open_unsafe(), CreateMode::Persistent).unwrap().1
+    client
+        .create2(path, b"", &Acl::open_unsafe(), CreateMode::Persistent)
+        .unwrap()
+        .1
 }
 
 /// The next event on a channel watcher; fails the test after `EVENT_WAIT`.
 pub fn next(events: &Receiver<WatchedEvent>) -> WatchedEvent {
-    events.recv_timeout(EVENT_WAIT).expect("a watch event within 5 s")
+    events
+        .recv_timeout(EVENT_WAIT)
+        .expect("a watch event within 5 s")
 }
 
 /// Asserts that no event arrives within `QUIET_WAIT`.
@@ -50,6 +65,11 @@ pub fn assert_quiet(events: &Receiver<WatchedEvent>) {
 /// The event a znode change delivers to a connected client.
 pub fn node(event_type: EventType, path: &str, zxid: i64) -> WatchedEvent {
     WatchedEvent::node(event_type, path, zxid)
+}
+
+/// Asserts that the next event on a channel watcher is `event_type` on `path` with `zxid`.
+pub fn expect(events: &Receiver<WatchedEvent>, event_type: EventType, path: &str, zxid: i64) {
+    assert_eq!(next(events), node(event_type, path, zxid));
 }
 
 /// A client-side removal event (`DataWatchRemoved` and friends carry no zxid).
@@ -80,12 +100,26 @@ impl Recorder {
 
     /// The next (name, event); fails the test after `EVENT_WAIT`.
     pub fn next(&self) -> (String, WatchedEvent) {
-        self.events.recv_timeout(EVENT_WAIT).expect("a watch event within 5 s")
+        self.events
+            .recv_timeout(EVENT_WAIT)
+            .expect("a watch event within 5 s")
     }
 
     /// The next `count` (name, event) pairs in dispatch order.
     pub fn take(&self, count: usize) -> Vec<(String, WatchedEvent)> {
         (0..count).map(|_| self.next()).collect()
+    }
+
+    /// Asserts that the next event is `event`, seen by the watcher `name`.
+    pub fn expect(&self, name: &str, event: WatchedEvent) {
+        assert_eq!(self.next(), seen(name, event));
+    }
+
+    /// Asserts that the next events are `event` seen once by each watcher in `names`, in any
+    /// order (the Java client keeps the watchers an event reaches in a HashSet).
+    pub fn expect_each(&self, names: &[&str], event: WatchedEvent) {
+        let expected = names.iter().map(|name| seen(name, event.clone())).collect();
+        assert_eq!(sorted(self.take(names.len())), sorted(expected));
     }
 
     /// Asserts that no event arrives within `QUIET_WAIT`.
@@ -104,6 +138,8 @@ pub fn seen(name: &str, event: WatchedEvent) -> (String, WatchedEvent) {
 /// Sorts (name, event) pairs so a test can compare sets where ZooKeeper does not define an
 /// order (the Java client keeps the watchers an event reaches in a HashSet).
 pub fn sorted(mut pairs: Vec<(String, WatchedEvent)>) -> Vec<(String, WatchedEvent)> {
-    pairs.sort_by(|a, b| (&a.0, a.1.event_type.code(), &a.1.path).cmp(&(&b.0, b.1.event_type.code(), &b.1.path)));
+    pairs.sort_by(|a, b| {
+        (&a.0, a.1.event_type.code(), &a.1.path).cmp(&(&b.0, b.1.event_type.code(), &b.1.path))
+    });
     pairs
 }
