@@ -462,6 +462,98 @@ mod tests {
         assert_eq!(next_version(-2, -2), Ok(0));
     }
 
+    fn limits() -> WriteLimits {
+        WriteLimits {
+            data_bytes_max: 1024,
+            ephemerals_per_session_max: 10,
+            ttl_enabled: true,
+        }
+    }
+
+    fn sequential(tree: &DataTree) -> Result<TxnOp, ErrorCode> {
+        let mut pending = PendingChanges::default();
+        let who = Requester {
+            session_id: 1,
+            identities: &[],
+        };
+        let request = CreateRequest {
+            path: "/p/s".into(),
+            data: vec![],
+            acl: Acl::open_unsafe(),
+            mode: crate::proto::CreateMode::PersistentSequential,
+            ttl_ms: -1,
+        };
+        Prepare::new(tree, &mut pending, &limits()).write(who, &Op::Create(request))
+    }
+
+    /// ZooKeeper's sequence counter is the parent's signed 32-bit create count. Its apply only
+    /// moves the count forward, so once it reaches i32::MAX the wrapped next value is ignored:
+    /// the suffix stays 2147483647 and the next sequential create finds its name taken.
+    #[test]
+    fn sequence_suffix_sticks_at_the_signed_32_bit_limit() {
+        let mut tree = DataTree::new();
+        let create = |path: &str, parent_cversion: i32| crate::txn::Txn {
+            time_ms: 0,
+            op: TxnOp::Create {
+                path: path.into(),
+                data: vec![],
+                acl: Acl::open_unsafe(),
+                ephemeral_owner: 0,
+                parent_cversion,
+            },
+        };
+        tree.apply(1, &create("/p", 1)).result.unwrap();
+        tree.apply(2, &create("/p/x", i32::MAX - 1)).result.unwrap();
+        let txn = sequential(&tree).unwrap();
+        let TxnOp::Create {
+            path,
+            parent_cversion,
+            ..
+        } = &txn
+        else {
+            panic!("{txn:?}")
+        };
+        assert_eq!(
+            (path.as_str(), *parent_cversion),
+            ("/p/s2147483646", i32::MAX)
+        );
+        tree.apply(
+            3,
+            &crate::txn::Txn {
+                time_ms: 0,
+                op: txn,
+            },
+        )
+        .result
+        .unwrap();
+
+        let txn = sequential(&tree).unwrap();
+        let TxnOp::Create {
+            path,
+            parent_cversion,
+            ..
+        } = &txn
+        else {
+            panic!("{txn:?}")
+        };
+        assert_eq!(
+            (path.as_str(), *parent_cversion),
+            ("/p/s2147483647", i32::MIN)
+        );
+        tree.apply(
+            4,
+            &crate::txn::Txn {
+                time_ms: 0,
+                op: txn,
+            },
+        )
+        .result
+        .unwrap();
+        assert_eq!(tree.get("/p").unwrap().child_creates(), i32::MAX);
+
+        assert_eq!(sequential(&tree), Err(ErrorCode::NodeExists));
+    }
+
     #[test]
     fn reserved_znodes_cannot_be_deleted() {
         assert_eq!(deletable_parent("/"), Err(ErrorCode::BadArguments));

@@ -385,6 +385,8 @@ impl Client {
 
     /// The session's ephemerals under `prefix` ("/" for all), sorted.
     pub fn get_ephemerals(&self, prefix: &str) -> Result<Vec<String>> {
+        // The Java client checks the prefix as a path too.
+        validate(prefix)?;
         match self.call(
             Op::GetEphemerals {
                 prefix: prefix.into(),
