@@ -5,14 +5,14 @@
 //! happened, never while an engine lock is held; a callback may call back into the client.
 
 mod async_client;
+mod dispatcher;
 mod error;
 mod watcher;
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::AtomicU8;
 use std::sync::Arc;
 use std::thread::{JoinHandle, ThreadId};
 
-use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
 pub use async_client::AsyncClient;
@@ -21,11 +21,12 @@ pub use watcher::{WatchStream, Watcher};
 
 use crate::op::{CreateRequest, Op, OpResult, ReadOp, ReadResult, Reply};
 use crate::proto::{
-    Acl, AddWatchMode, ClientInfo, CreateMode, ErrorCode, EventType, KeeperState, Stat,
-    WatchedEvent, WatcherType,
+    Acl, AddWatchMode, ClientInfo, CreateMode, ErrorCode, KeeperState, Stat, WatchedEvent,
+    WatcherType,
 };
-use crate::server::{Engine, LocalSession, SessionSink, WatchRegistered};
+use crate::server::{Engine, LocalSession, WatchRegistered};
 use crate::tree::path;
+use dispatcher::{dispatch_loop, Dispatch, Shared};
 use watcher::WatchTables;
 
 /// How to open a session.
@@ -70,46 +71,6 @@ impl ClientState {
             2 => ClientState::Expired,
             _ => ClientState::Closed,
         }
-    }
-}
-
-enum Dispatch {
-    Event(Vec<Watcher>, WatchedEvent),
-    Stop,
-}
-
-/// Shared by the client, its session sink and its dispatcher.
-struct Shared {
-    tables: Mutex<WatchTables>,
-    state: AtomicU8,
-    dispatch: Sender<Dispatch>,
-}
-
-impl Shared {
-    fn state(&self) -> ClientState {
-        ClientState::from_u8(self.state.load(Ordering::Acquire))
-    }
-
-    fn set_state(&self, state: ClientState) {
-        self.state.store(state as u8, Ordering::Release);
-    }
-
-    /// Hands an event to the dispatcher with the watchers it reaches, decided now: a watcher
-    /// registered after this point must not see an event that happened before its read.
-    fn dispatch(&self, event: WatchedEvent) {
-        let watchers = self.tables.lock().materialize(&event);
-        if !watchers.is_empty() {
-            let _ = self.dispatch.send(Dispatch::Event(watchers, event));
-        }
-    }
-}
-
-impl SessionSink for Shared {
-    fn deliver(&self, event: WatchedEvent) {
-        if event.event_type == EventType::None && event.state == KeeperState::Expired {
-            self.set_state(ClientState::Expired);
-        }
-        self.dispatch(event);
     }
 }
 
@@ -615,27 +576,6 @@ impl std::fmt::Debug for Client {
             .field("session_id", &format_args!("0x{:x}", self.session_id()))
             .field("state", &self.state())
             .finish()
-    }
-}
-
-fn dispatch_loop(receiver: Receiver<Dispatch>) {
-    for message in receiver {
-        match message {
-            Dispatch::Event(watchers, event) => {
-                for watcher in watchers {
-                    let event = event.clone();
-                    // A panicking watcher must not silence the ones after it.
-                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        watcher.call(event)
-                    }))
-                    .is_err()
-                    {
-                        tracing::error!("a watcher panicked; the dispatcher goes on");
-                    }
-                }
-            }
-            Dispatch::Stop => return,
-        }
     }
 }
 

@@ -11,36 +11,19 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::op::{Op, OpResult, ReadOp, ReadResult, Reply, Response, SetWatchesRequest};
+use crate::op::{Op, OpResult, Reply, Response, SetWatchesRequest};
 use crate::prepare::{PendingChanges, Prepare, Requester, WriteLimits};
-use crate::proto::{
-    ErrorCode, EventType, Id, KeeperState, Perms, WatchedEvent, CONTAINER_EPHEMERAL_OWNER,
-};
+use crate::proto::{ErrorCode, Id, KeeperState, Perms, WatchedEvent, CONTAINER_EPHEMERAL_OWNER};
 use crate::replication::{Replicator, SingleMember};
 use crate::server::clock::Clock;
 use crate::server::config::ServerConfig;
-use crate::server::session_layer::{authenticate, LocalSession, SessionSink};
+use crate::server::read::{self, WatchRegistered};
+use crate::server::session_layer::{authenticate, session_password, LocalSession, SessionSink};
 use crate::session::{negotiate_timeout, SessionTracker};
 use crate::storage::MemoryLogStore;
 use crate::tree::{acl, Applied, DataTree, TxnResult};
 use crate::txn::{Txn, TxnOp};
 use crate::watch::{WatchKind, WatchRegistry};
-
-/// Which client-side watch table a watch the server just registered belongs to, told to the
-/// front end while the tree lock is held so it can record its watcher before any event fires.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WatchRegistered {
-    /// getData, or exists on an existing znode.
-    Data,
-    /// exists on a missing znode.
-    Exist,
-    /// getChildren.
-    Child,
-    /// addWatch PERSISTENT.
-    Persistent,
-    /// addWatch PERSISTENT_RECURSIVE.
-    PersistentRecursive,
-}
 
 /// The single writer's state.
 struct Writer {
@@ -280,51 +263,13 @@ impl Engine {
         on_watch: &mut dyn FnMut(&str, WatchRegistered),
     ) -> Response {
         let tree = self.tree.read();
-        let identities = session.identities();
-        let reader = Reader {
-            tree: &tree,
-            watches: &self.watches,
-            session: session.id(),
-            identities: &identities,
-        };
-        let result = match op {
-            Op::GetData { path, watch } => reader.get_data(&path, watch, on_watch),
-            Op::GetChildren { path, watch } => reader.get_children(&path, watch, on_watch),
-            Op::Exists { path, watch } => reader.exists(&path, watch, on_watch),
-            Op::GetAcl { path } => reader.get_acl(&path),
-            Op::GetAllChildrenNumber { path } => reader.all_children_number(&path),
-            Op::GetEphemerals { prefix } => Ok(reader.ephemerals(&prefix)),
-            Op::MultiRead(reads) => Ok(Reply::MultiRead(
-                reads
-                    .into_iter()
-                    .map(|read| {
-                        let result = match read {
-                            ReadOp::GetData { path, watch } => {
-                                reader.get_data(&path, watch, on_watch)
-                            }
-                            ReadOp::GetChildren { path, watch } => {
-                                reader.get_children(&path, watch, on_watch)
-                            }
-                        };
-                        match result {
-                            Ok(Reply::Data { data, stat }) => ReadResult::Data { data, stat },
-                            Ok(Reply::Children { children, .. }) => ReadResult::Children(children),
-                            Ok(other) => unreachable!("a read answered {other:?}"),
-                            Err(code) => ReadResult::Error(code),
-                        }
-                    })
-                    .collect(),
-            )),
-            other => unreachable!("not a read: {other:?}"),
-        };
+        let result = read::serve(&tree, &self.watches, session, op, on_watch);
         Response {
             zxid: tree.last_zxid(),
             result,
         }
     }
 
-    /// setWatches after a reconnect: fire what the session missed since `relative_zxid`,
-    /// re-register the rest (ZooKeeper's DataTree.setWatches).
     fn set_watches(
         &self,
         session: &LocalSession,
@@ -332,65 +277,10 @@ impl Engine {
         on_watch: &mut dyn FnMut(&str, WatchRegistered),
     ) -> Response {
         let tree = self.tree.read();
-        let mut watches = self.watches.lock();
-        let relative = request.relative_zxid;
-        let mut missed = Vec::new();
-        let mut result = Ok(());
-        let mut add = |path: &str,
-                       kind: WatchKind,
-                       registered: WatchRegistered,
-                       result: &mut Result<(), ErrorCode>| {
-            match watches.add(session.id(), path, kind) {
-                Ok(()) => on_watch(path, registered),
-                Err(code) => *result = Err(code),
-            }
-        };
-        for path in &request.data {
-            match tree.stat(path) {
-                None => missed.push((EventType::NodeDeleted, path)),
-                Some(stat) if stat.mzxid > relative => {
-                    missed.push((EventType::NodeDataChanged, path))
-                }
-                Some(_) => add(path, WatchKind::Data, WatchRegistered::Data, &mut result),
-            }
-        }
-        for path in &request.exist {
-            match tree.stat(path) {
-                Some(_) => missed.push((EventType::NodeCreated, path)),
-                None => add(path, WatchKind::Data, WatchRegistered::Exist, &mut result),
-            }
-        }
-        for path in &request.child {
-            match tree.stat(path) {
-                None => missed.push((EventType::NodeDeleted, path)),
-                Some(stat) if stat.pzxid > relative => {
-                    missed.push((EventType::NodeChildrenChanged, path))
-                }
-                Some(_) => add(path, WatchKind::Child, WatchRegistered::Child, &mut result),
-            }
-        }
-        for path in &request.persistent {
-            add(
-                path,
-                WatchKind::Persistent,
-                WatchRegistered::Persistent,
-                &mut result,
-            );
-        }
-        for path in &request.persistent_recursive {
-            add(
-                path,
-                WatchKind::PersistentRecursive,
-                WatchRegistered::PersistentRecursive,
-                &mut result,
-            );
-        }
-        for (event_type, path) in missed {
-            session.deliver(WatchedEvent::node(event_type, path.clone(), -1));
-        }
+        let result = read::set_watches(&tree, &self.watches, session, request, on_watch);
         Response {
             zxid: tree.last_zxid(),
-            result: result.map(|()| Reply::Done),
+            result,
         }
     }
 
@@ -590,128 +480,6 @@ impl Engine {
     }
 }
 
-/// Reads against one tree view on behalf of one session.
-struct Reader<'a> {
-    tree: &'a DataTree,
-    watches: &'a Mutex<WatchRegistry>,
-    session: i64,
-    identities: &'a [Id],
-}
-
-impl Reader<'_> {
-    fn readable(&self, path: &str) -> Result<&crate::tree::Znode, ErrorCode> {
-        let znode = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
-        if !acl::check(znode.acl(), Perms::READ, self.identities) {
-            return Err(ErrorCode::NoAuth);
-        }
-        Ok(znode)
-    }
-
-    fn watch(
-        &self,
-        path: &str,
-        kind: WatchKind,
-        registered: WatchRegistered,
-        on_watch: &mut dyn FnMut(&str, WatchRegistered),
-    ) -> Result<(), ErrorCode> {
-        self.watches.lock().add(self.session, path, kind)?;
-        on_watch(path, registered);
-        Ok(())
-    }
-
-    fn get_data(
-        &self,
-        path: &str,
-        watch: bool,
-        on_watch: &mut dyn FnMut(&str, WatchRegistered),
-    ) -> Result<Reply, ErrorCode> {
-        let znode = self.readable(path)?;
-        if watch {
-            self.watch(path, WatchKind::Data, WatchRegistered::Data, on_watch)?;
-        }
-        Ok(Reply::Data {
-            data: znode.data().to_vec(),
-            stat: znode.stat(),
-        })
-    }
-
-    fn get_children(
-        &self,
-        path: &str,
-        watch: bool,
-        on_watch: &mut dyn FnMut(&str, WatchRegistered),
-    ) -> Result<Reply, ErrorCode> {
-        let znode = self.readable(path)?;
-        if watch {
-            self.watch(path, WatchKind::Child, WatchRegistered::Child, on_watch)?;
-        }
-        Ok(Reply::Children {
-            children: znode.children().map(str::to_string).collect(),
-            stat: znode.stat(),
-        })
-    }
-
-    /// exists needs READ only on an existing znode, and leaves its watch even when the znode
-    /// is missing (that is how a client waits for a create).
-    fn exists(
-        &self,
-        path: &str,
-        watch: bool,
-        on_watch: &mut dyn FnMut(&str, WatchRegistered),
-    ) -> Result<Reply, ErrorCode> {
-        let stat = match self.tree.get(path) {
-            Some(znode) if !acl::check(znode.acl(), Perms::READ, self.identities) => {
-                return Err(ErrorCode::NoAuth)
-            }
-            Some(znode) => Some(znode.stat()),
-            None => None,
-        };
-        if watch {
-            let registered = if stat.is_some() {
-                WatchRegistered::Data
-            } else {
-                WatchRegistered::Exist
-            };
-            self.watch(path, WatchKind::Data, registered, on_watch)?;
-        }
-        Ok(Reply::Exists(stat))
-    }
-
-    /// getACL needs READ or ADMIN; without ADMIN, digest hashes are masked.
-    fn get_acl(&self, path: &str) -> Result<Reply, ErrorCode> {
-        let znode = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
-        if !acl::check(znode.acl(), Perms::READ | Perms::ADMIN, self.identities) {
-            return Err(ErrorCode::NoAuth);
-        }
-        let acl = if acl::check(znode.acl(), Perms::ADMIN, self.identities) {
-            znode.acl().to_vec()
-        } else {
-            acl::mask_digests(znode.acl())
-        };
-        Ok(Reply::Acl {
-            acl,
-            stat: znode.stat(),
-        })
-    }
-
-    fn all_children_number(&self, path: &str) -> Result<Reply, ErrorCode> {
-        self.readable(path)?;
-        Ok(Reply::Number(
-            self.tree.all_children_number(path).unwrap_or(0),
-        ))
-    }
-
-    /// ZooKeeper treats an empty prefix or "/" as "all", and otherwise a plain string prefix.
-    fn ephemerals(&self, prefix: &str) -> Reply {
-        let mut paths = self.tree.ephemerals(self.session);
-        let prefix = prefix.trim();
-        if !prefix.is_empty() && prefix != "/" {
-            paths.retain(|path| path.starts_with(prefix));
-        }
-        Reply::Paths(paths)
-    }
-}
-
 /// Turns an applied Txn's result into the reply for the op that asked for it.
 fn reply_for(
     op: &Op,
@@ -741,31 +509,4 @@ fn reply_for(
         ),
         (op, result) => unreachable!("{op:?} applied as {result:?}"),
     })
-}
-
-/// A session password: 16 bytes no client can guess from the session id. Derived from a
-/// per-process random key (std's hasher seeds) so apply stays deterministic: the password
-/// travels inside the CreateSession Txn.
-fn session_password(session_id: i64, wall_ms: i64) -> [u8; 16] {
-    use std::hash::{BuildHasher, Hasher};
-    let random = std::collections::hash_map::RandomState::new();
-    let mut password = [0u8; 16];
-    for (index, chunk) in password.chunks_mut(8).enumerate() {
-        let mut hasher = random.build_hasher();
-        hasher.write_i64(session_id);
-        hasher.write_i64(wall_ms);
-        hasher.write_usize(index);
-        chunk.copy_from_slice(&hasher.finish().to_le_bytes());
-    }
-    password
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_differ_between_sessions() {
-        assert_ne!(session_password(1, 5), session_password(2, 5));
-    }
 }

@@ -4,6 +4,7 @@
 mod clock;
 mod config;
 mod engine;
+mod read;
 mod session_layer;
 
 use std::sync::Arc;
@@ -14,7 +15,8 @@ use crossbeam_channel::{Receiver, Sender};
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, ServerConfig};
-pub use engine::{Engine, WatchRegistered};
+pub use engine::Engine;
+pub use read::WatchRegistered;
 pub use session_layer::{LocalSession, SessionSink};
 
 use crate::client::{Client, ConnectOptions};

@@ -126,6 +126,23 @@ impl LocalSession {
     }
 }
 
+/// A session password: 16 bytes no client can guess from the session id. Derived from a
+/// per-process random key (std's hasher seeds) so apply stays deterministic: the password
+/// travels inside the CreateSession Txn.
+pub(super) fn session_password(session_id: i64, wall_ms: i64) -> [u8; 16] {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new();
+    let mut password = [0u8; 16];
+    for (index, chunk) in password.chunks_mut(8).enumerate() {
+        let mut hasher = random.build_hasher();
+        hasher.write_i64(session_id);
+        hasher.write_i64(wall_ms);
+        hasher.write_usize(index);
+        chunk.copy_from_slice(&hasher.finish().to_le_bytes());
+    }
+    password
+}
+
 /// addAuth: the identities a credential grants, or None when the scheme is unknown.
 pub(crate) fn authenticate(
     scheme: &str,
@@ -146,5 +163,35 @@ pub(crate) fn authenticate(
         // ZooKeeper's ip provider ignores the credential and vouches for the connection's address.
         "ip" => connection_ip.map(|ip| vec![Id::new("ip", ip)]),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_differ_between_sessions() {
+        assert_ne!(session_password(1, 5), session_password(2, 5));
+    }
+
+    #[test]
+    fn digest_auth_grants_super_only_for_the_super_digest() {
+        let super_digest = acl::digest("super:secret");
+        let ids = authenticate("digest", b"super:secret", Some(&super_digest), None).unwrap();
+        assert_eq!(
+            ids,
+            vec![
+                Id::new("super", ""),
+                Id::new("digest", super_digest.clone())
+            ]
+        );
+        let ids = authenticate("digest", b"bob:pw", Some(&super_digest), None).unwrap();
+        assert_eq!(ids, vec![Id::new("digest", acl::digest("bob:pw"))]);
+        assert_eq!(
+            authenticate("ip", b"", None, Some("10.0.0.1")),
+            Some(vec![Id::new("ip", "10.0.0.1")])
+        );
+        assert_eq!(authenticate("kerberos", b"x", None, None), None);
     }
 }

@@ -1,5 +1,6 @@
-//! Helpers shared by the watch suites: a fresh server on a manual clock, and watchers that
-//! record events so a test can assert exactly which watcher saw what, and in which order.
+//! Helpers shared by the behavioural suites: a fresh server on a manual clock, sessions with
+//! identities, and watchers that record events so a test can assert exactly which watcher saw
+//! what, and in which order.
 #![allow(dead_code)]
 
 use std::time::Duration;
@@ -142,4 +143,28 @@ pub fn sorted(mut pairs: Vec<(String, WatchedEvent)>) -> Vec<(String, WatchedEve
         (&a.0, a.1.event_type.code(), &a.1.path).cmp(&(&b.0, b.1.event_type.code(), &b.1.path))
     });
     pairs
+}
+
+/// The error code of a call that must fail.
+pub fn code<T: std::fmt::Debug>(
+    result: Result<T, zookeeper_core::Error>,
+) -> zookeeper_core::ErrorCode {
+    result.unwrap_err().code()
+}
+
+/// A session authenticated with `digest` `user:password`.
+pub fn connect_as(server: &Server, user_password: &str) -> Client {
+    let zk = server.connect().unwrap();
+    zk.add_auth("digest", user_password.as_bytes()).unwrap();
+    zk
+}
+
+/// A session whose connection comes from `ip` (for ip ACLs and whoAmI).
+pub fn connect_from(server: &Server, ip: &str) -> Client {
+    server
+        .connect_with(ConnectOptions {
+            ip: ip.to_string(),
+            ..ConnectOptions::default()
+        })
+        .unwrap()
 }

@@ -1,0 +1,73 @@
+//! The dispatcher: one thread per client that runs watch callbacks in the order events
+//! happened, never under an engine lock; and the session sink that feeds it.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
+
+use super::watcher::{WatchTables, Watcher};
+use super::ClientState;
+use crate::proto::{EventType, KeeperState, WatchedEvent};
+use crate::server::SessionSink;
+
+pub(super) enum Dispatch {
+    Event(Vec<Watcher>, WatchedEvent),
+    Stop,
+}
+
+/// Shared by the client, its session sink and its dispatcher.
+pub(super) struct Shared {
+    pub(super) tables: Mutex<WatchTables>,
+    pub(super) state: AtomicU8,
+    pub(super) dispatch: Sender<Dispatch>,
+}
+
+impl Shared {
+    pub(super) fn state(&self) -> ClientState {
+        ClientState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    pub(super) fn set_state(&self, state: ClientState) {
+        self.state.store(state as u8, Ordering::Release);
+    }
+
+    /// Hands an event to the dispatcher with the watchers it reaches, decided now: a watcher
+    /// registered after this point must not see an event that happened before its read.
+    pub(super) fn dispatch(&self, event: WatchedEvent) {
+        let watchers = self.tables.lock().materialize(&event);
+        if !watchers.is_empty() {
+            let _ = self.dispatch.send(Dispatch::Event(watchers, event));
+        }
+    }
+}
+
+impl SessionSink for Shared {
+    fn deliver(&self, event: WatchedEvent) {
+        if event.event_type == EventType::None && event.state == KeeperState::Expired {
+            self.set_state(ClientState::Expired);
+        }
+        self.dispatch(event);
+    }
+}
+
+pub(super) fn dispatch_loop(receiver: Receiver<Dispatch>) {
+    for message in receiver {
+        match message {
+            Dispatch::Event(watchers, event) => {
+                for watcher in watchers {
+                    let event = event.clone();
+                    // A panicking watcher must not silence the ones after it.
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        watcher.call(event)
+                    }))
+                    .is_err()
+                    {
+                        tracing::error!("a watcher panicked; the dispatcher goes on");
+                    }
+                }
+            }
+            Dispatch::Stop => return,
+        }
+    }
+}
