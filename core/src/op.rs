@@ -277,6 +277,14 @@ pub struct Response {
 }
 
 impl Op {
+    /// True for the ops a multi may hold: create, delete, setData and check.
+    pub fn is_multi_write(&self) -> bool {
+        matches!(
+            self,
+            Op::Create(_) | Op::Delete { .. } | Op::SetData { .. } | Op::Check { .. }
+        )
+    }
+
     /// A create op for `multi`.
     pub fn create(path: &str, data: &[u8], acl: &[Acl], mode: CreateMode) -> Op {
         Op::Create(CreateRequest {

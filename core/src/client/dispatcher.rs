@@ -28,8 +28,24 @@ impl Shared {
         ClientState::from_u8(self.state.load(Ordering::Acquire))
     }
 
-    pub(super) fn set_state(&self, state: ClientState) {
-        self.state.store(state as u8, Ordering::Release);
+    /// Moves to `to` if the client is in one of `from`; false (and no change) otherwise, so
+    /// terminal states stay terminal and each is announced once.
+    pub(super) fn transition(&self, from: &[ClientState], to: ClientState) -> bool {
+        let mut current = self.state.load(Ordering::Acquire);
+        loop {
+            if !from.contains(&ClientState::from_u8(current)) {
+                return false;
+            }
+            match self.state.compare_exchange(
+                current,
+                to as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => current = actual,
+            }
+        }
     }
 
     /// Hands an event to the dispatcher with the watchers it reaches, decided now: a watcher
@@ -44,8 +60,15 @@ impl Shared {
 
 impl SessionSink for Shared {
     fn deliver(&self, event: WatchedEvent) {
-        if event.event_type == EventType::None && event.state == KeeperState::Expired {
-            self.set_state(ClientState::Expired);
+        let expired = event.event_type == EventType::None && event.state == KeeperState::Expired;
+        // A client closed by its user does not also hear that its session expired.
+        if expired
+            && !self.transition(
+                &[ClientState::Connected, ClientState::AuthFailed],
+                ClientState::Expired,
+            )
+        {
+            return;
         }
         self.dispatch(event);
     }

@@ -11,7 +11,6 @@ mod watcher;
 
 use std::sync::atomic::AtomicU8;
 use std::sync::Arc;
-use std::thread::{JoinHandle, ThreadId};
 
 use parking_lot::Mutex;
 
@@ -80,7 +79,6 @@ pub struct Client {
     engine: Arc<Engine>,
     session: Arc<LocalSession>,
     shared: Arc<Shared>,
-    dispatcher: Option<(JoinHandle<()>, ThreadId)>,
 }
 
 impl Client {
@@ -91,21 +89,25 @@ impl Client {
             state: AtomicU8::new(ClientState::Connected as u8),
             dispatch: sender,
         });
-        let session = engine.open_session(
+        std::thread::Builder::new()
+            .name("zk-dispatch".into())
+            .spawn(move || dispatch_loop(receiver))
+            .map_err(|_| Error::new(ErrorCode::SystemError, None))?;
+        let session = match engine.open_session(
             options.session_timeout_ms,
             shared.clone(),
             Some(&options.ip),
-        )?;
-        let handle = std::thread::Builder::new()
-            .name(format!("zk-dispatch-{:x}", session.id()))
-            .spawn(move || dispatch_loop(receiver))
-            .map_err(|_| Error::new(ErrorCode::SystemError, None))?;
-        let thread_id = handle.thread().id();
+        ) {
+            Ok(session) => session,
+            Err(code) => {
+                let _ = shared.dispatch.send(Dispatch::Stop);
+                return Err(code.into());
+            }
+        };
         let client = Client {
             engine,
             session,
             shared,
-            dispatcher: Some((handle, thread_id)),
         };
         if let Some(watcher) = options.watcher {
             let event = WatchedEvent::state(KeeperState::SyncConnected);
@@ -429,15 +431,17 @@ impl Client {
     /// Adds an identity (`digest` with `user:password`). An unknown scheme fails with AuthFailed
     /// and, as in ZooKeeper's clients, every later call then fails the same way.
     pub fn add_auth(&self, scheme: &str, auth: &[u8]) -> Result<()> {
-        let was_connected = self.state() == ClientState::Connected;
         let op = Op::AddAuth {
             scheme: scheme.into(),
             auth: auth.into(),
         };
         let result = self.call(op, None, None);
         // Only the failure that ends the connection is announced; later calls just answer it.
-        if was_connected && matches!(&result, Err(error) if error.code() == ErrorCode::AuthFailed) {
-            self.shared.set_state(ClientState::AuthFailed);
+        if matches!(&result, Err(error) if error.code() == ErrorCode::AuthFailed)
+            && self
+                .shared
+                .transition(&[ClientState::Connected], ClientState::AuthFailed)
+        {
             self.shared
                 .dispatch(WatchedEvent::state(KeeperState::AuthFailed));
         }
@@ -481,32 +485,29 @@ impl Client {
         watcher: Option<&Watcher>,
     ) -> Result<()> {
         validate(path)?;
-        if !self
-            .shared
-            .tables
-            .lock()
-            .contains(path, watcher_type, watcher)
-        {
-            return Err(Error::new(ErrorCode::NoWatcher, Some(path)));
-        }
-        let removed = self
-            .shared
-            .tables
-            .lock()
-            .remove(path, watcher_type, watcher);
-        // The server keeps one watch per session and kind, so it is told only once no local
-        // watcher of the kind is left.
-        if self.shared.tables.lock().none_left(path, watcher_type) {
-            let op = Op::RemoveWatches {
-                path: path.into(),
-                watcher_type,
-            };
-            match self.call(op, Some(path), None) {
-                // A one-shot watch may have fired on the server already: the local removal stands.
-                Err(error) if error.code() != ErrorCode::NoWatcher => return Err(error),
-                _ => {}
+        let removed = {
+            let mut tables = self.shared.tables.lock();
+            if !tables.contains(path, watcher_type, watcher) {
+                return Err(Error::new(ErrorCode::NoWatcher, Some(path)));
             }
-        }
+            let removed = tables.remove(path, watcher_type, watcher);
+            // The server keeps one watch per session and kind, so it is told only once no local
+            // watcher of the kind is left. The tables stay locked until it has answered: a read
+            // that leaves a new watcher here records it under this lock, so the server's watch
+            // cannot be removed from under that watcher.
+            if tables.none_left(path, watcher_type) {
+                let op = Op::RemoveWatches {
+                    path: path.into(),
+                    watcher_type,
+                };
+                match self.call(op, Some(path), None) {
+                    // A one-shot watch may have fired on the server already.
+                    Err(error) if error.code() != ErrorCode::NoWatcher => return Err(error),
+                    _ => {}
+                }
+            }
+            removed
+        };
         for (watcher, event_type) in removed {
             let event = WatchedEvent::node(event_type, path, -1);
             let _ = self
@@ -537,36 +538,42 @@ impl Client {
     /// Closes the session: its ephemerals are deleted and its watches dropped. Later calls
     /// answer SessionExpired, as ZooKeeper's clients do after close.
     pub fn close(&self) -> Result<()> {
-        if self.state() == ClientState::Closed {
-            return Ok(());
+        let was_connected = self
+            .shared
+            .transition(&[ClientState::Connected], ClientState::Closed);
+        let was_auth_failed = !was_connected
+            && self
+                .shared
+                .transition(&[ClientState::AuthFailed], ClientState::Closed);
+        if !was_connected && !was_auth_failed {
+            return Ok(()); // closed or expired already
         }
-        let result = if self.session.is_closed() {
-            Ok(())
-        } else {
-            self.engine
-                .submit(&self.session, Op::CloseSession, &mut |_, _| {})
-                .result
-                .map(drop)
-        };
-        self.shared.set_state(ClientState::Closed);
-        // As ZooKeeper's clients (3.5+): the default watcher and every waiting watcher hear
-        // (None, Closed), so nothing waits forever on a closed client.
-        self.shared
-            .dispatch(WatchedEvent::state(KeeperState::Closed));
-        result.map_err(Error::from)
+        let result = self
+            .engine
+            .submit(&self.session, Op::CloseSession, &mut |_, _| {})
+            .result
+            .map(drop);
+        if was_connected {
+            // As ZooKeeper's clients (3.5+): the default watcher and every waiting watcher hear
+            // (None, Closed), so nothing waits forever on a closed client.
+            self.shared
+                .dispatch(WatchedEvent::state(KeeperState::Closed));
+        }
+        match result {
+            // The session ended first (expired meanwhile): it is closed either way.
+            Err(ErrorCode::SessionExpired) => Ok(()),
+            other => other.map_err(Error::from),
+        }
     }
 }
 
 impl Drop for Client {
+    /// Closes the session. The dispatcher thread finishes the events already queued and stops
+    /// on its own; it is not joined, so a callback waiting on the dropping thread cannot
+    /// deadlock the drop (ZooKeeper's close does not join its event thread either).
     fn drop(&mut self) {
         let _ = self.close();
         let _ = self.shared.dispatch.send(Dispatch::Stop);
-        if let Some((handle, thread_id)) = self.dispatcher.take() {
-            // A watcher that drops the last handle runs on the dispatcher: it cannot join itself.
-            if std::thread::current().id() != thread_id {
-                let _ = handle.join();
-            }
-        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Watchers (callbacks, channels and async streams) and the client-side watch tables that decide
 //! which watchers an event reaches (ZooKeeper's ZKWatchManager rules).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -49,8 +49,9 @@ impl Watcher {
         (self.0)(event)
     }
 
-    fn same(&self, other: &Watcher) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+    /// The watcher's identity: clones share it.
+    fn key(&self) -> usize {
+        Arc::as_ptr(&self.0) as *const () as usize
     }
 }
 
@@ -109,7 +110,41 @@ impl Future for NextEvent<'_> {
     }
 }
 
-type Table = HashMap<String, Vec<Watcher>>;
+/// Distinct watchers in the order they were added; membership by identity in O(1), because
+/// an event is matched against them while the engine's tree lock is held.
+#[derive(Default)]
+pub(crate) struct WatcherSet {
+    ordered: Vec<Watcher>,
+    members: HashSet<usize>,
+}
+
+impl WatcherSet {
+    fn insert(&mut self, watcher: &Watcher) {
+        if self.members.insert(watcher.key()) {
+            self.ordered.push(watcher.clone());
+        }
+    }
+
+    fn extend(&mut self, other: &WatcherSet) {
+        for watcher in &other.ordered {
+            self.insert(watcher);
+        }
+    }
+
+    fn contains(&self, watcher: &Watcher) -> bool {
+        self.members.contains(&watcher.key())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ordered.is_empty()
+    }
+
+    pub(crate) fn into_vec(self) -> Vec<Watcher> {
+        self.ordered
+    }
+}
+
+type Table = HashMap<String, WatcherSet>;
 
 /// The client's record of which watcher waits for what.
 #[derive(Default)]
@@ -122,24 +157,9 @@ pub(crate) struct WatchTables {
     recursive: Table,
 }
 
-fn add(table: &mut Table, path: &str, watcher: Watcher) {
-    let watchers = table.entry(path.to_string()).or_default();
-    if !watchers.iter().any(|known| known.same(&watcher)) {
-        watchers.push(watcher);
-    }
-}
-
-fn take(table: &mut Table, path: &str, into: &mut Vec<Watcher>) {
+fn take(table: &mut Table, path: &str, into: &mut WatcherSet) {
     if let Some(watchers) = table.remove(path) {
-        extend(into, &watchers);
-    }
-}
-
-fn extend(into: &mut Vec<Watcher>, watchers: &[Watcher]) {
-    for watcher in watchers {
-        if !into.iter().any(|known| known.same(watcher)) {
-            into.push(watcher.clone());
-        }
+        into.extend(&watchers);
     }
 }
 
@@ -160,16 +180,18 @@ impl WatchTables {
             WatchRegistered::Persistent => &mut self.persistent,
             WatchRegistered::PersistentRecursive => &mut self.recursive,
         };
-        add(table, path, watcher);
+        table.entry(path.to_string()).or_default().insert(&watcher);
     }
 
     /// The watchers an event reaches, one-shot ones removed (ZKWatchManager.materialize).
     pub(crate) fn materialize(&mut self, event: &WatchedEvent) -> Vec<Watcher> {
-        let mut result = Vec::new();
+        let mut result = WatcherSet::default();
         let path = event.path.as_str();
         match event.event_type {
             EventType::None => {
-                result.extend(self.default.clone());
+                if let Some(default) = &self.default {
+                    result.insert(default);
+                }
                 for table in [
                     &self.data,
                     &self.exist,
@@ -178,7 +200,7 @@ impl WatchTables {
                     &self.recursive,
                 ] {
                     for watchers in table.values() {
-                        extend(&mut result, watchers);
+                        result.extend(watchers);
                     }
                 }
             }
@@ -201,14 +223,14 @@ impl WatchTables {
             | EventType::ChildWatchRemoved
             | EventType::PersistentWatchRemoved => {}
         }
-        result
+        result.into_vec()
     }
 
     /// Persistent watchers on the path; recursive ones on the path and its ancestors, except for
     /// child events, which recursive watches never report.
-    fn persistent_for(&self, path: &str, event_type: EventType, result: &mut Vec<Watcher>) {
+    fn persistent_for(&self, path: &str, event_type: EventType, result: &mut WatcherSet) {
         if let Some(watchers) = self.persistent.get(path) {
-            extend(result, watchers);
+            result.extend(watchers);
         }
         if event_type == EventType::NodeChildrenChanged || self.recursive.is_empty() {
             return;
@@ -216,7 +238,7 @@ impl WatchTables {
         let mut current = path;
         loop {
             if let Some(watchers) = self.recursive.get(current) {
-                extend(result, watchers);
+                result.extend(watchers);
             }
             if current == "/" {
                 break;
@@ -238,7 +260,7 @@ impl WatchTables {
     ) -> bool {
         self.tables_for(watcher_type).iter().any(|(table, _)| {
             table.get(path).is_some_and(|watchers| {
-                watcher.map_or(!watchers.is_empty(), |w| watchers.iter().any(|k| k.same(w)))
+                watcher.map_or(!watchers.is_empty(), |w| watchers.contains(w))
             })
         })
     }
@@ -252,27 +274,24 @@ impl WatchTables {
         watcher: Option<&Watcher>,
     ) -> Vec<(Watcher, EventType)> {
         let mut removed: Vec<(Watcher, EventType)> = Vec::new();
+        let mut told = HashSet::new();
         for (table, event_type) in self.tables_for_mut(watcher_type) {
-            let Some(watchers) = table.get_mut(path) else {
+            let Some(watchers) = table.remove(path) else {
                 continue;
             };
-            let mut kept = Vec::new();
-            for known in watchers.drain(..) {
-                if watcher.is_none_or(|w| known.same(w)) {
-                    if !removed
-                        .iter()
-                        .any(|(w, t)| w.same(&known) && *t == event_type)
-                    {
+            let mut kept = WatcherSet::default();
+            for known in watchers.into_vec() {
+                if watcher.is_none_or(|w| known.key() == w.key()) {
+                    // A watcher in both the data and the exist table is told once.
+                    if told.insert((known.key(), event_type as i32)) {
                         removed.push((known, event_type));
                     }
                 } else {
-                    kept.push(known);
+                    kept.insert(&known);
                 }
             }
-            if kept.is_empty() {
-                table.remove(path);
-            } else {
-                *watchers = kept;
+            if !kept.is_empty() {
+                table.insert(path.to_string(), kept);
             }
         }
         removed

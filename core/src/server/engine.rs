@@ -121,11 +121,12 @@ impl Engine {
         if self.sessions.read().len() >= self.config.sessions_max {
             return Err(ErrorCode::QuotaExceeded);
         }
-        let session_id = writer.next_session_id;
-        writer.next_session_id += 1;
-        if writer.next_session_id == CONTAINER_EPHEMERAL_OWNER {
-            writer.next_session_id += 1;
+        // 0 means "no owner" and the container marker means "container" in ephemeralOwner.
+        while writer.next_session_id == 0 || writer.next_session_id == CONTAINER_EPHEMERAL_OWNER {
+            writer.next_session_id = writer.next_session_id.wrapping_add(1);
         }
+        let session_id = writer.next_session_id;
+        writer.next_session_id = writer.next_session_id.wrapping_add(1);
         let password = session_password(session_id, self.clock.wall_ms());
         let txn = Txn {
             time_ms: self.clock.wall_ms(),
@@ -164,8 +165,10 @@ impl Engine {
             | Op::SetData { .. }
             | Op::SetAcl { .. }
             | Op::Check { .. }
-            | Op::Multi(_)
-            | Op::DeleteContainer { .. } => self.write(session, op),
+            | Op::Multi(_) => self.write(session, op),
+            // Only the server's own reaper deletes containers: ZooKeeper's deleteContainer
+            // checks no ACL, so a client could otherwise delete any childless znode.
+            Op::DeleteContainer { .. } => self.error(ErrorCode::Unimplemented),
             Op::CloseSession => self.close_session(session),
             Op::AddAuth { scheme, auth } => self.add_auth(session, &scheme, &auth),
             Op::WhoAmI => self.ok(Reply::WhoAmI(session.client_infos())),
@@ -182,14 +185,11 @@ impl Engine {
                     ),
                 };
                 let tree = self.tree.read();
-                let result = self.watches.lock().add(session.id(), &path, kind);
-                let result = result.map(|()| {
-                    on_watch(&path, registered);
-                    Reply::Done
-                });
+                let result =
+                    read::register(&self.watches, session, &path, kind, registered, on_watch);
                 Response {
                     zxid: tree.last_zxid(),
-                    result,
+                    result: result.map(|()| Reply::Done),
                 }
             }
             Op::RemoveWatches { path, watcher_type } => {
@@ -289,6 +289,19 @@ impl Engine {
         if writer.failed {
             return self.error(ErrorCode::SystemError);
         }
+        // Checked again under the writer lock: a close or expiry that committed while this
+        // request waited has deleted the session's ephemerals, and an ephemeral created now
+        // would never be deleted.
+        if session.is_closed() {
+            return self.error(ErrorCode::SessionExpired);
+        }
+        // A multi holds only writes ZooKeeper can decode in one (MultiOperationRecord): anything
+        // else fails the whole request, as a request ZooKeeper cannot read.
+        if let Op::Multi(ops) = &op {
+            if !ops.iter().all(Op::is_multi_write) {
+                return self.error(ErrorCode::MarshallingError);
+            }
+        }
         let identities = session.identities();
         let who = Requester {
             session_id: session.id(),
@@ -344,6 +357,7 @@ impl Engine {
             Err(error) => {
                 tracing::error!(%error, "the log failed; this member stops accepting writes");
                 writer.failed = true;
+                writer.pending.clear();
                 return Err(ErrorCode::SystemError);
             }
         };
@@ -384,6 +398,9 @@ impl Engine {
 
     /// Closes a session: its ephemerals go in one Txn, its watches and local state with it.
     fn end_session(&self, writer: &mut Writer, session_id: i64) -> Result<(), ErrorCode> {
+        if writer.failed {
+            return Err(ErrorCode::SystemError);
+        }
         let session = self.sessions.read().get(&session_id).cloned();
         if session
             .as_ref()

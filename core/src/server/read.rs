@@ -25,6 +25,28 @@ pub enum WatchRegistered {
     PersistentRecursive,
 }
 
+/// Registers a watch for `session` unless it has closed meanwhile. The closed check runs under
+/// the registry lock because closing marks the session closed before it drops the session's
+/// watches under that lock: a watch added later would never be removed.
+pub(super) fn register(
+    watches: &Mutex<WatchRegistry>,
+    session: &LocalSession,
+    path: &str,
+    kind: WatchKind,
+    registered: WatchRegistered,
+    on_watch: &mut dyn FnMut(&str, WatchRegistered),
+) -> Result<(), ErrorCode> {
+    {
+        let mut watches = watches.lock();
+        if session.is_closed() {
+            return Err(ErrorCode::SessionExpired);
+        }
+        watches.add(session.id(), path, kind)?;
+    }
+    on_watch(path, registered);
+    Ok(())
+}
+
 /// Serves one read op (getData, getChildren, exists, getACL, getAllChildrenNumber,
 /// getEphemerals, multiRead) against `tree`.
 ///
@@ -41,7 +63,7 @@ pub(super) fn serve(
     let reader = Reader {
         tree,
         watches,
-        session: session.id(),
+        session,
         identities: &identities,
     };
     match op {
@@ -83,17 +105,17 @@ pub(super) fn set_watches(
     request: &SetWatchesRequest,
     on_watch: &mut dyn FnMut(&str, WatchRegistered),
 ) -> Result<Reply, ErrorCode> {
-    let mut watches = watches.lock();
     let relative = request.relative_zxid;
     let mut missed = Vec::new();
     let mut result = Ok(());
+    // Each watch is registered on its own, so the registry lock is never held while the front
+    // end records its watcher (front ends take their own lock there).
     let mut add = |path: &str,
                    kind: WatchKind,
                    registered: WatchRegistered,
                    result: &mut Result<(), ErrorCode>| {
-        match watches.add(session.id(), path, kind) {
-            Ok(()) => on_watch(path, registered),
-            Err(code) => *result = Err(code),
+        if let Err(code) = register(watches, session, path, kind, registered, on_watch) {
+            *result = Err(code);
         }
     };
     for path in &request.data {
@@ -144,7 +166,7 @@ pub(super) fn set_watches(
 struct Reader<'a> {
     tree: &'a DataTree,
     watches: &'a Mutex<WatchRegistry>,
-    session: i64,
+    session: &'a LocalSession,
     identities: &'a [Id],
 }
 
@@ -164,9 +186,7 @@ impl Reader<'_> {
         registered: WatchRegistered,
         on_watch: &mut dyn FnMut(&str, WatchRegistered),
     ) -> Result<(), ErrorCode> {
-        self.watches.lock().add(self.session, path, kind)?;
-        on_watch(path, registered);
-        Ok(())
+        register(self.watches, self.session, path, kind, registered, on_watch)
     }
 
     fn get_data(
@@ -253,7 +273,7 @@ impl Reader<'_> {
 
     /// ZooKeeper treats an empty prefix or "/" as "all", and otherwise a plain string prefix.
     fn ephemerals(&self, prefix: &str) -> Reply {
-        let mut paths = self.tree.ephemerals(self.session);
+        let mut paths = self.tree.ephemerals(self.session.id());
         let prefix = prefix.trim();
         if !prefix.is_empty() && prefix != "/" {
             paths.retain(|path| path.starts_with(prefix));
