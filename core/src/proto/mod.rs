@@ -5,8 +5,10 @@
 //! `KeeperException.java` and `Watcher.java`.
 
 mod error_code;
+pub mod jute;
 mod opcode;
 mod records;
+pub mod wire;
 
 pub use error_code::ErrorCode;
 pub use opcode::OpCode;

@@ -104,6 +104,20 @@ impl Engine {
         self.watches.lock().watch_count()
     }
 
+    /// Each session's watched paths (the wchc four-letter word).
+    pub fn watches_by_session(
+        &self,
+    ) -> std::collections::BTreeMap<i64, std::collections::BTreeSet<String>> {
+        self.watches.lock().paths_by_session()
+    }
+
+    /// Each watched path's sessions (the wchp four-letter word).
+    pub fn watches_by_path(
+        &self,
+    ) -> std::collections::BTreeMap<String, std::collections::BTreeSet<i64>> {
+        self.watches.lock().sessions_by_path()
+    }
+
     /// Creates a session with the requested timeout (clamped into the configured range).
     /// `ip` is the connection's address for ip ACLs and whoAmI.
     pub fn open_session(
@@ -145,6 +159,33 @@ impl Engine {
         ));
         self.sessions.write().insert(session_id, session.clone());
         Ok(session)
+    }
+
+    /// Resumes a session on a new connection (a client reconnecting with id and password).
+    /// SessionExpired when the session is unknown, closed, or the password is wrong, as
+    /// ZooKeeper answers all three.
+    pub fn resume_session(
+        &self,
+        session_id: i64,
+        password: &[u8],
+        sink: Arc<dyn SessionSink>,
+        ip: Option<&str>,
+    ) -> Result<Arc<LocalSession>, ErrorCode> {
+        let session = self.sessions.read().get(&session_id).cloned();
+        let session = session
+            .filter(|session| !session.is_closed() && session.password()[..] == *password)
+            .ok_or(ErrorCode::SessionExpired)?;
+        session.touch(self.clock.now_ms());
+        if let Some(ip) = ip {
+            session.set_ip(ip);
+        }
+        session.replace_sink(sink);
+        Ok(session)
+    }
+
+    /// Records that the session's client is alive (a ping, or any packet).
+    pub fn touch(&self, session: &LocalSession) {
+        session.touch(self.clock.now_ms());
     }
 
     /// Runs one request of `session` and answers it. `on_watch` hears of each watch the request

@@ -1,11 +1,14 @@
 //! An in-process server: the engine plus the driver that owns time (a ticker thread on the
 //! system clock, or nothing on a manual clock, where the test moves time).
 
+pub mod cli;
 mod clock;
 mod config;
 mod engine;
+pub mod net;
 mod read;
 mod session_layer;
+pub mod zoo_cfg;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;

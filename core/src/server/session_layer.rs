@@ -16,6 +16,10 @@ pub trait SessionSink: Send + Sync {
     /// Takes one event. Called while engine locks are held, in the order events happened: it
     /// must not block and must not call back into the engine (queue the event instead).
     fn deliver(&self, event: WatchedEvent);
+
+    /// The session was taken over by another connection (a client reconnected); this one
+    /// should close. Called with engine locks held: must not block.
+    fn replaced(&self) {}
 }
 
 /// A session attached to this member.
@@ -24,7 +28,7 @@ pub struct LocalSession {
     password: [u8; 16],
     timeout_ms: u32,
     identities: RwLock<Vec<Id>>,
-    sink: Arc<dyn SessionSink>,
+    sink: RwLock<Arc<dyn SessionSink>>,
     closed: AtomicBool,
     /// An in-process client counts as alive while attached; a detached session lives on its
     /// last touch, like a TCP client that stopped pinging.
@@ -46,7 +50,7 @@ impl LocalSession {
             password,
             timeout_ms,
             identities: RwLock::new(identities),
-            sink,
+            sink: RwLock::new(sink),
             closed: AtomicBool::new(false),
             attached: AtomicBool::new(true),
             last_touch_ms: AtomicU64::new(now_ms),
@@ -107,7 +111,20 @@ impl LocalSession {
     }
 
     pub(crate) fn deliver(&self, event: WatchedEvent) {
-        self.sink.deliver(event);
+        self.sink.read().deliver(event);
+    }
+
+    /// Points the session's events at a new connection; the old one is told it was replaced.
+    pub(crate) fn replace_sink(&self, sink: Arc<dyn SessionSink>) {
+        let old = std::mem::replace(&mut *self.sink.write(), sink);
+        old.replaced();
+    }
+
+    /// Sets the connection's ip identity (a resumed session may come from another address).
+    pub(crate) fn set_ip(&self, ip: &str) {
+        let mut identities = self.identities.write();
+        identities.retain(|id| id.scheme != "ip");
+        identities.insert(0, Id::new("ip", ip));
     }
 
     /// whoAmI: each identity's scheme and user, as ZooKeeper's AuthUtil reports them.

@@ -1,0 +1,106 @@
+//! The server binary's command line: flags and zoo.cfg in, a running server until SIGINT or
+//! SIGTERM out.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::server::net::NetServer;
+use crate::server::zoo_cfg::ZooCfg;
+use crate::server::Server;
+
+const USAGE: &str = "usage: zookeeper-rs [--port PORT] [--data-dir DIR] [--config zoo.cfg]";
+
+/// Runs the server binary with its arguments (without the program name).
+pub fn main(args: Vec<String>) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("zookeeper-rs: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Vec<String>) -> Result<(), String> {
+    let mut port = None;
+    let mut data_dir = None;
+    let mut config = None;
+    let mut args = args.into_iter();
+    while let Some(flag) = args.next() {
+        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value\n{USAGE}"));
+        match flag.as_str() {
+            "--port" => {
+                port = Some(
+                    value("--port")?
+                        .parse::<u16>()
+                        .map_err(|_| format!("--port must be a port number\n{USAGE}"))?,
+                )
+            }
+            "--data-dir" => data_dir = Some(PathBuf::from(value("--data-dir")?)),
+            "--config" => config = Some(PathBuf::from(value("--config")?)),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    let mut cfg = match &config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+            ZooCfg::parse(&text).map_err(|error| format!("{}: {error}", path.display()))?
+        }
+        None => ZooCfg::new(),
+    };
+    for warning in &cfg.warnings {
+        tracing::warn!("{warning}");
+    }
+    if let Some(port) = port {
+        cfg.net.address.set_port(port);
+    }
+    let data_dir = data_dir
+        .or(cfg.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("zk-data"));
+    tracing::info!(data_dir = %data_dir.display(), "data is kept in memory until durability lands");
+
+    let server = Server::start(cfg.server.clone()).map_err(|error| error.to_string())?;
+    let net = NetServer::start(Arc::clone(server.engine()), cfg.net.clone())
+        .map_err(|error| format!("cannot listen on {}: {error}", cfg.net.address))?;
+    wait_for_signal();
+    tracing::info!(address = %net.local_address(), "shutting down");
+    drop(net);
+    drop(server);
+    Ok(())
+}
+
+/// Blocks until SIGINT or SIGTERM.
+fn wait_for_signal() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a signal runtime");
+    runtime.block_on(async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    });
+}

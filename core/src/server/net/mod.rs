@@ -1,0 +1,220 @@
+//! The client port: ZooKeeper's wire protocol over TCP, served on a tokio runtime the server
+//! owns (never the caller's), with limits on connections, frames and queues.
+
+mod connection;
+mod four_letter;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use four_letter::FourLetterWhitelist;
+
+use crate::server::Engine;
+
+/// How the client port runs; ZooKeeper's zoo.cfg names in brackets.
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    /// Where to listen (clientPortAddress:clientPort).
+    pub address: SocketAddr,
+    /// Most connections from one IP address; 0 for no limit (maxClientCnxns, 60).
+    pub connections_per_ip_max: usize,
+    /// Most connections in all.
+    pub connections_max: usize,
+    /// Largest frame a client may send, in bytes (jute.maxbuffer, 1,048,575).
+    pub frame_bytes_max: usize,
+    /// Frames queued for one connection before it counts as too slow and is closed.
+    pub connection_queue_frames_max: usize,
+    /// How long a new connection may take to send its handshake.
+    pub handshake_timeout_ms: u64,
+    /// Which four-letter words answer (4lw.commands.whitelist; ZooKeeper's default: srvr).
+    pub four_letter_words: FourLetterWhitelist,
+    /// Runtime worker threads.
+    pub worker_threads: usize,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            address: SocketAddr::from(([127, 0, 0, 1], 2181)),
+            connections_per_ip_max: 60,
+            connections_max: 10_000,
+            frame_bytes_max: crate::proto::DATA_BYTES_MAX_DEFAULT,
+            connection_queue_frames_max: 100_000,
+            handshake_timeout_ms: 10_000,
+            four_letter_words: FourLetterWhitelist::default(),
+            worker_threads: 2,
+        }
+    }
+}
+
+/// What every connection shares: the engine, limits, the connection table and counters.
+pub(crate) struct NetShared {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) config: NetConfig,
+    pub(crate) connections: Mutex<Connections>,
+    pub(crate) stats: NetStats,
+}
+
+/// The live connections, for limits and for the cons/stat four-letter words.
+#[derive(Default)]
+pub(crate) struct Connections {
+    next_id: u64,
+    per_ip: HashMap<IpAddr, usize>,
+    pub(crate) live: HashMap<u64, Arc<ConnectionInfo>>,
+}
+
+/// One connection as the four-letter words report it.
+pub(crate) struct ConnectionInfo {
+    pub(crate) peer: SocketAddr,
+    pub(crate) session_id: AtomicU64,
+    pub(crate) received: AtomicU64,
+    pub(crate) sent: AtomicU64,
+    pub(crate) queued: AtomicU64,
+}
+
+/// Server-wide counters.
+#[derive(Default)]
+pub(crate) struct NetStats {
+    pub(crate) received: AtomicU64,
+    pub(crate) sent: AtomicU64,
+}
+
+impl NetShared {
+    /// Admits a connection unless a limit says no.
+    fn admit(&self, peer: SocketAddr) -> Option<(u64, Arc<ConnectionInfo>)> {
+        let mut connections = self.connections.lock();
+        if connections.live.len() >= self.config.connections_max {
+            tracing::warn!(%peer, "connection refused: {} connections is the limit", self.config.connections_max);
+            return None;
+        }
+        let from_ip = connections.per_ip.get(&peer.ip()).copied().unwrap_or(0);
+        let per_ip_max = self.config.connections_per_ip_max;
+        if per_ip_max > 0 && from_ip >= per_ip_max {
+            tracing::warn!(%peer, "too many connections from {} - max is {per_ip_max}", peer.ip());
+            return None;
+        }
+        *connections.per_ip.entry(peer.ip()).or_insert(0) += 1;
+        connections.next_id += 1;
+        let id = connections.next_id;
+        let info = Arc::new(ConnectionInfo {
+            peer,
+            session_id: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            queued: AtomicU64::new(0),
+        });
+        connections.live.insert(id, info.clone());
+        Some((id, info))
+    }
+
+    fn release(&self, id: u64, peer: SocketAddr) {
+        let mut connections = self.connections.lock();
+        connections.live.remove(&id);
+        if let Some(count) = connections.per_ip.get_mut(&peer.ip()) {
+            *count -= 1;
+            if *count == 0 {
+                connections.per_ip.remove(&peer.ip());
+            }
+        }
+    }
+}
+
+/// A listening client port. Dropping it stops listening and closes every connection (sessions
+/// live on until they expire, as when a ZooKeeper server's clients lose their connections).
+pub struct NetServer {
+    local_address: SocketAddr,
+    stop: watch::Sender<bool>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl NetServer {
+    /// Binds the client port and starts serving `engine` on it.
+    pub fn start(engine: Arc<Engine>, config: NetConfig) -> io::Result<NetServer> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.worker_threads.max(1))
+            .thread_name("zk-net")
+            .enable_all()
+            .build()?;
+        let listener = runtime.block_on(TcpListener::bind(config.address))?;
+        let local_address = listener.local_addr()?;
+        let (stop, stopped) = watch::channel(false);
+        let shared = Arc::new(NetShared {
+            engine,
+            config,
+            connections: Mutex::new(Connections::default()),
+            stats: NetStats::default(),
+        });
+        runtime.spawn(accept_loop(listener, shared, stopped));
+        tracing::info!(address = %local_address, "serving the ZooKeeper client protocol");
+        Ok(NetServer {
+            local_address,
+            stop,
+            runtime: Some(runtime),
+        })
+    }
+
+    /// The address the port is bound to (useful with port 0).
+    pub fn local_address(&self) -> SocketAddr {
+        self.local_address
+    }
+}
+
+impl Drop for NetServer {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<NetShared>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let Some((id, info)) = shared.admit(peer) else {
+                        drop(stream);
+                        continue;
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let shared = shared.clone();
+                    let stopped = stopped.clone();
+                    tokio::spawn(async move {
+                        connection::serve(stream, info, &shared, stopped).await;
+                        shared.release(id, peer);
+                    });
+                }
+                Err(error) => {
+                    // Out of file descriptors and the like: back off rather than spin.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+impl ConnectionInfo {
+    pub(crate) fn count_received(&self, shared: &NetShared) {
+        self.received.fetch_add(1, Ordering::Relaxed);
+        shared.stats.received.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_sent(&self, shared: &NetShared) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        shared.stats.sent.fetch_add(1, Ordering::Relaxed);
+    }
+}
