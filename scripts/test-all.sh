@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of the project: formatting and lints, then the Rust suites (unit, behavioural,
-# doc tests). On a fresh machine it installs what it needs first. Later suites (Python, C, wire
-# compatibility against Apache ZooKeeper) join here as they land.
+# Runs every test of the project: formatting and lints, the Rust suites (unit, behavioural, doc
+# tests), then the black-box suites against the server binary: kazoo, the Apache C client,
+# zkCli.sh and the differential run against Apache ZooKeeper 3.8. On a fresh machine it installs
+# what it needs first (Debian packages need root, as on CI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,23 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+echo "== installing test dependencies"
+debian_packages=(zookeeper zookeeper-bin libzookeeper-mt-dev netcat-openbsd)
+missing=()
+for package in "${debian_packages[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "missing Debian packages (run as root or install them): ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+python3 -c "import pytest, kazoo" 2>/dev/null || python3 -m pip install -q pytest kazoo
 
 echo "== format and lints"
 cargo fmt --all -- --check
@@ -20,3 +38,7 @@ cargo test --workspace
 
 echo "== benchmarks compile (run them with: cargo bench -p zookeeper-core)"
 cargo bench --workspace --no-run
+
+echo "== black-box tests against the server binary"
+cargo build --release -p zookeeper-core
+ZKRS_BIN="$PWD/target/release/zookeeper-rs" python3 -m pytest tests/python -q
