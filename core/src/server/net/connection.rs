@@ -267,10 +267,12 @@ async fn request_loop(
             _ = stopped.changed() => return Closed::Stopped,
         };
         info.count_received(shared);
-        let Ok(frame) = wire::decode_request(&payload) else {
+        let Ok(mut frame) = wire::decode_request(&payload) else {
             return Closed::Undecodable;
         };
-        let (reply, end) = match &frame.request {
+        // The op moves into the engine; the rest of the frame shapes the reply.
+        let request = std::mem::replace(&mut frame.request, Request::Ping);
+        let (reply, end) = match request {
             Request::Ping => {
                 engine.touch(session);
                 (wire::encode_header(XID_PING, engine.last_zxid(), 0), false)
@@ -283,11 +285,11 @@ async fn request_loop(
                 )
             }
             Request::Op(op) => {
-                let closing = matches!(op, Op::CloseSession);
-                let response: Response = engine.submit(session, op.clone(), &mut |_, _| {});
                 // ZooKeeper closes the connection after a closeSession and after a failed auth.
-                let auth_failed = matches!(op, Op::AddAuth { .. })
-                    && response.result == Err(ErrorCode::AuthFailed);
+                let closing = matches!(op, Op::CloseSession);
+                let authenticating = matches!(op, Op::AddAuth { .. });
+                let response: Response = engine.submit(session, op, &mut |_, _| {});
+                let auth_failed = authenticating && response.result == Err(ErrorCode::AuthFailed);
                 (
                     wire::encode_reply(&frame, &response),
                     closing || auth_failed,
