@@ -21,6 +21,9 @@ const LATER_KEYS: [&str; 8] = [
     "preAllocSize",
 ];
 
+/// What the keys of `LATER_KEYS` and `server.N` wait for.
+const LATER: &str = "replication and durability";
+
 /// Keys that only concern the JVM server's extras and mean nothing here.
 const IGNORED_KEYS: [&str; 6] = [
     "admin.enableServer",
@@ -131,9 +134,7 @@ impl ZooCfg {
                 }
                 key if key.starts_with("server.") || LATER_KEYS.contains(&key) => cfg
                     .warnings
-                    .push(format!(
-                    "{key} is not used yet by this server (replication and durability come later)"
-                )),
+                    .push(format!("{key} is not used yet: it arrives with {}", LATER)),
                 key if IGNORED_KEYS.contains(&key) => {}
                 key => cfg.warnings.push(format!("unknown key {key} ignored")),
             }
