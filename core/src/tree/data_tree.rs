@@ -78,6 +78,9 @@ pub struct DataTree {
     /// Ordered, so that iterating sessions (for snapshots) is the same on every replica.
     sessions: BTreeMap<i64, SessionRecord>,
     last_zxid: i64,
+    /// Sum of every znode's path and data lengths (see [`DataTree::approximate_data_size`]),
+    /// kept as znodes change so the mntr four-letter word need not scan the tree.
+    data_size_bytes: u64,
 }
 
 impl Default for DataTree {
@@ -109,6 +112,7 @@ impl DataTree {
             ttls: BTreeSet::new(),
             sessions: BTreeMap::new(),
             last_zxid: 0,
+            data_size_bytes: 0,
         };
         let open = tree.acls.intern(&Acl::open_unsafe());
         let read_only = tree.acls.intern(&Acl::read_unsafe());
@@ -125,6 +129,11 @@ impl DataTree {
         tree.nodes
             .insert("/zookeeper/quota".into(), system_znode(open));
         tree.nodes.insert("/zookeeper/config".into(), config);
+        tree.data_size_bytes = tree
+            .nodes
+            .iter()
+            .map(|(path, node)| node_size_bytes(path, &node.data))
+            .sum();
         tree
     }
 
@@ -197,6 +206,12 @@ impl DataTree {
     /// The number of znodes, the four system znodes included.
     pub fn node_count(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// ZooKeeper's `approximateDataSize` (mntr's `zk_approximate_data_size`): the sum over
+    /// znodes of path length plus data length, in bytes.
+    pub fn approximate_data_size(&self) -> u64 {
+        self.data_size_bytes
     }
 
     /// The number of distinct ACLs the znodes share (a memory metric).
@@ -283,6 +298,8 @@ impl DataTree {
                 version,
             } => {
                 let node = self.nodes.get_mut(path.as_str()).ok_or(ErrorCode::NoNode)?;
+                self.data_size_bytes =
+                    self.data_size_bytes - node.data.len() as u64 + data.len() as u64;
                 node.data = data.as_slice().into();
                 node.mtime = time_ms;
                 node.mzxid = zxid;
@@ -360,6 +377,7 @@ impl DataTree {
         }
         parent.children.insert(path::name(path).into());
         let parent_acl = parent.acl.clone();
+        self.data_size_bytes += node_size_bytes(path, data);
         self.nodes.insert(path.into(), node);
         match OwnerKind::of(ephemeral_owner) {
             OwnerKind::Persistent => {}
@@ -413,6 +431,7 @@ impl DataTree {
         }
         let parent_acl = parent.acl.clone();
         let node = self.nodes.remove(path).ok_or(ErrorCode::NoNode)?;
+        self.data_size_bytes -= node_size_bytes(path, &node.data);
         changes.push(change(path, ChangeKind::Deleted, &node.acl));
         changes.push(change(
             parent_path,
@@ -468,6 +487,13 @@ impl DataTree {
     }
 }
 
+/// One znode's share of [`DataTree::approximate_data_size`]. The root counts no path, because
+/// ZooKeeper keys it by the empty string.
+fn node_size_bytes(path: &str, data: &[u8]) -> u64 {
+    let path_bytes = if path == "/" { 0 } else { path.len() };
+    (path_bytes + data.len()) as u64
+}
+
 fn change(path: &str, kind: ChangeKind, acl: &Arc<[Acl]>) -> Change {
     Change {
         path: path.to_owned(),
@@ -483,3 +509,51 @@ mod tests;
 #[cfg(test)]
 #[path = "data_tree_index_tests.rs"]
 mod index_tests;
+
+#[cfg(test)]
+mod data_size_tests {
+    //! Guards against the running data size drifting from what a scan of the tree gives.
+
+    use super::tests::{create_op, delete, txn, SESSION_A};
+    use super::*;
+
+    fn scanned(tree: &DataTree) -> u64 {
+        tree.nodes
+            .iter()
+            .map(|(path, node)| node_size_bytes(path, &node.data))
+            .sum()
+    }
+
+    #[test]
+    fn the_running_data_size_follows_creates_sets_deletes_and_session_closes() {
+        let mut tree = DataTree::new();
+        // "/zookeeper", "/zookeeper/quota", "/zookeeper/config"; the root counts nothing.
+        assert_eq!(tree.approximate_data_size(), 10 + 16 + 17);
+        let op = create_op(&tree, "/app", b"hello", 0);
+        tree.apply(1, &txn(1, op));
+        assert_eq!(tree.approximate_data_size(), 43 + 4 + 5);
+        let set = TxnOp::SetData {
+            path: "/app".into(),
+            data: b"hi".to_vec(),
+            version: 1,
+        };
+        tree.apply(2, &txn(2, set));
+        assert_eq!(tree.approximate_data_size(), 43 + 4 + 2);
+        let session = TxnOp::CreateSession {
+            session_id: SESSION_A,
+            timeout_ms: 10_000,
+            password: [0; 16],
+        };
+        tree.apply(3, &txn(3, session));
+        let op = create_op(&tree, "/app/e", b"xyz", SESSION_A);
+        tree.apply(4, &txn(4, op));
+        assert_eq!(tree.approximate_data_size(), scanned(&tree));
+        let close = TxnOp::CloseSession {
+            session_id: SESSION_A,
+        };
+        tree.apply(5, &txn(5, close));
+        delete(&mut tree, 6, "/app");
+        assert_eq!(tree.approximate_data_size(), 43);
+        assert_eq!(tree.approximate_data_size(), scanned(&tree));
+    }
+}

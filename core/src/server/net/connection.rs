@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -175,6 +175,7 @@ pub(super) async fn serve(
         closed: AtomicBool::new(false),
     });
     let ip = peer.ip().to_string();
+    let handshake_started = Instant::now();
     let opened = if connect.session_id == 0 {
         engine.open_session(connect.timeout_ms as i64, sink.clone(), Some(&ip))
     } else {
@@ -200,6 +201,14 @@ pub(super) async fn serve(
     session.set_attached(false);
     info.session_id
         .store(session.id() as u64, Ordering::Relaxed);
+    let create_session = crate::proto::OpCode::CreateSession.code();
+    info.record_response(
+        shared,
+        create_session,
+        0,
+        engine.last_zxid(),
+        handshake_started,
+    );
     let response = ConnectResponse {
         protocol_version: PROTOCOL_VERSION,
         timeout_ms: session.timeout_ms() as i32,
@@ -272,6 +281,7 @@ async fn request_loop(
         };
         // The op moves into the engine; the rest of the frame shapes the reply.
         let request = std::mem::replace(&mut frame.request, Request::Ping);
+        let started = Instant::now();
         let (reply, end) = match request {
             Request::Ping => {
                 engine.touch(session);
@@ -296,6 +306,7 @@ async fn request_loop(
                 )
             }
         };
+        info.record_response(shared, frame.opcode, frame.xid, engine.last_zxid(), started);
         if queue.send(reply).await.is_err() {
             return Closed::Dropped;
         }

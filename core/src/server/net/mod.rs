@@ -3,18 +3,23 @@
 
 mod connection;
 mod four_letter;
+mod four_letter_stats;
+mod four_letter_system;
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use four_letter::FourLetterWhitelist;
+use four_letter_stats::{LatencyCounter, ResponseStats};
 
 use crate::server::Engine;
 
@@ -37,6 +42,8 @@ pub struct NetConfig {
     pub four_letter_words: FourLetterWhitelist,
     /// Runtime worker threads.
     pub worker_threads: usize,
+    /// The data directory, reported by the conf four-letter word (dataDir).
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Default for NetConfig {
@@ -50,6 +57,7 @@ impl Default for NetConfig {
             handshake_timeout_ms: 10_000,
             four_letter_words: FourLetterWhitelist::default(),
             worker_threads: 2,
+            data_dir: None,
         }
     }
 }
@@ -60,6 +68,9 @@ pub(crate) struct NetShared {
     pub(crate) config: NetConfig,
     pub(crate) connections: Mutex<Connections>,
     pub(crate) stats: NetStats,
+    /// The bound address (config.address may ask for port 0).
+    pub(crate) local_address: SocketAddr,
+    pub(crate) started: Instant,
 }
 
 /// The live connections, for limits and for the cons/stat four-letter words.
@@ -77,6 +88,9 @@ pub(crate) struct ConnectionInfo {
     pub(crate) received: AtomicU64,
     pub(crate) sent: AtomicU64,
     pub(crate) queued: AtomicU64,
+    /// Wall-clock ms since the Unix epoch when the connection was accepted.
+    pub(crate) established_ms: i64,
+    pub(crate) responses: Mutex<ResponseStats>,
 }
 
 /// Server-wide counters.
@@ -84,6 +98,9 @@ pub(crate) struct ConnectionInfo {
 pub(crate) struct NetStats {
     pub(crate) received: AtomicU64,
     pub(crate) sent: AtomicU64,
+    pub(crate) latency: LatencyCounter,
+    /// Connections refused by a limit.
+    pub(crate) connections_rejected: AtomicU64,
 }
 
 impl NetShared {
@@ -92,12 +109,18 @@ impl NetShared {
         let mut connections = self.connections.lock();
         if connections.live.len() >= self.config.connections_max {
             tracing::warn!(%peer, "connection refused: {} connections is the limit", self.config.connections_max);
+            self.stats
+                .connections_rejected
+                .fetch_add(1, Ordering::Relaxed);
             return None;
         }
         let from_ip = connections.per_ip.get(&peer.ip()).copied().unwrap_or(0);
         let per_ip_max = self.config.connections_per_ip_max;
         if per_ip_max > 0 && from_ip >= per_ip_max {
             tracing::warn!(%peer, "too many connections from {} - max is {per_ip_max}", peer.ip());
+            self.stats
+                .connections_rejected
+                .fetch_add(1, Ordering::Relaxed);
             return None;
         }
         *connections.per_ip.entry(peer.ip()).or_insert(0) += 1;
@@ -109,6 +132,8 @@ impl NetShared {
             received: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             queued: AtomicU64::new(0),
+            established_ms: four_letter_system::wall_ms(),
+            responses: Mutex::new(ResponseStats::default()),
         });
         connections.live.insert(id, info.clone());
         Some((id, info))
@@ -150,6 +175,8 @@ impl NetServer {
             config,
             connections: Mutex::new(Connections::default()),
             stats: NetStats::default(),
+            local_address,
+            started: Instant::now(),
         });
         runtime.spawn(accept_loop(listener, shared, stopped));
         tracing::info!(address = %local_address, "serving the ZooKeeper client protocol");
@@ -216,5 +243,26 @@ impl ConnectionInfo {
     pub(crate) fn count_sent(&self, shared: &NetShared) {
         self.sent.fetch_add(1, Ordering::Relaxed);
         shared.stats.sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records a response to the request with `opcode` and `xid`, begun at `started`, for
+    /// cons and the server's latency (ZooKeeper's `FinalRequestProcessor.updateStats`).
+    pub(crate) fn record_response(
+        &self,
+        shared: &NetShared,
+        opcode: i32,
+        xid: i32,
+        zxid: i64,
+        started: Instant,
+    ) {
+        let Some(op) = four_letter_stats::op_name(opcode) else {
+            return;
+        };
+        let latency_ms = four_letter_stats::whole_ms(started.elapsed());
+        let now_ms = shared.engine.config().clock.now_ms();
+        self.responses
+            .lock()
+            .record(op, xid, zxid, now_ms, latency_ms);
+        shared.stats.latency.add(latency_ms);
     }
 }

@@ -1,0 +1,225 @@
+//! The request statistics the four-letter words report: latencies server-wide (srvr, stat,
+//! mntr) and per connection (cons), kept as ZooKeeper's `ServerStats` and `ServerCnxn` keep them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::proto::OpCode;
+
+/// Request latencies in whole milliseconds, as ZooKeeper's `AvgMinMaxCounter`. Lock-free:
+/// every request of every connection adds to it.
+#[derive(Debug)]
+pub(crate) struct LatencyCounter {
+    total_ms: AtomicU64,
+    count: AtomicU64,
+    min_ms: AtomicU64,
+    max_ms: AtomicU64,
+}
+
+impl Default for LatencyCounter {
+    fn default() -> Self {
+        LatencyCounter {
+            total_ms: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+            min_ms: AtomicU64::new(u64::MAX),
+            max_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+impl LatencyCounter {
+    pub(crate) fn add(&self, latency_ms: u64) {
+        self.total_ms.fetch_add(latency_ms, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.min_ms.fetch_min(latency_ms, Ordering::Relaxed);
+        self.max_ms.fetch_max(latency_ms, Ordering::Relaxed);
+    }
+
+    /// The smallest latency; 0 before the first request.
+    pub(crate) fn min_ms(&self) -> u64 {
+        match self.min_ms.load(Ordering::Relaxed) {
+            u64::MAX => 0,
+            min_ms => min_ms,
+        }
+    }
+
+    /// The mean, rounded half up to 4 decimals; 0 before the first request.
+    pub(crate) fn avg_ms(&self) -> f64 {
+        let count = self.count.load(Ordering::Relaxed);
+        if count == 0 {
+            return 0.0;
+        }
+        let avg_ms = self.total_ms.load(Ordering::Relaxed) as f64 / count as f64;
+        (avg_ms * 10_000.0).round() / 10_000.0
+    }
+
+    pub(crate) fn max_ms(&self) -> u64 {
+        self.max_ms.load(Ordering::Relaxed)
+    }
+}
+
+/// One connection's last response and its latencies (`ServerCnxn.updateStatsForResponse`).
+#[derive(Debug)]
+pub(crate) struct ResponseStats {
+    /// ZooKeeper's short name of the last operation ("NA" before any).
+    pub(crate) last_op: &'static str,
+    /// The last non-negative xid (pings and notifications have negative ones); -1 for none.
+    pub(crate) last_cxid: i64,
+    pub(crate) last_zxid: i64,
+    /// On the engine's monotonic clock, as ZooKeeper's elapsed-time clock.
+    pub(crate) last_response_ms: u64,
+    pub(crate) last_latency_ms: u64,
+    pub(crate) min_latency_ms: u64,
+    pub(crate) max_latency_ms: u64,
+    pub(crate) total_latency_ms: u64,
+    pub(crate) count: u64,
+}
+
+impl Default for ResponseStats {
+    fn default() -> Self {
+        ResponseStats {
+            last_op: "NA",
+            last_cxid: -1,
+            last_zxid: -1,
+            last_response_ms: 0,
+            last_latency_ms: 0,
+            min_latency_ms: u64::MAX,
+            max_latency_ms: 0,
+            total_latency_ms: 0,
+            count: 0,
+        }
+    }
+}
+
+impl ResponseStats {
+    pub(crate) fn record(
+        &mut self,
+        op: &'static str,
+        xid: i32,
+        zxid: i64,
+        now_ms: u64,
+        latency_ms: u64,
+    ) {
+        if xid >= 0 {
+            self.last_cxid = xid.into();
+        }
+        self.last_op = op;
+        self.last_zxid = zxid;
+        self.last_response_ms = now_ms;
+        self.last_latency_ms = latency_ms;
+        self.min_latency_ms = self.min_latency_ms.min(latency_ms);
+        self.max_latency_ms = self.max_latency_ms.max(latency_ms);
+        self.total_latency_ms += latency_ms;
+        self.count += 1;
+    }
+
+    pub(crate) fn min_latency_ms(&self) -> u64 {
+        if self.count == 0 {
+            0
+        } else {
+            self.min_latency_ms
+        }
+    }
+
+    /// Whole milliseconds, as ZooKeeper prints a connection's average.
+    pub(crate) fn avg_latency_ms(&self) -> u64 {
+        self.total_latency_ms.checked_div(self.count).unwrap_or(0)
+    }
+}
+
+/// Whole milliseconds, as ZooKeeper measures latency.
+pub(crate) fn whole_ms(elapsed: Duration) -> u64 {
+    elapsed.as_millis().try_into().unwrap_or(u64::MAX)
+}
+
+/// ZooKeeper's `FinalRequestProcessor` name for an opcode, shown by cons as `lop`; `None` for
+/// packets ZooKeeper answers before that stage (auth, sasl), which leave the stats alone.
+pub(crate) fn op_name(opcode: i32) -> Option<&'static str> {
+    let Some(opcode) = OpCode::from_code(opcode) else {
+        return Some("NA");
+    };
+    Some(match opcode {
+        OpCode::Ping => "PING",
+        OpCode::CreateSession => "SESS",
+        OpCode::Multi => "MULT",
+        OpCode::MultiRead => "MLTR",
+        OpCode::Create | OpCode::Create2 | OpCode::CreateContainer | OpCode::CreateTtl => "CREA",
+        OpCode::Delete | OpCode::DeleteContainer => "DELE",
+        OpCode::SetData => "SETD",
+        OpCode::Reconfig => "RECO",
+        OpCode::SetAcl => "SETA",
+        OpCode::CloseSession => "CLOS",
+        OpCode::Sync => "SYNC",
+        OpCode::Check => "CHEC",
+        OpCode::Exists => "EXIS",
+        OpCode::GetData => "GETD",
+        OpCode::SetWatches => "SETW",
+        OpCode::SetWatches2 => "STW2",
+        OpCode::AddWatch => "ADDW",
+        OpCode::GetAcl => "GETA",
+        OpCode::GetChildren | OpCode::GetChildren2 => "GETC",
+        OpCode::GetAllChildrenNumber => "GETACN",
+        OpCode::CheckWatches => "CHKW",
+        OpCode::RemoveWatches => "REMW",
+        OpCode::WhoAmI => "HOMI",
+        OpCode::GetEphemerals => "GETE",
+        OpCode::Auth | OpCode::Sasl => return None,
+        OpCode::Notification | OpCode::Error => "NA",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    //! Guards against latency figures that differ from ZooKeeper's in rounding or empty values.
+
+    use super::*;
+
+    #[test]
+    fn an_empty_counter_reports_zeros() {
+        let counter = LatencyCounter::default();
+        assert_eq!(
+            (counter.min_ms(), counter.avg_ms(), counter.max_ms()),
+            (0, 0.0, 0)
+        );
+        let stats = ResponseStats::default();
+        assert_eq!((stats.min_latency_ms(), stats.avg_latency_ms()), (0, 0));
+    }
+
+    #[test]
+    fn the_average_is_rounded_to_four_decimals() {
+        let counter = LatencyCounter::default();
+        for latency_ms in [0, 1, 3, 1, 2, 0, 1, 1, 3, 2, 1, 1, 1] {
+            counter.add(latency_ms);
+        }
+        // 17 / 13 = 1.307692...: ZooKeeper prints 1.3077.
+        assert_eq!(counter.avg_ms(), 1.3077);
+        assert_eq!((counter.min_ms(), counter.max_ms()), (0, 3));
+    }
+
+    #[test]
+    fn a_connection_keeps_its_last_real_cxid() {
+        let mut stats = ResponseStats::default();
+        stats.record("GETD", 7, 0x10, 100, 2);
+        stats.record("PING", -2, 0x11, 200, 0);
+        assert_eq!(
+            (stats.last_op, stats.last_cxid, stats.last_zxid),
+            ("PING", 7, 0x11)
+        );
+        assert_eq!(
+            (
+                stats.min_latency_ms(),
+                stats.avg_latency_ms(),
+                stats.max_latency_ms
+            ),
+            (0, 1, 2)
+        );
+    }
+
+    #[test]
+    fn opcodes_get_zookeepers_short_names() {
+        assert_eq!(op_name(OpCode::GetChildren2.code()), Some("GETC"));
+        assert_eq!(op_name(OpCode::Ping.code()), Some("PING"));
+        assert_eq!(op_name(OpCode::Auth.code()), None);
+        assert_eq!(op_name(9999), Some("NA"));
+    }
+}

@@ -1,0 +1,303 @@
+//! The four-letter words about the server and its process rather than its clients: mntr, conf
+//! and envi, with the operating-system facts they report and Java's ways of printing values.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::four_letter::full_version;
+use super::NetShared;
+
+/// mntr: ZooKeeper 3.8's `zk_<key>\t<value>` lines, in ZooKeeper's order, for the metrics this
+/// server has. Metrics of parts it lacks (TLS, quorum, processor queues) are left out rather
+/// than reported as zeros nobody measured.
+pub(super) fn monitor(shared: &NetShared) -> String {
+    let engine = &shared.engine;
+    let stats = &shared.stats;
+    let connections = shared.connections.lock().live.len();
+    let mut lines: Vec<(&str, String)> = vec![
+        ("version", full_version()),
+        ("server_state", "standalone".into()),
+        ("ephemerals_count", engine.ephemeral_count().to_string()),
+        ("num_alive_connections", connections.to_string()),
+        ("avg_latency", java_double(stats.latency.avg_ms())),
+        ("outstanding_requests", "0".into()),
+        ("znode_count", engine.znode_count().to_string()),
+        ("global_sessions", engine.session_count().to_string()),
+        (
+            "packets_sent",
+            stats.sent.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            "packets_received",
+            stats.received.load(Ordering::Relaxed).to_string(),
+        ),
+        ("watch_count", engine.watch_count().to_string()),
+        ("min_latency", stats.latency.min_ms().to_string()),
+    ];
+    if let Some(max) = max_file_descriptor_count() {
+        lines.push(("max_file_descriptor_count", max.to_string()));
+    }
+    lines.push((
+        "approximate_data_size",
+        engine.approximate_data_size().to_string(),
+    ));
+    if let Some(open) = open_file_descriptor_count() {
+        lines.push(("open_file_descriptor_count", open.to_string()));
+    }
+    lines.extend([
+        ("local_sessions", "0".into()),
+        ("uptime", shared.started.elapsed().as_millis().to_string()),
+        ("max_latency", stats.latency.max_ms().to_string()),
+        (
+            "connection_rejected",
+            stats
+                .connections_rejected
+                .load(Ordering::Relaxed)
+                .to_string(),
+        ),
+    ]);
+    let mut text = String::new();
+    for (key, value) in lines {
+        let _ = writeln!(text, "zk_{key}\t{value}");
+    }
+    text
+}
+
+/// conf: `ZooKeeperServer.dumpConf` of a standalone server.
+pub(super) fn configuration(shared: &NetShared) -> String {
+    let config = shared.engine.config();
+    let mut text = format!(
+        "clientPort={}\nsecureClientPort=-1\n",
+        shared.local_address.port()
+    );
+    // ZooKeeper keeps snapshots and the log in the same directory unless told otherwise.
+    if let Some(dir) = &shared.config.data_dir {
+        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+        let size = directory_bytes(&dir);
+        let dir = dir.display();
+        let _ = write!(
+            text,
+            "dataDir={dir}\ndataDirSize={size}\ndataLogDir={dir}\ndataLogSize={size}\n"
+        );
+    }
+    let _ = write!(
+        text,
+        "tickTime={}\nmaxClientCnxns={}\nminSessionTimeout={}\nmaxSessionTimeout={}\n\
+         clientPortListenBacklog=-1\nserverId={}\n",
+        config.tick_ms,
+        shared.config.connections_per_ip_max,
+        config.session_timeout_ms_min(),
+        config.session_timeout_ms_max(),
+        config.member_id
+    );
+    text
+}
+
+/// envi: ZooKeeper's `Environment.list` with the facts a Rust process has (no java.* lines).
+/// kazoo's `server_version()` reads the digits at the start of `zookeeper.version`.
+pub(super) fn environment() -> String {
+    let current_dir = std::env::current_dir().map(|dir| dir.display().to_string());
+    let entries = [
+        ("zookeeper.version", full_version()),
+        ("host.name", host_name()),
+        ("os.name", os_name().to_string()),
+        ("os.arch", os_arch().to_string()),
+        ("os.version", read_trimmed("/proc/sys/kernel/osrelease")),
+        ("user.name", user_name()),
+        (
+            "user.home",
+            std::env::var("HOME").unwrap_or_else(|_| NA.into()),
+        ),
+        ("user.dir", current_dir.unwrap_or_else(|_| NA.into())),
+    ];
+    let mut text = String::from("Environment:\n");
+    for (key, value) in entries {
+        let _ = writeln!(text, "{key}={value}");
+    }
+    text
+}
+
+/// What ZooKeeper's Environment prints for a value it cannot find.
+const NA: &str = "<NA>";
+
+/// Milliseconds since the Unix epoch.
+pub(super) fn wall_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+/// A double as Java's `Double.toString` prints the values ZooKeeper reports ("0.0", "1.3077").
+pub(super) fn java_double(value: f64) -> String {
+    format!("{value:?}")
+}
+
+/// A wall-clock time as Java's `Date.toString` prints it in UTC: "Sun Nov 22 01:05:33 UTC 2026".
+pub(super) fn java_date(unix_ms: i64) -> String {
+    const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let seconds = unix_ms.div_euclid(1000);
+    let days = seconds.div_euclid(86_400);
+    let second_of_day = seconds.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days: the proleptic Gregorian date of a day number.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{} {} {day:02} {:02}:{:02}:{:02} UTC {year}",
+        WEEKDAYS[(days + 4).rem_euclid(7) as usize],
+        MONTHS[(month - 1) as usize],
+        second_of_day / 3600,
+        second_of_day / 60 % 60,
+        second_of_day % 60
+    )
+}
+
+/// Java's os.name for this platform.
+fn os_name() -> &'static str {
+    match std::env::consts::OS {
+        "linux" => "Linux",
+        "macos" => "Mac OS X",
+        "windows" => "Windows",
+        "freebsd" => "FreeBSD",
+        other => other,
+    }
+}
+
+/// Java's os.arch for this platform.
+fn os_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "x86" => "x86",
+        other => other,
+    }
+}
+
+fn read_trimmed(path: &str) -> String {
+    std::fs::read_to_string(path).map_or_else(|_| NA.into(), |text| text.trim().to_string())
+}
+
+fn host_name() -> String {
+    std::env::var("HOSTNAME").unwrap_or_else(|_| read_trimmed("/proc/sys/kernel/hostname"))
+}
+
+/// The user the process runs as: from the environment, else its uid looked up in /etc/passwd.
+fn user_name() -> String {
+    if let Some(name) = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|key| std::env::var(key).ok())
+    {
+        return name;
+    }
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|line| line.starts_with("Uid:"))?;
+            line.split_whitespace().nth(1).map(str::to_owned)
+        });
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    uid.and_then(|uid| {
+        passwd.lines().find_map(|entry| {
+            let fields: Vec<&str> = entry.split(':').collect();
+            (fields.get(2) == Some(&uid.as_str())).then(|| fields[0].to_string())
+        })
+    })
+    .unwrap_or_else(|| NA.into())
+}
+
+/// Open descriptors of this process, where /proc says (Linux).
+fn open_file_descriptor_count() -> Option<usize> {
+    Some(std::fs::read_dir("/proc/self/fd").ok()?.count())
+}
+
+/// The soft limit on open descriptors (RLIMIT_NOFILE), where /proc says (Linux).
+fn max_file_descriptor_count() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Bytes in the files directly inside `dir`, as ZooKeeper's `getDataDirSize`; 0 if unreadable.
+fn directory_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.metadata().ok())
+        .filter(|metadata| metadata.is_file())
+        .map(|metadata| metadata.len())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    //! Guards against values printed differently from the way ZooKeeper's Java prints them.
+
+    use super::*;
+
+    #[test]
+    fn dates_print_as_java_prints_them_in_utc() {
+        assert_eq!(java_date(0), "Thu Jan 01 00:00:00 UTC 1970");
+        // Observed from ZooKeeper 3.8's dump on a UTC machine.
+        assert_eq!(java_date(1_795_309_533_000), "Sun Nov 22 01:05:33 UTC 2026");
+        assert_eq!(java_date(951_782_400_000), "Tue Feb 29 00:00:00 UTC 2000");
+        assert_eq!(java_date(-1_000), "Wed Dec 31 23:59:59 UTC 1969");
+    }
+
+    #[test]
+    fn doubles_print_as_java_prints_them() {
+        assert_eq!(java_double(0.0), "0.0");
+        assert_eq!(java_double(2.0), "2.0");
+        assert_eq!(java_double(1.3077), "1.3077");
+    }
+
+    #[test]
+    fn the_environment_names_a_version_kazoo_can_parse() {
+        let text = environment();
+        assert!(text.starts_with("Environment:\nzookeeper.version="));
+        let version = text.lines().nth(1).unwrap()["zookeeper.version=".len()..].to_string();
+        let digits: String = version
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        assert_eq!(digits.split('.').count(), 3, "{version}");
+        assert!(digits.split('.').all(|part| part.parse::<u32>().is_ok()));
+        for key in [
+            "host.name=",
+            "os.name=",
+            "os.arch=",
+            "user.name=",
+            "user.dir=",
+        ] {
+            assert!(text.lines().any(|line| line.starts_with(key)), "{key}");
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn descriptor_counts_come_from_proc() {
+        assert!(open_file_descriptor_count().unwrap() > 0);
+        assert!(max_file_descriptor_count().unwrap() > 0);
+    }
+}
