@@ -72,6 +72,7 @@ fn run(args: Vec<String>) -> Result<(), String> {
         .unwrap_or_else(|| PathBuf::from("zk-data"));
     tracing::info!(data_dir = %data_dir.display(), "data is kept in memory until durability lands");
 
+    cfg.net.data_dir = Some(data_dir.clone());
     let server = Server::start(cfg.server.clone()).map_err(|error| error.to_string())?;
     let net = NetServer::start(Arc::clone(server.engine()), cfg.net.clone())
         .map_err(|error| format!("cannot listen on {}: {error}", cfg.net.address))?;

@@ -287,6 +287,10 @@ async fn request_loop(
                 engine.touch(session);
                 (wire::encode_header(XID_PING, engine.last_zxid(), 0), false)
             }
+            // ZooKeeper answers an opcode it does not serve with zxid -1, then hangs up.
+            Request::Refuse(code) if !wire::is_served(frame.opcode) => {
+                (wire::encode_header(frame.xid, -1, code.code()), true)
+            }
             Request::Refuse(code) => {
                 engine.touch(session);
                 (
