@@ -97,8 +97,13 @@ def _kill(process):
 
 
 @contextlib.contextmanager
-def run_reference_server():
-    """Starts one Apache ZooKeeper 3.8 standalone server; yields its address; kills it after."""
+def run_reference_server(jvm_args=()):
+    """Starts one Apache ZooKeeper 3.8 standalone server; yields its address; kills it after.
+
+    ``jvm_args`` adds ``-D`` properties (for example a longer container reaper interval).
+    The transaction log is not fsynced (``zookeeper.forceSync=no``): these servers hold only
+    test data, and an fsync per write would make every write cost a millisecond or more.
+    """
     data_dir = tempfile.mkdtemp(prefix="zk-reference-")
     port = free_port()
     config_path = os.path.join(data_dir, "zoo.cfg")
@@ -118,7 +123,9 @@ def run_reference_server():
         [
             "java",
             "-Dzookeeper.extendedTypesEnabled=true",
+            "-Dzookeeper.forceSync=no",
             "-Dzookeeper.root.logger=WARN,CONSOLE",
+            *jvm_args,
             "-Xmx256m",
             "-cp", ZOOKEEPER_CLASSPATH,
             "org.apache.zookeeper.server.ZooKeeperServerMain",
@@ -138,9 +145,10 @@ def run_reference_server():
 
 
 @contextlib.contextmanager
-def run_our_server(binary=None, extra_args=()):
+def run_our_server(binary=None, extra_args=(), config_lines=None):
     """Starts our zookeeper-rs binary; yields its address; kills it after.
 
+    ``config_lines``, when given, are written to a zoo.cfg passed with ``--config``.
     Skips the calling test when the binary has not been built.
     """
     binary = binary or os.environ.get("ZKRS_BIN", ZKRS_BIN_DEFAULT)
@@ -150,6 +158,11 @@ def run_our_server(binary=None, extra_args=()):
     data_dir = tempfile.mkdtemp(prefix="zk-ours-")
     port = free_port()
     os.mkdir(os.path.join(data_dir, "data"))
+    if config_lines is not None:
+        config_path = os.path.join(data_dir, "zoo.cfg")
+        with open(config_path, "w") as config:
+            config.write("".join(line + "\n" for line in config_lines))
+        extra_args = (*extra_args, "--config", config_path)
     log_path = os.path.join(data_dir, "server.log")
     log = open(log_path, "wb")
     process = subprocess.Popen(
