@@ -14,6 +14,7 @@ differential/runner.py ``normalise`` and differential/generator.py for the READ 
 """
 
 import concurrent.futures
+import logging
 import os
 import pprint
 import random
@@ -29,6 +30,10 @@ SELF_CHECK_SEQUENCES_DEFAULT = 30
 # write spacing, so a few threads fill the two cores.
 WORKERS = 6
 REPORTED_MISMATCHES_MAX = 20
+
+# kazoo warns on every session close and server shutdown ("Connection dropped"); thousands
+# of sessions would drown the mismatch reports.
+logging.getLogger("kazoo").setLevel(logging.ERROR)
 
 # Neither server may reap a container or TTL znode during a run: the reapers tick at
 # different moments on the two servers, so a reap in mid-sequence would be a false mismatch.

@@ -76,6 +76,7 @@ class _Session:
         self.session_id = session_id
         self.requests = 0
         self.request_steps = []  # step index of each completed request, in order
+        self.request_kinds = []  # "op", "close" or "before-close" (a barrier), in order
         self.events = []  # (requests completed at arrival, type, state, path) or state changes
 
 
@@ -95,6 +96,29 @@ def _ok(value):
 
 def _error(exception):
     return ("error", type(exception).__name__)
+
+
+def _acl_as_compared(acls):
+    """The ACL as tuples, each run of adjacent digest entries with equal perms sorted.
+
+    An "auth" entry expands into one entry per identity the creating session holds. ZooKeeper
+    takes those from the connection's auth-info *set* (ServerCnxn.authInfo is a Set, so hash
+    order); ours keeps add_auth order. Both are orders of the same set, so such a run (which is
+    adjacent, with equal perms) is compared sorted. All other ACL order is compared as is.
+    """
+    entries = [(acl.perms, acl.id.scheme, acl.id.id) for acl in acls]
+    result = []
+    run = []
+    for entry in entries:
+        if run and (entry[1] != "digest" or entry[0] != run[0][0]):
+            result.extend(sorted(run))
+            run = []
+        if entry[1] == "digest":
+            run.append(entry)
+        else:
+            result.append(entry)
+    result.extend(sorted(run))
+    return result
 
 
 def _noop_watch(event):
@@ -149,9 +173,26 @@ class SequenceRun:
                 pass
         self.slots = {}
 
-    def _count(self, session):
+    def _count(self, session, kind="op"):
         session.requests += 1
         session.request_steps.append(self.step)
+        session.request_kinds.append(kind)
+
+    def _barrier(self, kind):
+        """One counted request on every open session, in slot order.
+
+        Its reply comes after every watch event the server sent that session before it, so
+        events caused by a session close fall between the barriers around that close.
+        """
+        for slot in sorted(self.slots):
+            session = self.slots[slot]
+            try:
+                session.client.exists_async(self.root).get(timeout=REQUEST_TIMEOUT_S)
+            except KazooTimeoutError:
+                raise
+            except Exception:  # noqa: BLE001 - a barrier's reply is not compared
+                pass
+            self._count(session, kind)
 
     def _call(self, session, async_result):
         """Waits for one request's reply; counts it as the session's next request."""
@@ -220,10 +261,18 @@ class SequenceRun:
         session = self.slots[slot]
         client = session.client
         if kind == "close":
+            # See normalise: the events one close causes are compared as a set.
+            previous = self.operations[self.step - 1] if self.step > 0 else None
+            if previous is None or previous["kind"] != "close":
+                self._barrier("before-close")
             client.stop()
             client.close()
-            self._count(session)
+            self._count(session, "close")
             del self.slots[slot]
+            following = (self.operations[self.step + 1]
+                         if self.step + 1 < len(self.operations) else None)
+            self._barrier("before-close" if following is not None
+                          and following["kind"] == "close" else "after-close")
             return _ok("closed")
         if kind == "create":
             return self._create(session, operation)
@@ -283,7 +332,7 @@ class SequenceRun:
         if result[0] != "ok":
             return result
         acls, stat = result[1]
-        return _ok(([(acl.perms, acl.id.scheme, acl.id.id) for acl in acls], stat))
+        return _ok((_acl_as_compared(acls), stat))
 
     def _create(self, session, operation):
         mode = operation["mode"]
@@ -374,8 +423,7 @@ class SequenceRun:
             except NoNodeError:
                 nodes.append((path, "NoNode"))
                 return
-            nodes.append((path, data, stat, [(a.perms, a.id.scheme, a.id.id) for a in acls],
-                          children))
+            nodes.append((path, data, stat, _acl_as_compared(acls), children))
             for child in children:
                 visit(f"{path}/{child}")
 
@@ -428,6 +476,11 @@ def normalise(trace):
     - ephemeralOwner: "session N" by the order sessions were opened in the sequence; 0 stays 0.
       TTL and container znodes report 0 on both servers (DataNode.getClientEphemeralOwner).
     - children lists were already sorted when recorded (ZooKeeper uses hash-set order).
+    - watch events caused by one session close are sorted. ZooKeeper deletes a closing
+      session's ephemerals in hash-set order (DataTree.killSession iterates a HashSet), so the
+      order of their NodeDeleted / NodeChildrenChanged events is not defined; the set is.
+      Barrier requests around each close (SequenceRun._barrier) delimit exactly those events.
+      Every other event keeps its order, per session.
     Everything else (version, cversion, aversion, dataLength, numChildren, data, paths, ACLs,
     error types, multi result types) is compared as is.
     """
@@ -458,8 +511,30 @@ def normalise(trace):
         return value
 
     steps = [(label, convert(result)) for label, result in trace.steps]
-    events = [list(session.events) for session in trace.sessions]
+    events = [_order_close_events(session) for session in trace.sessions]
     return steps, events
+
+
+def _order_close_events(session):
+    """The session's events, with each group caused by one session close sorted."""
+    events = []
+    group = []
+    for event in session.events:
+        if group and event[0] != group[0][0]:
+            events.extend(_maybe_sorted(session, group))
+            group = []
+        group.append(event)
+    events.extend(_maybe_sorted(session, group))
+    return events
+
+
+def _maybe_sorted(session, group):
+    if not group:
+        return group
+    tag = group[0][0]
+    if 0 < tag <= len(session.request_kinds) and session.request_kinds[tag - 1] == "before-close":
+        return sorted(group, key=repr)
+    return group
 
 
 def compare(operations, trace_a, trace_b):
@@ -498,12 +573,22 @@ def compare(operations, trace_a, trace_b):
     return None
 
 
+EVENT_TYPE_NAMES = {1: "NodeCreated", 2: "NodeDeleted", 3: "NodeDataChanged",
+                    4: "NodeChildrenChanged"}
+
+
 def signature(operations, difference):
     """A short class name for a difference, to group mismatches in the summary."""
     if difference["what"] != "reply":
-        a, b = difference["a"], difference["b"]
-        kind = lambda e: e[1] if isinstance(e, tuple) else e  # noqa: E731
-        return f"{difference['what'].split(' of ')[0]}: {kind(a)} vs {kind(b)}"
+        def kind(event):
+            if not isinstance(event, tuple):
+                return str(event)
+            if event[1] == "state":
+                return f"state {event[2]}"
+            return EVENT_TYPE_NAMES.get(event[1], f"type {event[1]}")
+
+        return (f"{difference['what'].split(' of ')[0]}: "
+                f"{kind(difference['a'])} vs {kind(difference['b'])}")
     operation = difference["operation"]
     label = operation["kind"] if isinstance(operation, dict) else operation
     if isinstance(operation, dict):
