@@ -1,0 +1,195 @@
+"""Guards against tests that talk to the wrong server, hang on a dead one, or leak its process.
+
+Shared fixtures for the black-box wire tests:
+
+- ``zk_server`` (session-scoped): our binary (env ``ZKRS_BIN``, default
+  ``<repo>/target/release/zookeeper-rs``) on a free port in a temporary data dir; yields
+  ``"127.0.0.1:PORT"``.
+- ``reference_server`` (session-scoped): Apache ZooKeeper 3.8 from the Debian package, started
+  with ``-Dzookeeper.extendedTypesEnabled=true`` (TTL nodes); yields ``"127.0.0.1:PORT"``.
+
+Both processes are killed at the end of the session even when tests fail. Every wait is bounded.
+Other test files may add fixtures at the END of this file.
+"""
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ZKRS_BIN_DEFAULT = os.path.join(REPO_ROOT, "target", "release", "zookeeper-rs")
+ZOOKEEPER_CLASSPATH = "/etc/zookeeper/conf:/usr/share/java/*"
+SERVER_START_TIMEOUT_S = 30.0
+SERVER_STOP_TIMEOUT_S = 10.0
+
+
+def free_port():
+    """Returns a TCP port on 127.0.0.1 that nothing listens on right now.
+
+    The port is released before returning, so a race with another process is possible but rare;
+    callers start their server immediately.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _answers_ruok(port):
+    """True when the server on ``port`` accepts a connection and answers the ``ruok`` word.
+
+    Our server may not implement four-letter words, so an accepted connection that closes
+    without ``imok`` still counts as up once it was accepted.
+    """
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
+            sock.sendall(b"ruok")
+            sock.settimeout(1.0)
+            try:
+                sock.recv(16)
+            except OSError:
+                pass
+            return True
+    except OSError:
+        return False
+
+
+def _wait_until_up(process, port, what, log_path):
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"{what} exited with code {process.returncode} before accepting connections; "
+                f"log: {_tail(log_path)}"
+            )
+        if _answers_ruok(port):
+            return
+        time.sleep(0.1)
+    _kill(process)
+    raise RuntimeError(f"{what} did not accept connections on port {port} within "
+                       f"{SERVER_START_TIMEOUT_S} s; log: {_tail(log_path)}")
+
+
+def _tail(log_path, bytes_max=4000):
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(0, os.SEEK_END)
+            size = log.tell()
+            log.seek(max(0, size - bytes_max))
+            return log.read().decode("utf-8", "replace")
+    except OSError:
+        return "<no log>"
+
+
+def _kill(process):
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=SERVER_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=SERVER_STOP_TIMEOUT_S)
+
+
+@contextlib.contextmanager
+def run_reference_server(jvm_args=()):
+    """Starts one Apache ZooKeeper 3.8 standalone server; yields its address; kills it after.
+
+    ``jvm_args`` adds ``-D`` properties (for example a longer container reaper interval).
+    The transaction log is not fsynced (``zookeeper.forceSync=no``): these servers hold only
+    test data, and an fsync per write would make every write cost a millisecond or more.
+    """
+    data_dir = tempfile.mkdtemp(prefix="zk-reference-")
+    port = free_port()
+    config_path = os.path.join(data_dir, "zoo.cfg")
+    with open(config_path, "w") as config:
+        config.write(
+            "tickTime=2000\n"
+            f"dataDir={data_dir}/data\n"
+            f"clientPort={port}\n"
+            "clientPortAddress=127.0.0.1\n"
+            "4lw.commands.whitelist=*\n"
+            "admin.enableServer=false\n"
+            "maxClientCnxns=0\n"
+        )
+    log_path = os.path.join(data_dir, "server.log")
+    log = open(log_path, "wb")
+    process = subprocess.Popen(
+        [
+            "java",
+            "-Dzookeeper.extendedTypesEnabled=true",
+            "-Dzookeeper.forceSync=no",
+            "-Dzookeeper.root.logger=WARN,CONSOLE",
+            *jvm_args,
+            "-Xmx256m",
+            "-cp", ZOOKEEPER_CLASSPATH,
+            "org.apache.zookeeper.server.ZooKeeperServerMain",
+            config_path,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=data_dir,
+    )
+    try:
+        _wait_until_up(process, port, "Apache ZooKeeper", log_path)
+        yield f"127.0.0.1:{port}"
+    finally:
+        _kill(process)
+        log.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def run_our_server(binary=None, extra_args=(), config_lines=None):
+    """Starts our zookeeper-rs binary; yields its address; kills it after.
+
+    ``config_lines``, when given, are written to a zoo.cfg passed with ``--config``.
+    Skips the calling test when the binary has not been built.
+    """
+    binary = binary or os.environ.get("ZKRS_BIN", ZKRS_BIN_DEFAULT)
+    if not os.path.exists(binary):
+        pytest.skip(f"zookeeper-rs binary not built at {binary} (set ZKRS_BIN or run "
+                    "cargo build --release -p zookeeper-core)")
+    data_dir = tempfile.mkdtemp(prefix="zk-ours-")
+    port = free_port()
+    os.mkdir(os.path.join(data_dir, "data"))
+    if config_lines is not None:
+        config_path = os.path.join(data_dir, "zoo.cfg")
+        with open(config_path, "w") as config:
+            config.write("".join(line + "\n" for line in config_lines))
+        extra_args = (*extra_args, "--config", config_path)
+    log_path = os.path.join(data_dir, "server.log")
+    log = open(log_path, "wb")
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--data-dir", os.path.join(data_dir, "data"),
+         *extra_args],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=data_dir,
+    )
+    try:
+        _wait_until_up(process, port, "zookeeper-rs", log_path)
+        yield f"127.0.0.1:{port}"
+    finally:
+        _kill(process)
+        log.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def zk_server():
+    """Address ``"127.0.0.1:PORT"`` of our server, shared by the whole test session."""
+    with run_our_server() as address:
+        yield address
+
+
+@pytest.fixture(scope="session")
+def reference_server():
+    """Address ``"127.0.0.1:PORT"`` of Apache ZooKeeper 3.8, shared by the whole test session."""
+    with run_reference_server() as address:
+        yield address

@@ -1,0 +1,1 @@
+"""Differential tester: seeded operation sequences run against two servers, replies compared."""

@@ -1,0 +1,610 @@
+"""Runs one generated sequence against one server and records every reply and watch event.
+
+Recording is raw (kazoo objects, server session ids, zxids, times); ``normalise`` then maps what
+legitimately differs between two correct servers onto what must be equal, and ``compare``
+finds the first difference. Nothing is dropped: every Stat field, every result, every error
+type and every watch event takes part.
+
+Watch events are recorded from the wire, before kazoo's client-side watcher tables, so a
+duplicate or spurious event is seen even when kazoo would swallow it. Each event is tagged with
+how many requests its session had completed when it arrived. That tag is deterministic: an
+event caused by step k reaches its session after that session's last reply before step k
+(ZooKeeper answers requests in order) and before its first reply after step k (a session sees
+a watch event before any later reply: the ordering guarantee of ZooKeeper watches).
+"""
+
+import time
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import NoNodeError
+from kazoo.handlers.threading import KazooTimeoutError
+from kazoo.protocol.serialization import Watch
+from kazoo.protocol.states import ZnodeStat
+from kazoo.security import OPEN_ACL_UNSAFE
+
+from . import generator, wire
+
+REQUEST_TIMEOUT_S = 10.0
+SESSION_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 10.0
+# Spacing between one write's reply and the next write of the same sequence on the same
+# server, so distinct writes get distinct millisecond times on both servers and ctime/mtime
+# ranks mean something. 2.2 ms of monotonic time always crosses a millisecond boundary.
+WRITE_SPACING_S = 0.0022
+
+WRITE_KINDS = {"create", "set", "delete", "multi", "set_acls", "close"}
+RESOLVED_WRITE_ACTIONS = {"set", "delete"}
+
+_MODE_FLAGS = {
+    "persistent": wire.FLAG_PERSISTENT,
+    "ephemeral": wire.FLAG_EPHEMERAL,
+    "persistent_sequential": wire.FLAG_SEQUENTIAL,
+    "ephemeral_sequential": wire.FLAG_EPHEMERAL | wire.FLAG_SEQUENTIAL,
+    "container": wire.FLAG_CONTAINER,
+    "ttl": wire.FLAG_PERSISTENT_WITH_TTL,
+    "ttl_sequential": wire.FLAG_PERSISTENT_SEQUENTIAL_WITH_TTL,
+}
+
+
+class Server:
+    """One server under test plus the harness's own session on it.
+
+    The harness session authenticates as every digest user, so it can list parents for
+    resolved operations, dump the final tree and delete any sequence's root. It is shared by
+    all sequences (kazoo clients are thread-safe) and takes no part in the comparison except
+    through the Stats it reads.
+    """
+
+    def __init__(self, name, address):
+        self.name = name
+        self.address = address
+        self.admin = KazooClient(hosts=address, timeout=SESSION_TIMEOUT_S)
+        self.admin.start(timeout=CONNECT_TIMEOUT_S)
+        for user in generator.USERS:
+            self.admin.add_auth_async("digest", f"{user}:{generator.PASSWORDS[user]}").get(
+                timeout=REQUEST_TIMEOUT_S)
+
+    def close(self):
+        self.admin.stop()
+        self.admin.close()
+
+
+class _Session:
+    def __init__(self, index, client, session_id):
+        self.index = index
+        self.client = client
+        self.session_id = session_id
+        self.requests = 0
+        self.request_steps = []  # step index of each completed request, in order
+        self.request_kinds = []  # "op", "close" or "before-close" (a barrier), in order
+        self.events = []  # (requests completed at arrival, type, state, path) or state changes
+
+
+class Trace:
+    """What one server answered to one sequence, raw."""
+
+    def __init__(self):
+        self.steps = []  # (label, result)
+        self.sessions = []  # _Session, by index
+        self.session_ids = {}  # server session id -> session index
+        self.aborted = None  # why the run stopped early, if it did
+
+
+def _ok(value):
+    return ("ok", value)
+
+
+def _error(exception):
+    return ("error", type(exception).__name__)
+
+
+def _acl_as_compared(acls):
+    """The ACL as tuples, each run of adjacent digest entries with equal perms sorted.
+
+    An "auth" entry expands into one entry per identity the creating session holds. ZooKeeper
+    takes those from the connection's auth-info *set* (ServerCnxn.authInfo is a Set, so hash
+    order); ours keeps add_auth order. Both are orders of the same set, so such a run (which is
+    adjacent, with equal perms) is compared sorted. All other ACL order is compared as is.
+    """
+    entries = [(acl.perms, acl.id.scheme, acl.id.id) for acl in acls]
+    result = []
+    run = []
+    for entry in entries:
+        if run and (entry[1] != "digest" or entry[0] != run[0][0]):
+            result.extend(sorted(run))
+            run = []
+        if entry[1] == "digest":
+            run.append(entry)
+        else:
+            result.append(entry)
+    result.extend(sorted(run))
+    return result
+
+
+def _noop_watch(event):
+    """Watch callbacks do nothing: events are recorded from the wire (see the module doc)."""
+
+
+class SequenceRun:
+    """Executes one sequence's operations on one server, in order, from one thread."""
+
+    def __init__(self, server, root, operations):
+        self.server = server
+        self.root = root
+        self.operations = operations
+        self.trace = Trace()
+        self.slots = {}  # slot -> _Session (current session of that slot)
+        self.last_write_done = 0.0
+        self.step = 0
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    def _open(self, slot):
+        client = KazooClient(hosts=self.server.address, timeout=SESSION_TIMEOUT_S)
+        index = len(self.trace.sessions)
+        session = _Session(index, client, None)
+        connection = client._connection
+        original = connection._read_watch_event
+
+        def record_watch_event(buffer, offset):
+            watch, _ = Watch.deserialize(buffer, offset)
+            session.events.append((session.requests, watch.type, watch.state, watch.path))
+            return original(buffer, offset)
+
+        connection._read_watch_event = record_watch_event
+        client.start(timeout=CONNECT_TIMEOUT_S)
+
+        def record_state(state):
+            session.events.append((session.requests, "state", str(state), None))
+
+        client.add_listener(record_state)
+        session.session_id = client.client_id[0]
+        self.trace.sessions.append(session)
+        self.trace.session_ids[session.session_id] = index
+        self.slots[slot] = session
+        return session
+
+    def _close_all(self):
+        for session in self.slots.values():
+            try:
+                session.client.stop()
+                session.client.close()
+            except Exception:  # noqa: BLE001 - best effort at teardown
+                pass
+        self.slots = {}
+
+    def _count(self, session, kind="op"):
+        session.requests += 1
+        session.request_steps.append(self.step)
+        session.request_kinds.append(kind)
+
+    def _barrier(self, kind):
+        """One counted request on every open session, in slot order.
+
+        Its reply comes after every watch event the server sent that session before it, so
+        events caused by a session close fall between the barriers around that close.
+        """
+        for slot in sorted(self.slots):
+            session = self.slots[slot]
+            try:
+                session.client.exists_async(self.root).get(timeout=REQUEST_TIMEOUT_S)
+            except KazooTimeoutError:
+                raise
+            except Exception:  # noqa: BLE001 - a barrier's reply is not compared
+                pass
+            self._count(session, kind)
+
+    def _call(self, session, async_result):
+        """Waits for one request's reply; counts it as the session's next request."""
+        try:
+            return _ok(async_result.get(timeout=REQUEST_TIMEOUT_S))
+        except KazooTimeoutError:
+            raise
+        except Exception as exception:  # noqa: BLE001 - every error type is a result
+            return _error(exception)
+        finally:
+            self._count(session)
+
+    def _raw(self, session, request):
+        async_result = session.client.handler.async_result()
+        session.client._call(request, async_result)
+        return self._call(session, async_result)
+
+    # -- operations ---------------------------------------------------------------------------
+
+    def _pace(self, is_write):
+        if not is_write:
+            return
+        wait = self.last_write_done + WRITE_SPACING_S - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+
+    def run(self):
+        trace = self.trace
+        try:
+            try:
+                self.server.admin.create_async(self.root, b"root", OPEN_ACL_UNSAFE).get(
+                    timeout=REQUEST_TIMEOUT_S)
+            except Exception as exception:  # noqa: BLE001
+                trace.aborted = f"cannot create the sequence root: {exception!r}"
+                return trace
+            self.last_write_done = time.monotonic()
+            for self.step, operation in enumerate(self.operations):
+                is_write = operation["kind"] in WRITE_KINDS or (
+                    operation["kind"] == "resolved"
+                    and operation["action"] in RESOLVED_WRITE_ACTIONS)
+                self._pace(is_write)
+                try:
+                    result = self._execute(operation)
+                except KazooTimeoutError:
+                    trace.steps.append((operation["kind"], ("error", "Timeout")))
+                    trace.aborted = f"step {self.step} timed out after {REQUEST_TIMEOUT_S} s"
+                    return trace
+                if is_write:
+                    self.last_write_done = time.monotonic()
+                trace.steps.append((operation["kind"], result))
+            self.step = len(self.operations)
+            trace.steps.append(("final-tree", self._dump_tree()))
+        except Exception as exception:  # noqa: BLE001 - a harness failure is reported, not hidden
+            trace.aborted = f"step {self.step} raised {exception!r}"
+        finally:
+            self._close_all()
+            self._delete_tree()
+        return trace
+
+    def _execute(self, operation):
+        kind = operation["kind"]
+        slot = operation["slot"]
+        if kind == "open":
+            session = self._open(slot)
+            return _ok(("session", session.index))
+        session = self.slots[slot]
+        client = session.client
+        if kind == "close":
+            # See normalise: the events one close causes are compared as a set.
+            previous = self.operations[self.step - 1] if self.step > 0 else None
+            if previous is None or previous["kind"] != "close":
+                self._barrier("before-close")
+            client.stop()
+            client.close()
+            self._count(session, "close")
+            del self.slots[slot]
+            following = (self.operations[self.step + 1]
+                         if self.step + 1 < len(self.operations) else None)
+            self._barrier("before-close" if following is not None
+                          and following["kind"] == "close" else "after-close")
+            return _ok("closed")
+        if kind == "create":
+            return self._create(session, operation)
+        if kind == "set":
+            return self._call(session, client.set_async(
+                operation["path"], operation["data"], operation["version"]))
+        if kind == "delete":
+            return self._call(session, client.delete_async(operation["path"],
+                                                           operation["version"]))
+        if kind == "get":
+            return self._get(session, operation["path"], operation["watch"])
+        if kind == "exists":
+            return self._call(session, client.exists_async(
+                operation["path"], watch=_noop_watch if operation["watch"] else None))
+        if kind == "children":
+            return self._children(session, operation["path"], operation["watch"],
+                                  operation["include_data"])
+        if kind == "multi":
+            return self._multi(session, operation["operations"])
+        if kind == "get_acls":
+            return self._get_acls(session, operation["path"])
+        if kind == "set_acls":
+            return self._raw(session, wire.RawSetAcl(
+                operation["path"], generator.acl_to_wire(operation["acl"]),
+                operation["version"]))
+        if kind == "add_auth":
+            user = operation["user"]
+            return self._call(session, client.add_auth_async(
+                "digest", f"{user}:{generator.PASSWORDS[user]}"))
+        if kind == "sync":
+            return self._call(session, client.sync_async(operation["path"]))
+        if kind == "resolved":
+            return self._resolved(session, operation)
+        raise ValueError(f"unknown operation kind {kind!r}")
+
+    def _get(self, session, path, watch):
+        result = self._call(session, session.client.get_async(
+            path, watch=_noop_watch if watch else None))
+        if result[0] == "ok":
+            data, stat = result[1]
+            return _ok((data, stat))
+        return result
+
+    def _children(self, session, path, watch, include_data):
+        result = self._call(session, session.client.get_children_async(
+            path, watch=_noop_watch if watch else None, include_data=include_data))
+        if result[0] != "ok":
+            return result
+        # ZooKeeper returns children in hash-set order, ours sorted: compare the sets.
+        if include_data:
+            children, stat = result[1]
+            return _ok((sorted(children), stat))
+        return _ok(sorted(result[1]))
+
+    def _get_acls(self, session, path):
+        result = self._call(session, session.client.get_acls_async(path))
+        if result[0] != "ok":
+            return result
+        acls, stat = result[1]
+        return _ok((_acl_as_compared(acls), stat))
+
+    def _create(self, session, operation):
+        mode = operation["mode"]
+        flags = _MODE_FLAGS[mode]
+        acls = generator.acl_to_wire(operation["acl"])
+        path, data = operation["path"], operation["data"]
+        if mode == "container":
+            request = wire.RawCreate(wire.OPCODE_CREATE_CONTAINER,
+                                     wire.create_record(path, data, acls, flags))
+        elif mode.startswith("ttl"):
+            request = wire.RawCreate(wire.OPCODE_CREATE_TTL, wire.create_ttl_record(
+                path, data, acls, flags, operation["ttl"]))
+        else:
+            opcode = wire.OPCODE_CREATE2 if operation["include_data"] else wire.OPCODE_CREATE
+            request = wire.RawCreate(opcode, wire.create_record(path, data, acls, flags))
+        return self._raw(session, request)
+
+    def _multi(self, session, operations):
+        records = []
+        for operation in operations:
+            kind = operation["kind"]
+            path = operation["path"]
+            if kind == "create":
+                mode = operation["mode"]
+                flags = _MODE_FLAGS[mode]
+                acls = generator.acl_to_wire(operation["acl"])
+                if mode == "container":
+                    records.append((wire.OPCODE_CREATE_CONTAINER, wire.create_record(
+                        path, operation["data"], acls, flags)))
+                elif mode.startswith("ttl"):
+                    records.append((wire.OPCODE_CREATE_TTL, wire.create_ttl_record(
+                        path, operation["data"], acls, flags, operation["ttl"])))
+                else:
+                    opcode = (wire.OPCODE_CREATE2 if operation["opcode"] == "create2"
+                              else wire.OPCODE_CREATE)
+                    records.append((opcode, wire.create_record(
+                        path, operation["data"], acls, flags)))
+            elif kind == "delete":
+                records.append((wire.OPCODE_DELETE, bytes(
+                    wire.write_text(path) + wire.int_struct.pack(operation["version"]))))
+            elif kind == "set":
+                records.append((wire.OPCODE_SET_DATA, bytes(
+                    wire.write_text(path) + wire.write_buffer(operation["data"])
+                    + wire.int_struct.pack(operation["version"]))))
+            else:
+                records.append((wire.OPCODE_CHECK, bytes(
+                    wire.write_text(path) + wire.int_struct.pack(operation["version"]))))
+        return self._raw(session, wire.RawMulti(records))
+
+    def _resolved(self, session, operation):
+        parent = operation["parent"]
+        try:
+            names = sorted(self.server.admin.get_children_async(parent).get(
+                timeout=REQUEST_TIMEOUT_S))
+        except NoNodeError:
+            return _ok(("resolved", None, "parent missing"))
+        if not names:
+            return _ok(("resolved", None, "no children"))
+        name = names[operation["index"] % len(names)]
+        path = f"{parent}/{name}"
+        action = operation["action"]
+        client = session.client
+        if action == "get":
+            result = self._get(session, path, operation["watch"])
+        elif action == "set":
+            result = self._call(session, client.set_async(path, operation["data"],
+                                                          operation["version"]))
+        elif action == "delete":
+            result = self._call(session, client.delete_async(path, operation["version"]))
+        elif action == "children":
+            result = self._children(session, path, operation["watch"], False)
+        else:
+            result = self._get_acls(session, path)
+        return _ok(("resolved", name, result))
+
+    # -- the harness session's work --------------------------------------------------------
+
+    def _dump_tree(self):
+        """Every znode under the root with data, Stat, ACL and children, as the harness sees it."""
+        admin = self.server.admin
+        nodes = []
+
+        def visit(path):
+            try:
+                data, stat = admin.get_async(path).get(timeout=REQUEST_TIMEOUT_S)
+                acls, _ = admin.get_acls_async(path).get(timeout=REQUEST_TIMEOUT_S)
+                children = sorted(admin.get_children_async(path).get(timeout=REQUEST_TIMEOUT_S))
+            except NoNodeError:
+                nodes.append((path, "NoNode"))
+                return
+            nodes.append((path, data, stat, _acl_as_compared(acls), children))
+            for child in children:
+                visit(f"{path}/{child}")
+
+        visit(self.root)
+        return _ok(nodes)
+
+    def _delete_tree(self):
+        """Deletes the sequence's root: opens each ACL (the harness holds every identity, and
+        every generated ACL gives one of them ADMIN), then deletes bottom-up."""
+        admin = self.server.admin
+
+        def remove(path):
+            try:
+                admin.set_acls_async(path, OPEN_ACL_UNSAFE).get(timeout=REQUEST_TIMEOUT_S)
+                for child in admin.get_children_async(path).get(timeout=REQUEST_TIMEOUT_S):
+                    remove(f"{path}/{child}")
+                admin.delete_async(path).get(timeout=REQUEST_TIMEOUT_S)
+            except NoNodeError:
+                pass
+
+        try:
+            remove(self.root)
+        except Exception:  # noqa: BLE001 - a leftover root costs nothing; servers are per run
+            pass
+
+
+# -- normalisation --------------------------------------------------------------------------
+
+
+def _stats(value, found):
+    if isinstance(value, ZnodeStat):
+        found.append(value)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _stats(item, found)
+
+
+def _dense_ranks(values):
+    return {value: rank for rank, value in enumerate(sorted(set(values)))}
+
+
+def normalise(trace):
+    """Maps a raw trace onto values that two correct servers must agree on.
+
+    - czxid, mzxid, pzxid: dense ranks among all zxids the sequence saw (one shared ranking).
+      ZooKeeper burns a zxid on every failed write and ours does not (docs/design.md), so raw
+      zxids differ; their order does not.
+    - ctime, mtime: dense ranks among all times seen. Writes are spaced by WRITE_SPACING_S, so
+      equal ranks mean "same write" (or the same multi) on both servers.
+    - ephemeralOwner: "session N" by the order sessions were opened in the sequence; 0 stays 0.
+      TTL and container znodes report 0 on both servers (DataNode.getClientEphemeralOwner).
+    - children lists were already sorted when recorded (ZooKeeper uses hash-set order).
+    - watch events caused by one session close are sorted. ZooKeeper deletes a closing
+      session's ephemerals in hash-set order (DataTree.killSession iterates a HashSet), so the
+      order of their NodeDeleted / NodeChildrenChanged events is not defined; the set is.
+      Barrier requests around each close (SequenceRun._barrier) delimit exactly those events.
+      Every other event keeps its order, per session.
+    Everything else (version, cversion, aversion, dataLength, numChildren, data, paths, ACLs,
+    error types, multi result types) is compared as is.
+    """
+    found = []
+    for _, result in trace.steps:
+        _stats(result, found)
+    zxid_rank = _dense_ranks([z for s in found for z in (s.czxid, s.mzxid, s.pzxid)])
+    time_rank = _dense_ranks([t for s in found for t in (s.ctime, s.mtime)])
+
+    def owner(session_id):
+        if session_id == 0:
+            return 0
+        index = trace.session_ids.get(session_id)
+        return f"session {index}" if index is not None else "unknown session"
+
+    def convert(value):
+        if isinstance(value, ZnodeStat):
+            return {
+                "czxid": zxid_rank[value.czxid], "mzxid": zxid_rank[value.mzxid],
+                "pzxid": zxid_rank[value.pzxid], "ctime": time_rank[value.ctime],
+                "mtime": time_rank[value.mtime], "version": value.version,
+                "cversion": value.cversion, "aversion": value.aversion,
+                "ephemeralOwner": owner(value.ephemeralOwner),
+                "dataLength": value.dataLength, "numChildren": value.numChildren,
+            }
+        if isinstance(value, (list, tuple)):
+            return [convert(item) for item in value]
+        return value
+
+    steps = [(label, convert(result)) for label, result in trace.steps]
+    events = [_order_close_events(session) for session in trace.sessions]
+    return steps, events
+
+
+def _order_close_events(session):
+    """The session's events, with each group caused by one session close sorted."""
+    events = []
+    group = []
+    for event in session.events:
+        if group and event[0] != group[0][0]:
+            events.extend(_maybe_sorted(session, group))
+            group = []
+        group.append(event)
+    events.extend(_maybe_sorted(session, group))
+    return events
+
+
+def _maybe_sorted(session, group):
+    if not group:
+        return group
+    tag = group[0][0]
+    if 0 < tag <= len(session.request_kinds) and session.request_kinds[tag - 1] == "before-close":
+        return sorted(group, key=repr)
+    return group
+
+
+def compare(operations, trace_a, trace_b):
+    """Returns None when both traces agree, else a dict describing the first difference."""
+    steps_a, events_a = normalise(trace_a)
+    steps_b, events_b = normalise(trace_b)
+    labels = [operation["kind"] for operation in operations] + ["final-tree"]
+    for index in range(max(len(steps_a), len(steps_b))):
+        reply_a = steps_a[index][1] if index < len(steps_a) else "<no step: run stopped>"
+        reply_b = steps_b[index][1] if index < len(steps_b) else "<no step: run stopped>"
+        if reply_a != reply_b:
+            return {"step": index, "what": "reply",
+                    "operation": operations[index] if index < len(operations) else labels[-1],
+                    "a": reply_a, "b": reply_b}
+    if len(events_a) != len(events_b):
+        return {"step": None, "what": "session count", "a": len(events_a), "b": len(events_b)}
+    for session_index, (list_a, list_b) in enumerate(zip(events_a, events_b)):
+        if list_a == list_b:
+            continue
+        position = next((i for i, (x, y) in enumerate(zip(list_a, list_b)) if x != y),
+                        min(len(list_a), len(list_b)))
+        event_a = list_a[position] if position < len(list_a) else "<none>"
+        event_b = list_b[position] if position < len(list_b) else "<none>"
+        # The event arrived after the session's request number `tag`; name the step of that
+        # request so the report points near the write that caused it.
+        tags = [e[0] for e in (event_a, event_b) if isinstance(e, tuple)]
+        session = trace_a.sessions[session_index]
+        step = None
+        if tags and 0 < min(tags) <= len(session.request_steps):
+            step = session.request_steps[min(tags) - 1]
+        return {"step": step, "what": f"watch events of session {session_index}",
+                "position": position, "a": event_a, "b": event_b,
+                "events_a": list_a, "events_b": list_b}
+    if trace_a.aborted or trace_b.aborted:
+        return {"step": None, "what": "aborted", "a": trace_a.aborted, "b": trace_b.aborted}
+    return None
+
+
+EVENT_TYPE_NAMES = {1: "NodeCreated", 2: "NodeDeleted", 3: "NodeDataChanged",
+                    4: "NodeChildrenChanged"}
+
+
+def signature(operations, difference):
+    """A short class name for a difference, to group mismatches in the summary."""
+    if difference["what"] != "reply":
+        def kind(event):
+            if not isinstance(event, tuple):
+                return str(event)
+            if event[1] == "state":
+                return f"state {event[2]}"
+            return EVENT_TYPE_NAMES.get(event[1], f"type {event[1]}")
+
+        return (f"{difference['what'].split(' of ')[0]}: "
+                f"{kind(difference['a'])} vs {kind(difference['b'])}")
+    operation = difference["operation"]
+    label = operation["kind"] if isinstance(operation, dict) else operation
+    if isinstance(operation, dict):
+        if label == "create":
+            label += f"/{operation['mode']}"
+        elif label == "resolved":
+            label += f"/{operation['action']}"
+
+    def shape(reply):
+        if isinstance(reply, (list, tuple)) and reply and reply[0] == "error":
+            return f"error {reply[1]}"
+        if isinstance(reply, (list, tuple)) and reply and reply[0] == "ok":
+            return "ok"
+        return str(reply)[:40]
+
+    shape_a, shape_b = shape(difference["a"]), shape(difference["b"])
+    if shape_a == shape_b:
+        return f"{label}: {shape_a}, values differ"
+    return f"{label}: {shape_a} vs {shape_b}"
