@@ -28,7 +28,6 @@ from kazoo.protocol.serialization import Create2, int_struct, long_struct
 from kazoo.protocol.states import EventType
 from kazoo.security import OPEN_ACL_UNSAFE, make_digest_acl
 
-from servers_b import reference_server, zk_server  # noqa: F401  (until conftest.py lands)
 
 WAIT_S = 10.0
 SERVERS = ["zk_server", "reference_server"]
