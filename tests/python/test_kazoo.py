@@ -542,9 +542,6 @@ def test_digest_acl_enforced_and_masked(client, new_client, root):
         stranger.create(f"{node}/child")
     with pytest.raises(NoAuthError):
         stranger.get_acls(node)
-    # exists needs no permission.
-    assert stranger.exists(node).dataLength == 1
-
     stranger.add_auth("digest", "bob:pw2")
     assert stranger.get(node)[0] == b"s"
     with pytest.raises(NoAuthError):
@@ -573,6 +570,25 @@ def test_digest_acl_enforced_and_masked(client, new_client, root):
         stranger.get(node)
     stranger.delete(node)
     assert client.exists(node) is None
+
+
+def test_exists_needs_no_permission(client, new_client, root):
+    """ZooKeeper checks no ACL on exists (FinalRequestProcessor), so anyone sees the Stat."""
+    node = f"{root}/secret"
+    client.add_auth("digest", "alice:pw")
+    client.create(node, b"s", acl=[make_digest_acl("alice", "pw", all=True)])
+    stranger = new_client()
+    with pytest.raises(NoAuthError):
+        stranger.get(node)
+    stat = stranger.exists(node)
+    assert stat is not None and stat.dataLength == 1
+    # The exists watch is left, but its event is filtered by READ (CVE-2024-23944, which
+    # Debian's 3.8.0 carries): a session that cannot read the node does not hear of its deletion.
+    fired = threading.Event()
+    stranger.exists(node, watch=lambda event: fired.set())
+    client.delete(node)
+    assert not fired.wait(0.5)
+    assert stranger.exists(node) is None
 
 
 # ---------------------------------------------------------------------------------------------
