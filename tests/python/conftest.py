@@ -40,21 +40,23 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def _answers_ruok(port):
-    """True when the server on ``port`` accepts a connection and answers the ``ruok`` word.
+def _serving(port):
+    """True when the server on ``port`` answers ``srvr`` as a server that serves requests.
 
-    Our server may not implement four-letter words, so an accepted connection that closes
-    without ``imok`` still counts as up once it was accepted.
+    ``srvr`` is the one four-letter word every ZooKeeper answers whatever its whitelist, and
+    unlike ``ruok`` it says "not currently serving requests" until the server really does.
     """
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
-            sock.sendall(b"ruok")
+            sock.sendall(b"srvr")
             sock.settimeout(1.0)
-            try:
-                sock.recv(16)
-            except OSError:
-                pass
-            return True
+            answer = b""
+            while True:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+            return b"Zookeeper version" in answer and b"not currently serving" not in answer
     except OSError:
         return False
 
@@ -67,7 +69,7 @@ def _wait_until_up(process, port, what, log_path):
                 f"{what} exited with code {process.returncode} before accepting connections; "
                 f"log: {_tail(log_path)}"
             )
-        if _answers_ruok(port):
+        if _serving(port):
             return
         time.sleep(0.1)
     _kill(process)
@@ -153,7 +155,8 @@ def run_our_server(binary=None, extra_args=(), config_lines=None):
     """
     binary = binary or os.environ.get("ZKRS_BIN", ZKRS_BIN_DEFAULT)
     if not os.path.exists(binary):
-        pytest.skip(f"zookeeper-rs binary not built at {binary} (set ZKRS_BIN or run "
+        # A missing binary is a failure, not a skip: a skipped real component hides breakage.
+        pytest.fail(f"zookeeper-rs binary not built at {binary} (set ZKRS_BIN or run "
                     "cargo build --release -p zookeeper-core)")
     data_dir = tempfile.mkdtemp(prefix="zk-ours-")
     port = free_port()
@@ -184,7 +187,8 @@ def run_our_server(binary=None, extra_args=(), config_lines=None):
 @pytest.fixture(scope="session")
 def zk_server():
     """Address ``"127.0.0.1:PORT"`` of our server, shared by the whole test session."""
-    with run_our_server() as address:
+    # The same four-letter-word whitelist as the reference server's zoo.cfg.
+    with run_our_server(config_lines=["tickTime=2000", "4lw.commands.whitelist=*"]) as address:
         yield address
 
 

@@ -382,7 +382,7 @@ def start_with_whitelist(kind, directory, port):
         repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         binary = os.environ.get("ZKRS_BIN", os.path.join(repo, "target", "release", "zookeeper-rs"))
         if not os.path.exists(binary):
-            pytest.skip(f"zookeeper-rs binary not built at {binary}")
+            pytest.fail(f"zookeeper-rs binary not built at {binary}")
         command = [binary, "--port", str(port), "--data-dir", os.path.join(directory, "data"),
                    "--config", config]
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=directory), log
@@ -391,7 +391,7 @@ def start_with_whitelist(kind, directory, port):
 @pytest.fixture(scope="module", params=["ours", "reference"])
 def whitelisted_server(request):
     if request.param == "reference" and shutil.which("java") is None:
-        pytest.skip("needs java and Debian's zookeeper package")
+        pytest.fail("needs java and Debian's zookeeper package (scripts/test-all.sh installs it)")
     directory = tempfile.mkdtemp(prefix=f"zk-whitelist-{request.param}-")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

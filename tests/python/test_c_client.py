@@ -13,7 +13,7 @@ RUN_TIMEOUT_S = 120
 @pytest.mark.parametrize("server", ["zk_server", "reference_server"])
 def test_c_client_program(request, server):
     if shutil.which("gcc") is None or not os.path.exists("/usr/include/zookeeper/zookeeper.h"):
-        pytest.skip("needs gcc and Debian's libzookeeper-mt-dev")
+        pytest.fail("needs gcc and Debian's libzookeeper-mt-dev (scripts/test-all.sh installs it)")
     address = request.getfixturevalue(server)
     result = subprocess.run(["bash", RUN_SH, address], capture_output=True, text=True,
                             timeout=RUN_TIMEOUT_S)

@@ -61,7 +61,7 @@ def run_session(request, server):
     """Runs the scripted session once per server per test run (the JVM costs ~1 s)."""
     if server not in _outputs:
         if not os.path.exists(ZKCLI) or shutil.which("java") is None:
-            pytest.skip("needs zkCli.sh from Debian's zookeeper package")
+            pytest.fail("needs zkCli.sh from Debian's zookeeper package (scripts/test-all.sh installs it)")
         address = request.getfixturevalue(server)
         with open(SESSION) as script:
             # zkCli.sh has no comments: it would answer "#" with its usage text.
