@@ -40,7 +40,7 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def _serving(port):
+def is_serving(port):
     """True when the server on ``port`` answers ``srvr`` as a server that serves requests.
 
     ``srvr`` is the one four-letter word every ZooKeeper answers whatever its whitelist, and
@@ -69,7 +69,7 @@ def _wait_until_up(process, port, what, log_path):
                 f"{what} exited with code {process.returncode} before accepting connections; "
                 f"log: {_tail(log_path)}"
             )
-        if _serving(port):
+        if is_serving(port):
             return
         time.sleep(0.1)
     _kill(process)
