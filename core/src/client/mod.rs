@@ -7,6 +7,7 @@
 mod async_client;
 mod dispatcher;
 mod error;
+mod validate;
 mod watcher;
 
 use std::sync::atomic::AtomicU8;
@@ -24,8 +25,8 @@ use crate::proto::{
     WatcherType,
 };
 use crate::server::{Engine, LocalSession, WatchRegistered};
-use crate::tree::path;
 use dispatcher::{dispatch_loop, Dispatch, Shared};
+use validate::{unexpected, validate, validate_create_path, validate_op};
 use watcher::WatchTables;
 
 /// How to open a session.
@@ -583,34 +584,5 @@ impl std::fmt::Debug for Client {
             .field("session_id", &format_args!("0x{:x}", self.session_id()))
             .field("state", &self.state())
             .finish()
-    }
-}
-
-fn unexpected<T>(reply: Reply) -> Result<T> {
-    debug_assert!(false, "unexpected reply {reply:?}");
-    Err(Error::new(ErrorCode::MarshallingError, None))
-}
-
-/// Client-side path check, as ZooKeeper's Java client does before sending.
-fn validate(path: &str) -> Result<()> {
-    path::validate(path).map_err(|code| Error::new(code, Some(path)))
-}
-
-/// A sequential create may end in '/': the suffix completes the name.
-fn validate_create_path(path: &str, mode: CreateMode) -> Result<()> {
-    if mode.is_sequential() {
-        validate(&format!("{path}1")).map_err(|_| Error::new(ErrorCode::BadArguments, Some(path)))
-    } else {
-        validate(path)
-    }
-}
-
-fn validate_op(op: &Op) -> Result<()> {
-    match op {
-        Op::Create(request) => validate_create_path(&request.path, request.mode),
-        Op::Delete { path, .. } | Op::SetData { path, .. } | Op::Check { path, .. } => {
-            validate(path)
-        }
-        _ => Ok(()),
     }
 }

@@ -38,13 +38,13 @@ struct Writer {
 
 /// One member's engine.
 pub struct Engine {
-    config: ServerConfig,
+    pub(super) config: ServerConfig,
     limits: WriteLimits,
-    clock: Arc<dyn Clock>,
+    pub(super) clock: Arc<dyn Clock>,
     writer: Mutex<Writer>,
-    tree: RwLock<DataTree>,
-    watches: Mutex<WatchRegistry>,
-    sessions: RwLock<HashMap<i64, Arc<LocalSession>>>,
+    pub(super) tree: RwLock<DataTree>,
+    pub(super) watches: Mutex<WatchRegistry>,
+    pub(super) sessions: RwLock<HashMap<i64, Arc<LocalSession>>>,
 }
 
 impl Engine {
@@ -87,35 +87,6 @@ impl Engine {
     /// The newest applied zxid.
     pub fn last_zxid(&self) -> i64 {
         self.tree.read().last_zxid()
-    }
-
-    /// Live sessions attached to this member.
-    pub fn session_count(&self) -> usize {
-        self.sessions.read().len()
-    }
-
-    /// Number of znodes, the reserved ones included.
-    pub fn znode_count(&self) -> usize {
-        self.tree.read().node_count()
-    }
-
-    /// Number of watches held by all sessions.
-    pub fn watch_count(&self) -> usize {
-        self.watches.lock().watch_count()
-    }
-
-    /// Each session's watched paths (the wchc four-letter word).
-    pub fn watches_by_session(
-        &self,
-    ) -> std::collections::BTreeMap<i64, std::collections::BTreeSet<String>> {
-        self.watches.lock().paths_by_session()
-    }
-
-    /// Each watched path's sessions (the wchp four-letter word).
-    pub fn watches_by_path(
-        &self,
-    ) -> std::collections::BTreeMap<String, std::collections::BTreeSet<i64>> {
-        self.watches.lock().sessions_by_path()
     }
 
     /// Creates a session with the requested timeout (clamped into the configured range).
@@ -535,66 +506,6 @@ impl Engine {
         for session_id in ids {
             let _ = self.end_session(&mut writer, session_id);
         }
-    }
-
-    /// The timeout of a live session (the cons four-letter word).
-    pub fn session_timeout_ms(&self, session_id: i64) -> Option<u32> {
-        self.sessions
-            .read()
-            .get(&session_id)
-            .map(|session| session.timeout_ms())
-    }
-
-    /// Live sessions grouped by when they expire unless touched again, in wall-clock ms since
-    /// the Unix epoch (the dump four-letter word). Expiry is rounded up to the next tick, as
-    /// the session tracker schedules it.
-    pub fn sessions_by_expiry(
-        &self,
-    ) -> std::collections::BTreeMap<i64, std::collections::BTreeSet<i64>> {
-        let now_ms = self.clock.now_ms();
-        let wall_ms = self.clock.wall_ms();
-        let tick_ms = u64::from(self.config.tick_ms.max(1));
-        let mut buckets: std::collections::BTreeMap<i64, std::collections::BTreeSet<i64>> =
-            std::collections::BTreeMap::new();
-        for session in self.sessions.read().values() {
-            let touched_ms = if session.is_attached() {
-                now_ms
-            } else {
-                session.last_touch_ms()
-            };
-            let expiry_ms =
-                (touched_ms + u64::from(session.timeout_ms())) / tick_ms * tick_ms + tick_ms;
-            let expiry_wall_ms = wall_ms + (expiry_ms as i64 - now_ms as i64);
-            buckets
-                .entry(expiry_wall_ms)
-                .or_default()
-                .insert(session.id());
-        }
-        buckets
-    }
-
-    /// Each session's ephemeral paths, sorted; sessions without ephemerals are left out (the
-    /// dump four-letter word).
-    pub fn ephemerals_by_session(&self) -> std::collections::BTreeMap<i64, Vec<String>> {
-        let tree = self.tree.read();
-        tree.sessions()
-            .map(|(session_id, _)| (session_id, tree.ephemerals(session_id)))
-            .filter(|(_, paths)| !paths.is_empty())
-            .collect()
-    }
-
-    /// Number of ephemeral znodes of all sessions.
-    pub fn ephemeral_count(&self) -> usize {
-        let tree = self.tree.read();
-        tree.sessions()
-            .map(|(session_id, _)| tree.ephemeral_count(session_id))
-            .sum()
-    }
-
-    /// The sum of every znode's path and data lengths in bytes (ZooKeeper's
-    /// approximateDataSize).
-    pub fn approximate_data_size(&self) -> u64 {
-        self.tree.read().approximate_data_size()
     }
 }
 

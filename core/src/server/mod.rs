@@ -7,6 +7,7 @@ mod config;
 mod engine;
 pub mod net;
 mod read;
+mod report;
 mod session_layer;
 pub mod zoo_cfg;
 

@@ -1,0 +1,35 @@
+//! Client-side checks made before a request is sent, as ZooKeeper's Java client makes them.
+
+use super::{Error, Result};
+use crate::op::{Op, Reply};
+use crate::proto::{CreateMode, ErrorCode};
+use crate::tree::path;
+
+pub(super) fn unexpected<T>(reply: Reply) -> Result<T> {
+    debug_assert!(false, "unexpected reply {reply:?}");
+    Err(Error::new(ErrorCode::MarshallingError, None))
+}
+
+/// Client-side path check, as ZooKeeper's Java client does before sending.
+pub(super) fn validate(path: &str) -> Result<()> {
+    path::validate(path).map_err(|code| Error::new(code, Some(path)))
+}
+
+/// A sequential create may end in '/': the suffix completes the name.
+pub(super) fn validate_create_path(path: &str, mode: CreateMode) -> Result<()> {
+    if mode.is_sequential() {
+        validate(&format!("{path}1")).map_err(|_| Error::new(ErrorCode::BadArguments, Some(path)))
+    } else {
+        validate(path)
+    }
+}
+
+pub(super) fn validate_op(op: &Op) -> Result<()> {
+    match op {
+        Op::Create(request) => validate_create_path(&request.path, request.mode),
+        Op::Delete { path, .. } | Op::SetData { path, .. } | Op::Check { path, .. } => {
+            validate(path)
+        }
+        _ => Ok(()),
+    }
+}
