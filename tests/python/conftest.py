@@ -19,8 +19,10 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 
 import pytest
+from kazoo.client import KazooClient
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ZKRS_BIN_DEFAULT = os.path.join(REPO_ROOT, "target", "release", "zookeeper-rs")
@@ -197,3 +199,49 @@ def reference_server():
     """Address ``"127.0.0.1:PORT"`` of Apache ZooKeeper 3.8, shared by the whole test session."""
     with run_reference_server() as address:
         yield address
+
+
+# ---------------------------------------------------------------------------------------------
+# Fixtures that run a test against both servers, with kazoo clients cleaned up after it.
+
+SERVERS = ["zk_server", "reference_server"]
+CLIENT_START_TIMEOUT_S = 10.0
+
+
+@pytest.fixture(params=SERVERS)
+def address(request):
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture
+def new_client(address):
+    """Factory of started kazoo clients; every one is stopped and closed after the test."""
+    clients = []
+
+    def make(**options):
+        options.setdefault("timeout", 10.0)
+        client = KazooClient(hosts=address, **options)
+        clients.append(client)
+        client.start(timeout=CLIENT_START_TIMEOUT_S)
+        return client
+
+    yield make
+    for client in clients:
+        try:
+            client.stop()
+            client.close()
+        except Exception:
+            pass
+
+
+@pytest.fixture
+def client(new_client):
+    return new_client()
+
+
+@pytest.fixture
+def root(client):
+    """A fresh parent znode per test, so tests on one session-scoped server do not see each other."""
+    path = f"/kz-{uuid.uuid4().hex[:12]}"
+    client.create(path)
+    return path

@@ -17,7 +17,7 @@ from kazoo.client import KazooClient
 from rawwire import (WAIT_S, connect_request, exists_request, frame, handshake, jute_string,
                      open_socket, read_frame, read_until_closed, reply_headers)
 
-SERVERS = ["zk_server", "reference_server"]
+from conftest import SERVERS
 # ZooKeeper rejects a frame longer than jute.maxbuffer (1,048,575) + jute.maxbuffer.extrasize
 # (1,024) before reading it: 1,049,600 is the smallest length it refuses.
 FRAME_BYTES_MAX = 1_048_575 + 1_024
@@ -27,11 +27,6 @@ ERR_UNIMPLEMENTED = -6
 
 # ---------------------------------------------------------------------------------------------
 # Fixtures: a server with a known subtree, and a check that it is intact
-
-
-@pytest.fixture(params=SERVERS)
-def address(request):
-    return request.getfixturevalue(request.param)
 
 
 @pytest.fixture

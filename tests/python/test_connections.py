@@ -3,9 +3,7 @@ that never reads its replies or notifications), against replies out of request o
 against the reconnect rules: a client ahead of the server is refused, setWatches fires what a
 client missed, a failed auth ends the connection."""
 
-import socket
 import struct
-import threading
 import time
 
 import pytest
@@ -16,12 +14,6 @@ from conftest import run_our_server
 from rawwire import (WAIT_S, connect_request, frame, get_data_request, handshake, open_socket,
                      read_frame, read_until_closed, reply_headers)
 
-SERVERS = ["zk_server", "reference_server"]
-
-
-@pytest.fixture(params=SERVERS)
-def address(request):
-    return request.getfixturevalue(request.param)
 
 
 def kazoo(address):

@@ -4,7 +4,7 @@ Seeded random sequences of operations (every create mode, conditional set/delete
 reads with watches, digest ACLs, several sessions opening and closing) run against Apache
 ZooKeeper 3.8 and against zookeeper-rs; every reply, error type, Stat field and watch event is
 compared after normalising only what docs/design.md documents as a permitted difference (see
-differential/runner.py ``normalise`` and differential/generator.py for the READ rule).
+differential/compare.py ``normalise`` and differential/generator.py for the READ rule).
 
     ZK_DIFF_SEQUENCES=N       how many sequences (default 500)
     ZK_DIFF_BASE_SEED=S       base seed (default random, printed); sequence i uses S + i
@@ -22,7 +22,7 @@ import random
 import pytest
 
 from conftest import run_our_server, run_reference_server
-from differential import generator, runner
+from differential import compare, generator, runner
 
 SEQUENCES_DEFAULT = 500
 SELF_CHECK_SEQUENCES_DEFAULT = 30
@@ -52,7 +52,7 @@ def _run_one(server_a, server_b, seed):
     root, _, operations = generator.generate(seed)
     trace_a = runner.SequenceRun(server_a, root, operations).run()
     trace_b = runner.SequenceRun(server_b, root, operations).run()
-    return operations, trace_a, trace_b, runner.compare(operations, trace_a, trace_b)
+    return operations, trace_a, trace_b, compare.compare(operations, trace_a, trace_b)
 
 
 def _describe(seed, target, operations, difference, names):
@@ -90,7 +90,7 @@ def _run_many(address_a, address_b, sequences, target, names):
                 if difference is None:
                     continue
                 mismatches.append(seed)
-                key = runner.signature(operations, difference)
+                key = compare.signature(operations, difference)
                 classes.setdefault(key, []).append(seed)
                 if len(mismatches) <= REPORTED_MISMATCHES_MAX:
                     print(_describe(seed, target, operations, difference, names), flush=True)
@@ -151,8 +151,8 @@ def _replay(reference_for_diff, second_server_for_diff):
     finally:
         server_a.close()
         server_b.close()
-    steps_a, events_a = runner.normalise(trace_a)
-    steps_b, events_b = runner.normalise(trace_b)
+    steps_a, events_a = compare.normalise(trace_a)
+    steps_b, events_b = compare.normalise(trace_b)
     print(f"\nreplay seed {seed}: reference vs {target}")
     for index in range(max(len(steps_a), len(steps_b))):
         operation = operations[index] if index < len(operations) else "final-tree"
