@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Side-by-side throughput and memory of our server and Apache ZooKeeper 3.8 (Debian's package),
+# measured in the same run with the same load generator (core/examples/wire_load.rs): pipelined
+# requests over 4 connections, 32 in flight each, 100-byte values. Apache ZooKeeper runs with
+# forceSync=no and ours keeps data in memory, so neither waits on a disk. Prints each figure
+# and the ratio ours/ZooKeeper. Not run by CI: the machine is shared and noisy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${SECONDS_PER_RUN:-4}
+cargo build --release -q -p zookeeper-core --bin zookeeper-rs --example wire_load
+load=target/release/examples/wire_load
+work=$(mktemp -d)
+trap 'kill $ours $theirs 2>/dev/null || true; rm -rf "$work"' EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+serving() { python3 - "$1" <<'PY'
+import socket, sys
+try:
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1); s.sendall(b"srvr")
+    sys.exit(0 if b"Zookeeper version" in s.recv(4096) else 1)
+except OSError:
+    sys.exit(1)
+PY
+}
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+znodes() { python3 - "$1" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); s.sendall(b"mntr"); data = b""
+while chunk := s.recv(65536):
+    data += chunk
+print(dict(l.split("\t", 1) for l in data.decode().splitlines() if "\t" in l)["zk_znode_count"])
+PY
+}
+
+our_port=$(free_port); their_port=$(free_port)
+printf '4lw.commands.whitelist=*\n' > "$work/ours.cfg"
+target/release/zookeeper-rs --port "$our_port" --config "$work/ours.cfg" 2>/dev/null & ours=$!
+mkdir -p "$work/zk"
+printf 'tickTime=2000\ndataDir=%s/zk\nclientPort=%s\n4lw.commands.whitelist=*\nadmin.enableServer=false\nmaxClientCnxns=0\n' "$work" "$their_port" > "$work/zoo.cfg"
+java -Dzookeeper.forceSync=no -Dzookeeper.root.logger=WARN,CONSOLE -Xmx1g -cp "/etc/zookeeper/conf:/usr/share/java/*" \
+  org.apache.zookeeper.server.ZooKeeperServerMain "$work/zoo.cfg" >/dev/null 2>&1 & theirs=$!
+until serving "$our_port" && serving "$their_port"; do sleep 0.2; done
+base_ours=$(rss_kb $ours); base_theirs=$(rss_kb $theirs)
+
+# Warm up the JVM's JIT so ZooKeeper is measured at its best.
+"$load" "127.0.0.1:$their_port" get 4 32 3 >/dev/null
+"$load" "127.0.0.1:$their_port" set 4 32 3 >/dev/null
+
+echo "operation ours/s zookeeper/s ratio"
+for op in get exists set create; do
+  a=$("$load" "127.0.0.1:$our_port" "$op" 4 32 "$seconds" | sed 's/.*per_second=//')
+  b=$("$load" "127.0.0.1:$their_port" "$op" 4 32 "$seconds" | sed 's/.*per_second=//')
+  echo "$op $a $b $(python3 -c "print(f'{$a/$b:.1f}x')")"
+done
+n_ours=$(znodes "$our_port"); n_theirs=$(znodes "$their_port")
+echo "memory: idle RSS ours ${base_ours} kB, zookeeper ${base_theirs} kB"
+python3 -c "
+a=($(rss_kb $ours)-$base_ours)*1024/$n_ours; b=($(rss_kb $theirs)-$base_theirs)*1024/$n_theirs
+print(f'memory per znode (RSS growth / znodes): ours {a:.0f} B over $n_ours, zookeeper {b:.0f} B over $n_theirs, ratio {a/b:.2f}')"
