@@ -39,9 +39,12 @@ fn connect(address: &str) -> (BufReader<TcpStream>, BufWriter<TcpStream>) {
         password: vec![0; 16],
         read_only: Some(false),
     };
-    writer.write_all(&handshake.encode_frame()).expect("handshake");
+    writer
+        .write_all(&handshake.encode_frame())
+        .expect("handshake");
     writer.flush().expect("flush");
-    let answer = ConnectResponse::decode(&read_frame(&mut reader).expect("handshake answer")).expect("decode");
+    let answer = ConnectResponse::decode(&read_frame(&mut reader).expect("handshake answer"))
+        .expect("decode");
     assert!(answer.session_id != 0, "the server refused the session");
     (reader, writer)
 }
@@ -51,7 +54,14 @@ fn request(kind: &str, xid: i32, connection: usize) -> Vec<u8> {
     let (opcode, op) = match kind {
         "get" => (OpCode::GetData, Op::GetData { path, watch: false }),
         "exists" => (OpCode::Exists, Op::Exists { path, watch: false }),
-        "set" => (OpCode::SetData, Op::SetData { path, data: vec![b's'; VALUE_BYTES], version: -1 }),
+        "set" => (
+            OpCode::SetData,
+            Op::SetData {
+                path,
+                data: vec![b's'; VALUE_BYTES],
+                version: -1,
+            },
+        ),
         "create" => (
             OpCode::Create,
             Op::Create(CreateRequest {
@@ -64,7 +74,12 @@ fn request(kind: &str, xid: i32, connection: usize) -> Vec<u8> {
         ),
         other => panic!("unknown operation {other}: get, set, create or exists"),
     };
-    wire::encode_request(&RequestFrame { xid, opcode: opcode.code(), multi_opcodes: vec![], request: Request::Op(op) })
+    wire::encode_request(&RequestFrame {
+        xid,
+        opcode: opcode.code(),
+        multi_opcodes: vec![],
+        request: Request::Op(op),
+    })
 }
 
 fn main() {
@@ -86,8 +101,15 @@ fn main() {
         mode: CreateMode::Persistent,
         ttl_ms: -1,
     });
-    let frame = RequestFrame { xid: 1, opcode: OpCode::Create.code(), multi_opcodes: vec![], request: Request::Op(setup) };
-    writer.write_all(&wire::encode_request(&frame)).expect("setup");
+    let frame = RequestFrame {
+        xid: 1,
+        opcode: OpCode::Create.code(),
+        multi_opcodes: vec![],
+        request: Request::Op(setup),
+    };
+    writer
+        .write_all(&wire::encode_request(&frame))
+        .expect("setup");
     writer.flush().expect("flush");
     read_frame(&mut reader).expect("setup answer"); // NodeExists is fine
 
@@ -103,7 +125,9 @@ fn main() {
                 let mut xid = 0;
                 for _ in 0..depth {
                     xid += 1;
-                    writer.write_all(&request(&kind, xid, connection)).expect("send");
+                    writer
+                        .write_all(&request(&kind, xid, connection))
+                        .expect("send");
                 }
                 writer.flush().expect("flush");
                 let mut in_flight = depth;
@@ -115,7 +139,9 @@ fn main() {
                     in_flight -= 1;
                     if !stop.load(Ordering::Relaxed) {
                         xid += 1;
-                        writer.write_all(&request(&kind, xid, connection)).expect("send");
+                        writer
+                            .write_all(&request(&kind, xid, connection))
+                            .expect("send");
                         writer.flush().expect("flush");
                         in_flight += 1;
                     }
