@@ -11,7 +11,8 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import AuthFailedError
 
 from conftest import run_our_server
-from rawwire import (WAIT_S, connect_request, frame, get_data_request, handshake, open_socket,
+from rawwire import (WAIT_S, connect_request, frame, get_data_request, handshake, jute_string,
+                     open_socket,
                      read_frame, read_until_closed, reply_headers)
 
 
@@ -163,5 +164,25 @@ def test_failed_auth_ends_the_connection(address):
         with pytest.raises(AuthFailedError):
             client.add_auth("nosuchscheme", "x")
     finally:
+        client.stop()
+        client.close()
+
+
+def test_a_multi_read_cannot_balloon_the_server(zk_server):
+    """A 57 KB multiRead asking 3,000 times for a 1 MB znode would need 3 GB: ours refuses it
+    (MarshallingError) and keeps serving. Run against ours only: ZooKeeper builds the reply."""
+    client = kazoo(zk_server)
+    try:
+        client.create("/big-read", b"\1" * 1_000_000)
+        sock, _ = handshake(zk_server)
+        with sock:
+            one = struct.pack(">i?i", 4, False, -1) + jute_string("/big-read") + b"\0"
+            body = struct.pack(">ii", 1, 22) + one * 3000 + struct.pack(">i?i", -1, True, -1)
+            sock.sendall(frame(body))
+            xid, _zxid, err = struct.unpack_from(">iqi", read_frame(sock))
+            assert (xid, err) == (1, -5)
+        assert len(client.get("/big-read")[0]) == 1_000_000
+    finally:
+        client.delete("/big-read")
         client.stop()
         client.close()

@@ -195,8 +195,11 @@ impl JuteWriter {
     }
 
     /// The frame: the placeholder from `frame()` filled with the payload's length.
+    ///
+    /// # Panics
+    /// If the payload passes 2 GiB, which no frame may: callers bound what they encode.
     pub fn into_frame(mut self) -> Vec<u8> {
-        let length = (self.bytes.len() - 4) as i32;
+        let length = i32::try_from(self.bytes.len() - 4).expect("a frame's payload fits 2 GiB");
         self.bytes[..4].copy_from_slice(&length.to_be_bytes());
         self.bytes
     }

@@ -21,6 +21,9 @@ pub struct ServerConfig {
     pub ephemerals_per_session_max: usize,
     /// Most watches one session may hold; setting more answers QuotaExceeded.
     pub watches_per_session_max: usize,
+    /// Largest reply a multiRead may build, in bytes; a larger one fails with MarshallingError
+    /// (a few bytes of request could otherwise ask for a large znode thousands of times).
+    pub reply_bytes_max: usize,
     /// Most live sessions; connecting beyond it fails.
     pub sessions_max: usize,
     /// `DigestAuthenticationProvider.superDigest`: a `super:<base64 sha1>` digest whose holder
@@ -49,6 +52,7 @@ impl Default for ServerConfig {
             data_bytes_max: DATA_BYTES_MAX_DEFAULT,
             ephemerals_per_session_max: 100_000,
             watches_per_session_max: 1_000_000,
+            reply_bytes_max: 16 * 1024 * 1024,
             sessions_max: 100_000,
             super_digest: None,
             ttl_enabled: true,
@@ -136,6 +140,11 @@ impl ServerConfig {
             "data_bytes_max must fit a Stat's 32-bit dataLength",
         )?;
         rule(self.sessions_max > 0, "sessions_max must be greater than 0")?;
+        rule(
+            self.reply_bytes_max >= self.data_bytes_max
+                && self.reply_bytes_max <= i32::MAX as usize,
+            "reply_bytes_max must hold one znode's data and fit a 32-bit frame length",
+        )?;
         rule(self.member_id <= 254, "member_id must be at most 254")?;
         rule(
             self.container_check_interval_ms > 0,

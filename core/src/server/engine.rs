@@ -142,6 +142,9 @@ impl Engine {
         sink: Arc<dyn SessionSink>,
         ip: Option<&str>,
     ) -> Result<Arc<LocalSession>, ErrorCode> {
+        // Under the writer lock: a session cannot end between the check and the move, so the
+        // new connection hears of any later end.
+        let _writer = self.writer.lock();
         let session = self.sessions.read().get(&session_id).cloned();
         let session = session
             .filter(|session| !session.is_closed() && session.password()[..] == *password)
@@ -275,7 +278,14 @@ impl Engine {
         on_watch: &mut dyn FnMut(&str, WatchRegistered),
     ) -> Response {
         let tree = self.tree.read();
-        let result = read::serve(&tree, &self.watches, session, op, on_watch);
+        let result = read::serve(
+            &tree,
+            &self.watches,
+            session,
+            op,
+            self.config.reply_bytes_max,
+            on_watch,
+        );
         Response {
             zxid: tree.last_zxid(),
             result,
@@ -354,7 +364,7 @@ impl Engine {
 
     fn close_session(&self, session: &LocalSession) -> Response {
         let mut writer = self.writer.lock();
-        if let Err(code) = self.end_session(&mut writer, session.id()) {
+        if let Err(code) = self.end_session(&mut writer, session.id(), false) {
             return self.error(code);
         }
         self.ok(Reply::Done)
@@ -409,7 +419,14 @@ impl Engine {
     }
 
     /// Closes a session: its ephemerals go in one Txn, its watches and local state with it.
-    fn end_session(&self, writer: &mut Writer, session_id: i64) -> Result<(), ErrorCode> {
+    /// `detach`: tell the session's connection it ended (expiry, shutdown); not when the
+    /// connection asked for the close itself, since it still owes its client the reply.
+    fn end_session(
+        &self,
+        writer: &mut Writer,
+        session_id: i64,
+        detach: bool,
+    ) -> Result<(), ErrorCode> {
         if writer.failed {
             return Err(ErrorCode::SystemError);
         }
@@ -433,6 +450,11 @@ impl Engine {
         writer.tracker.remove(session_id);
         self.watches.lock().remove_session(session_id);
         self.sessions.write().remove(&session_id);
+        if detach {
+            if let Some(session) = &session {
+                session.detach_sink();
+            }
+        }
         result.map(|_| ())
     }
 
@@ -459,7 +481,7 @@ impl Engine {
                 "session expired"
             );
             // Errors are logged inside commit; an expired session is gone either way.
-            let _ = self.end_session(&mut writer, session_id);
+            let _ = self.end_session(&mut writer, session_id, true);
             if let Some(session) = session {
                 session.deliver(WatchedEvent::state(KeeperState::Expired));
             }
@@ -504,7 +526,7 @@ impl Engine {
         let ids: Vec<i64> = self.sessions.read().keys().copied().collect();
         let mut writer = self.writer.lock();
         for session_id in ids {
-            let _ = self.end_session(&mut writer, session_id);
+            let _ = self.end_session(&mut writer, session_id, true);
         }
     }
 }

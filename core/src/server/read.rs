@@ -57,6 +57,7 @@ pub(super) fn serve(
     watches: &Mutex<WatchRegistry>,
     session: &LocalSession,
     op: Op,
+    reply_bytes_max: usize,
     on_watch: &mut dyn FnMut(&str, WatchRegistered),
 ) -> Result<Reply, ErrorCode> {
     let identities = session.identities();
@@ -73,26 +74,45 @@ pub(super) fn serve(
         Op::GetAcl { path } => reader.get_acl(&path),
         Op::GetAllChildrenNumber { path } => reader.all_children_number(&path),
         Op::GetEphemerals { prefix } => Ok(reader.ephemerals(&prefix)),
-        Op::MultiRead(reads) => Ok(Reply::MultiRead(
-            reads
-                .into_iter()
-                .map(|read| {
-                    let result = match read {
-                        ReadOp::GetData { path, watch } => reader.get_data(&path, watch, on_watch),
-                        ReadOp::GetChildren { path, watch } => {
-                            reader.get_children(&path, watch, on_watch)
-                        }
-                    };
-                    match result {
-                        Ok(Reply::Data { data, stat }) => ReadResult::Data { data, stat },
-                        Ok(Reply::Children { children, .. }) => ReadResult::Children(children),
-                        Ok(other) => unreachable!("a read answered {other:?}"),
-                        Err(code) => ReadResult::Error(code),
+        Op::MultiRead(reads) => {
+            // A few bytes of request can ask for the same large znode thousands of times: the
+            // reply is bounded, and a read that would pass the bound fails the whole request.
+            let mut reply_bytes = 0usize;
+            let mut results = Vec::with_capacity(reads.len());
+            for read in reads {
+                let result = match read {
+                    ReadOp::GetData { path, watch } => reader.get_data(&path, watch, on_watch),
+                    ReadOp::GetChildren { path, watch } => {
+                        reader.get_children(&path, watch, on_watch)
                     }
-                })
-                .collect(),
-        )),
+                };
+                let result = match result {
+                    Ok(Reply::Data { data, stat }) => ReadResult::Data { data, stat },
+                    Ok(Reply::Children { children, .. }) => ReadResult::Children(children),
+                    Ok(other) => unreachable!("a read answered {other:?}"),
+                    Err(code) => ReadResult::Error(code),
+                };
+                reply_bytes += read_result_bytes(&result);
+                if reply_bytes > reply_bytes_max {
+                    return Err(ErrorCode::MarshallingError);
+                }
+                results.push(result);
+            }
+            Ok(Reply::MultiRead(results))
+        }
         other => unreachable!("not a read: {other:?}"),
+    }
+}
+
+/// What a read's result adds to a reply, roughly as encoded: its header, data and Stat or names.
+fn read_result_bytes(result: &ReadResult) -> usize {
+    const HEADER_AND_STAT_BYTES: usize = 9 + 68;
+    match result {
+        ReadResult::Data { data, .. } => HEADER_AND_STAT_BYTES + data.len(),
+        ReadResult::Children(children) => {
+            13 + children.iter().map(|name| 4 + name.len()).sum::<usize>()
+        }
+        ReadResult::Error(_) => 13,
     }
 }
 

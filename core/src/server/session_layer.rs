@@ -17,9 +17,10 @@ pub trait SessionSink: Send + Sync {
     /// must not block and must not call back into the engine (queue the event instead).
     fn deliver(&self, event: WatchedEvent);
 
-    /// The session was taken over by another connection (a client reconnected); this one
-    /// should close. Called with engine locks held: must not block.
-    fn replaced(&self) {}
+    /// The session no longer sends here: it moved to another connection (a client
+    /// reconnected) or it ended. A connection should close. Called with engine locks held:
+    /// must not block.
+    fn detach(&self) {}
 }
 
 /// A session attached to this member.
@@ -114,10 +115,15 @@ impl LocalSession {
         self.sink.read().deliver(event);
     }
 
+    /// Tells the session's current sink that the session no longer sends there.
+    pub(crate) fn detach_sink(&self) {
+        self.sink.read().detach();
+    }
+
     /// Points the session's events at a new connection; the old one is told it was replaced.
     pub(crate) fn replace_sink(&self, sink: Arc<dyn SessionSink>) {
         let old = std::mem::replace(&mut *self.sink.write(), sink);
-        old.replaced();
+        old.detach();
     }
 
     /// Sets the connection's ip identity (a resumed session may come from another address).

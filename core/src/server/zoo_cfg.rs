@@ -124,6 +124,7 @@ impl ZooCfg {
                     let bytes: usize = number(key, value)?;
                     cfg.net.frame_bytes_max = bytes;
                     cfg.server.data_bytes_max = bytes;
+                    cfg.server.reply_bytes_max = cfg.server.reply_bytes_max.max(bytes);
                 }
                 "DigestAuthenticationProvider.superDigest" => {
                     cfg.server.super_digest = Some(value.to_string())

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, watch, Semaphore};
 
 use super::{four_letter, ConnectionInfo, NetShared};
 use crate::op::{Op, Response};
@@ -32,50 +32,72 @@ enum Closed {
     Undecodable,
     Stopped,
     Dropped,
+    SessionEnded,
+}
+
+/// A connection's outbound side: frames in order, and a budget of bytes they may hold.
+struct Outbound {
+    frames: mpsc::UnboundedSender<(Vec<u8>, u32)>,
+    budget: Semaphore,
+    budget_bytes: usize,
+    /// Set when the connection must end at once (session ended or moved, client too slow).
+    closing: watch::Sender<bool>,
+    /// Set when the request loop has ended: queued frames still go out, new notifications no
+    /// longer come in.
+    finished: AtomicBool,
+}
+
+impl Outbound {
+    /// The share of the budget a frame takes (a frame larger than the budget takes all of it).
+    fn cost(&self, frame: &[u8]) -> u32 {
+        frame.len().min(self.budget_bytes).max(1) as u32
+    }
+
+    fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    fn is_closing(&self) -> bool {
+        *self.closing.borrow() || self.finished.load(Ordering::Acquire)
+    }
 }
 
 /// The session sink of a TCP connection: notifications go into its queue without blocking.
 struct ConnectionSink {
-    queue: mpsc::Sender<Vec<u8>>,
+    outbound: Arc<Outbound>,
     info: Arc<ConnectionInfo>,
-    close: Arc<Notify>,
-    closed: AtomicBool,
-}
-
-impl ConnectionSink {
-    fn shut(&self) {
-        if !self.closed.swap(true, Ordering::AcqRel) {
-            self.close.notify_one();
-        }
-    }
 }
 
 impl SessionSink for ConnectionSink {
     fn deliver(&self, event: WatchedEvent) {
-        if self.closed.load(Ordering::Acquire) {
+        if self.outbound.is_closing() {
             return;
         }
         // An expired or closed session ends its connection; the client learns it on reconnect,
         // as from ZooKeeper.
         if event.event_type == EventType::None {
-            self.shut();
+            self.outbound.close();
             return;
         }
-        match self.queue.try_send(wire::encode_event(&event)) {
-            Ok(()) => {
+        let frame = wire::encode_event(&event);
+        let cost = self.outbound.cost(&frame);
+        match self.outbound.budget.try_acquire_many(cost) {
+            Ok(permit) => {
+                permit.forget();
                 self.info.queued.fetch_add(1, Ordering::Relaxed);
+                let _ = self.outbound.frames.send((frame, cost));
             }
             // A client that does not read its notifications is cut off rather than let its queue
             // grow without bound or make the engine wait.
             Err(_) => {
                 tracing::warn!(peer = %self.info.peer, "closing a connection too slow to take its notifications");
-                self.shut();
+                self.outbound.close();
             }
         }
     }
 
-    fn replaced(&self) {
-        self.shut();
+    fn detach(&self) {
+        self.outbound.close();
     }
 }
 
@@ -133,9 +155,18 @@ pub(super) async fn serve(
     }
     info.count_received(shared);
     if let Some(word) = four_letter::known(prefix) {
-        let answer = four_letter::answer(word, shared);
-        let _ = write_half.write_all(answer.as_bytes()).await;
-        let _ = write_half.shutdown().await;
+        // Some words walk the whole tree or watch registry: not on a runtime thread.
+        let asking = shared.clone();
+        let Ok(answer) =
+            tokio::task::spawn_blocking(move || four_letter::answer(word, &asking)).await
+        else {
+            return;
+        };
+        let _ = tokio::time::timeout(handshake, async {
+            write_half.write_all(answer.as_bytes()).await?;
+            write_half.shutdown().await
+        })
+        .await;
         return;
     }
     let payload = match tokio::time::timeout(
@@ -166,13 +197,22 @@ pub(super) async fn serve(
         return;
     }
 
-    let (queue, outbound) = mpsc::channel(shared.config.connection_queue_frames_max.max(1));
-    let close = Arc::new(Notify::new());
+    let (frames, queued_frames) = mpsc::unbounded_channel();
+    let budget_bytes = shared
+        .config
+        .connection_queue_bytes_max
+        .clamp(1, u32::MAX as usize);
+    let (closing, closing_seen) = watch::channel(false);
+    let outbound = Arc::new(Outbound {
+        frames,
+        budget: Semaphore::new(budget_bytes),
+        budget_bytes,
+        closing,
+        finished: AtomicBool::new(false),
+    });
     let sink = Arc::new(ConnectionSink {
-        queue: queue.clone(),
+        outbound: outbound.clone(),
         info: info.clone(),
-        close: close.clone(),
-        closed: AtomicBool::new(false),
     });
     let ip = peer.ip().to_string();
     let handshake_started = Instant::now();
@@ -188,12 +228,21 @@ pub(super) async fn serve(
     };
     let session = match opened {
         Ok(session) => session,
+        // The client reports this answer as an expired session.
+        Err(ErrorCode::SessionExpired) => {
+            tracing::info!(%peer, session_id = format_args!("0x{:x}", connect.session_id), "session expired");
+            let _ = tokio::time::timeout(handshake, async {
+                write_half
+                    .write_all(&ConnectResponse::expired(connect.read_only).encode_frame())
+                    .await?;
+                write_half.shutdown().await
+            })
+            .await;
+            return;
+        }
+        // Anything else (too many sessions, a failed log) just closes: the client retries.
         Err(code) => {
-            tracing::info!(%peer, session_id = format_args!("0x{:x}", connect.session_id), %code, "session refused");
-            let _ = write_half
-                .write_all(&ConnectResponse::expired(connect.read_only).encode_frame())
-                .await;
-            let _ = write_half.shutdown().await;
+            tracing::warn!(%peer, %code, "session refused");
             return;
         }
     };
@@ -217,30 +266,39 @@ pub(super) async fn serve(
         read_only: connect.read_only.map(|_| false),
     };
     // Written before the writer task starts, so it precedes any notification already queued.
-    if write_half
-        .write_all(&response.encode_frame())
-        .await
-        .is_err()
+    let session_timeout = Duration::from_millis(session.timeout_ms() as u64);
+    match tokio::time::timeout(
+        session_timeout,
+        write_half.write_all(&response.encode_frame()),
+    )
+    .await
     {
-        return;
+        Ok(Ok(())) => {}
+        _ => {
+            outbound.close();
+            return;
+        }
     }
     info.count_sent(shared);
 
-    let writer_done = Arc::new(Notify::new());
+    let (finish, finishing) = watch::channel(false);
     let writer = tokio::spawn(write_loop(
         BufWriter::new(write_half),
-        outbound,
+        queued_frames,
+        outbound.clone(),
+        closing_seen.clone(),
+        finishing,
+        session_timeout,
         info.clone(),
         shared.clone(),
-        writer_done.clone(),
     ));
     let closed = request_loop(
         &mut reader,
         &session,
-        &queue,
+        &outbound,
+        closing_seen,
         &info,
         shared,
-        &close,
         &mut stopped,
     )
     .await;
@@ -250,30 +308,48 @@ pub(super) async fn serve(
         }
         other => tracing::info!(%peer, ?other, "connection closed"),
     }
-    sink.shut();
-    drop(queue);
-    writer_done.notify_one();
-    let _ = writer.await;
+    // Queued replies (a closeSession's, an auth failure's) still go out, within a session
+    // timeout; notifications for the session no longer reach this connection.
+    outbound.finished.store(true, Ordering::Release);
+    finish.send_replace(true);
+    let writer_abort = writer.abort_handle();
+    if tokio::time::timeout(session_timeout + Duration::from_secs(1), writer)
+        .await
+        .is_err()
+    {
+        writer_abort.abort();
+    }
+}
+
+/// Waits until the connection must end at once.
+async fn closing(closing: &mut watch::Receiver<bool>) {
+    let _ = closing.wait_for(|closing| *closing).await;
 }
 
 async fn request_loop(
     reader: &mut BufReader<OwnedReadHalf>,
     session: &Arc<LocalSession>,
-    queue: &mpsc::Sender<Vec<u8>>,
+    outbound: &Outbound,
+    mut closing_seen: watch::Receiver<bool>,
     info: &ConnectionInfo,
     shared: &NetShared,
-    close: &Notify,
     stopped: &mut watch::Receiver<bool>,
 ) -> Closed {
     let engine = &shared.engine;
     loop {
+        // A closed session answers nothing more on this connection, pings included.
+        if session.is_closed() {
+            return Closed::SessionEnded;
+        }
+        // Biased: once the connection must close, no further request is read.
         let payload = tokio::select! {
+            biased;
+            _ = closing(&mut closing_seen) => return Closed::Dropped,
+            _ = stopped.changed() => return Closed::Stopped,
             payload = read_frame(reader, shared.config.frame_bytes_max) => match payload {
                 Ok(payload) => payload,
                 Err(closed) => return closed,
             },
-            _ = close.notified() => return Closed::Dropped,
-            _ = stopped.changed() => return Closed::Stopped,
         };
         info.count_received(shared);
         let Ok(mut frame) = wire::decode_request(&payload) else {
@@ -299,11 +375,15 @@ async fn request_loop(
                 )
             }
             Request::Op(op) => {
-                // ZooKeeper closes the connection after a closeSession and after a failed auth.
+                // ZooKeeper closes the connection after a closeSession and after a failed auth,
+                // and answers auth packets with zxid 0.
                 let closing = matches!(op, Op::CloseSession);
                 let authenticating = matches!(op, Op::AddAuth { .. });
-                let response: Response = engine.submit(session, op, &mut |_, _| {});
+                let mut response: Response = engine.submit(session, op, &mut |_, _| {});
                 let auth_failed = authenticating && response.result == Err(ErrorCode::AuthFailed);
+                if authenticating {
+                    response.zxid = 0;
+                }
                 (
                     wire::encode_reply(&frame, &response),
                     closing || auth_failed,
@@ -311,47 +391,78 @@ async fn request_loop(
             }
         };
         info.record_response(shared, frame.opcode, frame.xid, engine.last_zxid(), started);
-        if queue.send(reply).await.is_err() {
-            return Closed::Dropped;
+        // Wait for room in the queue: a client that does not read its replies stops being read.
+        let cost = outbound.cost(&reply);
+        tokio::select! {
+            biased;
+            _ = closing(&mut closing_seen) => return Closed::Dropped,
+            permit = outbound.budget.acquire_many(cost) => match permit {
+                Ok(permit) => permit.forget(),
+                Err(_) => return Closed::Dropped,
+            },
         }
         info.queued.fetch_add(1, Ordering::Relaxed);
+        if outbound.frames.send((reply, cost)).is_err() {
+            return Closed::Dropped;
+        }
         if end {
             return Closed::ClientLeft;
         }
     }
 }
 
+/// Writes queued frames in order, batching flushes. Ends at once when the connection must
+/// close, after draining when the request loop finished, and when the client takes no bytes for
+/// a whole session timeout (it could not be pinging either).
+#[allow(clippy::too_many_arguments)]
 async fn write_loop(
     mut writer: BufWriter<OwnedWriteHalf>,
-    mut outbound: mpsc::Receiver<Vec<u8>>,
+    mut queued: mpsc::UnboundedReceiver<(Vec<u8>, u32)>,
+    outbound: Arc<Outbound>,
+    mut closing_seen: watch::Receiver<bool>,
+    mut finishing: watch::Receiver<bool>,
+    stall_limit: Duration,
     info: Arc<ConnectionInfo>,
     shared: Arc<NetShared>,
-    done: Arc<Notify>,
 ) {
+    let mut draining = false;
     loop {
-        let frame = tokio::select! {
-            frame = outbound.recv() => frame,
-            _ = done.notified() => {
-                // The request loop ended: send what is queued, then close.
-                while let Ok(frame) = outbound.try_recv() {
-                    if writer.write_all(&frame).await.is_err() {
-                        break;
-                    }
+        let next = if draining {
+            queued.try_recv().ok()
+        } else {
+            tokio::select! {
+                biased;
+                _ = closing(&mut closing_seen) => return,
+                next = queued.recv() => next,
+                _ = finishing.wait_for(|finished| *finished) => {
+                    draining = true;
+                    continue;
                 }
-                break;
             }
         };
-        let Some(frame) = frame else { break };
+        let Some((frame, cost)) = next else { break };
+        let sent = tokio::time::timeout(stall_limit, async {
+            writer.write_all(&frame).await?;
+            // Batch: flush only when nothing else is ready to go.
+            if queued.is_empty() {
+                writer.flush().await?;
+            }
+            Ok::<(), std::io::Error>(())
+        })
+        .await;
+        outbound.budget.add_permits(cost as usize);
         info.queued.fetch_sub(1, Ordering::Relaxed);
-        if writer.write_all(&frame).await.is_err() {
-            return;
-        }
-        info.count_sent(&shared);
-        // Batch: flush only when nothing else is ready to go.
-        if outbound.is_empty() && writer.flush().await.is_err() {
-            return;
+        match sent {
+            Ok(Ok(())) => info.count_sent(&shared),
+            _ => {
+                outbound.close();
+                return;
+            }
         }
     }
-    let _ = writer.flush().await;
-    let _ = writer.shutdown().await;
+    let _ = tokio::time::timeout(stall_limit, async {
+        writer.flush().await?;
+        writer.shutdown().await
+    })
+    .await;
 }

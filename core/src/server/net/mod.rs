@@ -34,8 +34,10 @@ pub struct NetConfig {
     pub connections_max: usize,
     /// Largest frame a client may send, in bytes (jute.maxbuffer, 1,048,575).
     pub frame_bytes_max: usize,
-    /// Frames queued for one connection before it counts as too slow and is closed.
-    pub connection_queue_frames_max: usize,
+    /// Bytes of replies and notifications queued for one connection. Replies wait for room
+    /// (the connection's requests are then read no further); a notification that finds no room
+    /// closes the connection, since the engine must never wait on one client.
+    pub connection_queue_bytes_max: usize,
     /// How long a new connection may take to send its handshake.
     pub handshake_timeout_ms: u64,
     /// Which four-letter words answer (4lw.commands.whitelist; ZooKeeper's default: srvr).
@@ -53,7 +55,7 @@ impl Default for NetConfig {
             connections_per_ip_max: 60,
             connections_max: 10_000,
             frame_bytes_max: crate::proto::DATA_BYTES_MAX_DEFAULT,
-            connection_queue_frames_max: 100_000,
+            connection_queue_bytes_max: 16 * 1024 * 1024,
             handshake_timeout_ms: 10_000,
             four_letter_words: FourLetterWhitelist::default(),
             worker_threads: 2,
@@ -151,6 +153,19 @@ impl NetShared {
     }
 }
 
+/// Gives a connection's slot back when its task ends, however it ends.
+struct Release<'a> {
+    shared: &'a NetShared,
+    id: u64,
+    peer: SocketAddr,
+}
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.shared.release(self.id, self.peer);
+    }
+}
+
 /// A listening client port. Dropping it stops listening and closes every connection (sessions
 /// live on until they expire, as when a ZooKeeper server's clients lose their connections).
 pub struct NetServer {
@@ -219,8 +234,9 @@ async fn accept_loop(
                     let shared = shared.clone();
                     let stopped = stopped.clone();
                     tokio::spawn(async move {
+                        // Released even if serving panics, so no address is locked out.
+                        let _release = Release { shared: &shared, id, peer };
                         connection::serve(stream, info, &shared, stopped).await;
-                        shared.release(id, peer);
                     });
                 }
                 Err(error) => {
