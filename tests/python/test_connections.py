@@ -186,3 +186,50 @@ def test_a_multi_read_cannot_balloon_the_server(zk_server):
         client.delete("/big-read")
         client.stop()
         client.close()
+
+
+def test_set_watches2_re_registers_persistent_watches(address):
+    """Java clients since 3.6 send setWatches2, which also carries persistent and recursive
+    watches: they are re-registered and fire on later changes."""
+    client = kazoo(address)
+    try:
+        client.ensure_path("/persist")
+        client.ensure_path("/deep")
+        last_zxid = client.exists("/deep").mzxid
+        sock, _ = handshake(address)
+        with sock:
+            def strings(paths):
+                return struct.pack(">i", len(paths)) + b"".join(
+                    struct.pack(">i", len(p)) + p.encode() for p in paths)
+            body = (struct.pack(">iiq", -8, 105, last_zxid) + strings([]) + strings([])
+                    + strings([]) + strings(["/persist"]) + strings(["/deep"]))
+            sock.sendall(frame(body))
+            xid, _zxid, err = struct.unpack_from(">iqi", read_frame(sock))
+            assert (xid, err) == (-8, 0)
+            client.create("/persist/child")
+            client.set("/persist", b"x")
+            client.create("/deep/a")
+            client.create("/deep/a/b")
+            events = []
+            for _ in range(4):
+                reply = read_frame(sock)
+                xid, _zxid, err, event_type, state, length = struct.unpack_from(">iqiiii", reply)
+                assert (xid, err, state) == (-1, 0, 3)
+                events.append((event_type, reply[28:28 + length].decode()))
+        # Persistent: the znode's own children and data; recursive: every descendant created.
+        assert events == [(4, "/persist"), (3, "/persist"), (1, "/deep/a"), (1, "/deep/a/b")]
+    finally:
+        client.delete("/persist", recursive=True)
+        client.delete("/deep", recursive=True)
+        client.stop()
+        client.close()
+
+
+@pytest.mark.parametrize("requested_ms, granted_ms", [(1_000, 4_000), (10_000, 10_000),
+                                                      (100_000, 40_000)])
+def test_session_timeout_is_negotiated_into_two_to_twenty_ticks(address, requested_ms, granted_ms):
+    sock = open_socket(address)
+    with sock:
+        sock.sendall(frame(connect_request(timeout_ms=requested_ms)))
+        _protocol, timeout_ms, session_id = struct.unpack_from(">iiq", read_frame(sock))
+    assert (timeout_ms, session_id != 0) == (granted_ms, True)
