@@ -16,13 +16,8 @@ use std::time::Duration;
 use zookeeper_core::proto::TTL_MS_MAX;
 use zookeeper_core::*;
 
-/// The ManualClock's wall time at start (2026-01-01T00:00:00Z).
-const T0: i64 = 1_767_225_600_000;
-
-fn start() -> (Server, ManualClock) {
-    let (config, clock) = ServerConfig::with_manual_clock();
-    (Server::start(config).unwrap(), clock)
-}
+mod common;
+use common::{open, server as start, T0};
 
 /// A server whose reaper runs on every tick that follows a clock move.
 fn start_reaping_every_ms() -> (Server, ManualClock) {
@@ -35,10 +30,6 @@ fn start_reaping_every_ms() -> (Server, ManualClock) {
         .unwrap(),
         clock,
     )
-}
-
-fn open() -> Vec<Acl> {
-    Acl::open_unsafe()
 }
 
 fn code<T: std::fmt::Debug>(result: Result<T, Error>) -> ErrorCode {

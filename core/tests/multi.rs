@@ -11,17 +11,8 @@
 
 use zookeeper_core::*;
 
-/// The ManualClock's wall time at start (2026-01-01T00:00:00Z).
-const T0: i64 = 1_767_225_600_000;
-
-fn start() -> (Server, ManualClock) {
-    let (config, clock) = ServerConfig::with_manual_clock();
-    (Server::start(config).unwrap(), clock)
-}
-
-fn open() -> Vec<Acl> {
-    Acl::open_unsafe()
-}
+mod common;
+use common::{open, server as start, snapshot, T0};
 
 #[allow(clippy::too_many_arguments)]
 fn stat(
@@ -48,23 +39,6 @@ fn stat(
         num_children,
         pzxid,
     }
-}
-
-/// Everything a client can observe of a few znodes, plus the server's last zxid and size.
-fn snapshot(server: &Server, zk: &Client, paths: &[&str]) -> Vec<String> {
-    let mut seen = vec![format!(
-        "zxid={} znodes={}",
-        server.engine().last_zxid(),
-        server.engine().znode_count()
-    )];
-    for path in paths {
-        seen.push(format!(
-            "{path}: {:?} {:?}",
-            zk.get_data(path, None),
-            zk.get_children(path, None)
-        ));
-    }
-    seen
 }
 
 /// Runs a multi that must fail; returns its code and per-op results.

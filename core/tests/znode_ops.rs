@@ -12,17 +12,8 @@
 
 use zookeeper_core::*;
 
-/// The ManualClock's wall time at start (2026-01-01T00:00:00Z).
-const T0: i64 = 1_767_225_600_000;
-
-fn start() -> (Server, ManualClock) {
-    let (config, clock) = ServerConfig::with_manual_clock();
-    (Server::start(config).unwrap(), clock)
-}
-
-fn open() -> Vec<Acl> {
-    Acl::open_unsafe()
-}
+mod common;
+use common::{open, server as start, snapshot, T0};
 
 /// A Stat built field by field, so a failing assert shows which field differs.
 #[allow(clippy::too_many_arguments)]
@@ -52,24 +43,6 @@ fn stat(
         num_children,
         pzxid,
     }
-}
-
-/// Everything a client can observe of a few znodes, plus the server's last zxid and size:
-/// equal snapshots mean a failed request changed nothing.
-fn snapshot(server: &Server, zk: &Client, paths: &[&str]) -> Vec<String> {
-    let mut seen = vec![format!(
-        "zxid={} znodes={}",
-        server.engine().last_zxid(),
-        server.engine().znode_count()
-    )];
-    for path in paths {
-        seen.push(format!(
-            "{path}: {:?} {:?}",
-            zk.get_data(path, None),
-            zk.get_children(path, None)
-        ));
-    }
-    seen
 }
 
 fn code<T: std::fmt::Debug>(result: Result<T, Error>) -> ErrorCode {

@@ -271,7 +271,7 @@ impl JuteWriter {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -315,7 +315,8 @@ mod tests {
         );
     }
 
-    fn any_stat() -> impl Strategy<Value = Stat> {
+    /// Any Stat, field by field (shared with the wire tests).
+    pub(crate) fn any_stat() -> impl Strategy<Value = Stat> {
         (any::<[i64; 6]>(), any::<[i32; 5]>()).prop_map(|(longs, ints)| Stat {
             czxid: longs[0],
             mzxid: longs[1],

@@ -168,3 +168,29 @@ pub fn connect_from(server: &Server, ip: &str) -> Client {
         })
         .unwrap()
 }
+
+/// The ManualClock's wall time at start (2026-01-01T00:00:00Z).
+pub const T0: i64 = 1_767_225_600_000;
+
+/// World-readable, world-writable: ZooKeeper's OPEN_ACL_UNSAFE.
+pub fn open() -> Vec<Acl> {
+    Acl::open_unsafe()
+}
+
+/// Everything a client can observe of a few znodes, plus the server's last zxid and size:
+/// equal snapshots mean a failed request changed nothing.
+pub fn snapshot(server: &Server, zk: &Client, paths: &[&str]) -> Vec<String> {
+    let mut seen = vec![format!(
+        "zxid={} znodes={}",
+        server.engine().last_zxid(),
+        server.engine().znode_count()
+    )];
+    for path in paths {
+        seen.push(format!(
+            "{path}: {:?} {:?}",
+            zk.get_data(path, None),
+            zk.get_children(path, None)
+        ));
+    }
+    seen
+}

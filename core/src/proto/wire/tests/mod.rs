@@ -6,6 +6,7 @@ use super::request::java_multi_op_type;
 use super::*;
 use crate::op::{CreateRequest, ReadOp, SetWatchesRequest};
 use crate::op::{OpResult, Reply, Response};
+pub(super) use crate::proto::jute::tests::any_stat;
 use crate::proto::{
     Acl, AddWatchMode, CreateMode, EventType, Id, KeeperState, Perms, Stat, WatchedEvent,
     WatcherType,
@@ -299,22 +300,6 @@ pub(super) fn any_frame() -> impl Strategy<Value = RequestFrame> {
         opcode,
         multi_opcodes,
         request,
-    })
-}
-
-pub(super) fn any_stat() -> impl Strategy<Value = Stat> {
-    (any::<[i64; 6]>(), any::<[i32; 5]>()).prop_map(|(longs, ints)| Stat {
-        czxid: longs[0],
-        mzxid: longs[1],
-        ctime: longs[2],
-        mtime: longs[3],
-        version: ints[0],
-        cversion: ints[1],
-        aversion: ints[2],
-        ephemeral_owner: longs[4],
-        data_length: ints[3],
-        num_children: ints[4],
-        pzxid: longs[5],
     })
 }
 
