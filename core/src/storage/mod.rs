@@ -3,6 +3,12 @@
 //! This store is in memory; the durable, segmented, checksummed log plugs in behind the
 //! same trait. A store never interprets a Txn: it keeps (zxid, Txn) pairs in order.
 
+pub mod disk;
+mod fake_disk;
+
+pub use disk::{Disk, DiskFile, RealDisk};
+pub use fake_disk::{Crash, FakeDisk};
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 
