@@ -44,25 +44,52 @@ struct NodeView {
     acl: Arc<[Acl]>,
 }
 
-/// Changes prepared but not yet applied, by path; `None` marks a pending delete.
+/// A pending change to one znode: the zxid of the Txn that made it, and the znode as that Txn
+/// leaves it (`None`: deleted).
+type PendingNode = (i64, Option<NodeView>);
+
+/// Changes prepared but not yet applied, by path, each with the zxid of the Txn that made it
+/// (ZooKeeper's outstanding ChangeRecords); `None` marks a pending delete.
 #[derive(Default)]
 pub struct PendingChanges {
-    nodes: HashMap<String, Option<NodeView>>,
-    ephemerals_added: HashMap<i64, i64>,
+    nodes: HashMap<String, PendingNode>,
+    /// Ephemerals created (+1) or deleted (-1) by pending Txns, by session, with their zxids.
+    ephemerals_added: HashMap<i64, Vec<(i64, i64)>>,
 }
 
 impl PendingChanges {
-    /// Forgets every pending change, once all prepared Txns have been applied.
+    /// Forgets the changes of Txns with zxid up to `zxid`: the tree now shows them. A record a
+    /// later Txn changed again stays until that Txn applies too.
+    pub fn applied_through(&mut self, zxid: i64) {
+        self.nodes.retain(|_, (made_by, _)| *made_by > zxid);
+        self.ephemerals_added.retain(|_, deltas| {
+            deltas.retain(|(made_by, _)| *made_by > zxid);
+            !deltas.is_empty()
+        });
+    }
+
+    /// Forgets every pending change (the member stopped: its pending Txns will never apply).
     pub fn clear(&mut self) {
         self.nodes.clear();
         self.ephemerals_added.clear();
+    }
+
+    /// True when no prepared Txn awaits apply.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty() && self.ephemerals_added.is_empty()
+    }
+
+    fn ephemerals_added(&self, session_id: i64) -> i64 {
+        self.ephemerals_added
+            .get(&session_id)
+            .map_or(0, |deltas| deltas.iter().map(|(_, delta)| delta).sum())
     }
 }
 
 /// Undo records for a multi, so a failed multi leaves the pending changes as they were.
 struct Undo {
-    nodes: Vec<(String, Option<Option<NodeView>>)>,
-    ephemerals_added: HashMap<i64, i64>,
+    nodes: Vec<(String, Option<PendingNode>)>,
+    ephemerals_added: HashMap<i64, Vec<(i64, i64)>>,
 }
 
 /// One prepare pass over the tree plus pending changes.
@@ -70,20 +97,25 @@ pub struct Prepare<'a> {
     tree: &'a DataTree,
     pending: &'a mut PendingChanges,
     limits: &'a WriteLimits,
+    /// The zxid the prepared Txn will commit at, which tags its pending changes.
+    zxid: i64,
     undo: Option<Undo>,
 }
 
 impl<'a> Prepare<'a> {
-    /// A prepare pass; `pending` carries over between requests until their Txns are applied.
+    /// A prepare pass for the Txn that will commit at `zxid`; `pending` carries over between
+    /// requests until their Txns are applied.
     pub fn new(
         tree: &'a DataTree,
         pending: &'a mut PendingChanges,
         limits: &'a WriteLimits,
+        zxid: i64,
     ) -> Self {
         Prepare {
             tree,
             pending,
             limits,
+            zxid,
             undo: None,
         }
     }
@@ -149,7 +181,7 @@ impl<'a> Prepare<'a> {
     /// Prepares the end of a session: its ephemerals (applied or pending) are deleted.
     pub fn close_session(&mut self, session_id: i64) -> TxnOp {
         let mut doomed = self.tree.ephemerals(session_id);
-        for (path, view) in &self.pending.nodes {
+        for (path, (_, view)) in &self.pending.nodes {
             match view {
                 Some(view) if view.ephemeral_owner == session_id => doomed.push(path.clone()),
                 None => doomed.retain(|p| p != path),
@@ -221,16 +253,11 @@ impl<'a> Prepare<'a> {
             crate::tree::ttl_owner(request.ttl_ms)
         } else if mode.is_ephemeral() {
             let owned = self.tree.ephemeral_count(who.session_id) as i64
-                + self
-                    .pending
-                    .ephemerals_added
-                    .get(&who.session_id)
-                    .copied()
-                    .unwrap_or(0);
+                + self.pending.ephemerals_added(who.session_id);
             if owned >= self.limits.ephemerals_per_session_max as i64 {
                 return Err(ErrorCode::QuotaExceeded);
             }
-            self.count_ephemeral(who.session_id);
+            self.count_ephemeral(who.session_id, 1);
             who.session_id
         } else {
             0
@@ -302,11 +329,7 @@ impl<'a> Prepare<'a> {
         node: &NodeView,
     ) -> TxnOp {
         if is_session_ephemeral(node.ephemeral_owner) {
-            *self
-                .pending
-                .ephemerals_added
-                .entry(node.ephemeral_owner)
-                .or_insert(0) -= 1;
+            self.count_ephemeral(node.ephemeral_owner, -1);
         }
         self.record(
             parent_path.to_string(),
@@ -389,7 +412,7 @@ impl<'a> Prepare<'a> {
 
     /// The znode as it will be once pending changes apply.
     fn node(&self, path: &str) -> Option<NodeView> {
-        if let Some(pending) = self.pending.nodes.get(path) {
+        if let Some((_, pending)) = self.pending.nodes.get(path) {
             return pending.clone();
         }
         let znode = self.tree.get(path)?;
@@ -411,11 +434,15 @@ impl<'a> Prepare<'a> {
             let previous = self.pending.nodes.get(&path).cloned();
             undo.nodes.push((path.clone(), previous));
         }
-        self.pending.nodes.insert(path, view);
+        self.pending.nodes.insert(path, (self.zxid, view));
     }
 
-    fn count_ephemeral(&mut self, session_id: i64) {
-        *self.pending.ephemerals_added.entry(session_id).or_insert(0) += 1;
+    fn count_ephemeral(&mut self, session_id: i64, delta: i64) {
+        self.pending
+            .ephemerals_added
+            .entry(session_id)
+            .or_default()
+            .push((self.zxid, delta));
     }
 }
 
@@ -483,7 +510,7 @@ mod tests {
             mode: crate::proto::CreateMode::PersistentSequential,
             ttl_ms: -1,
         };
-        Prepare::new(tree, &mut pending, &limits()).write(who, &Op::Create(request))
+        Prepare::new(tree, &mut pending, &limits(), 1).write(who, &Op::Create(request))
     }
 
     /// ZooKeeper's sequence counter is the parent's signed 32-bit create count. Its apply only

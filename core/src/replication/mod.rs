@@ -1,37 +1,50 @@
 //! Replicate stage: a Txn is committed once a quorum holds it durably (the `Replicator` seam).
 //!
 //! zxid = the index of the committed log entry. This replicator is the ensemble of one:
-//! its quorum is itself, so a Txn commits as soon as its own log has it. The Raft replicator
-//! (raft-rs) plugs in behind the same trait for ensembles.
+//! its quorum is itself, so a Txn commits as soon as its own log has it durably. The Raft
+//! replicator (raft-rs) plugs in behind the same trait for ensembles.
 
 use std::sync::Arc;
 
 use crate::storage::LogStore;
 use crate::txn::Txn;
 
-/// Commits Txns in a single total order.
+/// Orders Txns and commits them.
 ///
-/// Contract: `propose` returns the zxid the Txn committed at; zxids strictly increase across
-/// calls. An `Err` means the member cannot commit anymore (storage failed, leadership lost) and
-/// the Txn must be treated as not committed.
+/// Contract: `propose` gives each Txn the next zxid (they strictly increase) and starts making
+/// it durable; `commit` returns once every proposed Txn is committed (a quorum holds it
+/// durably) and answers the newest committed zxid, so one call can commit many proposals
+/// (group commit). An `Err` means the member cannot commit anymore (storage failed,
+/// leadership lost): no Txn proposed since the last successful commit may be treated as
+/// committed.
 pub trait Replicator: Send {
-    /// Commits one Txn and returns its zxid.
+    /// Orders one Txn; answers its zxid.
     fn propose(&mut self, txn: Arc<Txn>) -> std::io::Result<i64>;
+    /// Commits everything proposed so far; answers the newest committed zxid.
+    fn commit(&mut self) -> std::io::Result<i64>;
     /// The newest committed zxid.
     fn committed_zxid(&self) -> i64;
+    /// The zxid the next proposal will get.
+    fn next_zxid(&self) -> i64;
 }
 
-/// An ensemble of one member: commit = append to the member's own log.
+/// An ensemble of one member: commit = the member's own log made durable.
 pub struct SingleMember {
     log: Box<dyn LogStore>,
     next_zxid: i64,
+    committed_zxid: i64,
 }
 
 impl SingleMember {
-    /// A replicator over `log`, continuing after the log's last zxid.
+    /// A replicator over `log`, continuing after the log's last zxid (all of it committed:
+    /// a single member's log holds only what it made durable).
     pub fn new(log: Box<dyn LogStore>) -> SingleMember {
-        let next_zxid = log.last_zxid() + 1;
-        SingleMember { log, next_zxid }
+        let last = log.last_zxid();
+        SingleMember {
+            log,
+            next_zxid: last + 1,
+            committed_zxid: last,
+        }
     }
 }
 
@@ -43,7 +56,20 @@ impl Replicator for SingleMember {
         Ok(zxid)
     }
 
+    fn commit(&mut self) -> std::io::Result<i64> {
+        let through = self.next_zxid - 1;
+        if self.committed_zxid < through {
+            self.log.sync()?;
+            self.committed_zxid = through;
+        }
+        Ok(self.committed_zxid)
+    }
+
     fn committed_zxid(&self) -> i64 {
-        self.next_zxid - 1
+        self.committed_zxid
+    }
+
+    fn next_zxid(&self) -> i64 {
+        self.next_zxid
     }
 }

@@ -6,42 +6,48 @@
 //! when they leave a watch, `watches`: so a watch is registered atomically with the read it
 //! guards, and an apply fires watches before any later read can see its change.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
 use crate::op::{Op, OpResult, Reply, Response, SetWatchesRequest};
-use crate::prepare::{PendingChanges, Prepare, Requester, WriteLimits};
-use crate::proto::{ErrorCode, Id, KeeperState, Perms, WatchedEvent, CONTAINER_EPHEMERAL_OWNER};
+use crate::prepare::{PendingChanges, Requester, WriteLimits};
+use crate::proto::{ErrorCode, Id, KeeperState, WatchedEvent, CONTAINER_EPHEMERAL_OWNER};
 use crate::replication::{Replicator, SingleMember};
 use crate::server::clock::Clock;
+use crate::server::commit::Queued;
 use crate::server::config::ServerConfig;
 use crate::server::read::{self, WatchRegistered};
 use crate::server::session_layer::{authenticate, session_password, LocalSession, SessionSink};
 use crate::session::{negotiate_timeout, SessionTracker};
 use crate::storage::MemoryLogStore;
-use crate::tree::{acl, Applied, DataTree, TxnResult};
+use crate::tree::{DataTree, TxnResult};
 use crate::txn::{Txn, TxnOp};
 use crate::watch::{WatchKind, WatchRegistry};
 
-/// The single writer's state.
-struct Writer {
-    replicator: Box<dyn Replicator>,
-    pending: PendingChanges,
+/// The single writer's state: what prepare and session bookkeeping change together.
+pub(super) struct Writer {
     tracker: SessionTracker,
     next_session_id: i64,
     last_reap_ms: u64,
-    /// Set when the log failed: the member stops accepting writes (fail-stop).
-    failed: bool,
 }
 
 /// One member's engine.
 pub struct Engine {
     pub(super) config: ServerConfig,
-    limits: WriteLimits,
+    pub(super) limits: WriteLimits,
     pub(super) clock: Arc<dyn Clock>,
     writer: Mutex<Writer>,
+    /// Orders and commits Txns (the replicate and persist stages).
+    pub(super) log: Mutex<Box<dyn Replicator>>,
+    /// Proposed Txns waiting to apply, in zxid order.
+    pub(super) applying: Mutex<VecDeque<Queued>>,
+    /// What proposed but unapplied Txns will change, for prepare.
+    pub(super) pending: Mutex<PendingChanges>,
+    /// Set when the log failed: the member stops accepting writes (fail-stop).
+    pub(super) failed: AtomicBool,
     pub(super) tree: RwLock<DataTree>,
     pub(super) watches: Mutex<WatchRegistry>,
     pub(super) sessions: RwLock<HashMap<i64, Arc<LocalSession>>>,
@@ -64,13 +70,14 @@ impl Engine {
                 ttl_enabled: config.ttl_enabled,
             },
             writer: Mutex::new(Writer {
-                replicator: Box::new(SingleMember::new(Box::new(log))),
-                pending: PendingChanges::default(),
                 tracker: SessionTracker::new(config.tick_ms as u64, now_ms),
                 next_session_id,
                 last_reap_ms: now_ms,
-                failed: false,
             }),
+            log: Mutex::new(Box::new(SingleMember::new(Box::new(log)))),
+            applying: Mutex::new(VecDeque::new()),
+            pending: Mutex::new(PendingChanges::default()),
+            failed: AtomicBool::new(false),
             tree: RwLock::new(DataTree::new()),
             watches: Mutex::new(WatchRegistry::new(config.watches_per_session_max)),
             sessions: RwLock::new(HashMap::new()),
@@ -121,7 +128,7 @@ impl Engine {
                 password,
             },
         };
-        self.commit(&mut writer, txn)?.result?;
+        self.commit(txn)?.result?;
         let now_ms = self.clock.now_ms();
         writer.tracker.add(session_id, timeout_ms, now_ms);
         let identities = ip.map(|ip| vec![Id::new("ip", ip)]).unwrap_or_default();
@@ -307,8 +314,8 @@ impl Engine {
     }
 
     fn write(&self, session: &LocalSession, op: Op) -> Response {
-        let mut writer = self.writer.lock();
-        if writer.failed {
+        let writer = self.writer.lock();
+        if self.failed.load(Ordering::Acquire) {
             return self.error(ErrorCode::SystemError);
         }
         // Checked again under the writer lock: a close or expiry that committed while this
@@ -329,31 +336,32 @@ impl Engine {
             session_id: session.id(),
             identities: &identities,
         };
-        let prepared = {
-            let tree = self.tree.read();
-            let mut prepare = Prepare::new(&tree, &mut writer.pending, &self.limits);
-            match &op {
-                Op::Multi(ops) => prepare.multi(who, ops).map_err(|results| Response {
-                    zxid: tree.last_zxid(),
-                    result: Ok(Reply::Multi(results)),
-                }),
-                single => prepare.write(who, single).map_err(|code| Response {
-                    zxid: tree.last_zxid(),
-                    result: Err(code),
-                }),
-            }
-        };
+        let prepared = self.prepare(|prepare| match &op {
+            Op::Multi(ops) => prepare
+                .multi(who, ops)
+                .map_err(|results| Ok(Reply::Multi(results))),
+            single => prepare.write(who, single).map_err(Err),
+        });
         drop(identities);
         let txn_op = match prepared {
             Ok(txn_op) => txn_op,
             // A failed write changes nothing and is answered without a Txn.
-            Err(response) => return response,
+            Err(result) => {
+                return Response {
+                    zxid: self.last_zxid(),
+                    result,
+                }
+            }
         };
         let txn = Txn {
             time_ms: self.clock.wall_ms(),
             op: txn_op,
         };
-        match self.commit(&mut writer, txn) {
+        // Proposed under the writer lock (zxids follow prepare order), committed without it,
+        // so other writers prepare meanwhile and one fsync covers them all.
+        let proposed = self.propose(txn);
+        drop(writer);
+        match proposed.and_then(|ticket| self.complete(ticket)) {
             Ok(applied) => Response {
                 zxid: self.last_zxid(),
                 result: reply_for(&op, applied.result, &self.tree),
@@ -370,54 +378,6 @@ impl Engine {
         self.ok(Reply::Done)
     }
 
-    /// Replicates, persists and applies one Txn; fires its watches. The writer lock is held,
-    /// so Txns apply in the order they were prepared.
-    fn commit(&self, writer: &mut Writer, txn: Txn) -> Result<Applied, ErrorCode> {
-        let txn = Arc::new(txn);
-        let zxid = match writer.replicator.propose(txn.clone()) {
-            Ok(zxid) => zxid,
-            Err(error) => {
-                tracing::error!(%error, "the log failed; this member stops accepting writes");
-                writer.failed = true;
-                writer.pending.clear();
-                return Err(ErrorCode::SystemError);
-            }
-        };
-        let mut tree = self.tree.write();
-        let applied = tree.apply(zxid, &txn);
-        writer.pending.clear();
-        if !applied.changes.is_empty() {
-            let mut events = Vec::new();
-            // The change each event came from, for its ACL.
-            let mut sources = Vec::new();
-            let mut watches = self.watches.lock();
-            for (index, change) in applied.changes.iter().enumerate() {
-                watches.fire(change, zxid, &mut events);
-                sources.resize(events.len(), index);
-            }
-            drop(watches);
-            if !events.is_empty() {
-                let sessions = self.sessions.read();
-                for ((session_id, event), index) in events.into_iter().zip(sources) {
-                    let Some(session) = sessions.get(&session_id) else {
-                        continue;
-                    };
-                    // As ZooKeeper 3.9 (CVE-2024-23944): a session hears only of znodes it may
-                    // read; the watch is used up all the same.
-                    if acl::check(
-                        &applied.changes[index].acl,
-                        Perms::READ,
-                        &session.identities(),
-                    ) {
-                        session.deliver(event);
-                    }
-                }
-            }
-        }
-        drop(tree);
-        Ok(applied)
-    }
-
     /// Closes a session: its ephemerals go in one Txn, its watches and local state with it.
     /// `detach`: tell the session's connection it ended (expiry, shutdown); not when the
     /// connection asked for the close itself, since it still owes its client the reply.
@@ -427,7 +387,7 @@ impl Engine {
         session_id: i64,
         detach: bool,
     ) -> Result<(), ErrorCode> {
-        if writer.failed {
+        if self.failed.load(Ordering::Acquire) {
             return Err(ErrorCode::SystemError);
         }
         let session = self.sessions.read().get(&session_id).cloned();
@@ -438,15 +398,12 @@ impl Engine {
             return Err(ErrorCode::SessionExpired);
         }
         writer.tracker.set_closing(session_id);
-        let txn_op = {
-            let tree = self.tree.read();
-            Prepare::new(&tree, &mut writer.pending, &self.limits).close_session(session_id)
-        };
+        let txn_op = self.prepare(|prepare| prepare.close_session(session_id));
         let txn = Txn {
             time_ms: self.clock.wall_ms(),
             op: txn_op,
         };
-        let result = self.commit(writer, txn);
+        let result = self.commit(txn);
         writer.tracker.remove(session_id);
         self.watches.lock().remove_session(session_id);
         self.sessions.write().remove(&session_id);
@@ -463,7 +420,7 @@ impl Engine {
     pub fn tick(&self) {
         let now_ms = self.clock.now_ms();
         let mut writer = self.writer.lock();
-        if writer.failed {
+        if self.failed.load(Ordering::Acquire) {
             return;
         }
         for session in self.sessions.read().values() {
@@ -493,26 +450,25 @@ impl Engine {
     }
 
     /// Deletes empty containers and expired TTL znodes, as ZooKeeper's ContainerManager. The
-    /// writer lock is held from candidate to delete, so nothing can change in between.
-    fn reap(&self, writer: &mut Writer) {
+    /// writer lock (`_writer`) is held from candidate to delete, so no new write slips in
+    /// between; prepare still sees writes proposed before and not yet applied.
+    fn reap(&self, _writer: &mut Writer) {
         let candidates = self.tree.read().reap_candidates(self.clock.wall_ms());
         for path in candidates {
-            let prepared = {
-                let tree = self.tree.read();
-                let server = Requester {
-                    session_id: 0,
-                    identities: &[],
-                };
-                Prepare::new(&tree, &mut writer.pending, &self.limits)
-                    .write(server, &Op::DeleteContainer { path: path.clone() })
+            let server = Requester {
+                session_id: 0,
+                identities: &[],
             };
+            let prepared = self.prepare(|prepare| {
+                prepare.write(server, &Op::DeleteContainer { path: path.clone() })
+            });
             match prepared {
                 Ok(txn_op) => {
                     let txn = Txn {
                         time_ms: self.clock.wall_ms(),
                         op: txn_op,
                     };
-                    if self.commit(writer, txn).is_err() {
+                    if self.commit(txn).is_err() {
                         return;
                     }
                 }

@@ -3,6 +3,7 @@
 
 pub mod cli;
 mod clock;
+mod commit;
 mod config;
 mod engine;
 pub mod net;

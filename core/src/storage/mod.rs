@@ -14,19 +14,20 @@ use std::sync::Arc;
 
 use crate::txn::Txn;
 
-/// An append-only sequence of committed Txns, indexed by zxid.
+/// An append-only sequence of Txns, indexed by zxid, made durable in batches.
 ///
-/// Contract: zxids passed to `append` strictly increase. `append` returns only once the Txn is
-/// as durable as the store promises (memory: immediately; disk: after fsync or group commit).
-/// An `Err` means the store can no longer promise durability and the member must stop
-/// (fail-stop): a retried fsync can lie.
+/// Contract: zxids passed to `append` strictly increase. `append` may buffer; `sync` returns
+/// only once every appended Txn is as durable as the store promises (memory: at once; disk:
+/// after fsync), so one sync can cover many appends (group commit). An `Err` from either means
+/// the store can no longer promise durability and the member must stop (fail-stop): a retried
+/// fsync can lie.
 pub trait LogStore: Send {
-    /// Appends one committed Txn.
+    /// Appends one Txn (not yet durable).
     fn append(&mut self, zxid: i64, txn: Arc<Txn>) -> std::io::Result<()>;
-    /// The newest zxid stored, 0 when empty.
+    /// Makes every appended Txn durable.
+    fn sync(&mut self) -> std::io::Result<()>;
+    /// The newest zxid appended, 0 when empty.
     fn last_zxid(&self) -> i64;
-    /// Stored Txns with zxid greater than `after`, oldest first (those still retained).
-    fn entries_after(&self, after: i64) -> Vec<(i64, Arc<Txn>)>;
 }
 
 /// A log kept in memory, retaining the newest `entries_max` Txns so that memory stays bounded
@@ -65,11 +66,18 @@ impl LogStore for MemoryLogStore {
         Ok(())
     }
 
+    fn sync(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+
     fn last_zxid(&self) -> i64 {
         self.last_zxid
     }
+}
 
-    fn entries_after(&self, after: i64) -> Vec<(i64, Arc<Txn>)> {
+impl MemoryLogStore {
+    /// Retained Txns with zxid greater than `after`, oldest first.
+    pub fn entries_after(&self, after: i64) -> Vec<(i64, Arc<Txn>)> {
         self.entries
             .iter()
             .filter(|(zxid, _)| *zxid > after)
