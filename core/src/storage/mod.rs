@@ -4,10 +4,14 @@
 //! same trait. A store never interprets a Txn: it keeps (zxid, Txn) pairs in order.
 
 pub mod disk;
+pub mod error;
 mod fake_disk;
+pub mod log;
 
 pub use disk::{Disk, DiskFile, RealDisk};
+pub use error::StorageError;
 pub use fake_disk::{Crash, FakeDisk};
+pub use log::{FileLog, LogOptions};
 
 use std::collections::VecDeque;
 use std::sync::Arc;
