@@ -26,6 +26,8 @@ pub trait Replicator: Send {
     fn committed_zxid(&self) -> i64;
     /// The zxid the next proposal will get.
     fn next_zxid(&self) -> i64;
+    /// Lets the log drop what a snapshot through `zxid` covers.
+    fn purge_through(&mut self, zxid: i64) -> std::io::Result<()>;
 }
 
 /// An ensemble of one member: commit = the member's own log made durable.
@@ -71,5 +73,9 @@ impl Replicator for SingleMember {
 
     fn next_zxid(&self) -> i64 {
         self.next_zxid
+    }
+
+    fn purge_through(&mut self, zxid: i64) -> std::io::Result<()> {
+        self.log.purge_through(zxid)
     }
 }

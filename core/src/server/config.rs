@@ -1,10 +1,12 @@
 //! Server configuration: every limit with its unit, validated once with errors that name the rule.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::proto::DATA_BYTES_MAX_DEFAULT;
 use crate::server::clock::{Clock, ManualClock, SystemClock};
+use crate::storage::{Disk, RealDisk};
 
 /// How a server runs. Start from `ServerConfig::default()` and change what you need.
 #[derive(Clone)]
@@ -39,6 +41,17 @@ pub struct ServerConfig {
     pub member_id: u8,
     /// Committed Txns the in-memory log keeps for followers that catch up.
     pub log_entries_max: usize,
+    /// Where the transaction log and snapshots live; `None` keeps everything in memory.
+    pub data_dir: Option<PathBuf>,
+    /// fsync the log before answering a write (zoo.cfg's `forceSync`; off only for tests and
+    /// benchmarks that choose speed over durability).
+    pub force_sync: bool,
+    /// Txns between snapshots (zoo.cfg's `snapCount`, 100,000).
+    pub snap_count: u64,
+    /// Snapshots kept, with the log they need (zoo.cfg's `autopurge.snapRetainCount`, 3).
+    pub snapshots_retained: usize,
+    /// The file system (a `FakeDisk` in crash tests).
+    pub disk: Arc<dyn Disk>,
     /// Where time comes from. A `ManualClock` starts no ticker: the test moves time.
     pub clock: Arc<dyn Clock>,
 }
@@ -59,6 +72,11 @@ impl Default for ServerConfig {
             container_check_interval_ms: 60_000,
             member_id: 0,
             log_entries_max: 10_000,
+            data_dir: None,
+            force_sync: true,
+            snap_count: 100_000,
+            snapshots_retained: 3,
+            disk: Arc::new(RealDisk),
             clock: Arc::new(SystemClock::default()),
         }
     }
@@ -83,6 +101,10 @@ impl fmt::Debug for ServerConfig {
                 &self.container_check_interval_ms,
             )
             .field("member_id", &self.member_id)
+            .field("data_dir", &self.data_dir)
+            .field("force_sync", &self.force_sync)
+            .field("snap_count", &self.snap_count)
+            .field("snapshots_retained", &self.snapshots_retained)
             .field("manual_clock", &self.clock.is_manual())
             .finish()
     }
@@ -140,6 +162,8 @@ impl ServerConfig {
             "data_bytes_max must fit a Stat's 32-bit dataLength",
         )?;
         rule(self.sessions_max > 0, "sessions_max must be greater than 0")?;
+        rule(self.snap_count > 0, "snap_count must be greater than 0")?;
+        rule(self.snapshots_retained >= 1, "snapshots_retained must be at least 1")?;
         rule(
             self.reply_bytes_max >= self.data_bytes_max
                 && self.reply_bytes_max <= i32::MAX as usize,

@@ -32,6 +32,47 @@ pub trait LogStore: Send {
     fn sync(&mut self) -> std::io::Result<()>;
     /// The newest zxid appended, 0 when empty.
     fn last_zxid(&self) -> i64;
+    /// Drops Txns up to `zxid` that a snapshot now covers (a store may keep more).
+    fn purge_through(&mut self, _zxid: i64) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The durable log as the replicate stage uses it. With `force_sync` off (zoo.cfg's
+/// `forceSync=no`) records are written but never fsynced: for tests and benchmarks that choose
+/// speed over durability.
+pub struct DiskLogStore {
+    log: FileLog,
+    force_sync: bool,
+}
+
+impl DiskLogStore {
+    /// A store over an opened log.
+    pub fn new(log: FileLog, force_sync: bool) -> DiskLogStore {
+        DiskLogStore { log, force_sync }
+    }
+}
+
+impl LogStore for DiskLogStore {
+    fn append(&mut self, zxid: i64, txn: Arc<Txn>) -> std::io::Result<()> {
+        self.log.append(zxid, &txn)
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
+        if self.force_sync {
+            self.log.sync()
+        } else {
+            Ok(())
+        }
+    }
+
+    fn last_zxid(&self) -> i64 {
+        self.log.last_zxid()
+    }
+
+    fn purge_through(&mut self, zxid: i64) -> std::io::Result<()> {
+        self.log.purge_through(zxid)
+    }
 }
 
 /// A log kept in memory, retaining the newest `entries_max` Txns so that memory stays bounded
