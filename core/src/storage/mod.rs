@@ -4,10 +4,14 @@
 //! same trait. A store never interprets a Txn: it keeps (zxid, Txn) pairs in order.
 
 pub mod disk;
+pub mod error;
 mod fake_disk;
+pub mod snapshot;
 
 pub use disk::{Disk, DiskFile, RealDisk};
+pub use error::StorageError;
 pub use fake_disk::{Crash, FakeDisk};
+pub use snapshot::{SnapshotFile, SnapshotStore, SNAPSHOT_FORMAT_VERSION};
 
 use std::collections::VecDeque;
 use std::sync::Arc;
