@@ -7,11 +7,13 @@ pub mod disk;
 pub mod error;
 mod fake_disk;
 pub mod log;
+pub mod snapshot;
 
 pub use disk::{Disk, DiskFile, RealDisk};
 pub use error::StorageError;
 pub use fake_disk::{Crash, FakeDisk};
 pub use log::{FileLog, LogOptions};
+pub use snapshot::{SnapshotFile, SnapshotStore, SNAPSHOT_FORMAT_VERSION};
 
 use std::collections::VecDeque;
 use std::sync::Arc;

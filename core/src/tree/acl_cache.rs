@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::proto::Acl;
 
 /// The distinct ACLs in use by a tree's znodes.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub(super) struct AclCache {
     /// Each distinct ACL and the number of znodes using it.
     entries: HashMap<Arc<[Acl]>, u64, ahash::RandomState>,
@@ -40,6 +40,25 @@ impl AclCache {
         if *users == 0 {
             self.entries.remove(&*acl);
         }
+    }
+
+    /// Adds `users` znodes to `shared`'s count, adding the entry if it is new (rebuilding the
+    /// cache from a snapshot, where every znode using it is counted first). Returns the copy the
+    /// cache holds, which is `shared` unless an equal ACL was already there.
+    pub(super) fn add_users(&mut self, shared: Arc<[Acl]>, users: u64) -> Arc<[Acl]> {
+        if let Some((held, count)) = self.entries.get_key_value(&*shared) {
+            let held = Arc::clone(held);
+            let count = count + users;
+            self.entries.insert(Arc::clone(&held), count);
+            return held;
+        }
+        self.entries.insert(Arc::clone(&shared), users);
+        shared
+    }
+
+    /// Every distinct ACL with the number of znodes using it, in no particular order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&Arc<[Acl]>, u64)> + '_ {
+        self.entries.iter().map(|(acl, users)| (acl, *users))
     }
 
     /// The number of distinct ACLs.

@@ -65,22 +65,24 @@ pub enum TxnResult {
 }
 
 /// The znode tree with its indexes, and the session records.
-#[derive(Debug)]
+/// Equality compares every znode (data, ACL, stored Stat fields, children), every index, the
+/// session records and the counters: two equal trees answer every read alike.
+#[derive(Debug, PartialEq, Eq)]
 pub struct DataTree {
     /// Every znode by full path; hashed with per-map random keys so clients cannot choose
     /// colliding paths.
-    nodes: HashMap<Box<str>, Znode, ahash::RandomState>,
-    acls: AclCache,
+    pub(super) nodes: HashMap<Box<str>, Znode, ahash::RandomState>,
+    pub(super) acls: AclCache,
     /// Ephemeral paths by owning session; sessions without ephemerals have no entry.
-    ephemerals: HashMap<i64, BTreeSet<Box<str>>, ahash::RandomState>,
-    containers: BTreeSet<Box<str>>,
-    ttls: BTreeSet<Box<str>>,
+    pub(super) ephemerals: HashMap<i64, BTreeSet<Box<str>>, ahash::RandomState>,
+    pub(super) containers: BTreeSet<Box<str>>,
+    pub(super) ttls: BTreeSet<Box<str>>,
     /// Ordered, so that iterating sessions (for snapshots) is the same on every replica.
-    sessions: BTreeMap<i64, SessionRecord>,
-    last_zxid: i64,
+    pub(super) sessions: BTreeMap<i64, SessionRecord>,
+    pub(super) last_zxid: i64,
     /// Sum of every znode's path and data lengths (see [`DataTree::approximate_data_size`]),
     /// kept as znodes change so the mntr four-letter word need not scan the tree.
-    data_size_bytes: u64,
+    pub(super) data_size_bytes: u64,
 }
 
 impl Default for DataTree {
@@ -114,20 +116,20 @@ impl DataTree {
             last_zxid: 0,
             data_size_bytes: 0,
         };
-        let open = tree.acls.intern(&Acl::open_unsafe());
-        let read_only = tree.acls.intern(&Acl::read_unsafe());
-        let system_znode = |acl| Znode::new(&[], acl, 0, 0, 0);
-        let mut root = system_znode(open.clone());
+        // One intern per znode: the cache counts users, and a SetAcl on one of these must not
+        // drop the entry the others still share.
+        let mut system_znode = |acl: Vec<Acl>| Znode::new(&[], tree.acls.intern(&acl), 0, 0, 0);
+        let mut root = system_znode(Acl::open_unsafe());
         root.children.insert("zookeeper".into());
-        let mut zookeeper = system_znode(open.clone());
+        let mut zookeeper = system_znode(Acl::open_unsafe());
         zookeeper.children.insert("quota".into());
         zookeeper.children.insert("config".into());
-        let mut config = system_znode(read_only);
+        let quota = system_znode(Acl::open_unsafe());
+        let mut config = system_znode(Acl::read_unsafe());
         config.aversion = -1;
         tree.nodes.insert("/".into(), root);
         tree.nodes.insert("/zookeeper".into(), zookeeper);
-        tree.nodes
-            .insert("/zookeeper/quota".into(), system_znode(open));
+        tree.nodes.insert("/zookeeper/quota".into(), quota);
         tree.nodes.insert("/zookeeper/config".into(), config);
         tree.data_size_bytes = tree
             .nodes
@@ -489,7 +491,7 @@ impl DataTree {
 
 /// One znode's share of [`DataTree::approximate_data_size`]. The root counts no path, because
 /// ZooKeeper keys it by the empty string.
-fn node_size_bytes(path: &str, data: &[u8]) -> u64 {
+pub(super) fn node_size_bytes(path: &str, data: &[u8]) -> u64 {
     let path_bytes = if path == "/" { 0 } else { path.len() };
     (path_bytes + data.len()) as u64
 }

@@ -8,9 +8,11 @@ pub mod acl;
 mod acl_cache;
 mod data_tree;
 pub mod path;
+mod snapshot;
 mod znode;
 
 pub use data_tree::{Applied, DataTree, SessionRecord, TxnResult};
+pub use snapshot::SnapshotDecodeError;
 pub use znode::{owner_ttl_ms, ttl_owner, Znode};
 
 use std::sync::Arc;

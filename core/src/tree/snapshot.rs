@@ -1,0 +1,429 @@
+//! The tree as bytes: `DataTree::to_snapshot` and `DataTree::from_snapshot`.
+//!
+//! Layout (postcard throughout): a head — last zxid, the table of distinct ACLs (each written
+//! once, sorted by its encoding so equal trees give equal bytes), the session records and the
+//! znode count — then one record per znode in pre-order (a parent before its children, children
+//! by name). A record holds the path, the data, the ACL's index in the table, the stored Stat
+//! fields and the number of children, which decoding checks against the children it rebuilt.
+//!
+//! Everything derivable (children sets, the ephemeral, container and TTL indexes, the ACL cache's
+//! counts, the data size) is rebuilt rather than stored, so a snapshot cannot disagree with
+//! itself; what is stored is checked as it is read, and a violation is an error, never a panic:
+//! the bytes may come from a damaged disk.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize, Serializer};
+
+use super::acl_cache::AclCache;
+use super::data_tree::{node_size_bytes, DataTree, SessionRecord};
+use super::path;
+use super::znode::{OwnerKind, Znode};
+use crate::proto::Acl;
+
+/// Why snapshot bytes could not become a tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SnapshotDecodeError {
+    /// The bytes are not a snapshot encoding (truncated, bad varint, bad UTF-8, trailing bytes).
+    Encoding {
+        /// What postcard or the framing reported.
+        reason: String,
+    },
+    /// The bytes decode but break a tree invariant.
+    Invariant {
+        /// The znode (or session, as `session <id>`) concerned.
+        path: String,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
+}
+
+impl fmt::Display for SnapshotDecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SnapshotDecodeError::Encoding { reason } => {
+                write!(f, "snapshot encoding is malformed: {reason}")
+            }
+            SnapshotDecodeError::Invariant { path, reason } => {
+                write!(f, "snapshot breaks a tree invariant at {path}: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SnapshotDecodeError {}
+
+fn encoding(error: postcard::Error) -> SnapshotDecodeError {
+    SnapshotDecodeError::Encoding {
+        reason: error.to_string(),
+    }
+}
+
+fn invariant(path: &str, reason: &'static str) -> SnapshotDecodeError {
+    SnapshotDecodeError::Invariant {
+        path: path.to_owned(),
+        reason,
+    }
+}
+
+/// Everything before the znodes.
+#[derive(Serialize, Deserialize)]
+struct Head<A> {
+    last_zxid: i64,
+    /// Distinct ACLs; a znode names one by index.
+    acls: Vec<A>,
+    /// (session id, timeout, password), by increasing session id.
+    sessions: Vec<(i64, u32, [u8; 16])>,
+    znode_count: u64,
+}
+
+/// One znode; borrows from the tree when encoding and from the bytes when decoding.
+#[derive(Serialize, Deserialize)]
+struct ZnodeRecord<'a> {
+    path: &'a str,
+    #[serde(borrow)]
+    data: Bytes<'a>,
+    acl: u32,
+    czxid: i64,
+    mzxid: i64,
+    pzxid: i64,
+    ctime: i64,
+    mtime: i64,
+    ephemeral_owner: i64,
+    version: i32,
+    /// The stored cversion (children ever created), not the client's.
+    cversion: i32,
+    aversion: i32,
+    num_children: u32,
+}
+
+/// Data as one length-prefixed byte string (serde would write a slice element by element).
+struct Bytes<'a>(&'a [u8]);
+
+impl Serialize for Bytes<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.0)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Bytes<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        <&'de [u8]>::deserialize(deserializer).map(Bytes)
+    }
+}
+
+/// A znode whose children are still being read.
+struct Frame<'a> {
+    path: &'a str,
+    ephemeral: bool,
+    stored_children: u32,
+    children: Vec<Box<str>>,
+}
+
+impl Frame<'_> {
+    /// Gives the znode its children, checking them against the count the snapshot stored.
+    fn finish(self, tree: &mut DataTree) -> Result<(), SnapshotDecodeError> {
+        // Check after reading: a count that differs means records were lost or added.
+        if self.children.len() != self.stored_children as usize {
+            return Err(invariant(
+                self.path,
+                "children count does not match the znodes",
+            ));
+        }
+        if self.children.is_empty() {
+            return Ok(());
+        }
+        let count = self.children.len();
+        let children: BTreeSet<Box<str>> = self.children.into_iter().collect();
+        if children.len() != count {
+            return Err(invariant(self.path, "duplicate child"));
+        }
+        let node = tree
+            .nodes
+            .get_mut(self.path)
+            .ok_or_else(|| invariant(self.path, "znode vanished while decoding"))?;
+        node.children = children;
+        Ok(())
+    }
+}
+
+/// The smallest encoded znode record (one byte per varint, empty path and data), used to bound
+/// what an untrusted znode count may reserve.
+const RECORD_BYTES_MIN: usize = 14;
+
+impl DataTree {
+    /// The tree as snapshot bytes: equal trees give equal bytes.
+    ///
+    /// # Panics
+    /// When the tree breaks its own invariants (a znode unreachable from the root, a znode whose
+    /// ACL the cache does not hold): writing such a snapshot would persist the bug.
+    pub fn to_snapshot(&self) -> Vec<u8> {
+        let (acl_table, acl_index) = self.acl_table();
+        let head = Head {
+            last_zxid: self.last_zxid,
+            acls: acl_table.clone(),
+            sessions: self
+                .sessions
+                .iter()
+                .map(|(id, record)| (*id, record.timeout_ms, record.password))
+                .collect(),
+            znode_count: self.nodes.len() as u64,
+        };
+        // Paths average a few tens of bytes; start big enough to avoid most regrowth.
+        let capacity_bytes = 64 + self.nodes.len() * 48 + self.data_size_bytes as usize;
+        let mut bytes = Vec::with_capacity(capacity_bytes);
+        bytes = postcard::to_extend(&head, bytes).expect("a Vec never refuses bytes");
+
+        let acl_of = |path: &str, node: &Znode| -> u32 {
+            if let Some(index) = acl_index.get(&(Arc::as_ptr(&node.acl) as *const Acl as usize)) {
+                return *index;
+            }
+            // Every znode should hold the cache's copy; an equal ACL still encodes right.
+            debug_assert!(false, "{path} holds its own copy of a cached ACL");
+            acl_table
+                .iter()
+                .position(|acl| **acl == *node.acl)
+                .unwrap_or_else(|| panic!("{path}'s ACL is not in the ACL cache"))
+                as u32
+        };
+        let encode = |bytes: Vec<u8>, path: &str, node: &Znode| -> Vec<u8> {
+            let record = ZnodeRecord {
+                path,
+                data: Bytes(&node.data),
+                acl: acl_of(path, node),
+                czxid: node.czxid,
+                mzxid: node.mzxid,
+                pzxid: node.pzxid,
+                ctime: node.ctime,
+                mtime: node.mtime,
+                ephemeral_owner: node.ephemeral_owner,
+                version: node.version,
+                cversion: node.cversion,
+                aversion: node.aversion,
+                num_children: node.children.len() as u32,
+            };
+            postcard::to_extend(&record, bytes).expect("a Vec never refuses bytes")
+        };
+
+        // Pre-order by hand: a stack of child iterators over one path buffer, so the walk
+        // allocates nothing per znode and children come out in name order.
+        let root = self.nodes.get("/").expect("the root exists");
+        bytes = encode(bytes, "/", root);
+        let mut written: usize = 1;
+        let mut buffer = String::from("/");
+        let mut pending = vec![(1_usize, root.children.iter())];
+        while let Some((parent_bytes, children)) = pending.last_mut() {
+            let parent_bytes = *parent_bytes;
+            let Some(name) = children.next() else {
+                pending.pop();
+                continue;
+            };
+            buffer.truncate(parent_bytes);
+            if parent_bytes > 1 {
+                buffer.push('/');
+            }
+            buffer.push_str(name);
+            let node = self
+                .nodes
+                .get(buffer.as_str())
+                .unwrap_or_else(|| panic!("child {buffer} listed but not in the tree"));
+            bytes = encode(bytes, &buffer, node);
+            written += 1;
+            if !node.children.is_empty() {
+                pending.push((buffer.len(), node.children.iter()));
+            }
+        }
+        // Check before persisting: every znode hangs off the root.
+        assert_eq!(
+            written,
+            self.nodes.len(),
+            "znodes unreachable from the root would be lost"
+        );
+        bytes
+    }
+
+    /// The distinct ACLs sorted by their encoding, and each one's index by the address of the
+    /// cache's shared copy (every znode holds that copy).
+    fn acl_table(&self) -> (Vec<&[Acl]>, HashMap<usize, u32, ahash::RandomState>) {
+        let mut table: Vec<(Vec<u8>, &Arc<[Acl]>)> = self
+            .acls
+            .iter()
+            .map(|(acl, _users)| {
+                let key = postcard::to_allocvec(&**acl).expect("a Vec never refuses bytes");
+                (key, acl)
+            })
+            .collect();
+        table.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let index = table
+            .iter()
+            .enumerate()
+            .map(|(index, (_, acl))| (Arc::as_ptr(acl) as *const Acl as usize, index as u32))
+            .collect();
+        (table.into_iter().map(|(_, acl)| &**acl).collect(), index)
+    }
+
+    /// Rebuilds a tree from `to_snapshot`'s bytes, with every index, and checks it.
+    ///
+    /// # Errors
+    /// `Encoding` when the bytes do not decode (or bytes are left over), `Invariant` when they
+    /// decode to something no tree can be: a znode before its parent or without one, a
+    /// duplicate path, a child under an ephemeral, a children count that does not match, an
+    /// ACL index outside the table, sessions out of order.
+    pub fn from_snapshot(bytes: &[u8]) -> Result<DataTree, SnapshotDecodeError> {
+        let (head, mut rest) =
+            postcard::take_from_bytes::<Head<Vec<Acl>>>(bytes).map_err(encoding)?;
+        let mut tree = DataTree {
+            nodes: HashMap::default(),
+            acls: AclCache::default(),
+            ephemerals: HashMap::default(),
+            containers: Default::default(),
+            ttls: Default::default(),
+            sessions: Default::default(),
+            last_zxid: head.last_zxid,
+            data_size_bytes: 0,
+        };
+
+        let mut previous_session: Option<i64> = None;
+        for (session_id, timeout_ms, password) in head.sessions {
+            if previous_session.is_some_and(|previous| previous >= session_id) {
+                return Err(invariant(
+                    &format!("session {session_id:#x}"),
+                    "sessions out of order or repeated",
+                ));
+            }
+            previous_session = Some(session_id);
+            tree.sessions.insert(
+                session_id,
+                SessionRecord {
+                    timeout_ms,
+                    password,
+                },
+            );
+        }
+
+        let acl_table: Vec<Arc<[Acl]>> = head.acls.into_iter().map(Arc::from).collect();
+        let mut acl_users: Vec<u64> = vec![0; acl_table.len()];
+        // The count is untrusted: reserve no more than the remaining bytes could hold.
+        let reserve = (head.znode_count as usize).min(rest.len() / RECORD_BYTES_MIN);
+        tree.nodes.reserve(reserve);
+        // The znodes from the root to the one just read (pre-order keeps a znode's parent on
+        // this stack), each with the children read so far: a znode's children set is built
+        // in one go when it leaves the stack, and its stored count checked then.
+        let mut ancestors: Vec<Frame<'_>> = Vec::new();
+
+        for position in 0..head.znode_count {
+            let (record, after) =
+                postcard::take_from_bytes::<ZnodeRecord<'_>>(rest).map_err(encoding)?;
+            rest = after;
+            let path = record.path;
+            if position == 0 {
+                if path != "/" {
+                    return Err(invariant(path, "the first znode is not the root"));
+                }
+            } else {
+                if path == "/" || path::validate(path).is_err() {
+                    return Err(invariant(path, "not a valid znode path"));
+                }
+                let parent_path = path::parent(path);
+                // Every frame above the parent is a finished subtree; popping them keeps the
+                // search amortised constant.
+                let Some(depth) = ancestors
+                    .iter()
+                    .rposition(|frame| frame.path == parent_path)
+                else {
+                    return Err(invariant(path, "parent missing or not before its subtree"));
+                };
+                for done in ancestors.drain(depth + 1..).rev() {
+                    done.finish(&mut tree)?;
+                }
+                let parent = &mut ancestors[depth];
+                if parent.ephemeral {
+                    return Err(invariant(path, "child of an ephemeral znode"));
+                }
+                parent.children.push(path::name(path).into());
+            }
+            let acl_slot = record.acl as usize;
+            let Some(acl) = acl_table.get(acl_slot) else {
+                return Err(invariant(path, "ACL index outside the ACL table"));
+            };
+            acl_users[acl_slot] += 1;
+            let node = Znode {
+                data: record.data.0.into(),
+                acl: Arc::clone(acl),
+                children: Default::default(),
+                czxid: record.czxid,
+                mzxid: record.mzxid,
+                pzxid: record.pzxid,
+                ctime: record.ctime,
+                mtime: record.mtime,
+                ephemeral_owner: record.ephemeral_owner,
+                version: record.version,
+                cversion: record.cversion,
+                aversion: record.aversion,
+            };
+            tree.data_size_bytes += node_size_bytes(path, &node.data);
+            match OwnerKind::of(node.ephemeral_owner) {
+                OwnerKind::Persistent => {}
+                OwnerKind::Session(session_id) => {
+                    tree.ephemerals
+                        .entry(session_id)
+                        .or_default()
+                        .insert(path.into());
+                }
+                OwnerKind::Container => {
+                    tree.containers.insert(path.into());
+                }
+                OwnerKind::Ttl(_) => {
+                    tree.ttls.insert(path.into());
+                }
+            }
+            ancestors.push(Frame {
+                path,
+                ephemeral: node.is_ephemeral(),
+                stored_children: record.num_children,
+                children: Vec::new(),
+            });
+            if tree.nodes.insert(path.into(), node).is_some() {
+                return Err(invariant(path, "duplicate znode"));
+            }
+        }
+        if !rest.is_empty() {
+            return Err(SnapshotDecodeError::Encoding {
+                reason: format!("{} bytes after the last znode", rest.len()),
+            });
+        }
+        while let Some(done) = ancestors.pop() {
+            done.finish(&mut tree)?;
+        }
+
+        // The table may repeat an ACL (add_users merges them); the znodes must then share the
+        // cache's copy, so that the cache's counts and the znodes agree.
+        let mut shared_by_slot: Vec<Option<Arc<[Acl]>>> = vec![None; acl_table.len()];
+        for (slot, acl) in acl_table.iter().enumerate() {
+            if acl_users[slot] > 0 {
+                let held = tree.acls.add_users(Arc::clone(acl), acl_users[slot]);
+                if !Arc::ptr_eq(&held, acl) {
+                    shared_by_slot[slot] = Some(held);
+                }
+            }
+        }
+        if shared_by_slot.iter().any(Option::is_some) {
+            for node in tree.nodes.values_mut() {
+                let replaced = acl_table
+                    .iter()
+                    .position(|acl| Arc::ptr_eq(acl, &node.acl))
+                    .and_then(|slot| shared_by_slot[slot].clone());
+                if let Some(held) = replaced {
+                    node.acl = held;
+                }
+            }
+        }
+        Ok(tree)
+    }
+}
+
+#[cfg(test)]
+#[path = "snapshot_tests.rs"]
+mod tests;
