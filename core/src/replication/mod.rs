@@ -41,7 +41,13 @@ impl SingleMember {
     /// A replicator over `log`, continuing after the log's last zxid (all of it committed:
     /// a single member's log holds only what it made durable).
     pub fn new(log: Box<dyn LogStore>) -> SingleMember {
-        let last = log.last_zxid();
+        SingleMember::after(log, 0)
+    }
+
+    /// A replicator whose state already holds everything through `recovered_zxid` (a snapshot
+    /// may reach past a purged log's end).
+    pub fn after(log: Box<dyn LogStore>, recovered_zxid: i64) -> SingleMember {
+        let last = log.last_zxid().max(recovered_zxid);
         SingleMember {
             log,
             next_zxid: last + 1,

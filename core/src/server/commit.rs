@@ -90,6 +90,45 @@ impl Engine {
         self.complete(ticket)
     }
 
+    /// Writes a snapshot once `snap_count` Txns have applied since the last one, then drops the
+    /// snapshots past `snapshots_retained` and the log only they needed. Runs outside the
+    /// writer lock; the tree is read-locked while it is encoded, so the snapshot is exact.
+    pub(super) fn snapshot_if_due(&self) {
+        let Some(store) = &self.snapshots else {
+            return;
+        };
+        if self.failed.load(Ordering::Acquire)
+            || self.last_zxid() - self.snapshot_zxid.load(Ordering::Acquire)
+                < self.config.snap_count as i64
+        {
+            return;
+        }
+        let (zxid, bytes) = {
+            let tree = self.tree.read();
+            (tree.last_zxid(), tree.to_snapshot())
+        };
+        if let Err(error) = store.write(zxid, &bytes) {
+            self.fail(error);
+            return;
+        }
+        self.snapshot_zxid.store(zxid, Ordering::Release);
+        tracing::info!(
+            zxid = format_args!("0x{zxid:x}"),
+            bytes = bytes.len(),
+            "snapshot written"
+        );
+        match store.purge(self.config.snapshots_retained) {
+            Ok(Some(oldest)) => {
+                if let Err(error) = self.log.lock().purge_through(oldest) {
+                    self.fail(error);
+                }
+            }
+            Ok(None) => {}
+            // A snapshot that could not be removed costs disk space, nothing more.
+            Err(error) => tracing::warn!(%error, "old snapshots not purged"),
+        }
+    }
+
     /// The member cannot promise durability anymore: it stops accepting writes (fail-stop),
     /// and what it prepared will never apply.
     fn fail(&self, error: std::io::Error) -> ErrorCode {

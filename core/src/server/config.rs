@@ -163,7 +163,10 @@ impl ServerConfig {
         )?;
         rule(self.sessions_max > 0, "sessions_max must be greater than 0")?;
         rule(self.snap_count > 0, "snap_count must be greater than 0")?;
-        rule(self.snapshots_retained >= 1, "snapshots_retained must be at least 1")?;
+        rule(
+            self.snapshots_retained >= 1,
+            "snapshots_retained must be at least 1",
+        )?;
         rule(
             self.reply_bytes_max >= self.data_bytes_max
                 && self.reply_bytes_max <= i32::MAX as usize,

@@ -7,7 +7,7 @@
 //! guards, and an apply fires watches before any later read can see its change.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -20,9 +20,10 @@ use crate::server::clock::Clock;
 use crate::server::commit::Queued;
 use crate::server::config::ServerConfig;
 use crate::server::read::{self, WatchRegistered};
+use crate::server::recovery::{recover, StartError};
 use crate::server::session_layer::{authenticate, session_password, LocalSession, SessionSink};
 use crate::session::{negotiate_timeout, SessionTracker};
-use crate::storage::MemoryLogStore;
+use crate::storage::SnapshotStore;
 use crate::tree::{DataTree, TxnResult};
 use crate::txn::{Txn, TxnOp};
 use crate::watch::{WatchKind, WatchRegistry};
@@ -48,42 +49,55 @@ pub struct Engine {
     pub(super) pending: Mutex<PendingChanges>,
     /// Set when the log failed: the member stops accepting writes (fail-stop).
     pub(super) failed: AtomicBool,
+    /// Where snapshots go (none in memory).
+    pub(super) snapshots: Option<SnapshotStore>,
+    /// The zxid of the newest snapshot.
+    pub(super) snapshot_zxid: AtomicI64,
     pub(super) tree: RwLock<DataTree>,
     pub(super) watches: Mutex<WatchRegistry>,
     pub(super) sessions: RwLock<HashMap<i64, Arc<LocalSession>>>,
 }
 
 impl Engine {
-    /// An engine with an empty tree. `config` must be valid.
-    pub fn new(config: ServerConfig) -> Engine {
+    /// An engine over the state recovered from `config.data_dir` (empty in memory when there
+    /// is none). `config` must be valid.
+    pub fn open(config: ServerConfig) -> Result<Engine, StartError> {
+        let recovered = recover(&config)?;
         let clock = config.clock.clone();
         let now_ms = clock.now_ms();
         // Session ids as ZooKeeper makes them: member id in the top byte, then time-derived
         // bits so ids are not reused after a restart.
         let time_bits = ((clock.wall_ms() as u64) << 24) >> 8;
         let next_session_id = ((config.member_id as u64) << 56 | time_bits) as i64;
-        let log = MemoryLogStore::new(config.log_entries_max);
-        Engine {
+        let mut tracker = SessionTracker::new(config.tick_ms as u64, now_ms);
+        // Recovered sessions get a whole timeout from now to reconnect, as in ZooKeeper.
+        for (session_id, record) in recovered.tree.sessions() {
+            tracker.add(session_id, record.timeout_ms, now_ms);
+        }
+        let last_zxid = recovered.tree.last_zxid();
+        Ok(Engine {
             limits: WriteLimits {
                 data_bytes_max: config.data_bytes_max,
                 ephemerals_per_session_max: config.ephemerals_per_session_max,
                 ttl_enabled: config.ttl_enabled,
             },
             writer: Mutex::new(Writer {
-                tracker: SessionTracker::new(config.tick_ms as u64, now_ms),
+                tracker,
                 next_session_id,
                 last_reap_ms: now_ms,
             }),
-            log: Mutex::new(Box::new(SingleMember::new(Box::new(log)))),
+            log: Mutex::new(Box::new(SingleMember::after(recovered.log, last_zxid))),
+            snapshots: recovered.snapshots,
+            snapshot_zxid: AtomicI64::new(recovered.snapshot_zxid),
             applying: Mutex::new(VecDeque::new()),
             pending: Mutex::new(PendingChanges::default()),
             failed: AtomicBool::new(false),
-            tree: RwLock::new(DataTree::new()),
+            tree: RwLock::new(recovered.tree),
             watches: Mutex::new(WatchRegistry::new(config.watches_per_session_max)),
             sessions: RwLock::new(HashMap::new()),
             clock,
             config,
-        }
+        })
     }
 
     /// The configuration the engine runs with.
@@ -151,11 +165,33 @@ impl Engine {
     ) -> Result<Arc<LocalSession>, ErrorCode> {
         // Under the writer lock: a session cannot end between the check and the move, so the
         // new connection hears of any later end.
-        let _writer = self.writer.lock();
-        let session = self.sessions.read().get(&session_id).cloned();
-        let session = session
-            .filter(|session| !session.is_closed() && session.password()[..] == *password)
-            .ok_or(ErrorCode::SessionExpired)?;
+        let writer = self.writer.lock();
+        let known = self.sessions.read().get(&session_id).cloned();
+        let session = match known {
+            Some(session) => session,
+            // A session recovered at start-up whose client comes back: attach it here.
+            None => {
+                let record = self.tree.read().session(session_id).cloned();
+                let record = record.filter(|record| {
+                    writer.tracker.is_active(session_id) && record.password[..] == *password
+                });
+                let record = record.ok_or(ErrorCode::SessionExpired)?;
+                let session = Arc::new(LocalSession::new(
+                    session_id,
+                    record.password,
+                    record.timeout_ms,
+                    Vec::new(),
+                    sink.clone(),
+                    self.clock.now_ms(),
+                ));
+                session.set_attached(false);
+                self.sessions.write().insert(session_id, session.clone());
+                session
+            }
+        };
+        if session.is_closed() || session.password()[..] != *password {
+            return Err(ErrorCode::SessionExpired);
+        }
         session.touch(self.clock.now_ms());
         if let Some(ip) = ip {
             session.set_ip(ip);
@@ -447,6 +483,8 @@ impl Engine {
             writer.last_reap_ms = now_ms;
             self.reap(&mut writer);
         }
+        drop(writer);
+        self.snapshot_if_due();
     }
 
     /// Deletes empty containers and expired TTL znodes, as ZooKeeper's ContainerManager. The

@@ -8,6 +8,7 @@ mod config;
 mod engine;
 pub mod net;
 mod read;
+mod recovery;
 mod report;
 mod session_layer;
 pub mod zoo_cfg;
@@ -22,6 +23,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, ServerConfig};
 pub use engine::Engine;
 pub use read::WatchRegistered;
+pub use recovery::StartError;
 pub use session_layer::{LocalSession, SessionSink};
 
 use crate::client::{Client, ConnectOptions};
@@ -33,12 +35,13 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts a server; fails only on an invalid configuration.
-    pub fn start(config: ServerConfig) -> Result<Server, ConfigError> {
+    /// Starts a server: recovers its data directory (if it has one) and starts time. Fails on
+    /// an invalid configuration or a data directory that cannot be used.
+    pub fn start(config: ServerConfig) -> Result<Server, StartError> {
         config.validate()?;
         let manual = config.clock.is_manual();
         let tick = Duration::from_millis(config.tick_ms as u64);
-        let engine = Arc::new(Engine::new(config));
+        let engine = Arc::new(Engine::open(config)?);
         let ticker = (!manual).then(|| {
             let (stop, stopped) = crossbeam_channel::bounded(1);
             let ticking = engine.clone();

@@ -10,19 +10,15 @@ use crate::server::net::{FourLetterWhitelist, NetConfig};
 use crate::server::ServerConfig;
 
 /// Keys a replicated ensemble or durability will use; accepted now and reported as unused.
-const LATER_KEYS: [&str; 8] = [
+const LATER_KEYS: [&str; 4] = [
     "initLimit",
     "syncLimit",
-    "dataLogDir",
-    "autopurge.snapRetainCount",
     "autopurge.purgeInterval",
-    "snapCount",
-    "forceSync",
     "preAllocSize",
 ];
 
 /// What the keys of `LATER_KEYS` and `server.N` wait for.
-const LATER: &str = "replication and durability";
+const LATER: &str = "replication";
 
 /// Keys that only concern the JVM server's extras and mean nothing here.
 const IGNORED_KEYS: [&str; 6] = [
@@ -103,6 +99,13 @@ impl ZooCfg {
             match key {
                 "tickTime" => cfg.server.tick_ms = number(key, value)?,
                 "dataDir" => cfg.data_dir = Some(PathBuf::from(value)),
+                // One directory holds log and snapshots here; a separate log dir is not used.
+                "dataLogDir" => cfg
+                    .warnings
+                    .push("dataLogDir is not used: the log lives in dataDir".to_string()),
+                "forceSync" => cfg.server.force_sync = boolean(key, value)?,
+                "snapCount" => cfg.server.snap_count = number(key, value)?,
+                "autopurge.snapRetainCount" => cfg.server.snapshots_retained = number(key, value)?,
                 "clientPort" => port = number(key, value)?,
                 "clientPortAddress" => {
                     address = value.parse().map_err(|_| CfgError {
