@@ -70,8 +70,12 @@ fn run(args: Vec<String>) -> Result<(), String> {
     let data_dir = data_dir
         .or(cfg.data_dir.clone())
         .unwrap_or_else(|| PathBuf::from("zk-data"));
-    tracing::info!(data_dir = %data_dir.display(), "data is kept in memory until durability lands");
-
+    tracing::info!(
+        data_dir = %data_dir.display(),
+        force_sync = cfg.server.force_sync,
+        "opening the data directory"
+    );
+    cfg.server.data_dir = Some(data_dir.clone());
     cfg.net.data_dir = Some(data_dir.clone());
     let server = Server::start(cfg.server.clone()).map_err(|error| error.to_string())?;
     let net = NetServer::start(Arc::clone(server.engine()), cfg.net.clone())
