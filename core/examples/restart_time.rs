@@ -6,14 +6,14 @@
 //! Writes ZNODES znodes of 100 bytes (forceSync off, to build the directory quickly), once with
 //! every Txn in the log and once with a snapshot covering them, and times each restart.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use zookeeper_core::{Acl, CreateMode, Server, ServerConfig};
 
-fn fill(dir: &PathBuf, znodes: usize, snap_count: u64) {
+fn fill(dir: &Path, znodes: usize, snap_count: u64) {
     let config = ServerConfig {
-        data_dir: Some(dir.clone()),
+        data_dir: Some(dir.to_path_buf()),
         force_sync: false,
         snap_count,
         ..ServerConfig::default()
@@ -40,9 +40,9 @@ fn fill(dir: &PathBuf, znodes: usize, snap_count: u64) {
     server.tick();
 }
 
-fn restart(dir: &PathBuf) -> (f64, usize) {
+fn restart(dir: &Path) -> (f64, usize) {
     let config = ServerConfig {
-        data_dir: Some(dir.clone()),
+        data_dir: Some(dir.to_path_buf()),
         ..ServerConfig::default()
     };
     let started = Instant::now();
