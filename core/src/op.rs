@@ -277,6 +277,15 @@ pub struct Response {
 }
 
 impl Op {
+    /// True for the ops that become Txns (and so may wait for a commit).
+    pub fn is_write(&self) -> bool {
+        self.is_multi_write()
+            || matches!(
+                self,
+                Op::SetAcl { .. } | Op::Multi(_) | Op::CloseSession | Op::DeleteContainer { .. }
+            )
+    }
+
     /// True for the ops a multi may hold: create, delete, setData and check.
     pub fn is_multi_write(&self) -> bool {
         matches!(

@@ -379,7 +379,13 @@ async fn request_loop(
                 // and answers auth packets with zxid 0.
                 let closing = matches!(op, Op::CloseSession);
                 let authenticating = matches!(op, Op::AddAuth { .. });
-                let mut response: Response = engine.submit(session, op, &mut |_, _| {});
+                // A write may wait for an fsync: let the runtime move this worker's other
+                // connections elsewhere meanwhile.
+                let mut response: Response = if op.is_write() {
+                    tokio::task::block_in_place(|| engine.submit(session, op, &mut |_, _| {}))
+                } else {
+                    engine.submit(session, op, &mut |_, _| {})
+                };
                 let auth_failed = authenticating && response.result == Err(ErrorCode::AuthFailed);
                 if authenticating {
                     response.zxid = 0;
