@@ -167,8 +167,8 @@ impl Engine {
         // new connection hears of any later end.
         let writer = self.writer.lock();
         let known = self.sessions.read().get(&session_id).cloned();
-        let session = match known {
-            Some(session) => session,
+        let (session, resumed_here) = match known {
+            Some(session) => (session, false),
             // A session recovered at start-up whose client comes back: attach it here.
             None => {
                 let record = self.tree.read().session(session_id).cloned();
@@ -186,7 +186,7 @@ impl Engine {
                 ));
                 session.set_attached(false);
                 self.sessions.write().insert(session_id, session.clone());
-                session
+                (session, true)
             }
         };
         if session.is_closed() || session.password()[..] != *password {
@@ -196,7 +196,10 @@ impl Engine {
         if let Some(ip) = ip {
             session.set_ip(ip);
         }
-        session.replace_sink(sink);
+        // A session attached just above already sends to this connection.
+        if !resumed_here {
+            session.replace_sink(sink);
+        }
         Ok(session)
     }
 
