@@ -293,11 +293,6 @@ def test_a_live_session_survives_kill_9_and_keeps_its_ephemeral(server_factory):
         close_quietly(client)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: Engine::resume_session builds the recovered LocalSession with the new "
-    "connection's sink, then replace_sink(sink) detaches that same sink, so the first "
-    "reconnection of a recovered session is closed right after its handshake "
-    "(log: 'connection closed ... other=Dropped'); the client's second attempt works"))
 def test_a_resumed_session_is_not_dropped_right_after_reconnecting(server_factory):
     """After the restart the client reconnects once and stays connected: SUSPENDED, then
     CONNECTED, and nothing more while it idles for a second."""
@@ -483,11 +478,6 @@ def test_a_data_dir_that_is_a_file_is_refused_untouched(scratch):
         assert handle.read() == b"a regular file"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the error line for an I/O failure is 'cannot use the data directory: storage I/O failed: "
-    "No such file or directory (os error 2)' (for /proc/zkrs-test; 'File exists' for a "
-    "regular file): StorageError::Io carries no path, so only the INFO line before it "
-    "names the directory"))
 def test_the_error_line_names_the_directory_it_could_not_create(scratch):
     stderr = refused("/proc/zkrs-test", scratch)
     assert "/proc/zkrs-test" in last_line(stderr), stderr
