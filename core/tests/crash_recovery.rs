@@ -1,0 +1,603 @@
+//! Guards against an acknowledged write lost in a crash, and against a start-up that fails on a
+//! crash a real disk can produce (or starts anyway on damage a crash cannot explain).
+
+#[path = "crash_recovery/capture.rs"]
+mod capture;
+#[path = "crash_recovery/model.rs"]
+mod model;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use zookeeper_core::storage::{Crash, Disk, FakeDisk, FileLog, LogOptions, SnapshotStore};
+use zookeeper_core::{
+    Acl, Client, ConnectOptions, CreateMode, ErrorCode, EventType, ManualClock, Op, Server, Watcher,
+};
+
+use capture::CaptureDisk;
+use model::{check_image, config, read_state, restart, Expect, Node, State};
+
+/// Default seeds: each restart scans the 4 MiB preallocated log segment, slow in debug builds.
+const SEEDS: u64 = 3;
+const STEPS_PER_SEED: usize = 12;
+const KEYS: u64 = 5;
+
+/// The seeds to run: `CRASH_SEED=n` replays one, `CRASH_SEEDS=n` runs 1..=n (default 3).
+fn seeds() -> std::ops::RangeInclusive<u64> {
+    let var = |name| {
+        std::env::var(name)
+            .ok()
+            .and_then(|value: String| value.parse().ok())
+    };
+    match (var("CRASH_SEED"), var("CRASH_SEEDS")) {
+        (Some(seed), _) => seed..=seed,
+        (None, Some(count)) => 1..=count,
+        (None, None) => 1..=SEEDS,
+    }
+}
+
+/// splitmix64: small, seedable, and the same on every machine, so a failing seed replays.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, bound: u64) -> u64 {
+        self.next() % bound
+    }
+}
+
+/// The test's side of a workload: the clients and the acknowledged history the crash hook
+/// checks images against.
+struct Workload {
+    owner: Client,
+    ephemerals: Client,
+    expect: Arc<Mutex<Expect>>,
+}
+
+/// One write and what the model says it does.
+enum Outcome {
+    /// It succeeds and leaves this tree; these znodes' zxids are read back after the ack.
+    Changes(State, Vec<String>),
+    /// It fails with this code and changes nothing.
+    Fails(ErrorCode),
+}
+
+impl Workload {
+    /// Runs one write: publishes what it may leave (for a crash while it is in flight), runs
+    /// it, checks its answer against the model, then records it as acknowledged.
+    fn write(&self, label: &str, outcome: Outcome, run: impl FnOnce() -> Result<(), ErrorCode>) {
+        let in_flight = match &outcome {
+            Outcome::Changes(state, _) => Some(state.clone()),
+            Outcome::Fails(_) => None,
+        };
+        self.expect.lock().in_flight = in_flight;
+        let answer = run();
+        let mut expect = self.expect.lock();
+        expect.in_flight = None;
+        match outcome {
+            Outcome::Changes(mut state, touched) => {
+                assert_eq!(answer, Ok(()), "{label}");
+                let previous_max = expect
+                    .current()
+                    .values()
+                    .map(|node| node.mzxid)
+                    .max()
+                    .unwrap_or(0);
+                for path in touched {
+                    let Some(node) = state.get_mut(&path) else {
+                        continue;
+                    };
+                    let (_, stat) = self.owner.get_data(&path, None).unwrap();
+                    assert!(
+                        stat.mzxid > previous_max,
+                        "{label}: {path}'s mzxid {:#x} is not above {previous_max:#x}",
+                        stat.mzxid
+                    );
+                    node.czxid = stat.czxid;
+                    node.mzxid = stat.mzxid;
+                }
+                expect.states.push(state);
+            }
+            Outcome::Fails(code) => {
+                assert_eq!(answer, Err(code), "{label}");
+                let unchanged = expect.current().clone();
+                expect.states.push(unchanged);
+            }
+        }
+    }
+
+    fn current(&self) -> State {
+        self.expect.lock().current().clone()
+    }
+}
+
+fn fresh(data: &[u8]) -> Node {
+    Node {
+        data: data.to_vec(),
+        version: 0,
+        czxid: 0,
+        mzxid: 0,
+    }
+}
+
+fn set(state: &mut State, path: &str, data: &[u8]) {
+    let node = state.get_mut(path).expect("set only what exists");
+    node.data = data.to_vec();
+    node.version += 1;
+    node.mzxid = 0;
+}
+
+fn seq_name(state: &State) -> String {
+    let made = state
+        .keys()
+        .filter(|path| path.starts_with("/seq/"))
+        .count();
+    format!("/seq/q-{made:010}")
+}
+
+fn code<T>(result: Result<T, zookeeper_core::Error>) -> Result<(), ErrorCode> {
+    result.map(drop).map_err(|error| error.code())
+}
+
+/// Picks one write at random, predicts it from the model, and runs it.
+fn random_write(work: &Workload, rng: &mut Rng, step: usize) {
+    let open = Acl::open_unsafe();
+    let state = work.current();
+    let key = format!("/w/k{}", rng.below(KEYS));
+    let data = format!("s{step}-{}", rng.below(1000)).into_bytes();
+    let label = format!("step {step}");
+    let exists = state.get(&key).cloned();
+    match rng.below(7) {
+        0 => {
+            let outcome = match &exists {
+                Some(_) => Outcome::Fails(ErrorCode::NodeExists),
+                None => {
+                    let mut next = state.clone();
+                    next.insert(key.clone(), fresh(&data));
+                    Outcome::Changes(next, vec![key.clone()])
+                }
+            };
+            work.write(&label, outcome, || {
+                code(
+                    work.owner
+                        .create(&key, &data, &open, CreateMode::Persistent),
+                )
+            });
+        }
+        1 => {
+            // setData with the right version, any version (-1) or a stale one.
+            let choice = rng.below(3);
+            let (version, outcome) = match &exists {
+                None => (-1, Outcome::Fails(ErrorCode::NoNode)),
+                Some(node) if choice == 2 => {
+                    (node.version + 1, Outcome::Fails(ErrorCode::BadVersion))
+                }
+                Some(node) => {
+                    let mut next = state.clone();
+                    set(&mut next, &key, &data);
+                    let version = if choice == 0 { node.version } else { -1 };
+                    (version, Outcome::Changes(next, vec![key.clone()]))
+                }
+            };
+            work.write(&label, outcome, || {
+                code(work.owner.set_data(&key, &data, version))
+            });
+        }
+        2 => {
+            let (version, outcome) = match &exists {
+                None => (-1, Outcome::Fails(ErrorCode::NoNode)),
+                Some(node) => {
+                    let mut next = state.clone();
+                    next.remove(&key);
+                    let version = if rng.below(2) == 0 { node.version } else { -1 };
+                    (version, Outcome::Changes(next, vec![]))
+                }
+            };
+            work.write(&label, outcome, || code(work.owner.delete(&key, version)));
+        }
+        3 => {
+            let path = seq_name(&state);
+            let mut next = state.clone();
+            next.insert(path.clone(), fresh(&data));
+            work.write(&label, Outcome::Changes(next, vec![path.clone()]), || {
+                let made = work
+                    .owner
+                    .create("/seq/q-", &data, &open, CreateMode::PersistentSequential)
+                    .map_err(|error| error.code())?;
+                assert_eq!(made, path, "{label}: the sequence number");
+                Ok(())
+            });
+        }
+        4 => {
+            // An ephemeral of the second session: created, or deleted when it exists.
+            let path = format!("/eph/e{}", rng.below(3));
+            let mut next = state.clone();
+            if next.remove(&path).is_some() {
+                work.write(&label, Outcome::Changes(next, vec![]), || {
+                    code(work.ephemerals.delete(&path, -1))
+                });
+            } else {
+                next.insert(path.clone(), fresh(&data));
+                work.write(&label, Outcome::Changes(next, vec![path.clone()]), || {
+                    code(
+                        work.ephemerals
+                            .create(&path, &data, &open, CreateMode::Ephemeral),
+                    )
+                });
+            }
+        }
+        5 => {
+            // A multi that succeeds: a create, a setData and a sequential create in one Txn.
+            let other = format!("/w/k{}", rng.below(KEYS));
+            let mut ops = Vec::new();
+            let mut next = state.clone();
+            let mut touched = Vec::new();
+            if exists.is_none() {
+                ops.push(Op::create(&key, &data, &open, CreateMode::Persistent));
+                next.insert(key.clone(), fresh(&data));
+                touched.push(key.clone());
+            }
+            if next.contains_key(&other) {
+                ops.push(Op::set_data(&other, b"multi", -1));
+                set(&mut next, &other, b"multi");
+                touched.push(other.clone());
+            }
+            let path = seq_name(&next);
+            ops.push(Op::create(
+                "/seq/q-",
+                &data,
+                &open,
+                CreateMode::PersistentSequential,
+            ));
+            next.insert(path.clone(), fresh(&data));
+            touched.push(path);
+            work.write(&label, Outcome::Changes(next, touched), || {
+                code(work.owner.multi(ops))
+            });
+        }
+        _ => {
+            // A multi that fails on its last op: nothing of it may appear, before or after a
+            // crash.
+            let ops = vec![
+                Op::create("/seq/q-", &data, &open, CreateMode::PersistentSequential),
+                Op::set_data("/w", b"never", -1),
+                Op::check("/w", 99),
+            ];
+            work.write(&label, Outcome::Fails(ErrorCode::BadVersion), || {
+                code(work.owner.multi(ops))
+            });
+        }
+    }
+}
+
+/// Creates the workload's parents as acknowledged writes of their own.
+fn setup(work: &Workload) {
+    let open = Acl::open_unsafe();
+    for parent in ["/w", "/seq", "/eph"] {
+        let mut next = work.current();
+        next.insert(parent.into(), fresh(b""));
+        work.write(parent, Outcome::Changes(next, vec![parent.into()]), || {
+            code(
+                work.owner
+                    .create(parent, b"", &open, CreateMode::Persistent),
+            )
+        });
+    }
+}
+
+#[test]
+fn every_crash_image_keeps_every_acknowledged_write_and_starts() {
+    let started = Instant::now();
+    let checked = Arc::new(AtomicUsize::new(0));
+    let captured = Arc::new(AtomicUsize::new(0));
+    let seeds = seeds();
+    for seed in seeds.clone() {
+        let expect = Arc::new(Mutex::new(Expect::default()));
+        let capturing = Arc::new(AtomicBool::new(true));
+        let hook: capture::Hook = {
+            let expect = expect.clone();
+            let capturing = capturing.clone();
+            let checked = checked.clone();
+            let captured = captured.clone();
+            let last_checked = Mutex::new([None; 2]);
+            Arc::new(move |operation, disk: &FakeDisk| {
+                if !capturing.load(Ordering::Acquire) {
+                    return;
+                }
+                captured.fetch_add(2, Ordering::Relaxed);
+                let expect = expect.lock();
+                let moment = (expect.acknowledged(), expect.in_flight.is_some());
+                let mut last = last_checked.lock();
+                for (kind, (crash, image)) in capture::images(disk).into_iter().enumerate() {
+                    // By the Disk contract only syncs change what a clean crash keeps, and only
+                    // writes and syncs what a torn one keeps: an image equal to one already
+                    // checked against the same acknowledged writes is not checked again.
+                    let changes = match crash {
+                        Crash::Clean => matches!(operation, "sync" | "sync_dir"),
+                        Crash::TearLastWrite => {
+                            matches!(operation, "write_at" | "set_len" | "sync" | "sync_dir")
+                        }
+                    };
+                    if !changes && last[kind] == Some(moment) {
+                        continue;
+                    }
+                    last[kind] = Some(moment);
+                    let number = checked.fetch_add(1, Ordering::Relaxed);
+                    let label = format!(
+                        "seed {seed}, image {number} ({crash:?} after {operation}, {} acknowledged)",
+                        expect.acknowledged()
+                    );
+                    check_image(&image, &expect, &label);
+                }
+            })
+        };
+        let fake = FakeDisk::new();
+        let clock = ManualClock::default();
+        let server = Server::start(config(
+            Arc::new(CaptureDisk::new(fake.clone(), hook)),
+            &clock,
+        ))
+        .unwrap();
+        let work = Workload {
+            owner: server.connect().unwrap(),
+            ephemerals: server.connect().unwrap(),
+            expect: expect.clone(),
+        };
+        setup(&work);
+        let mut rng = Rng(seed);
+        for step in 0..STEPS_PER_SEED {
+            random_write(&work, &mut rng, step);
+            if step % 3 == 2 {
+                // Snapshots (and purges of old ones) happen here, between writes.
+                server.tick();
+            }
+        }
+        // What the clients' and server's drops write is not part of the workload.
+        capturing.store(false, Ordering::Release);
+        // The live tree, zxids and all, is what the model says.
+        assert_eq!(read_state(&work.owner), work.current(), "seed {seed}");
+    }
+    let checked = checked.load(Ordering::Relaxed);
+    let captured = captured.load(Ordering::Relaxed);
+    eprintln!(
+        "seeds {seeds:?}: {captured} crash images captured, {checked} distinct ones restarted \
+         and checked, in {:?}",
+        started.elapsed()
+    );
+    assert!(checked > 100, "only {checked} images checked");
+}
+
+/// A server on a plain fake disk with the workload's clients and parents, after `steps`
+/// random writes.
+fn plain_workload(seed: u64, steps: usize) -> (FakeDisk, Server, Workload) {
+    let fake = FakeDisk::new();
+    let clock = ManualClock::default();
+    let server = Server::start(config(Arc::new(fake.clone()), &clock)).unwrap();
+    let work = Workload {
+        owner: server.connect().unwrap(),
+        ephemerals: server.connect().unwrap(),
+        expect: Arc::new(Mutex::new(Expect::default())),
+    };
+    setup(&work);
+    let mut rng = Rng(seed);
+    for step in 0..steps {
+        random_write(&work, &mut rng, step);
+        if step % 3 == 2 {
+            server.tick();
+        }
+    }
+    (fake, server, work)
+}
+
+#[test]
+fn a_failed_fsync_stops_writes_and_keeps_every_acknowledged_one() {
+    for seed in 1..=3 {
+        let (fake, server, work) = plain_workload(seed, 10);
+        fake.fail_sync_after(1);
+        let mut next = work.current();
+        next.insert("/w/failing".into(), fresh(b"maybe"));
+        // A write that answered an error may or may not have reached the disk.
+        work.expect.lock().in_flight = Some(next);
+        let open = Acl::open_unsafe();
+        let answer = work
+            .owner
+            .create("/w/failing", b"maybe", &open, CreateMode::Persistent);
+        assert_eq!(
+            answer.unwrap_err().code(),
+            ErrorCode::SystemError,
+            "seed {seed}"
+        );
+        // Fail-stop: no later write is accepted, not even one that needs no new file.
+        assert_eq!(
+            code(work.owner.set_data("/w", b"later", -1)),
+            Err(ErrorCode::SystemError)
+        );
+        assert_eq!(
+            code(
+                work.owner
+                    .create("/w/later", b"", &open, CreateMode::Persistent)
+            ),
+            Err(ErrorCode::SystemError)
+        );
+        server.tick();
+        for (crash, image) in capture::images(&fake) {
+            check_image(
+                &image,
+                &work.expect.lock(),
+                &format!("seed {seed}, {crash:?} after a failed fsync"),
+            );
+        }
+    }
+}
+
+#[test]
+fn an_abandoned_sessions_ephemeral_survives_a_restart_until_its_timeout() {
+    let fake = FakeDisk::new();
+    let clock = ManualClock::default();
+    let server = Server::start(config(Arc::new(fake.clone()), &clock)).unwrap();
+    let owner = server
+        .connect_with(ConnectOptions {
+            session_timeout_ms: 10_000,
+            ..ConnectOptions::default()
+        })
+        .unwrap();
+    owner
+        .create("/lock", b"held", &Acl::open_unsafe(), CreateMode::Ephemeral)
+        .unwrap();
+    server.tick();
+    // Power fails now: the owner never reconnects.
+    let image = fake.crash(Crash::Clean);
+
+    let (started, clock) = restart(&image);
+    let restarted = started.unwrap();
+    let observer = restarted.connect().unwrap();
+    let (watcher, events) = Watcher::channel();
+    let stat = observer.exists("/lock", Some(watcher)).unwrap();
+    assert_eq!(
+        stat.map(|stat| stat.ephemeral_owner),
+        Some(owner.session_id()),
+        "the ephemeral and its owner survive the restart"
+    );
+    // Recovered sessions get a whole timeout from start-up to come back.
+    clock.advance(5_000);
+    restarted.tick();
+    assert!(observer.exists("/lock", None).unwrap().is_some());
+    clock.advance(5_000 + 2 * 2_000);
+    restarted.tick();
+    let event = events
+        .recv_timeout(Duration::from_secs(5))
+        .expect("NodeDeleted once the session expires");
+    assert_eq!(
+        (event.event_type, event.path.as_str()),
+        (EventType::NodeDeleted, "/lock")
+    );
+    assert!(observer.exists("/lock", None).unwrap().is_none());
+    drop(owner);
+}
+
+/// A data directory as a long-running server leaves it: the log in many small segments and
+/// snapshots at several zxids. Returns the disk, the open log (for purging), the snapshot
+/// zxids (oldest first) and the tree every layout of it must recover.
+fn long_running_layout() -> (FakeDisk, FileLog, Vec<i64>, State) {
+    let (fake, server, work) = plain_workload(7, 30);
+    let expected = read_state(&work.owner);
+    let image = fake.crash(Crash::Clean);
+    drop(work);
+    drop(server);
+
+    let dir = Path::new("/data");
+    let (_, records) = FileLog::open(Arc::new(image.clone()), dir, LogOptions::default()).unwrap();
+    let laid = FakeDisk::new();
+    let small = LogOptions {
+        segment_bytes_max: 200,
+        preallocate_bytes: 0,
+    };
+    let (mut log, _) = FileLog::open(Arc::new(laid.clone()), dir, small).unwrap();
+    for (zxid, txn) in &records {
+        log.append(*zxid, txn).unwrap();
+    }
+    log.sync().unwrap();
+    let snapshots = SnapshotStore::open(Arc::new(laid.clone()), dir).unwrap();
+    let mut zxids = Vec::new();
+    for file in SnapshotStore::open(Arc::new(image), dir)
+        .unwrap()
+        .load()
+        .unwrap()
+    {
+        snapshots.write(file.zxid, &file.payload.unwrap()).unwrap();
+        zxids.push(file.zxid);
+    }
+    zxids.sort_unstable();
+    assert!(zxids.len() >= 2, "snapshots {zxids:?}");
+    let segments = segments(&laid);
+    assert!(segments.len() >= 4, "segments {segments:?}");
+    (laid, log, zxids, expected)
+}
+
+fn segments(disk: &FakeDisk) -> Vec<String> {
+    let names = disk.list(Path::new("/data")).unwrap();
+    names
+        .into_iter()
+        .filter(|name| name.starts_with("log."))
+        .collect()
+}
+
+/// Restarts on a clean crash image of `disk` and checks the tree.
+fn recovers(disk: &FakeDisk, expected: &State, label: &str) {
+    let (started, _clock) = restart(&disk.crash(Crash::Clean));
+    let server = started.unwrap_or_else(|error| panic!("{label}: start-up failed: {error}"));
+    let found = read_state(&server.connect().unwrap());
+    if let Some(why) = model::mismatch(&found, expected) {
+        panic!("{label}: {why}");
+    }
+}
+
+fn start_error(disk: &FakeDisk) -> String {
+    match restart(&disk.crash(Crash::Clean)).0 {
+        Ok(_) => panic!("started on damage a crash cannot explain"),
+        Err(error) => error,
+    }
+}
+
+#[test]
+fn a_flipped_bit_in_an_older_log_segment_stops_start_up_naming_file_and_offset() {
+    let (disk, _log, _, expected) = long_running_layout();
+    recovers(&disk, &expected, "the undamaged layout");
+    let segments = segments(&disk);
+    let victim = Path::new("/data").join(&segments[segments.len() / 2]);
+    let length = disk.read(&victim).unwrap().len();
+    disk.flip_bit(&victim, length / 2);
+    let error = start_error(&disk);
+    assert!(
+        error.contains(&victim.display().to_string()) && error.contains("offset"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_flipped_bit_in_the_only_snapshot_the_log_needs_stops_start_up_naming_it() {
+    let (disk, mut log, zxids, expected) = long_running_layout();
+    let newest = *zxids.last().unwrap();
+    let snapshots = SnapshotStore::open(Arc::new(disk.clone()), "/data").unwrap();
+    assert_eq!(snapshots.purge(1).unwrap(), Some(newest));
+    log.purge_through(newest).unwrap();
+    assert!(
+        !segments(&disk).contains(&"log.0000000000000001".to_string()),
+        "the log still starts at zxid 1: {:?}",
+        segments(&disk)
+    );
+    recovers(&disk, &expected, "the purged layout");
+    let victim = snapshots.path_of(newest);
+    let length = disk.read(&victim).unwrap().len();
+    disk.flip_bit(&victim, length / 2);
+    let error = start_error(&disk);
+    assert!(error.contains(&victim.display().to_string()), "{error}");
+}
+
+#[test]
+fn a_damaged_newest_snapshot_falls_back_to_an_older_one_the_log_still_continues() {
+    let (disk, mut log, zxids, expected) = long_running_layout();
+    let (older, newest) = (zxids[zxids.len() - 2], zxids[zxids.len() - 1]);
+    log.purge_through(older).unwrap();
+    assert!(
+        !segments(&disk).contains(&"log.0000000000000001".to_string()),
+        "the log still starts at zxid 1: {:?}",
+        segments(&disk)
+    );
+    let victim = SnapshotStore::open(Arc::new(disk.clone()), "/data")
+        .unwrap()
+        .path_of(newest);
+    let length = disk.read(&victim).unwrap().len();
+    disk.flip_bit(&victim, length / 2);
+    recovers(&disk, &expected, "a damaged newest snapshot");
+}
