@@ -21,11 +21,11 @@ use capture::CaptureDisk;
 use model::{check_image, config, read_state, restart, Expect, Node, State};
 
 /// Default seeds: each restart scans the 4 MiB preallocated log segment, slow in debug builds.
-const SEEDS: u64 = 3;
+const SEEDS: u64 = 8;
 const STEPS_PER_SEED: usize = 12;
 const KEYS: u64 = 5;
 
-/// The seeds to run: `CRASH_SEED=n` replays one, `CRASH_SEEDS=n` runs 1..=n (default 3).
+/// The seeds to run: `CRASH_SEED=n` replays one, `CRASH_SEEDS=n` runs 1..=n (default 8).
 fn seeds() -> std::ops::RangeInclusive<u64> {
     let var = |name| {
         std::env::var(name)

@@ -69,6 +69,14 @@ impl Engine {
         // bits so ids are not reused after a restart.
         let time_bits = ((clock.wall_ms() as u64) << 24) >> 8;
         let next_session_id = ((config.member_id as u64) << 56 | time_bits) as i64;
+        // Never reuse a recovered session's id, even if the wall clock went back since.
+        let next_session_id = recovered
+            .tree
+            .sessions()
+            .map(|(session_id, _)| session_id)
+            .filter(|session_id| (*session_id as u64 >> 56) == config.member_id as u64)
+            .map(|session_id| session_id.wrapping_add(1))
+            .fold(next_session_id, i64::max);
         let mut tracker = SessionTracker::new(config.tick_ms as u64, now_ms);
         // Recovered sessions get a whole timeout from now to reconnect, as in ZooKeeper.
         for (session_id, record) in recovered.tree.sessions() {

@@ -69,7 +69,10 @@ pub(super) fn recover(config: &ServerConfig) -> Result<Recovered, StartError> {
     };
     let disk = Arc::clone(&config.disk);
     disk.create_dir_all(dir).map_err(|error| {
-        StorageError::Io(std::io::Error::new(error.kind(), format!("{}: {error}", dir.display())))
+        StorageError::Io(std::io::Error::new(
+            error.kind(),
+            format!("{}: {error}", dir.display()),
+        ))
     })?;
     let snapshots = SnapshotStore::open(Arc::clone(&disk), dir)?;
     let files = snapshots.load()?;

@@ -602,10 +602,7 @@ fn scan_segment(
             }
         }
     }
-    let dirty_until = bytes[offset..]
-        .iter()
-        .rposition(|byte| *byte != 0)
-        .map_or(offset, |last| offset + last + 1);
+    let dirty_until = offset + last_nonzero_end(&bytes[offset..]);
     Ok(Scan {
         records,
         end: offset as u64,
@@ -617,3 +614,24 @@ fn scan_segment(
 #[cfg(test)]
 #[path = "log_tests.rs"]
 mod tests;
+
+/// The length of `bytes` up to its last non-zero byte. Preallocated segments end in megabytes of
+/// zeros: compare them a block at a time, then look inside the last block that is not all zero.
+fn last_nonzero_end(bytes: &[u8]) -> usize {
+    const BLOCK_BYTES: usize = 4096;
+    const ZEROS: [u8; BLOCK_BYTES] = [0; BLOCK_BYTES];
+    let mut end = bytes.len();
+    while end > 0 {
+        let start = end.saturating_sub(BLOCK_BYTES);
+        let block = &bytes[start..end];
+        if block != &ZEROS[..block.len()] {
+            return start
+                + block
+                    .iter()
+                    .rposition(|byte| *byte != 0)
+                    .map_or(0, |last| last + 1);
+        }
+        end = start;
+    }
+    0
+}
