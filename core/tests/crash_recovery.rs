@@ -440,6 +440,65 @@ fn a_failed_fsync_stops_writes_and_keeps_every_acknowledged_one() {
     }
 }
 
+/// A full disk is a storage failure like a failed fsync: the write that meets it answers
+/// SystemError, the member takes no more writes, and nothing acknowledged is lost.
+#[test]
+fn a_full_disk_stops_writes_and_keeps_every_acknowledged_one() {
+    for seed in 1..=2 {
+        let (fake, server, work) = plain_workload(seed, 10);
+        // No room past what the files already take: appends fit in the preallocated segment
+        // until it must grow.
+        let used = fake.used_bytes();
+        fake.set_space(used);
+        let open = Acl::open_unsafe();
+        let big = vec![7u8; 1_000_000];
+        let mut refused = None;
+        for index in 0..16 {
+            let path = format!("/w/big{index}");
+            let mut next = work.current();
+            next.insert(path.clone(), fresh(&big));
+            work.expect.lock().in_flight = Some(next.clone());
+            match work
+                .owner
+                .create(&path, &big, &open, CreateMode::Persistent)
+            {
+                Ok(_) => {
+                    let (_, stat) = work.owner.get_data(&path, None).unwrap();
+                    let node = next.get_mut(&path).expect("just inserted");
+                    node.czxid = stat.czxid;
+                    node.mzxid = stat.mzxid;
+                    let mut expect = work.expect.lock();
+                    expect.in_flight = None;
+                    expect.states.push(next);
+                }
+                // The refused write may or may not have reached the disk: it stays in flight.
+                Err(error) => {
+                    refused = Some(error.code());
+                    break;
+                }
+            }
+        }
+        assert_eq!(
+            refused,
+            Some(ErrorCode::SystemError),
+            "seed {seed}: the disk never filled"
+        );
+        assert_eq!(
+            code(work.owner.set_data("/w", b"later", -1)),
+            Err(ErrorCode::SystemError)
+        );
+        // Reads go on.
+        assert!(work.owner.exists("/w", None).unwrap().is_some());
+        for (crash, image) in capture::images(&fake) {
+            check_image(
+                &image,
+                &work.expect.lock(),
+                &format!("seed {seed}, {crash:?} on a full disk"),
+            );
+        }
+    }
+}
+
 #[test]
 fn an_abandoned_sessions_ephemeral_survives_a_restart_until_its_timeout() {
     let fake = FakeDisk::new();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::server::net::NetServer;
 use crate::server::zoo_cfg::ZooCfg;
-use crate::server::Server;
+use crate::server::{Engine, Server};
 
 const USAGE: &str = "usage: zookeeper-rs [--port PORT] [--data-dir DIR] [--config zoo.cfg]";
 
@@ -80,32 +80,61 @@ fn run(args: Vec<String>) -> Result<(), String> {
     let server = Server::start(cfg.server.clone()).map_err(|error| error.to_string())?;
     let net = NetServer::start(Arc::clone(server.engine()), cfg.net.clone())
         .map_err(|error| format!("cannot listen on {}: {error}", cfg.net.address))?;
-    wait_for_signal();
+    let stop = wait_for_stop(server.engine());
     tracing::info!(address = %net.local_address(), "shutting down");
     drop(net);
-    drop(server);
-    Ok(())
+    match stop {
+        Stop::Signal => {
+            drop(server);
+            Ok(())
+        }
+        // Sessions are not closed: that would need writes the log can no longer take.
+        Stop::StorageFailed => {
+            drop(server);
+            Err("the transaction log failed (see the error above); stopped to keep what was acknowledged".into())
+        }
+    }
 }
 
-/// Blocks until SIGINT or SIGTERM.
-fn wait_for_signal() {
+/// Why the server stops.
+enum Stop {
+    Signal,
+    /// The log could not promise durability anymore (a failed fsync, a full disk).
+    StorageFailed,
+}
+
+/// Blocks until SIGINT or SIGTERM, or until the engine stops accepting writes because its
+/// storage failed (fail-stop: the process exits rather than serve on without durability).
+fn wait_for_stop(engine: &Engine) -> Stop {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a signal runtime");
     runtime.block_on(async {
+        let failed = async {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                if engine.has_failed() {
+                    return;
+                }
+            }
+        };
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
             let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
+                _ = tokio::signal::ctrl_c() => Stop::Signal,
+                _ = terminate.recv() => Stop::Signal,
+                _ = failed => Stop::StorageFailed,
             }
         }
         #[cfg(not(unix))]
         {
-            let _ = tokio::signal::ctrl_c().await;
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => Stop::Signal,
+                _ = failed => Stop::StorageFailed,
+            }
         }
-    });
+    })
 }

@@ -34,6 +34,8 @@ struct State {
     failing_sync_in: Option<u64>,
     /// Operations so far, so a test can crash after the Nth.
     operations: u64,
+    /// Bytes all files together may hold (a full disk past it); `None`: unlimited.
+    space_bytes_max: Option<usize>,
 }
 
 /// How a crash treats the most recent write.
@@ -66,6 +68,22 @@ impl FakeDisk {
     /// Makes the `nth` sync from now fail (1 = the next one), and every sync after it.
     pub fn fail_sync_after(&self, nth: u64) {
         self.state.lock().failing_sync_in = Some(nth);
+    }
+
+    /// Limits the bytes all files together may hold: a write or preallocation past it fails
+    /// with "no space left on device", as on a full disk.
+    pub fn set_space(&self, bytes: usize) {
+        self.state.lock().space_bytes_max = Some(bytes);
+    }
+
+    /// Bytes all files hold now (preallocated zeros included).
+    pub fn used_bytes(&self) -> usize {
+        self.state
+            .lock()
+            .files
+            .values()
+            .map(|file| file.written.len())
+            .sum()
     }
 
     /// How many disk operations ran so far (writes, syncs, renames, removes, ...).
@@ -130,6 +148,27 @@ impl FakeDisk {
     }
 }
 
+/// Fails when growing `file` to `length` bytes would pass the disk's space.
+fn full_past(state: &State, file: u64, length: usize) -> io::Result<()> {
+    let Some(space) = state.space_bytes_max else {
+        return Ok(());
+    };
+    let others: usize = state
+        .files
+        .iter()
+        .filter(|(id, _)| **id != file)
+        .map(|(_, f)| f.written.len())
+        .sum();
+    let current = state.files.get(&file).map_or(0, |f| f.written.len());
+    if others + length.max(current) > space {
+        return Err(io::Error::new(
+            io::ErrorKind::StorageFull,
+            "no space left on device",
+        ));
+    }
+    Ok(())
+}
+
 fn missing(path: &Path) -> io::Error {
     io::Error::new(
         io::ErrorKind::NotFound,
@@ -141,11 +180,12 @@ impl DiskFile for FakeHandle {
     fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
         let mut state = self.state.lock();
         FakeDisk::count(&mut state);
+        let end = offset as usize + bytes.len();
+        full_past(&state, self.file, end)?;
         let file = state
             .files
             .get_mut(&self.file)
             .expect("an open file exists");
-        let end = offset as usize + bytes.len();
         if file.written.len() < end {
             file.written.resize(end, 0);
         }
@@ -175,6 +215,7 @@ impl DiskFile for FakeHandle {
     fn set_len(&mut self, length: u64) -> io::Result<()> {
         let mut state = self.state.lock();
         FakeDisk::count(&mut state);
+        full_past(&state, self.file, length as usize)?;
         let file = state
             .files
             .get_mut(&self.file)
