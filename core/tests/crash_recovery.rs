@@ -445,7 +445,7 @@ fn a_failed_fsync_stops_writes_and_keeps_every_acknowledged_one() {
 #[test]
 fn a_full_disk_stops_writes_and_keeps_every_acknowledged_one() {
     for seed in 1..=2 {
-        let (fake, server, work) = plain_workload(seed, 10);
+        let (fake, _server, work) = plain_workload(seed, 10);
         // No room past what the files already take: appends fit in the preallocated segment
         // until it must grow.
         let used = fake.used_bytes();
