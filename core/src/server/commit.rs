@@ -30,7 +30,7 @@ pub(super) struct Queued {
 pub(super) struct Slot(Mutex<Option<Applied>>);
 
 /// A proposal's claim on its outcome.
-pub(super) struct Ticket {
+pub struct Ticket {
     zxid: i64,
     slot: Arc<Slot>,
 }

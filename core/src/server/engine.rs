@@ -17,7 +17,7 @@ use crate::prepare::{PendingChanges, Requester, WriteLimits};
 use crate::proto::{ErrorCode, Id, KeeperState, WatchedEvent, CONTAINER_EPHEMERAL_OWNER};
 use crate::replication::{Replicator, SingleMember};
 use crate::server::clock::Clock;
-use crate::server::commit::Queued;
+use crate::server::commit::{Queued, Ticket};
 use crate::server::config::ServerConfig;
 use crate::server::read::{self, WatchRegistered};
 use crate::server::recovery::{recover, StartError};
@@ -27,6 +27,12 @@ use crate::storage::SnapshotStore;
 use crate::tree::{DataTree, TxnResult};
 use crate::txn::{Txn, TxnOp};
 use crate::watch::{WatchKind, WatchRegistry};
+
+/// A write proposed and not yet answered: `Engine::finish` waits for its commit.
+pub struct Proposal {
+    op: Op,
+    ticket: Ticket,
+}
 
 /// The single writer's state: what prepare and session bookkeeping change together.
 pub(super) struct Writer {
@@ -366,21 +372,35 @@ impl Engine {
     }
 
     fn write(&self, session: &LocalSession, op: Op) -> Response {
+        match self.propose_write(session, op) {
+            Ok(proposal) => self.finish(proposal),
+            Err(response) => response,
+        }
+    }
+
+    /// Starts a write: session checks, prepare and propose, but no waiting for the commit, so a
+    /// connection can start its next request meanwhile and one fsync covers them all. A write
+    /// that fails before it becomes a Txn is answered at once (`Err`).
+    pub fn propose_write(&self, session: &LocalSession, op: Op) -> Result<Proposal, Response> {
+        if session.is_closed() {
+            return Err(self.error(ErrorCode::SessionExpired));
+        }
+        session.touch(self.clock.now_ms());
         let writer = self.writer.lock();
         if self.failed.load(Ordering::Acquire) {
-            return self.error(ErrorCode::SystemError);
+            return Err(self.error(ErrorCode::SystemError));
         }
         // Checked again under the writer lock: a close or expiry that committed while this
         // request waited has deleted the session's ephemerals, and an ephemeral created now
         // would never be deleted.
         if session.is_closed() {
-            return self.error(ErrorCode::SessionExpired);
+            return Err(self.error(ErrorCode::SessionExpired));
         }
         // A multi holds only writes ZooKeeper can decode in one (MultiOperationRecord): anything
         // else fails the whole request, as a request ZooKeeper cannot read.
         if let Op::Multi(ops) = &op {
             if !ops.iter().all(Op::is_multi_write) {
-                return self.error(ErrorCode::MarshallingError);
+                return Err(self.error(ErrorCode::MarshallingError));
             }
         }
         let identities = session.identities();
@@ -399,10 +419,10 @@ impl Engine {
             Ok(txn_op) => txn_op,
             // A failed write changes nothing and is answered without a Txn.
             Err(result) => {
-                return Response {
+                return Err(Response {
                     zxid: self.last_zxid(),
                     result,
-                }
+                })
             }
         };
         let txn = Txn {
@@ -413,10 +433,18 @@ impl Engine {
         // so other writers prepare meanwhile and one fsync covers them all.
         let proposed = self.propose(txn);
         drop(writer);
-        match proposed.and_then(|ticket| self.complete(ticket)) {
+        match proposed {
+            Ok(ticket) => Ok(Proposal { op, ticket }),
+            Err(code) => Err(self.error(code)),
+        }
+    }
+
+    /// Waits for a proposed write to commit and apply; answers it.
+    pub fn finish(&self, proposal: Proposal) -> Response {
+        match self.complete(proposal.ticket) {
             Ok(applied) => Response {
                 zxid: self.last_zxid(),
-                result: reply_for(&op, applied.result, &self.tree),
+                result: reply_for(&proposal.op, applied.result, &self.tree),
             },
             Err(code) => self.error(code),
         }

@@ -21,7 +21,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, ServerConfig};
-pub use engine::Engine;
+pub use engine::{Engine, Proposal};
 pub use read::WatchRegistered;
 pub use recovery::StartError;
 pub use session_layer::{LocalSession, SessionSink};

@@ -12,15 +12,15 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
 use super::{four_letter, ConnectionInfo, NetShared};
 use crate::op::{Op, Response};
 use crate::proto::wire::{
-    self, ConnectRequest, ConnectResponse, Request, PROTOCOL_VERSION, XID_PING,
+    self, ConnectRequest, ConnectResponse, Request, RequestFrame, PROTOCOL_VERSION, XID_PING,
 };
 use crate::proto::{ErrorCode, EventType, WatchedEvent};
-use crate::server::{LocalSession, SessionSink};
+use crate::server::{LocalSession, Proposal, SessionSink};
 
 /// Why a connection ends, for the log (the fields are read through Debug).
 #[derive(Debug)]
@@ -292,16 +292,30 @@ pub(super) async fn serve(
         info.clone(),
         shared.clone(),
     ));
+    // Requests are read and writes proposed here; answers are made in order by `answer_loop`,
+    // so a connection's pipelined writes share one fsync instead of waiting for one each.
+    let (items, queued_items) = mpsc::channel(PIPELINE_DEPTH_MAX);
+    let answerer = tokio::spawn(answer_loop(
+        queued_items,
+        session.clone(),
+        outbound.clone(),
+        closing_seen.clone(),
+        info.clone(),
+        shared.clone(),
+    ));
     let closed = request_loop(
         &mut reader,
         &session,
-        &outbound,
+        &items,
         closing_seen,
         &info,
         shared,
         &mut stopped,
     )
     .await;
+    // The answers owed for requests already read still go out, in order.
+    drop(items);
+    let _ = answerer.await;
     match &closed {
         Closed::ClientLeft | Closed::Stopped => {
             tracing::debug!(%peer, ?closed, "connection closed")
@@ -326,10 +340,38 @@ async fn closing(closing: &mut watch::Receiver<bool>) {
     let _ = closing.wait_for(|closing| *closing).await;
 }
 
+/// Requests a connection may have read ahead of their answers.
+const PIPELINE_DEPTH_MAX: usize = 1024;
+
+/// A request read, in the form the answering stage needs.
+enum Item {
+    /// Answer known at once (a refusal); `end`: close after sending it.
+    Ready { reply: Vec<u8>, end: bool },
+    /// A ping: answered in order, as ZooKeeper does.
+    Ping,
+    /// A write proposed to the engine; its answer waits for the commit.
+    Proposed {
+        frame: RequestFrame,
+        proposal: Proposal,
+    },
+    /// A write answered before it became a Txn.
+    Answered {
+        frame: RequestFrame,
+        response: Response,
+    },
+    /// Anything else (reads, auth, watches, closeSession): run when its turn comes, so it sees
+    /// every earlier write of the session applied. `done` hears whether the connection goes on.
+    Run {
+        frame: RequestFrame,
+        op: Op,
+        done: Option<oneshot::Sender<bool>>,
+    },
+}
+
 async fn request_loop(
     reader: &mut BufReader<OwnedReadHalf>,
     session: &Arc<LocalSession>,
-    outbound: &Outbound,
+    items: &mpsc::Sender<Item>,
     mut closing_seen: watch::Receiver<bool>,
     info: &ConnectionInfo,
     shared: &NetShared,
@@ -355,64 +397,133 @@ async fn request_loop(
         let Ok(mut frame) = wire::decode_request(&payload) else {
             return Closed::Undecodable;
         };
-        // The op moves into the engine; the rest of the frame shapes the reply.
         let request = std::mem::replace(&mut frame.request, Request::Ping);
-        let started = Instant::now();
-        let (reply, end) = match request {
-            Request::Ping => {
-                engine.touch(session);
-                (wire::encode_header(XID_PING, engine.last_zxid(), 0), false)
-            }
+        let mut waiting = None;
+        let (item, end) = match request {
+            Request::Ping => (Item::Ping, false),
             // ZooKeeper answers an opcode it does not serve with zxid -1, then hangs up.
             Request::Refuse(code) if !wire::is_served(frame.opcode) => {
-                (wire::encode_header(frame.xid, -1, code.code()), true)
+                let reply = wire::encode_header(frame.xid, -1, code.code());
+                (Item::Ready { reply, end: true }, true)
             }
             Request::Refuse(code) => {
                 engine.touch(session);
+                let reply = wire::encode_header(frame.xid, engine.last_zxid(), code.code());
+                (Item::Ready { reply, end: false }, false)
+            }
+            Request::Op(op) if op.is_write() && !matches!(op, Op::CloseSession) => {
+                match engine.propose_write(session, op) {
+                    Ok(proposal) => (Item::Proposed { frame, proposal }, false),
+                    Err(response) => (Item::Answered { frame, response }, false),
+                }
+            }
+            Request::Op(op) => {
+                // closeSession ends the connection; an auth packet may (when it fails), so
+                // nothing more is read until it is answered.
+                let closing = matches!(op, Op::CloseSession);
+                let done = if matches!(op, Op::AddAuth { .. }) {
+                    let (told, hear) = oneshot::channel();
+                    waiting = Some(hear);
+                    Some(told)
+                } else {
+                    None
+                };
+                (Item::Run { frame, op, done }, closing)
+            }
+        };
+        if items.send(item).await.is_err() {
+            return Closed::Dropped;
+        }
+        if end {
+            return Closed::ClientLeft;
+        }
+        if let Some(hear) = waiting {
+            if !hear.await.unwrap_or(false) {
+                return Closed::ClientLeft;
+            }
+        }
+    }
+}
+
+/// Answers a connection's requests in the order they were read: waits for each proposed
+/// write's commit (the first to wait fsyncs for all), runs the other requests in turn, and
+/// queues each answer. Ends when the request loop is done, or when the connection must close.
+async fn answer_loop(
+    mut items: mpsc::Receiver<Item>,
+    session: Arc<LocalSession>,
+    outbound: Arc<Outbound>,
+    mut closing_seen: watch::Receiver<bool>,
+    info: Arc<ConnectionInfo>,
+    shared: Arc<NetShared>,
+) {
+    let engine = &shared.engine;
+    while let Some(item) = items.recv().await {
+        let started = Instant::now();
+        let (reply, opcode, xid, end) = match item {
+            Item::Ready { reply, end } => (reply, None, 0, end),
+            Item::Ping => {
+                engine.touch(&session);
+                let reply = wire::encode_header(XID_PING, engine.last_zxid(), 0);
                 (
-                    wire::encode_header(frame.xid, engine.last_zxid(), code.code()),
+                    reply,
+                    Some(crate::proto::OpCode::Ping.code()),
+                    XID_PING,
                     false,
                 )
             }
-            Request::Op(op) => {
+            Item::Proposed { frame, proposal } => {
+                // The commit may wait for an fsync: let the runtime move other connections.
+                let response = tokio::task::block_in_place(|| engine.finish(proposal));
+                (
+                    wire::encode_reply(&frame, &response),
+                    Some(frame.opcode),
+                    frame.xid,
+                    false,
+                )
+            }
+            Item::Answered { frame, response } => (
+                wire::encode_reply(&frame, &response),
+                Some(frame.opcode),
+                frame.xid,
+                false,
+            ),
+            Item::Run { frame, op, done } => {
                 // ZooKeeper closes the connection after a closeSession and after a failed auth,
                 // and answers auth packets with zxid 0.
                 let closing = matches!(op, Op::CloseSession);
                 let authenticating = matches!(op, Op::AddAuth { .. });
-                // A write may wait for an fsync: let the runtime move this worker's other
-                // connections elsewhere meanwhile.
                 let mut response: Response = if op.is_write() {
-                    tokio::task::block_in_place(|| engine.submit(session, op, &mut |_, _| {}))
+                    tokio::task::block_in_place(|| engine.submit(&session, op, &mut |_, _| {}))
                 } else {
-                    engine.submit(session, op, &mut |_, _| {})
+                    engine.submit(&session, op, &mut |_, _| {})
                 };
                 let auth_failed = authenticating && response.result == Err(ErrorCode::AuthFailed);
                 if authenticating {
                     response.zxid = 0;
                 }
-                (
-                    wire::encode_reply(&frame, &response),
-                    closing || auth_failed,
-                )
+                if let Some(done) = done {
+                    let _ = done.send(!auth_failed);
+                }
+                let reply = wire::encode_reply(&frame, &response);
+                (reply, Some(frame.opcode), frame.xid, closing || auth_failed)
             }
         };
-        info.record_response(shared, frame.opcode, frame.xid, engine.last_zxid(), started);
+        if let Some(opcode) = opcode {
+            info.record_response(&shared, opcode, xid, engine.last_zxid(), started);
+        }
         // Wait for room in the queue: a client that does not read its replies stops being read.
         let cost = outbound.cost(&reply);
         tokio::select! {
             biased;
-            _ = closing(&mut closing_seen) => return Closed::Dropped,
+            _ = closing(&mut closing_seen) => return,
             permit = outbound.budget.acquire_many(cost) => match permit {
                 Ok(permit) => permit.forget(),
-                Err(_) => return Closed::Dropped,
+                Err(_) => return,
             },
         }
         info.queued.fetch_add(1, Ordering::Relaxed);
-        if outbound.frames.send((reply, cost)).is_err() {
-            return Closed::Dropped;
-        }
-        if end {
-            return Closed::ClientLeft;
+        if outbound.frames.send((reply, cost)).is_err() || end {
+            return;
         }
     }
 }
