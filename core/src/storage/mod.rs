@@ -7,6 +7,7 @@ pub mod disk;
 pub mod error;
 mod fake_disk;
 pub mod log;
+mod log_scan;
 pub mod snapshot;
 
 pub use disk::{Disk, DiskFile, RealDisk};

@@ -1,0 +1,191 @@
+//! Reading a log segment back: decoding its records and telling a torn tail (a crash) from
+//! corruption (anything else), for `FileLog::open`.
+
+use std::path::Path;
+
+use super::error::StorageError;
+use super::log::{
+    Scan, FORMAT_VERSION, HEADER_BYTES, MAGIC, PAYLOAD_BYTES_MAX, RECORD_HEADER_BYTES,
+};
+use crate::txn::Txn;
+
+fn read_u32(bytes: &[u8], offset: usize) -> u32 {
+    u32::from_be_bytes(
+        bytes[offset..offset + 4]
+            .try_into()
+            .expect("four bytes make a u32"),
+    )
+}
+
+/// The record at `offset` (its 8-byte header is in bounds), or why it is not one.
+fn decode_record(bytes: &[u8], offset: usize) -> Result<(i64, Txn, usize), String> {
+    let length = read_u32(bytes, offset);
+    let checksum = read_u32(bytes, offset + 4);
+    if length == 0 {
+        return Err(format!("zero length with checksum {checksum:#010x}"));
+    }
+    if length > PAYLOAD_BYTES_MAX {
+        return Err(format!(
+            "length {length} exceeds PAYLOAD_BYTES_MAX ({PAYLOAD_BYTES_MAX})"
+        ));
+    }
+    let start = offset + RECORD_HEADER_BYTES as usize;
+    let end = start + length as usize;
+    if end > bytes.len() {
+        return Err(format!(
+            "length {length} runs past the file end at {}",
+            bytes.len()
+        ));
+    }
+    let payload = &bytes[start..end];
+    if crc32c::crc32c(payload) != checksum {
+        return Err("checksum mismatch".into());
+    }
+    match postcard::take_from_bytes::<(i64, Txn)>(payload) {
+        Ok(((zxid, txn), [])) => Ok((zxid, txn, end)),
+        Ok((_, rest)) => Err(format!("{} undecoded bytes in the payload", rest.len())),
+        Err(error) => Err(format!("undecodable payload: {error}")),
+    }
+}
+
+/// The offset of the first valid record at or after `from` with a zxid above `after`: proof
+/// that a bad record before it is damage, not a torn tail.
+fn find_valid_record(bytes: &[u8], from: usize, after: i64) -> Option<usize> {
+    let header = RECORD_HEADER_BYTES as usize;
+    (from..bytes.len().saturating_sub(header - 1)).find(|&offset| {
+        let length = read_u32(bytes, offset) as usize;
+        // Cheap rejections first: most offsets in zeros or garbage fail here.
+        length != 0
+            && length <= PAYLOAD_BYTES_MAX as usize
+            && offset + header + length <= bytes.len()
+            && matches!(decode_record(bytes, offset), Ok((zxid, _, _)) if zxid > after)
+    })
+}
+
+/// Reads one segment. `previous_zxid` is the last zxid of the segments before it.
+pub(super) fn scan_segment(
+    path: &Path,
+    bytes: &[u8],
+    name_zxid: i64,
+    previous_zxid: i64,
+    is_last: bool,
+) -> Result<Scan, StorageError> {
+    let corrupt = |offset: u64, reason: String| StorageError::Corrupt {
+        file: path.to_path_buf(),
+        offset,
+        reason,
+    };
+    let file_bytes = bytes.len() as u64;
+    let header = HEADER_BYTES as usize;
+    let version = (bytes.len() >= header && bytes.starts_with(MAGIC)).then(|| read_u32(bytes, 8));
+    match version {
+        Some(FORMAT_VERSION) => {}
+        Some(version) if version > FORMAT_VERSION => {
+            return Err(StorageError::NewerFormat {
+                file: path.to_path_buf(),
+                version,
+            });
+        }
+        _ => {
+            // A header cut short by a crash reads as a prefix of the real one followed by
+            // zeros (or the file end); anything else is not our file or is damaged.
+            let mut expected = MAGIC.to_vec();
+            expected.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
+            let seen = &bytes[..bytes.len().min(header)];
+            let matching = seen
+                .iter()
+                .zip(&expected)
+                .take_while(|(seen, expected)| seen == expected)
+                .count();
+            if is_last && seen[matching..].iter().all(|byte| *byte == 0) {
+                return Ok(Scan {
+                    records: Vec::new(),
+                    end: 0,
+                    dirty_until: 0,
+                    file_bytes,
+                });
+            }
+            return Err(corrupt(0, "not a log segment header".into()));
+        }
+    }
+
+    let mut records: Vec<(i64, Txn)> = Vec::new();
+    let mut last_zxid = previous_zxid;
+    let mut offset = header;
+    loop {
+        if bytes.len() - offset < RECORD_HEADER_BYTES as usize {
+            if bytes[offset..].iter().all(|byte| *byte == 0) {
+                break;
+            }
+            // Fewer bytes than a record header, not all zero: torn if this is the tail.
+            if !is_last {
+                return Err(corrupt(
+                    offset as u64,
+                    "a record header cut short by the file end".into(),
+                ));
+            }
+            break;
+        }
+        if read_u32(bytes, offset) == 0 && read_u32(bytes, offset + 4) == 0 {
+            break;
+        }
+        match decode_record(bytes, offset) {
+            Ok((zxid, txn, end)) => {
+                if zxid <= last_zxid {
+                    return Err(corrupt(
+                        offset as u64,
+                        format!("zxid {zxid:#x} does not follow {last_zxid:#x}"),
+                    ));
+                }
+                if records.is_empty() && zxid != name_zxid {
+                    return Err(corrupt(
+                        offset as u64,
+                        format!("first zxid {zxid:#x} differs from the name's {name_zxid:#x}"),
+                    ));
+                }
+                records.push((zxid, txn));
+                last_zxid = zxid;
+                offset = end;
+            }
+            Err(reason) if !is_last => return Err(corrupt(offset as u64, reason)),
+            Err(reason) => {
+                if let Some(valid) = find_valid_record(bytes, offset + 1, last_zxid) {
+                    return Err(corrupt(
+                        offset as u64,
+                        format!("{reason}, yet a valid record follows at offset {valid}"),
+                    ));
+                }
+                // A torn tail: the log ends here.
+                break;
+            }
+        }
+    }
+    let dirty_until = offset + last_nonzero_end(&bytes[offset..]);
+    Ok(Scan {
+        records,
+        end: offset as u64,
+        dirty_until: dirty_until as u64,
+        file_bytes,
+    })
+}
+
+/// The length of `bytes` up to its last non-zero byte. Preallocated segments end in megabytes of
+/// zeros: compare them a block at a time, then look inside the last block that is not all zero.
+fn last_nonzero_end(bytes: &[u8]) -> usize {
+    const BLOCK_BYTES: usize = 4096;
+    const ZEROS: [u8; BLOCK_BYTES] = [0; BLOCK_BYTES];
+    let mut end = bytes.len();
+    while end > 0 {
+        let start = end.saturating_sub(BLOCK_BYTES);
+        let block = &bytes[start..end];
+        if block != &ZEROS[..block.len()] {
+            return start
+                + block
+                    .iter()
+                    .rposition(|byte| *byte != 0)
+                    .map_or(0, |last| last + 1);
+        }
+        end = start;
+    }
+    0
+}
