@@ -114,11 +114,6 @@ impl Engine {
         })
     }
 
-    /// True once storage failed and the engine stopped accepting writes (fail-stop).
-    pub fn has_failed(&self) -> bool {
-        self.failed.load(Ordering::Acquire)
-    }
-
     /// The configuration the engine runs with.
     pub fn config(&self) -> &ServerConfig {
         &self.config

@@ -7,6 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::Engine;
 
 impl Engine {
+    /// True once storage failed and the engine stopped accepting writes (fail-stop).
+    pub fn has_failed(&self) -> bool {
+        self.failed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Live sessions attached to this member.
     pub fn session_count(&self) -> usize {
         self.sessions.read().len()
