@@ -531,51 +531,28 @@ mod tests {
         };
         tree.apply(1, &create("/p", 1)).result.unwrap();
         tree.apply(2, &create("/p/x", i32::MAX - 1)).result.unwrap();
-        let txn = sequential(&tree).unwrap();
-        let TxnOp::Create {
-            path,
-            parent_cversion,
-            ..
-        } = &txn
-        else {
-            panic!("{txn:?}")
-        };
-        assert_eq!(
-            (path.as_str(), *parent_cversion),
-            ("/p/s2147483646", i32::MAX)
-        );
-        tree.apply(
-            3,
-            &crate::txn::Txn {
+        // Prepares and applies the next sequential create; answers its name and the parent's
+        // new create count as its Txn carries them.
+        let next = |tree: &mut DataTree, zxid: i64| {
+            let txn = sequential(tree).unwrap();
+            let TxnOp::Create {
+                path,
+                parent_cversion,
+                ..
+            } = &txn
+            else {
+                panic!("{txn:?}")
+            };
+            let created = (path.clone(), *parent_cversion);
+            let txn = crate::txn::Txn {
                 time_ms: 0,
                 op: txn,
-            },
-        )
-        .result
-        .unwrap();
-
-        let txn = sequential(&tree).unwrap();
-        let TxnOp::Create {
-            path,
-            parent_cversion,
-            ..
-        } = &txn
-        else {
-            panic!("{txn:?}")
+            };
+            tree.apply(zxid, &txn).result.unwrap();
+            created
         };
-        assert_eq!(
-            (path.as_str(), *parent_cversion),
-            ("/p/s2147483647", i32::MIN)
-        );
-        tree.apply(
-            4,
-            &crate::txn::Txn {
-                time_ms: 0,
-                op: txn,
-            },
-        )
-        .result
-        .unwrap();
+        assert_eq!(next(&mut tree, 3), ("/p/s2147483646".to_string(), i32::MAX));
+        assert_eq!(next(&mut tree, 4), ("/p/s2147483647".to_string(), i32::MIN));
         assert_eq!(tree.get("/p").unwrap().child_creates(), i32::MAX);
 
         assert_eq!(sequential(&tree), Err(ErrorCode::NodeExists));
