@@ -128,6 +128,36 @@ pub enum Op {
     CloseSession,
 }
 
+impl Op {
+    /// The znode path the op names, if it names one (a multi's ops name their own).
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            Op::Create(request) => Some(&request.path),
+            Op::Delete { path, .. }
+            | Op::SetData { path, .. }
+            | Op::SetAcl { path, .. }
+            | Op::Check { path, .. }
+            | Op::GetData { path, .. }
+            | Op::Exists { path, .. }
+            | Op::GetChildren { path, .. }
+            | Op::GetAcl { path }
+            | Op::GetAllChildrenNumber { path }
+            | Op::Sync { path }
+            | Op::AddWatch { path, .. }
+            | Op::RemoveWatches { path, .. }
+            | Op::CheckWatches { path, .. }
+            | Op::DeleteContainer { path } => Some(path),
+            Op::GetEphemerals { prefix } => Some(prefix),
+            Op::Multi(_)
+            | Op::MultiRead(_)
+            | Op::WhoAmI
+            | Op::AddAuth { .. }
+            | Op::SetWatches(_)
+            | Op::CloseSession => None,
+        }
+    }
+}
+
 /// A create, in every mode.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreateRequest {

@@ -13,6 +13,8 @@ use crate::server::SessionSink;
 
 pub(super) enum Dispatch {
     Event(Vec<Watcher>, WatchedEvent),
+    /// An async call's completion, run in order with the events.
+    Completion(Box<dyn FnOnce() + Send>),
     Stop,
 }
 
@@ -88,6 +90,11 @@ pub(super) fn dispatch_loop(receiver: Receiver<Dispatch>) {
                     {
                         tracing::error!("a watcher panicked; the dispatcher goes on");
                     }
+                }
+            }
+            Dispatch::Completion(completion) => {
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(completion)).is_err() {
+                    tracing::error!("a completion panicked; the dispatcher goes on");
                 }
             }
             Dispatch::Stop => return,

@@ -5,8 +5,10 @@
 //! happened, never while an engine lock is held; a callback may call back into the client.
 
 mod async_client;
+mod calls;
 mod dispatcher;
 mod error;
+mod remote;
 mod validate;
 mod watcher;
 
@@ -19,14 +21,11 @@ pub use async_client::AsyncClient;
 pub use error::{Error, Result};
 pub use watcher::{WatchStream, Watcher};
 
-use crate::op::{CreateRequest, Op, OpResult, ReadOp, ReadResult, Reply};
-use crate::proto::{
-    Acl, AddWatchMode, ClientInfo, CreateMode, ErrorCode, KeeperState, Stat, WatchedEvent,
-    WatcherType,
-};
+use crate::op::{Op, OpResult, Reply};
+use crate::proto::{ErrorCode, KeeperState, WatchedEvent};
 use crate::server::{Engine, LocalSession, WatchRegistered};
 use dispatcher::{dispatch_loop, Dispatch, Shared};
-use validate::{unexpected, validate, validate_create_path, validate_op};
+use validate::validate_request;
 use watcher::WatchTables;
 
 /// How to open a session.
@@ -36,8 +35,11 @@ pub struct ConnectOptions {
     pub session_timeout_ms: i64,
     /// The default watcher: receives connection state changes.
     pub watcher: Option<Watcher>,
-    /// The address ip ACLs and whoAmI see for this client.
+    /// The address ip ACLs and whoAmI see for an in-process client (a TCP client is seen at
+    /// its socket's address).
     pub ip: String,
+    /// Over TCP: also accept a read-only server (ZooKeeper's canBeReadOnly).
+    pub read_only: bool,
 }
 
 impl Default for ConnectOptions {
@@ -46,6 +48,7 @@ impl Default for ConnectOptions {
             session_timeout_ms: 30_000,
             watcher: None,
             ip: "127.0.0.1".to_string(),
+            read_only: false,
         }
     }
 }
@@ -61,6 +64,9 @@ pub enum ClientState {
     Expired = 2,
     /// `close()` was called.
     Closed = 3,
+    /// Over TCP: the connection was lost and the client is finding a server again; calls
+    /// wait for it (up to the session timeout), as ZooKeeper's clients queue them.
+    Connecting = 4,
 }
 
 impl ClientState {
@@ -69,24 +75,77 @@ impl ClientState {
             0 => ClientState::Connected,
             1 => ClientState::AuthFailed,
             2 => ClientState::Expired,
+            4 => ClientState::Connecting,
             _ => ClientState::Closed,
+        }
+    }
+
+    /// True once the client can never serve a call again.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, ClientState::Expired | ClientState::Closed)
+    }
+}
+
+/// How the client reaches its session.
+enum Link {
+    /// A session on an engine in this process: calls run on the caller's thread.
+    InProcess {
+        engine: Arc<Engine>,
+        session: Arc<LocalSession>,
+    },
+    /// A session over ZooKeeper's TCP protocol, on any server that speaks it.
+    Tcp(remote::Connection),
+}
+
+/// A call's answer still on its way: `wait` for it. In process it is ready at once.
+pub struct PendingReply(PendingInner);
+
+enum PendingInner {
+    Ready(Option<Result<Reply>>),
+    Waiting(crossbeam_channel::Receiver<Result<Reply>>),
+}
+
+impl PendingReply {
+    /// The answer, or None if it has not come within `timeout` (ask again).
+    pub fn wait_timeout(&mut self, timeout: std::time::Duration) -> Option<Result<Reply>> {
+        match &mut self.0 {
+            PendingInner::Ready(reply) => reply.take(),
+            PendingInner::Waiting(receiver) => match receiver.recv_timeout(timeout) {
+                Ok(reply) => Some(reply),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    Some(Err(Error::new(ErrorCode::ConnectionLoss, None)))
+                }
+            },
+        }
+    }
+
+    /// The answer, waiting as long as it takes.
+    pub fn wait(mut self) -> Result<Reply> {
+        loop {
+            if let Some(reply) = self.wait_timeout(std::time::Duration::from_secs(3600)) {
+                return reply;
+            }
         }
     }
 }
 
-/// A session on an in-process server. `Send + Sync`: share it between threads with an `Arc`.
+/// Runs once with a call's answer, on the client's dispatcher thread.
+pub type Completion = Box<dyn FnOnce(Result<Reply>) + Send>;
+
+/// A session on a ZooKeeper server: in process (`Server::connect`) or over TCP
+/// (`Client::connect`). `Send + Sync`: share it between threads with an `Arc`.
 /// Dropping it closes the session.
 pub struct Client {
-    engine: Arc<Engine>,
-    session: Arc<LocalSession>,
+    link: Link,
     shared: Arc<Shared>,
 }
 
 impl Client {
-    pub(crate) fn connect(engine: Arc<Engine>, options: ConnectOptions) -> Result<Client> {
+    fn new_shared(watcher: Option<Watcher>) -> Result<Arc<Shared>> {
         let (sender, receiver) = crossbeam_channel::unbounded();
         let shared = Arc::new(Shared {
-            tables: Mutex::new(WatchTables::new(options.watcher.clone())),
+            tables: Mutex::new(WatchTables::new(watcher)),
             state: AtomicU8::new(ClientState::Connected as u8),
             dispatch: sender,
         });
@@ -94,6 +153,11 @@ impl Client {
             .name("zk-dispatch".into())
             .spawn(move || dispatch_loop(receiver))
             .map_err(|_| Error::new(ErrorCode::SystemError, None))?;
+        Ok(shared)
+    }
+
+    pub(crate) fn in_process(engine: Arc<Engine>, options: ConnectOptions) -> Result<Client> {
+        let shared = Client::new_shared(options.watcher.clone())?;
         let session = match engine.open_session(
             options.session_timeout_ms,
             shared.clone(),
@@ -106,8 +170,7 @@ impl Client {
             }
         };
         let client = Client {
-            engine,
-            session,
+            link: Link::InProcess { engine, session },
             shared,
         };
         if let Some(watcher) = options.watcher {
@@ -120,19 +183,52 @@ impl Client {
         Ok(client)
     }
 
+    /// Opens a session over TCP. `connect_string` is ZooKeeper's: `host:port[,host:port...][/chroot]`
+    /// (port 2181 when left out). Returns once a server granted the session; fails with
+    /// ConnectionLoss if none did within the session timeout. The client then keeps the session
+    /// alive (pings), moves to another server when its connection breaks, and re-registers its
+    /// watches and identities there.
+    pub fn connect(connect_string: &str, options: ConnectOptions) -> Result<Client> {
+        let shared = Client::new_shared(options.watcher.clone())?;
+        match remote::Connection::open(connect_string, &options, shared.clone()) {
+            Ok(connection) => Ok(Client {
+                link: Link::Tcp(connection),
+                shared,
+            }),
+            Err(error) => {
+                let _ = shared.dispatch.send(Dispatch::Stop);
+                Err(error)
+            }
+        }
+    }
+
     /// The session id.
     pub fn session_id(&self) -> i64 {
-        self.session.id()
+        match &self.link {
+            Link::InProcess { session, .. } => session.id(),
+            Link::Tcp(connection) => connection.session_id(),
+        }
     }
 
     /// The session password.
     pub fn session_password(&self) -> [u8; 16] {
-        self.session.password()
+        match &self.link {
+            Link::InProcess { session, .. } => session.password(),
+            Link::Tcp(connection) => connection.password(),
+        }
     }
 
     /// The timeout the server granted.
     pub fn session_timeout_ms(&self) -> u32 {
-        self.session.timeout_ms()
+        match &self.link {
+            Link::InProcess { session, .. } => session.timeout_ms(),
+            Link::Tcp(connection) => connection.timeout_ms(),
+        }
+    }
+
+    /// True for a session on an engine in this process (calls never wait on a network).
+    pub fn is_in_process(&self) -> bool {
+        matches!(self.link, Link::InProcess { .. })
     }
 
     /// Where the client stands.
@@ -147,401 +243,122 @@ impl Client {
 
     /// Simulates a client cut off from the server (`false`): the session then expires after its
     /// timeout unless reattached (`true`) first. Requests still work and count as touches.
+    /// Over TCP it does nothing: cut the network instead.
     pub fn set_attached(&self, attached: bool) {
-        self.session.set_attached(attached);
+        if let Link::InProcess { session, .. } = &self.link {
+            session.set_attached(attached);
+        }
+    }
+
+    fn refusal(&self, path: Option<&str>) -> Option<Error> {
+        match self.state() {
+            ClientState::Connected | ClientState::Connecting => None,
+            ClientState::AuthFailed => Some(Error::new(ErrorCode::AuthFailed, path)),
+            ClientState::Expired | ClientState::Closed => {
+                Some(Error::new(ErrorCode::SessionExpired, path))
+            }
+        }
     }
 
     fn call(&self, op: Op, path: Option<&str>, watcher: Option<&Watcher>) -> Result<Reply> {
-        match self.state() {
-            ClientState::Connected => {}
-            ClientState::AuthFailed => return Err(Error::new(ErrorCode::AuthFailed, path)),
-            ClientState::Expired | ClientState::Closed => {
-                return Err(Error::new(ErrorCode::SessionExpired, path))
-            }
-        }
-        let shared = &self.shared;
-        let mut on_watch = |watched: &str, registered: WatchRegistered| {
-            if let Some(watcher) = watcher {
-                shared
-                    .tables
-                    .lock()
-                    .register(watched, registered, watcher.clone());
-            }
-        };
-        let response = self.engine.submit(&self.session, op, &mut on_watch);
-        response.result.map_err(|code| Error::new(code, path))
+        self.deferred(op, path, watcher, keep).wait()
     }
 
-    /// Creates a znode; returns its path (with the sequence suffix for sequential modes).
-    pub fn create(&self, path: &str, data: &[u8], acl: &[Acl], mode: CreateMode) -> Result<String> {
-        self.create2(path, data, acl, mode).map(|(path, _)| path)
-    }
-
-    /// Creates a znode; returns its path and Stat.
-    pub fn create2(
+    /// Sends `op`; `shape` turns the raw answer into the caller's.
+    fn deferred(
         &self,
-        path: &str,
-        data: &[u8],
-        acl: &[Acl],
-        mode: CreateMode,
-    ) -> Result<(String, Stat)> {
-        self.create_request(CreateRequest {
-            path: path.into(),
-            data: data.into(),
-            acl: acl.into(),
-            mode,
-            ttl_ms: -1,
-        })
-    }
-
-    /// Creates a TTL znode (`mode` PersistentWithTtl or PersistentSequentialWithTtl).
-    pub fn create_ttl(
-        &self,
-        path: &str,
-        data: &[u8],
-        acl: &[Acl],
-        mode: CreateMode,
-        ttl_ms: i64,
-    ) -> Result<(String, Stat)> {
-        self.create_request(CreateRequest {
-            path: path.into(),
-            data: data.into(),
-            acl: acl.into(),
-            mode,
-            ttl_ms,
-        })
-    }
-
-    /// Creates a container znode.
-    pub fn create_container(&self, path: &str, data: &[u8], acl: &[Acl]) -> Result<(String, Stat)> {
-        self.create2(path, data, acl, CreateMode::Container)
-    }
-
-    fn create_request(&self, request: CreateRequest) -> Result<(String, Stat)> {
-        validate_create_path(&request.path, request.mode)?;
-        let path = request.path.clone();
-        match self.call(Op::Create(request), Some(&path), None)? {
-            Reply::Create { path, stat } => Ok((path, stat)),
-            other => unexpected(other),
-        }
-    }
-
-    /// Deletes a childless znode; `version` -1 matches any.
-    pub fn delete(&self, path: &str, version: i32) -> Result<()> {
-        validate(path)?;
-        self.call(
-            Op::Delete {
-                path: path.into(),
-                version,
-            },
-            Some(path),
-            None,
-        )
-        .map(drop)
-    }
-
-    /// Replaces a znode's data; `version` -1 matches any.
-    pub fn set_data(&self, path: &str, data: &[u8], version: i32) -> Result<Stat> {
-        validate(path)?;
-        match self.call(
-            Op::SetData {
-                path: path.into(),
-                data: data.into(),
-                version,
-            },
-            Some(path),
-            None,
-        )? {
-            Reply::Stat(stat) => Ok(stat),
-            other => unexpected(other),
-        }
-    }
-
-    /// The znode's Stat, or None when it does not exist. A watcher fires on its creation,
-    /// deletion or data change.
-    pub fn exists(&self, path: &str, watcher: Option<Watcher>) -> Result<Option<Stat>> {
-        validate(path)?;
-        let op = Op::Exists {
-            path: path.into(),
-            watch: watcher.is_some(),
-        };
-        match self.call(op, Some(path), watcher.as_ref())? {
-            Reply::Exists(stat) => Ok(stat),
-            other => unexpected(other),
-        }
-    }
-
-    /// The znode's data and Stat. A watcher fires on its deletion or data change.
-    pub fn get_data(&self, path: &str, watcher: Option<Watcher>) -> Result<(Vec<u8>, Stat)> {
-        validate(path)?;
-        let op = Op::GetData {
-            path: path.into(),
-            watch: watcher.is_some(),
-        };
-        match self.call(op, Some(path), watcher.as_ref())? {
-            Reply::Data { data, stat } => Ok((data, stat)),
-            other => unexpected(other),
-        }
-    }
-
-    /// The znode's children, sorted. A watcher fires when a child is created or deleted, or the
-    /// znode itself is deleted.
-    pub fn get_children(&self, path: &str, watcher: Option<Watcher>) -> Result<Vec<String>> {
-        self.get_children2(path, watcher)
-            .map(|(children, _)| children)
-    }
-
-    /// The znode's children, sorted, and its Stat.
-    pub fn get_children2(
-        &self,
-        path: &str,
-        watcher: Option<Watcher>,
-    ) -> Result<(Vec<String>, Stat)> {
-        validate(path)?;
-        let op = Op::GetChildren {
-            path: path.into(),
-            watch: watcher.is_some(),
-        };
-        match self.call(op, Some(path), watcher.as_ref())? {
-            Reply::Children { children, stat } => Ok((children, stat)),
-            other => unexpected(other),
-        }
-    }
-
-    /// The znode's ACL and Stat (digests masked unless the session has ADMIN).
-    pub fn get_acl(&self, path: &str) -> Result<(Vec<Acl>, Stat)> {
-        validate(path)?;
-        match self.call(Op::GetAcl { path: path.into() }, Some(path), None)? {
-            Reply::Acl { acl, stat } => Ok((acl, stat)),
-            other => unexpected(other),
-        }
-    }
-
-    /// Replaces the znode's ACL; `version` -1 matches any ACL version.
-    pub fn set_acl(&self, path: &str, acl: &[Acl], version: i32) -> Result<Stat> {
-        validate(path)?;
-        match self.call(
-            Op::SetAcl {
-                path: path.into(),
-                acl: acl.into(),
-                version,
-            },
-            Some(path),
-            None,
-        )? {
-            Reply::Stat(stat) => Ok(stat),
-            other => unexpected(other),
-        }
-    }
-
-    /// Number of descendants of the znode.
-    pub fn get_all_children_number(&self, path: &str) -> Result<i32> {
-        validate(path)?;
-        match self.call(
-            Op::GetAllChildrenNumber { path: path.into() },
-            Some(path),
-            None,
-        )? {
-            Reply::Number(number) => Ok(number),
-            other => unexpected(other),
-        }
-    }
-
-    /// The session's ephemerals under `prefix` ("/" for all), sorted.
-    pub fn get_ephemerals(&self, prefix: &str) -> Result<Vec<String>> {
-        // The Java client checks the prefix as a path too.
-        validate(prefix)?;
-        match self.call(
-            Op::GetEphemerals {
-                prefix: prefix.into(),
-            },
-            Some(prefix),
-            None,
-        )? {
-            Reply::Paths(paths) => Ok(paths),
-            other => unexpected(other),
-        }
-    }
-
-    /// Waits until this member has applied every change committed before the call.
-    pub fn sync(&self, path: &str) -> Result<String> {
-        validate(path)?;
-        match self.call(Op::Sync { path: path.into() }, Some(path), None)? {
-            Reply::Sync(path) => Ok(path),
-            other => unexpected(other),
-        }
-    }
-
-    /// Fails with BadVersion unless the znode's data version is `version` (-1: any); returns its Stat.
-    pub fn check(&self, path: &str, version: i32) -> Result<Stat> {
-        validate(path)?;
-        match self.call(
-            Op::Check {
-                path: path.into(),
-                version,
-            },
-            Some(path),
-            None,
-        )? {
-            Reply::Stat(stat) => Ok(stat),
-            other => unexpected(other),
-        }
-    }
-
-    /// Applies create, delete, setData and check ops atomically. On failure the error carries
-    /// the first failing op's code and every op's result (`Error::multi_results`).
-    pub fn multi(&self, ops: Vec<Op>) -> Result<Vec<OpResult>> {
-        for op in &ops {
-            validate_op(op)?;
-        }
-        match self.call(Op::Multi(ops), None, None)? {
-            Reply::Multi(results) => {
-                let failure = results.iter().find_map(|result| match result {
-                    OpResult::Error(Some(code)) => Some(*code),
-                    _ => None,
-                });
-                match failure {
-                    Some(code) => Err(Error::multi(code, results)),
-                    None => Ok(results),
-                }
-            }
-            other => unexpected(other),
-        }
-    }
-
-    /// Reads several znodes; each read succeeds or fails on its own.
-    pub fn multi_read(&self, reads: Vec<ReadOp>) -> Result<Vec<ReadResult>> {
-        for read in &reads {
-            let (ReadOp::GetData { path, .. } | ReadOp::GetChildren { path, .. }) = read;
-            validate(path)?;
-        }
-        match self.call(Op::MultiRead(reads), None, None)? {
-            Reply::MultiRead(results) => Ok(results),
-            other => unexpected(other),
-        }
-    }
-
-    /// The session's authenticated identities.
-    pub fn whoami(&self) -> Result<Vec<ClientInfo>> {
-        match self.call(Op::WhoAmI, None, None)? {
-            Reply::WhoAmI(infos) => Ok(infos),
-            other => unexpected(other),
-        }
-    }
-
-    /// Adds an identity (`digest` with `user:password`). An unknown scheme fails with AuthFailed
-    /// and, as in ZooKeeper's clients, every later call then fails the same way.
-    pub fn add_auth(&self, scheme: &str, auth: &[u8]) -> Result<()> {
-        let op = Op::AddAuth {
-            scheme: scheme.into(),
-            auth: auth.into(),
-        };
-        let result = self.call(op, None, None);
-        // Only the failure that ends the connection is announced; later calls just answer it.
-        if matches!(&result, Err(error) if error.code() == ErrorCode::AuthFailed)
-            && self
-                .shared
-                .transition(&[ClientState::Connected], ClientState::AuthFailed)
-        {
-            self.shared
-                .dispatch(WatchedEvent::state(KeeperState::AuthFailed));
-        }
-        result.map(drop)
-    }
-
-    /// Leaves a persistent (or persistent recursive) watch; it stays until removed.
-    pub fn add_watch(&self, path: &str, watcher: Watcher, mode: AddWatchMode) -> Result<()> {
-        validate(path)?;
-        self.call(
-            Op::AddWatch {
-                path: path.into(),
-                mode,
-            },
-            Some(path),
-            Some(&watcher),
-        )
-        .map(drop)
-    }
-
-    /// Removes every watcher of `watcher_type` on `path`; each is told with a *WatchRemoved
-    /// event. NoWatcher when there is none.
-    pub fn remove_watches(&self, path: &str, watcher_type: WatcherType) -> Result<()> {
-        self.remove(path, watcher_type, None)
-    }
-
-    /// Removes one watcher; the server drops its watch once no other watcher of the kind remains.
-    pub fn remove_watcher(
-        &self,
-        path: &str,
-        watcher: &Watcher,
-        watcher_type: WatcherType,
-    ) -> Result<()> {
-        self.remove(path, watcher_type, Some(watcher))
-    }
-
-    fn remove(
-        &self,
-        path: &str,
-        watcher_type: WatcherType,
+        op: Op,
+        path: Option<&str>,
         watcher: Option<&Watcher>,
-    ) -> Result<()> {
-        validate(path)?;
-        let removed = {
-            let mut tables = self.shared.tables.lock();
-            if !tables.contains(path, watcher_type, watcher) {
-                return Err(Error::new(ErrorCode::NoWatcher, Some(path)));
-            }
-            let removed = tables.remove(path, watcher_type, watcher);
-            // The server keeps one watch per session and kind, so it is told only once no local
-            // watcher of the kind is left. The tables stay locked until it has answered: a read
-            // that leaves a new watcher here records it under this lock, so the server's watch
-            // cannot be removed from under that watcher.
-            if tables.none_left(path, watcher_type) {
-                let op = Op::RemoveWatches {
-                    path: path.into(),
-                    watcher_type,
-                };
-                match self.call(op, Some(path), None) {
-                    // A one-shot watch may have fired on the server already.
-                    Err(error) if error.code() != ErrorCode::NoWatcher => return Err(error),
-                    _ => {}
-                }
-            }
-            removed
-        };
-        for (watcher, event_type) in removed {
-            let event = WatchedEvent::node(event_type, path, -1);
-            let _ = self
-                .shared
-                .dispatch
-                .send(Dispatch::Event(vec![watcher], event));
+        shape: Shape,
+    ) -> PendingReply {
+        if let Some(error) = self.refusal(path) {
+            return PendingReply(PendingInner::Ready(Some(Err(error))));
         }
-        Ok(())
+        match &self.link {
+            Link::InProcess { engine, session } => {
+                let shared = &self.shared;
+                let mut on_watch = |watched: &str, registered: WatchRegistered| {
+                    if let Some(watcher) = watcher {
+                        shared
+                            .tables
+                            .lock()
+                            .register(watched, registered, watcher.clone());
+                    }
+                };
+                let response = engine.submit(session, op, &mut on_watch);
+                let reply = response.result.map_err(|code| Error::new(code, path));
+                PendingReply(PendingInner::Ready(Some(shape(reply))))
+            }
+            Link::Tcp(connection) => {
+                let (sender, receiver) = crossbeam_channel::bounded(1);
+                let done: Completion = Box::new(move |reply| drop(sender.send(shape(reply))));
+                connection.send(op, watcher.cloned(), remote::Done::Direct(done));
+                PendingReply(PendingInner::Waiting(receiver))
+            }
+        }
     }
 
-    /// NoWatcher unless a watcher of `watcher_type` waits on `path`.
-    pub fn check_watches(&self, path: &str, watcher_type: WatcherType) -> Result<()> {
-        validate(path)?;
-        if !self.shared.tables.lock().contains(path, watcher_type, None) {
-            return Err(Error::new(ErrorCode::NoWatcher, Some(path)));
+    /// Sends any op; the answer as `Reply` (a failed multi is an `Error` carrying every op's
+    /// result). The form bindings use: the typed calls are the same with typed answers.
+    pub fn submit(&self, op: Op, watcher: Option<Watcher>) -> Result<Reply> {
+        self.submit_deferred(op, watcher).wait()
+    }
+
+    /// `submit` without waiting: the answer comes through the returned `PendingReply`.
+    pub fn submit_deferred(&self, op: Op, watcher: Option<Watcher>) -> PendingReply {
+        if is_stateful(&op) {
+            return PendingReply(PendingInner::Ready(Some(self.submit_stateful(op, watcher))));
         }
-        self.call(
-            Op::CheckWatches {
-                path: path.into(),
-                watcher_type,
-            },
-            Some(path),
-            None,
-        )
-        .map(drop)
+        if let Err(error) = validate_request(&op) {
+            return PendingReply(PendingInner::Ready(Some(Err(error))));
+        }
+        let shape = shape_for(&op);
+        let path = op.path().map(str::to_string);
+        self.deferred(op, path.as_deref(), watcher.as_ref(), shape)
+    }
+
+    /// `submit` whose answer goes to `done` on the client's dispatcher thread, in order with
+    /// watch events (a change's events run before the completion of the write that made it),
+    /// as ZooKeeper's async callbacks do.
+    pub fn submit_async(&self, op: Op, watcher: Option<Watcher>, done: Completion) {
+        if let Link::Tcp(connection) = &self.link {
+            let path = op.path().map(str::to_string);
+            let refused = self.refusal(path.as_deref()).is_some() || validate_request(&op).is_err();
+            if !is_stateful(&op) && !refused {
+                let shape = shape_for(&op);
+                let done: Completion = Box::new(move |reply| done(shape(reply)));
+                connection.send(op, watcher, remote::Done::Dispatched(done));
+                return;
+            }
+        }
+        let reply = self.submit(op, watcher);
+        let _ = self
+            .shared
+            .dispatch
+            .send(Dispatch::Completion(Box::new(move || done(reply))));
+    }
+
+    fn submit_stateful(&self, op: Op, watcher: Option<Watcher>) -> Result<Reply> {
+        match op {
+            Op::AddAuth { scheme, auth } => self.add_auth(&scheme, &auth).map(|()| Reply::Done),
+            Op::RemoveWatches { path, watcher_type } => match watcher {
+                Some(watcher) => self.remove_watcher(&path, &watcher, watcher_type),
+                None => self.remove_watches(&path, watcher_type),
+            }
+            .map(|()| Reply::Done),
+            Op::CheckWatches { path, watcher_type } => self
+                .check_watches(&path, watcher_type)
+                .map(|()| Reply::Done),
+            _ => self.close().map(|()| Reply::Done),
+        }
     }
 
     /// Closes the session: its ephemerals are deleted and its watches dropped. Later calls
     /// answer SessionExpired, as ZooKeeper's clients do after close.
     pub fn close(&self) -> Result<()> {
-        let was_connected = self
-            .shared
-            .transition(&[ClientState::Connected], ClientState::Closed);
+        let from = [ClientState::Connected, ClientState::Connecting];
+        let was_connected = self.shared.transition(&from, ClientState::Closed);
         let was_auth_failed = !was_connected
             && self
                 .shared
@@ -549,11 +366,14 @@ impl Client {
         if !was_connected && !was_auth_failed {
             return Ok(()); // closed or expired already
         }
-        let result = self
-            .engine
-            .submit(&self.session, Op::CloseSession, &mut |_, _| {})
-            .result
-            .map(drop);
+        let result = match &self.link {
+            Link::InProcess { engine, session } => engine
+                .submit(session, Op::CloseSession, &mut |_, _| {})
+                .result
+                .map(drop)
+                .map_err(Error::from),
+            Link::Tcp(connection) => connection.close(),
+        };
         if was_connected {
             // As ZooKeeper's clients (3.5+): the default watcher and every waiting watcher hear
             // (None, Closed), so nothing waits forever on a closed client.
@@ -562,10 +382,51 @@ impl Client {
         }
         match result {
             // The session ended first (expired meanwhile): it is closed either way.
-            Err(ErrorCode::SessionExpired) => Ok(()),
-            other => other.map_err(Error::from),
+            Err(error) if error.code() == ErrorCode::SessionExpired => Ok(()),
+            other => other,
         }
     }
+}
+
+/// Turns a raw answer into the caller's.
+type Shape = fn(Result<Reply>) -> Result<Reply>;
+
+fn keep(reply: Result<Reply>) -> Result<Reply> {
+    reply
+}
+
+/// A multi whose results hold a failure answers as an error carrying them all.
+fn multi_failure(reply: Result<Reply>) -> Result<Reply> {
+    match reply {
+        Ok(Reply::Multi(results)) => {
+            let failure = results.iter().find_map(|result| match result {
+                OpResult::Error(Some(code)) => Some(*code),
+                _ => None,
+            });
+            match failure {
+                Some(code) => Err(Error::multi(code, results)),
+                None => Ok(Reply::Multi(results)),
+            }
+        }
+        other => other,
+    }
+}
+
+fn shape_for(op: &Op) -> Shape {
+    if matches!(op, Op::Multi(_)) {
+        multi_failure
+    } else {
+        keep
+    }
+}
+
+/// Ops that keep client-side state (identities, watch tables, the session's end): they go
+/// through their typed calls.
+fn is_stateful(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::AddAuth { .. } | Op::RemoveWatches { .. } | Op::CheckWatches { .. } | Op::CloseSession
+    )
 }
 
 impl Drop for Client {

@@ -1,7 +1,7 @@
 //! Client-side checks made before a request is sent, as ZooKeeper's Java client makes them.
 
 use super::{Error, Result};
-use crate::op::{Op, Reply};
+use crate::op::{Op, ReadOp, Reply};
 use crate::proto::{CreateMode, ErrorCode};
 use crate::tree::path;
 
@@ -31,5 +31,20 @@ pub(super) fn validate_op(op: &Op) -> Result<()> {
             validate(path)
         }
         _ => Ok(()),
+    }
+}
+
+/// Checks every path an op carries, as the typed calls do.
+pub(super) fn validate_request(op: &Op) -> Result<()> {
+    match op {
+        Op::Multi(ops) => ops.iter().try_for_each(validate_op),
+        Op::MultiRead(reads) => reads.iter().try_for_each(|read| {
+            let (ReadOp::GetData { path, .. } | ReadOp::GetChildren { path, .. }) = read;
+            validate(path)
+        }),
+        Op::Create(_) | Op::Delete { .. } | Op::SetData { .. } | Op::Check { .. } => {
+            validate_op(op)
+        }
+        other => other.path().map_or(Ok(()), validate),
     }
 }

@@ -61,7 +61,7 @@ impl Server {
 
     /// Opens a session.
     pub fn connect_with(&self, options: ConnectOptions) -> crate::client::Result<Client> {
-        Client::connect(self.engine.clone(), options)
+        Client::in_process(self.engine.clone(), options)
     }
 
     /// Runs one tick now: session expiry and, when due, container and TTL reaping. With a

@@ -1,0 +1,368 @@
+//! The client's typed calls, one per ZooKeeper operation, each checking its paths as the Java
+//! client does before anything is sent.
+
+use super::dispatcher::Dispatch;
+use super::validate::{unexpected, validate, validate_create_path, validate_op};
+use super::{Client, ClientState, Error, Result, Watcher};
+use crate::op::{CreateRequest, Op, OpResult, ReadOp, ReadResult, Reply};
+use crate::proto::{
+    Acl, AddWatchMode, ClientInfo, CreateMode, ErrorCode, KeeperState, Stat, WatchedEvent,
+    WatcherType,
+};
+
+impl Client {
+    /// Creates a znode; returns its path (with the sequence suffix for sequential modes).
+    pub fn create(&self, path: &str, data: &[u8], acl: &[Acl], mode: CreateMode) -> Result<String> {
+        self.create2(path, data, acl, mode).map(|(path, _)| path)
+    }
+
+    /// Creates a znode; returns its path and Stat.
+    pub fn create2(
+        &self,
+        path: &str,
+        data: &[u8],
+        acl: &[Acl],
+        mode: CreateMode,
+    ) -> Result<(String, Stat)> {
+        self.create_request(CreateRequest {
+            path: path.into(),
+            data: data.into(),
+            acl: acl.into(),
+            mode,
+            ttl_ms: -1,
+        })
+    }
+
+    /// Creates a TTL znode (`mode` PersistentWithTtl or PersistentSequentialWithTtl).
+    pub fn create_ttl(
+        &self,
+        path: &str,
+        data: &[u8],
+        acl: &[Acl],
+        mode: CreateMode,
+        ttl_ms: i64,
+    ) -> Result<(String, Stat)> {
+        self.create_request(CreateRequest {
+            path: path.into(),
+            data: data.into(),
+            acl: acl.into(),
+            mode,
+            ttl_ms,
+        })
+    }
+
+    /// Creates a container znode.
+    pub fn create_container(&self, path: &str, data: &[u8], acl: &[Acl]) -> Result<(String, Stat)> {
+        self.create2(path, data, acl, CreateMode::Container)
+    }
+
+    fn create_request(&self, request: CreateRequest) -> Result<(String, Stat)> {
+        validate_create_path(&request.path, request.mode)?;
+        let path = request.path.clone();
+        match self.call(Op::Create(request), Some(&path), None)? {
+            Reply::Create { path, stat } => Ok((path, stat)),
+            other => unexpected(other),
+        }
+    }
+
+    /// Deletes a childless znode; `version` -1 matches any.
+    pub fn delete(&self, path: &str, version: i32) -> Result<()> {
+        validate(path)?;
+        self.call(
+            Op::Delete {
+                path: path.into(),
+                version,
+            },
+            Some(path),
+            None,
+        )
+        .map(drop)
+    }
+
+    /// Replaces a znode's data; `version` -1 matches any.
+    pub fn set_data(&self, path: &str, data: &[u8], version: i32) -> Result<Stat> {
+        validate(path)?;
+        match self.call(
+            Op::SetData {
+                path: path.into(),
+                data: data.into(),
+                version,
+            },
+            Some(path),
+            None,
+        )? {
+            Reply::Stat(stat) => Ok(stat),
+            other => unexpected(other),
+        }
+    }
+
+    /// The znode's Stat, or None when it does not exist. A watcher fires on its creation,
+    /// deletion or data change.
+    pub fn exists(&self, path: &str, watcher: Option<Watcher>) -> Result<Option<Stat>> {
+        validate(path)?;
+        let op = Op::Exists {
+            path: path.into(),
+            watch: watcher.is_some(),
+        };
+        match self.call(op, Some(path), watcher.as_ref())? {
+            Reply::Exists(stat) => Ok(stat),
+            other => unexpected(other),
+        }
+    }
+
+    /// The znode's data and Stat. A watcher fires on its deletion or data change.
+    pub fn get_data(&self, path: &str, watcher: Option<Watcher>) -> Result<(Vec<u8>, Stat)> {
+        validate(path)?;
+        let op = Op::GetData {
+            path: path.into(),
+            watch: watcher.is_some(),
+        };
+        match self.call(op, Some(path), watcher.as_ref())? {
+            Reply::Data { data, stat } => Ok((data, stat)),
+            other => unexpected(other),
+        }
+    }
+
+    /// The znode's children, sorted. A watcher fires when a child is created or deleted, or the
+    /// znode itself is deleted.
+    pub fn get_children(&self, path: &str, watcher: Option<Watcher>) -> Result<Vec<String>> {
+        self.get_children2(path, watcher)
+            .map(|(children, _)| children)
+    }
+
+    /// The znode's children, sorted, and its Stat.
+    pub fn get_children2(
+        &self,
+        path: &str,
+        watcher: Option<Watcher>,
+    ) -> Result<(Vec<String>, Stat)> {
+        validate(path)?;
+        let op = Op::GetChildren {
+            path: path.into(),
+            watch: watcher.is_some(),
+        };
+        match self.call(op, Some(path), watcher.as_ref())? {
+            Reply::Children { children, stat } => Ok((children, stat)),
+            other => unexpected(other),
+        }
+    }
+
+    /// The znode's ACL and Stat (digests masked unless the session has ADMIN).
+    pub fn get_acl(&self, path: &str) -> Result<(Vec<Acl>, Stat)> {
+        validate(path)?;
+        match self.call(Op::GetAcl { path: path.into() }, Some(path), None)? {
+            Reply::Acl { acl, stat } => Ok((acl, stat)),
+            other => unexpected(other),
+        }
+    }
+
+    /// Replaces the znode's ACL; `version` -1 matches any ACL version.
+    pub fn set_acl(&self, path: &str, acl: &[Acl], version: i32) -> Result<Stat> {
+        validate(path)?;
+        match self.call(
+            Op::SetAcl {
+                path: path.into(),
+                acl: acl.into(),
+                version,
+            },
+            Some(path),
+            None,
+        )? {
+            Reply::Stat(stat) => Ok(stat),
+            other => unexpected(other),
+        }
+    }
+
+    /// Number of descendants of the znode.
+    pub fn get_all_children_number(&self, path: &str) -> Result<i32> {
+        validate(path)?;
+        match self.call(
+            Op::GetAllChildrenNumber { path: path.into() },
+            Some(path),
+            None,
+        )? {
+            Reply::Number(number) => Ok(number),
+            other => unexpected(other),
+        }
+    }
+
+    /// The session's ephemerals under `prefix` ("/" for all), sorted.
+    pub fn get_ephemerals(&self, prefix: &str) -> Result<Vec<String>> {
+        // The Java client checks the prefix as a path too.
+        validate(prefix)?;
+        match self.call(
+            Op::GetEphemerals {
+                prefix: prefix.into(),
+            },
+            Some(prefix),
+            None,
+        )? {
+            Reply::Paths(paths) => Ok(paths),
+            other => unexpected(other),
+        }
+    }
+
+    /// Waits until this member has applied every change committed before the call.
+    pub fn sync(&self, path: &str) -> Result<String> {
+        validate(path)?;
+        match self.call(Op::Sync { path: path.into() }, Some(path), None)? {
+            Reply::Sync(path) => Ok(path),
+            other => unexpected(other),
+        }
+    }
+
+    /// Fails with BadVersion unless the znode's data version is `version` (-1: any); returns its Stat.
+    pub fn check(&self, path: &str, version: i32) -> Result<Stat> {
+        validate(path)?;
+        match self.call(
+            Op::Check {
+                path: path.into(),
+                version,
+            },
+            Some(path),
+            None,
+        )? {
+            Reply::Stat(stat) => Ok(stat),
+            other => unexpected(other),
+        }
+    }
+
+    /// Applies create, delete, setData and check ops atomically. On failure the error carries
+    /// the first failing op's code and every op's result (`Error::multi_results`).
+    pub fn multi(&self, ops: Vec<Op>) -> Result<Vec<OpResult>> {
+        for op in &ops {
+            validate_op(op)?;
+        }
+        match self.submit(Op::Multi(ops), None)? {
+            Reply::Multi(results) => Ok(results),
+            other => unexpected(other),
+        }
+    }
+
+    /// Reads several znodes; each read succeeds or fails on its own.
+    pub fn multi_read(&self, reads: Vec<ReadOp>) -> Result<Vec<ReadResult>> {
+        for read in &reads {
+            let (ReadOp::GetData { path, .. } | ReadOp::GetChildren { path, .. }) = read;
+            validate(path)?;
+        }
+        match self.call(Op::MultiRead(reads), None, None)? {
+            Reply::MultiRead(results) => Ok(results),
+            other => unexpected(other),
+        }
+    }
+
+    /// The session's authenticated identities.
+    pub fn whoami(&self) -> Result<Vec<ClientInfo>> {
+        match self.call(Op::WhoAmI, None, None)? {
+            Reply::WhoAmI(infos) => Ok(infos),
+            other => unexpected(other),
+        }
+    }
+
+    /// Adds an identity (`digest` with `user:password`). An unknown scheme fails with AuthFailed
+    /// and, as in ZooKeeper's clients, every later call then fails the same way.
+    pub fn add_auth(&self, scheme: &str, auth: &[u8]) -> Result<()> {
+        let op = Op::AddAuth {
+            scheme: scheme.into(),
+            auth: auth.into(),
+        };
+        let result = self.call(op, None, None);
+        // Only the failure that ends the connection is announced; later calls just answer it.
+        if matches!(&result, Err(error) if error.code() == ErrorCode::AuthFailed)
+            && self
+                .shared
+                .transition(&[ClientState::Connected], ClientState::AuthFailed)
+        {
+            self.shared
+                .dispatch(WatchedEvent::state(KeeperState::AuthFailed));
+        }
+        result.map(drop)
+    }
+
+    /// Leaves a persistent (or persistent recursive) watch; it stays until removed.
+    pub fn add_watch(&self, path: &str, watcher: Watcher, mode: AddWatchMode) -> Result<()> {
+        validate(path)?;
+        self.call(
+            Op::AddWatch {
+                path: path.into(),
+                mode,
+            },
+            Some(path),
+            Some(&watcher),
+        )
+        .map(drop)
+    }
+
+    /// Removes every watcher of `watcher_type` on `path`; each is told with a *WatchRemoved
+    /// event. NoWatcher when there is none.
+    pub fn remove_watches(&self, path: &str, watcher_type: WatcherType) -> Result<()> {
+        self.remove(path, watcher_type, None)
+    }
+
+    /// Removes one watcher; the server drops its watch once no other watcher of the kind remains.
+    pub fn remove_watcher(
+        &self,
+        path: &str,
+        watcher: &Watcher,
+        watcher_type: WatcherType,
+    ) -> Result<()> {
+        self.remove(path, watcher_type, Some(watcher))
+    }
+
+    fn remove(
+        &self,
+        path: &str,
+        watcher_type: WatcherType,
+        watcher: Option<&Watcher>,
+    ) -> Result<()> {
+        validate(path)?;
+        let removed = {
+            let mut tables = self.shared.tables.lock();
+            if !tables.contains(path, watcher_type, watcher) {
+                return Err(Error::new(ErrorCode::NoWatcher, Some(path)));
+            }
+            let removed = tables.remove(path, watcher_type, watcher);
+            // The server keeps one watch per session and kind, so it is told only once no local
+            // watcher of the kind is left. The tables stay locked until it has answered: a read
+            // that leaves a new watcher here records it under this lock, so the server's watch
+            // cannot be removed from under that watcher.
+            if tables.none_left(path, watcher_type) {
+                let op = Op::RemoveWatches {
+                    path: path.into(),
+                    watcher_type,
+                };
+                match self.call(op, Some(path), None) {
+                    // A one-shot watch may have fired on the server already.
+                    Err(error) if error.code() != ErrorCode::NoWatcher => return Err(error),
+                    _ => {}
+                }
+            }
+            removed
+        };
+        for (watcher, event_type) in removed {
+            let event = WatchedEvent::node(event_type, path, -1);
+            let _ = self
+                .shared
+                .dispatch
+                .send(Dispatch::Event(vec![watcher], event));
+        }
+        Ok(())
+    }
+
+    /// NoWatcher unless a watcher of `watcher_type` waits on `path`.
+    pub fn check_watches(&self, path: &str, watcher_type: WatcherType) -> Result<()> {
+        validate(path)?;
+        if !self.shared.tables.lock().contains(path, watcher_type, None) {
+            return Err(Error::new(ErrorCode::NoWatcher, Some(path)));
+        }
+        self.call(
+            Op::CheckWatches {
+                path: path.into(),
+                watcher_type,
+            },
+            Some(path),
+            None,
+        )
+        .map(drop)
+    }
+}
