@@ -245,7 +245,7 @@ class ZooKeeper(Session):
     def __repr__(self) -> str:
         native = self._native
         session = "closed" if native is None else f"session 0x{native.session_id:x}"
-        return f"<ZooKeeper {self.hosts!r} {session} {self.state.value}>"
+        return f"<ZooKeeper {self.hosts!r} {session} {self.state}>"
 
 
 class Transaction:

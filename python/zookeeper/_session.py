@@ -22,7 +22,7 @@ Request = Tuple[Tuple[Any, ...], Optional[_native.NativeWatcher]]
 #: exceptions thrown in), and returns the operation's result.
 Steps = Generator[Request, Any, Any]
 WatchFn = Callable[[WatchedEvent], Any]
-Listener = Callable[[ConnectionState], Any]
+Listener = Callable[[str], Any]
 Watch = Union[None, bool, WatchFn]
 
 #: How many cached watchers a session keeps before it forgets those no watch holds anymore.
@@ -147,7 +147,7 @@ class Session:
     # -- state and listeners -------------------------------------------------------------------
 
     @property
-    def state(self) -> ConnectionState:
+    def state(self) -> str:
         """The connection as listeners see it: CONNECTED, CONNECTED_RO, SUSPENDED or LOST."""
         native = self._native
         if native is None:
@@ -190,7 +190,7 @@ class Session:
             if listener in self._listeners:
                 self._listeners.remove(listener)
 
-    def _set_state(self, state: ConnectionState) -> None:
+    def _set_state(self, state: str) -> None:
         with self._lock:
             if state == self._state:
                 return

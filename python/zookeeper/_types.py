@@ -239,17 +239,14 @@ class WatcherType(enum.IntEnum):
     PERSISTENT_RECURSIVE = 5
 
 
-class ConnectionState(str, enum.Enum):
-    """The client's connection, as ``add_listener`` callbacks hear it (kazoo's ``KazooState``,
-    plus CONNECTED_RO for a read-only server)."""
+class ConnectionState:
+    """The client's connection, as ``add_listener`` callbacks hear it: kazoo's ``KazooState``
+    strings, plus CONNECTED_RO for a read-only server."""
 
     CONNECTED = "CONNECTED"
     CONNECTED_RO = "CONNECTED_RO"
     SUSPENDED = "SUSPENDED"
     LOST = "LOST"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class ClientInfo(NamedTuple):

@@ -98,7 +98,7 @@ class DataWatch:
             return  # a state change: the listener re-reads once connected
         self._get_data(event)
 
-    def _session_watcher(self, state: ConnectionState) -> None:
+    def _session_watcher(self, state: str) -> None:
         if state == ConnectionState.CONNECTED:
             self._get_data()
 
@@ -170,7 +170,7 @@ class ChildrenWatch:
             return
         self._get_children(event)
 
-    def _session_watcher(self, state: ConnectionState) -> None:
+    def _session_watcher(self, state: str) -> None:
         if state in (ConnectionState.LOST, ConnectionState.SUSPENDED):
             self._watch_established = False
         elif state == ConnectionState.CONNECTED and not self._watch_established \
