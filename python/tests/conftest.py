@@ -120,6 +120,14 @@ class ServerProcess:
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
+def _thread_state(pid: int, task: str) -> str:
+    try:
+        with open(f"/proc/{pid}/task/{task}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "T"  # the thread is gone
+
+
 class Backend:
     """Where a test's clients connect."""
 
@@ -152,7 +160,17 @@ class Backend:
     def pause(self) -> None:
         """SIGSTOPs the server process: connections stay open but nothing answers."""
         assert self.process is not None
-        self.process.process.send_signal(signal.SIGSTOP)
+        process = self.process.process
+        process.send_signal(signal.SIGSTOP)
+        # The signal is delivered asynchronously: wait until every thread has stopped, or a
+        # request sent right after could still be answered.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if all(_thread_state(process.pid, task) == "T"
+                   for task in os.listdir(f"/proc/{process.pid}/task")):
+                return
+            time.sleep(0.001)
+        raise RuntimeError("the server process did not stop")
 
     def resume(self) -> None:
         """SIGCONTs the server process."""

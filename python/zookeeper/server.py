@@ -106,7 +106,7 @@ class ZooClient(ZooKeeper):
             raise TypeError(f"server must be a ZooServer, not {type(server).__name__}")
         super().__init__(server, timeout, watcher, auth_data=auth_data)
 
-    def expire_session_for_test(self) -> None:
+    def simulate_partition(self) -> None:
         """Cuts this client off so the server expires its session after its timeout (the
         in-process stand-in for a network partition)."""
         self._live().set_attached(False)
