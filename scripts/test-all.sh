@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting and lints, the Rust suites (unit, behavioural, doc
 # tests), then the black-box suites against the server binary: kazoo, the Apache C client,
-# zkCli.sh and the differential run against Apache ZooKeeper 3.8. On a fresh machine it installs
-# what it needs first (Debian packages need root, as on CI).
+# zkCli.sh and the differential run against Apache ZooKeeper 3.8; then the Python package: a
+# fresh `pip install ./python`, its tests (embedded, our binary, Apache ZooKeeper) and stubtest.
+# On a fresh machine it installs what it needs first (Debian packages need root, as on CI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +28,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
 fi
-python3 -c "import pytest, kazoo" 2>/dev/null || python3 -m pip install -q pytest kazoo
+python3 -c "import pytest, kazoo, maturin, mypy" 2>/dev/null \
+  || python3 -m pip install -q pytest kazoo maturin mypy
 
 echo "== format and lints"
 cargo fmt --all -- --check
@@ -42,3 +44,10 @@ cargo bench --workspace --no-run
 echo "== black-box tests against the server binary"
 cargo build --release -p zookeeper-core
 ZKRS_BIN="$PWD/target/release/zookeeper-rs" python3 -m pytest tests/python -q
+
+
+echo "== Python package: fresh build with pip, tests, stubtest"
+python3 -m pip install -q --force-reinstall --no-deps ./python
+ZKRS_BIN="$PWD/target/release/zookeeper-rs" python3 -m pytest python/tests -q
+# From elsewhere, so the installed package is checked rather than the source tree.
+(cd "$(mktemp -d)" && python3 -m mypy.stubtest zookeeper --allowlist "$OLDPWD/python/stubtest-allowlist.txt")

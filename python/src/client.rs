@@ -16,7 +16,10 @@ const SIGNAL_CHECK_INTERVAL_MS: u64 = 50;
 
 /// Runs `call` with the current Python exception printed instead of lost: callbacks run on the
 /// dispatcher thread, where nobody could catch it. Does nothing once the interpreter is gone.
-pub(crate) fn call_python(callable: &Py<PyAny>, make_args: impl FnOnce(Python<'_>) -> PyResult<Py<PyAny>>) {
+pub(crate) fn call_python(
+    callable: &Py<PyAny>,
+    make_args: impl FnOnce(Python<'_>) -> PyResult<Py<PyAny>>,
+) {
     let _ = Python::try_attach(|py| {
         let result = make_args(py).and_then(|args| {
             let args = args.bind(py).cast::<pyo3::types::PyTuple>()?.clone();
@@ -224,7 +227,9 @@ impl NativeClient {
     /// The default watcher given at connect time.
     #[getter]
     fn default_watcher(&self, py: Python<'_>) -> Option<Py<NativeWatcher>> {
-        self.default_watcher.as_ref().map(|watcher| watcher.clone_ref(py))
+        self.default_watcher
+            .as_ref()
+            .map(|watcher| watcher.clone_ref(py))
     }
 
     /// In process only: `False` cuts the client off so its session expires after its timeout

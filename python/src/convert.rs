@@ -13,9 +13,9 @@
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::IntoPyObjectExt;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyTuple};
+use pyo3::IntoPyObjectExt;
 use zookeeper_core::{
     Acl, AddWatchMode, CreateMode, CreateRequest, Error, Id, Op, OpResult, Perms, ReadOp,
     ReadResult, Stat, WatcherType,
@@ -33,18 +33,18 @@ fn item<'py>(request: &Bound<'py, PyTuple>, index: usize) -> PyResult<Bound<'py,
 }
 
 fn text(request: &Bound<'_, PyTuple>, index: usize) -> PyResult<String> {
-    item(request, index)?.extract::<String>().map_err(|_| {
-        PyTypeError::new_err(format!("item {index} of a request must be a str"))
-    })
+    item(request, index)?
+        .extract::<String>()
+        .map_err(|_| PyTypeError::new_err(format!("item {index} of a request must be a str")))
 }
 
 fn int<T: for<'a, 'py> FromPyObject<'a, 'py>>(
     request: &Bound<'_, PyTuple>,
     index: usize,
 ) -> PyResult<T> {
-    item(request, index)?
-        .extract::<T>()
-        .map_err(|_| PyTypeError::new_err(format!("item {index} of a request must be an int in range")))
+    item(request, index)?.extract::<T>().map_err(|_| {
+        PyTypeError::new_err(format!("item {index} of a request must be an int in range"))
+    })
 }
 
 fn flag(request: &Bound<'_, PyTuple>, index: usize) -> PyResult<bool> {
@@ -80,8 +80,9 @@ pub(crate) fn op(request: &Bound<'_, PyAny>) -> PyResult<Op> {
     Ok(match name.as_str() {
         "create" => {
             let flag_value: i32 = int(request, 4)?;
-            let mode = CreateMode::from_flag(flag_value)
-                .ok_or_else(|| PyValueError::new_err(format!("unknown create mode {flag_value}")))?;
+            let mode = CreateMode::from_flag(flag_value).ok_or_else(|| {
+                PyValueError::new_err(format!("unknown create mode {flag_value}"))
+            })?;
             Op::Create(CreateRequest {
                 path: path()?,
                 data: data(request, 2)?,
@@ -216,7 +217,9 @@ fn op_result<'py>(py: Python<'py>, result: &OpResult) -> PyResult<Bound<'py, PyA
         OpResult::Delete => ("delete",).into_bound_py_any(py),
         OpResult::SetData(s) => ("set_data", stat(py, s)?).into_bound_py_any(py),
         OpResult::Check => ("check",).into_bound_py_any(py),
-        OpResult::Error(code) => ("error", code.map_or(0, |code| code as i32)).into_bound_py_any(py),
+        OpResult::Error(code) => {
+            ("error", code.map_or(0, |code| code as i32)).into_bound_py_any(py)
+        }
     }
 }
 
@@ -232,9 +235,13 @@ pub(crate) fn reply<'py>(py: Python<'py>, reply: &Reply) -> PyResult<Bound<'py, 
             (PyList::new(py, children)?, stat(py, s)?).into_bound_py_any(py)
         }
         Reply::Acl { acl, stat: s } => {
-            let entries = acl
-                .iter()
-                .map(|entry| (entry.perms.0, entry.id.scheme.as_str(), entry.id.id.as_str()));
+            let entries = acl.iter().map(|entry| {
+                (
+                    entry.perms.0,
+                    entry.id.scheme.as_str(),
+                    entry.id.id.as_str(),
+                )
+            });
             (PyList::new(py, entries)?, stat(py, s)?).into_bound_py_any(py)
         }
         Reply::Number(number) => number.into_bound_py_any(py),

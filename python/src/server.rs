@@ -63,9 +63,9 @@ impl NativeServer {
             .map_err(|error| PyValueError::new_err(error.to_string()))?;
         let listen = match port {
             Some(port) => {
-                let ip: IpAddr = host
-                    .parse()
-                    .map_err(|_| PyValueError::new_err(format!("host {host:?} is not an IP address")))?;
+                let ip: IpAddr = host.parse().map_err(|_| {
+                    PyValueError::new_err(format!("host {host:?} is not an IP address"))
+                })?;
                 Some(SocketAddr::new(ip, port))
             }
             None => None,
@@ -110,7 +110,10 @@ impl NativeServer {
     /// True until `stop()`.
     #[getter]
     fn running(&self) -> bool {
-        self.running.lock().map(|running| running.is_some()).unwrap_or(false)
+        self.running
+            .lock()
+            .map(|running| running.is_some())
+            .unwrap_or(false)
     }
 
     /// Opens an in-process session.
@@ -140,7 +143,11 @@ impl NativeServer {
 
     /// Stops listening and closes every session. Idempotent.
     fn stop(&self, py: Python<'_>) {
-        let running = self.running.lock().ok().and_then(|mut running| running.take());
+        let running = self
+            .running
+            .lock()
+            .ok()
+            .and_then(|mut running| running.take());
         if let Some(running) = running {
             py.detach(move || {
                 drop(running.net);
