@@ -3,12 +3,14 @@ when used from several threads, and mishandling session expiry."""
 
 import queue
 import signal
+import socket
 import threading
 import time
 
 import pytest
 
-from zookeeper import (ConnectionClosedError, NoNodeError, SessionExpiredError, ZooServer)
+from zookeeper import (ConnectionClosedError, NoNodeError, SessionExpiredError, ZooKeeper,
+                       ZooServer)
 
 
 def test_blocking_call_releases_the_gil(tcp_backend):
@@ -116,17 +118,80 @@ def test_session_expiry_in_process():
             zk.get("/")
 
 
+class BlackholeProxy:
+    """A TCP proxy to a server that can stop forwarding (a network cut without root): while
+    cut, it accepts connections and reads requests but passes nothing on, either way."""
+
+    def __init__(self, address):
+        host, port = address.split("/")[0].rsplit(":", 1)
+        self.target = (host, int(port))
+        self.cut = threading.Event()
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.address = "127.0.0.1:%d" % self.listener.getsockname()[1]
+        self.sockets = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+                server = socket.create_connection(self.target)
+            except OSError:
+                return
+            self.sockets += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source, sink):
+        try:
+            while True:
+                chunk = source.recv(65536)
+                if not chunk:
+                    break
+                if not self.cut.is_set():
+                    sink.sendall(chunk)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self.listener.close()
+        for sock in self.sockets:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+
 def test_session_expiry_over_tcp(tcp_backend):
+    proxy = BlackholeProxy(tcp_backend.process.address)
+    root = tcp_backend.hosts[len(tcp_backend.process.address):]
     states = queue.Queue()
-    zk = tcp_backend.client(timeout=4000)
-    zk.add_listener(states.put)
+    zk = ZooKeeper(proxy.address + root, 4000)
     other = tcp_backend.client(timeout=30000)
-    zk.create("/gone", ephemeral=True)
-    tcp_backend.pause()
-    assert states.get(timeout=20) == "SUSPENDED"
-    time.sleep(5)  # longer than the session timeout: the resumed server expires it
-    tcp_backend.resume()
-    assert states.get(timeout=30) == "LOST"
-    with pytest.raises(SessionExpiredError):
-        zk.get("/")
-    assert other.exists("/gone") is None
+    try:
+        zk.add_listener(states.put)
+        zk.create("/gone", ephemeral=True)
+        proxy.cut.set()
+        assert states.get(timeout=20) == "SUSPENDED"
+        # The server hears nothing for longer than the timeout (plus a tick of bucketing).
+        deadline = time.monotonic() + 20
+        while other.exists("/gone") is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert other.exists("/gone") is None
+        proxy.cut.clear()
+        seen = [states.get(timeout=30)]
+        while seen[-1] != "LOST":
+            seen.append(states.get(timeout=30))
+        assert seen == ["LOST"]
+        with pytest.raises(SessionExpiredError):
+            zk.get("/")
+    finally:
+        zk.close()
+        proxy.close()
