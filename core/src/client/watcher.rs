@@ -45,6 +45,13 @@ impl Watcher {
         (watcher, WatchStream { shared })
     }
 
+    /// How many handles to this watcher exist: its clones, those held by the client's watch
+    /// tables and by queued events included. A binding that keeps a watcher per foreign
+    /// callback (so the same callback is the same watcher) may forget its own once this is 1.
+    pub fn handle_count(&self) -> usize {
+        Arc::strong_count(&self.0)
+    }
+
     pub(crate) fn call(&self, event: WatchedEvent) {
         (self.0)(event)
     }
