@@ -66,11 +66,11 @@ def run_backend(name: str) -> Iterator[Backend]:
     if name == "embedded":
         from zookeeper import ZooServer, ZooClient
 
-        port = _wire_conftest().free_port()
-        server = ZooServer(port=port)
+        server = ZooServer(port=0)
         server.start()
         try:
-            yield Backend(name, server.address, lambda timeout_ms: ZooClient(server))
+            yield Backend(name, server.address,
+                          lambda timeout_ms: ZooClient(server, timeout_ms))
         finally:
             server.stop()
     elif name == "ours":
@@ -123,12 +123,18 @@ class Worker:
         """Waits for the line ``wanted``; fails with the worker's stderr after ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
         while True:
-            remaining = deadline - time.monotonic()
             try:
-                line = self.lines.get(timeout=max(0.0, remaining))
+                line = self.lines.get(timeout=0.05)
             except queue.Empty:
-                raise AssertionError(f"worker did not say {wanted!r} within {timeout_s} s; it "
-                                     f"said {self.seen}; stderr: {self.stderr_tail()}")
+                exited = self.process.poll() is not None and self.lines.empty()
+                if exited and not self._reader.is_alive():
+                    raise AssertionError(f"worker exited ({self.process.returncode}) without "
+                                         f"saying {wanted!r}; it said {self.seen}; stderr: "
+                                         f"{self.stderr_tail()}")
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"worker did not say {wanted!r} within {timeout_s} s;"
+                                         f" it said {self.seen}; stderr: {self.stderr_tail()}")
+                continue
             self.seen.append(line)
             if line == wanted:
                 return

@@ -214,7 +214,7 @@ class LeaderLatch:
         if name in ("SUSPENDED", "LOST", "EXPIRED", "CLOSED"):
             self._connection_lost = True
             self._work.put(_LOST)
-        elif name in ("CONNECTED", "RECONNECTED", "CONNECTED_READ_ONLY", "READ_ONLY"):
+        elif name in ("CONNECTED", "CONNECTED_RO"):
             if self._connection_lost:
                 self._connection_lost = False
                 self._work.put(_RESET)
