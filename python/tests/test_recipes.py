@@ -653,3 +653,58 @@ def test_issue_example_5_leader_latch_two_processes(backend):
             assert other.finish() == 0
     finally:
         backend.close_clients()
+
+
+# Session expiry on the embedded server, where a test can cut a client off.
+
+
+@pytest.fixture
+def embedded_server():
+    from zookeeper import ZooServer
+
+    with ZooServer() as server:
+        yield server
+
+
+def test_leader_latch_session_expiry_and_rejoin(embedded_server):
+    path = unique_path()
+    leader_client = embedded_server.client(SESSION_TIMEOUT_MS)
+    follower_client = embedded_server.client(SESSION_TIMEOUT_MS)
+    heard = []
+    old_leader = LeaderLatch(leader_client, path, "old")
+    old_leader.add_listener(heard.append)
+    old_leader.start()
+    assert old_leader.await_leadership(timeout=10)
+    follower = LeaderLatch(follower_client, path, "new")
+    follower.start()
+    wait_until(lambda: follower.participants() == ["old", "new"], 5, "follower joined")
+    try:
+        cut_at = time.monotonic()
+        leader_client.expire_session_for_test()
+        assert follower.await_leadership(timeout=SESSION_END_S)
+        assert time.monotonic() - cut_at < SESSION_END_S
+        wait_until(lambda: heard == [True, False], SESSION_END_S,
+                   "the expired leader to hear it lost leadership")
+        assert not old_leader.has_leadership()
+        # A new session: the latch joins again, behind the new leader.
+        leader_client.start()
+        wait_until(lambda: follower.participants() == ["new", "old"], 10, "rejoin")
+        assert follower.has_leadership() and not old_leader.has_leadership()
+    finally:
+        old_leader.close()
+        follower.close()
+        leader_client.close()
+        follower_client.close()
+
+
+def test_lock_waiter_acquires_when_holder_session_expires(embedded_server):
+    path = unique_path()
+    holder_client = embedded_server.client(SESSION_TIMEOUT_MS)
+    holder = Lock(holder_client, path, "holder")
+    assert holder.acquire(timeout=5)
+    waiter = Lock(embedded_server.client(SESSION_TIMEOUT_MS), path, "waiter")
+    cut_at = time.monotonic()
+    holder_client.expire_session_for_test()
+    assert waiter.acquire(timeout=SESSION_END_S)
+    assert time.monotonic() - cut_at < SESSION_END_S
+    waiter.release()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable, Optional, Tuple, TypeVar
 
 from zookeeper import (
     BadVersionError,
+    ConnectionClosedError,
     ConnectionLossError,
     CreateMode,
     NodeExistsError,
@@ -28,6 +29,7 @@ from zookeeper import (
 __all__ = [
     "BadVersionError",
     "CancelledError",
+    "ConnectionClosedError",
     "ConnectionLossError",
     "CreateMode",
     "Deadline",

@@ -6,8 +6,8 @@ a leader's departure wakes one participant, not all of them.
 
 Leadership follows the session, as in Curator: when the connection is suspended or the session
 is lost the latch gives up leadership at once (listeners hear ``False``), and when the client is
-connected again it rejoins with a fresh znode. A periodic check is the safety net for a client
-that reports no state change: a vanished znode is noticed within ``RECHECK_S``.
+connected again (after ``start()`` opened a new session) it rejoins with a fresh znode. Like
+Curator it does not poll: a poll would also keep alive a session the server should expire.
 
 One worker thread per started latch makes every ZooKeeper call and every listener call, so
 watch callbacks and connection listeners only hand it work and never block the client's
@@ -24,6 +24,7 @@ import uuid
 from typing import TYPE_CHECKING, Callable, List, Optional, Tuple
 
 from zookeeper.recipes._support import (
+    ConnectionClosedError,
     CreateMode,
     NoNodeError,
     SessionExpiredError,
@@ -41,8 +42,6 @@ __all__ = ["LeaderLatch"]
 
 logger = logging.getLogger(__name__)
 
-# How often the worker checks its znode even when nothing told it to.
-RECHECK_S = 2.0
 # The longest pause between attempts after a failed check.
 ERROR_BACKOFF_S_MAX = 2.0
 # How long close() waits for the worker to delete the znode.
@@ -222,7 +221,7 @@ class LeaderLatch:
     def _on_watch(self, event: object) -> None:
         self._work.put(_CHECK)
 
-    def _next_work(self, wait_s: float) -> int:
+    def _next_work(self, wait_s: Optional[float]) -> int:
         try:
             work = self._work.get(timeout=wait_s)
         except queue.Empty:
@@ -237,7 +236,7 @@ class LeaderLatch:
         backoff_s = 0.0
         retry_work: Optional[int] = None
         while True:
-            work = self._next_work(backoff_s if retry_work is not None else RECHECK_S)
+            work = self._next_work(backoff_s if retry_work is not None else None)
             if retry_work is not None:
                 work = min(work, retry_work)
                 retry_work = None
@@ -256,8 +255,14 @@ class LeaderLatch:
             except ZooKeeperError as error:
                 # Without a connection nobody can vouch for our leadership.
                 self._set_leader(False)
+                if isinstance(error, (SessionExpiredError, ConnectionClosedError)):
+                    # No retry can revive this session: rejoin when the client reports a
+                    # new one (start() reconnects it).
+                    self._connection_lost = True
+                    self._node_path = None
+                    continue
                 backoff_s = min(max(backoff_s * 2, 0.1), ERROR_BACKOFF_S_MAX)
-                retry_work = _RESET if isinstance(error, SessionExpiredError) else _CHECK
+                retry_work = _CHECK
                 logger.debug("LeaderLatch %s: %r; retrying in %.1f s", self.path, error,
                              backoff_s)
 
