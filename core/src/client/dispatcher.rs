@@ -66,7 +66,11 @@ impl SessionSink for Shared {
         // A client closed by its user does not also hear that its session expired.
         if expired
             && !self.transition(
-                &[ClientState::Connected, ClientState::AuthFailed],
+                &[
+                    ClientState::Connected,
+                    ClientState::Connecting,
+                    ClientState::AuthFailed,
+                ],
                 ClientState::Expired,
             )
         {

@@ -349,3 +349,18 @@ impl WatchTables {
         !self.contains(path, watcher_type, None)
     }
 }
+
+impl WatchTables {
+    /// Every watched path by kind, to re-register after a reconnect (ZooKeeper's setWatches).
+    pub(crate) fn watched_paths(&self) -> crate::op::SetWatchesRequest {
+        let keys = |table: &Table| table.keys().cloned().collect::<Vec<_>>();
+        crate::op::SetWatchesRequest {
+            relative_zxid: 0,
+            data: keys(&self.data),
+            exist: keys(&self.exist),
+            child: keys(&self.child),
+            persistent: keys(&self.persistent),
+            persistent_recursive: keys(&self.recursive),
+        }
+    }
+}

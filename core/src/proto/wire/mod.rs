@@ -1,13 +1,15 @@
 //! The client protocol's messages: the handshake, request frames decoded into engine `Op`s,
-//! and engine `Response`s encoded as the replies ZooKeeper sends, field for field as
-//! zookeeper.jute lays them out.
+//! and engine `Response`s encoded as the replies ZooKeeper sends (and decoded back, for
+//! clients), field for field as zookeeper.jute lays them out.
 
 mod decode;
 mod reply;
+mod reply_decode;
 mod request;
 
 pub use decode::decode_request;
 pub use reply::{encode_event, encode_header, encode_reply};
+pub use reply_decode::{decode_event, decode_reply, decode_reply_header, ReplyHeader};
 pub use request::encode_request;
 
 use crate::op::Op;

@@ -365,6 +365,8 @@ enum Item {
         frame: RequestFrame,
         op: Op,
         done: Option<oneshot::Sender<bool>>,
+        /// Told once it ran: a later write of the session is proposed only then.
+        ran: oneshot::Sender<()>,
     },
 }
 
@@ -378,6 +380,10 @@ async fn request_loop(
     stopped: &mut watch::Receiver<bool>,
 ) -> Closed {
     let engine = &shared.engine;
+    // The newest read (or other in-turn request) not yet run. A write proposed before it ran
+    // could apply first, and the read would see a write its session sent after it: ZooKeeper
+    // answers a session's requests as if run one by one, so the write waits.
+    let mut unrun: Option<oneshot::Receiver<()>> = None;
     loop {
         // A closed session answers nothing more on this connection, pings included.
         if session.is_closed() {
@@ -412,6 +418,9 @@ async fn request_loop(
                 (Item::Ready { reply, end: false }, false)
             }
             Request::Op(op) if op.is_write() && !matches!(op, Op::CloseSession) => {
+                if let Some(ran) = unrun.take() {
+                    let _ = ran.await;
+                }
                 match engine.propose_write(session, op) {
                     Ok(proposal) => (Item::Proposed { frame, proposal }, false),
                     Err(response) => (Item::Answered { frame, response }, false),
@@ -428,7 +437,17 @@ async fn request_loop(
                 } else {
                     None
                 };
-                (Item::Run { frame, op, done }, closing)
+                let (ran, hear_ran) = oneshot::channel();
+                unrun = Some(hear_ran);
+                (
+                    Item::Run {
+                        frame,
+                        op,
+                        done,
+                        ran,
+                    },
+                    closing,
+                )
             }
         };
         if items.send(item).await.is_err() {
@@ -487,7 +506,12 @@ async fn answer_loop(
                 frame.xid,
                 false,
             ),
-            Item::Run { frame, op, done } => {
+            Item::Run {
+                frame,
+                op,
+                done,
+                ran,
+            } => {
                 // ZooKeeper closes the connection after a closeSession and after a failed auth,
                 // and answers auth packets with zxid 0.
                 let closing = matches!(op, Op::CloseSession);
@@ -497,6 +521,7 @@ async fn answer_loop(
                 } else {
                     engine.submit(&session, op, &mut |_, _| {})
                 };
+                let _ = ran.send(());
                 let auth_failed = authenticating && response.result == Err(ErrorCode::AuthFailed);
                 if authenticating {
                     response.zxid = 0;

@@ -389,5 +389,6 @@ pub(super) fn request(xid: i32, opcode: OpCode, op: Op) -> RequestFrame {
 
 mod exact_bytes;
 mod mappings;
+mod reply_round_trip;
 mod round_trip;
 mod seed_corpus;
