@@ -2,14 +2,13 @@
 every process reaped.
 
 A backend is one place to run recipes against: ``embedded`` (a ZooServer in this process,
-threads use in-process clients, processes reach it over its TCP port), ``ours`` (the
+threads use in-process clients, processes reach it over its TCP port), ``tcp`` (the
 zookeeper-rs binary) and ``apache`` (Apache ZooKeeper 3.8 from the Debian package).
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import queue
 import subprocess
@@ -26,15 +25,6 @@ SESSION_TIMEOUT_MS = 4000
 # How long past the session timeout a server may take to expire a session and tell watchers.
 EXPIRY_SLACK_S = 6.0
 WORKER_WAIT_S = 30.0
-
-
-def _wire_conftest():
-    """The server launchers of the black-box wire suite (tests/python/conftest.py)."""
-    spec = importlib.util.spec_from_file_location(
-        "wire_conftest", os.path.join(REPO_ROOT, "tests", "python", "conftest.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class Backend:
@@ -60,28 +50,31 @@ class Backend:
 
 @contextlib.contextmanager
 def run_backend(name: str) -> Iterator[Backend]:
-    """Starts the named backend; stops it after."""
-    from zookeeper import ZooKeeper
+    """Runs the named backend for one test: ``embedded`` is a fresh ZooServer listening on a
+    free port; ``tcp`` and ``apache`` are conftest's shared server processes, each test in
+    its own chroot so it starts from an empty tree."""
+    from zookeeper import ZooClient, ZooKeeper, ZooServer
 
     if name == "embedded":
-        from zookeeper import ZooServer, ZooClient
-
-        server = ZooServer(port=0)
-        server.start()
+        # Short ticks: the server notices an expired session sooner after its timeout.
+        server = ZooServer(port=0, tick_ms=500).start()
         try:
             yield Backend(name, server.address,
                           lambda timeout_ms: ZooClient(server, timeout_ms))
         finally:
             server.stop()
-    elif name == "ours":
-        wire = _wire_conftest()
-        with wire.run_our_server(config_lines=["tickTime=2000"]) as hosts:
-            yield Backend(name, hosts, lambda timeout_ms: ZooKeeper(hosts, timeout_ms))
-    elif name == "apache":
-        with _wire_conftest().run_reference_server() as hosts:
-            yield Backend(name, hosts, lambda timeout_ms: ZooKeeper(hosts, timeout_ms))
-    else:
-        raise ValueError(f"unknown backend {name!r}")
+        return
+    from conftest import _process
+
+    address = _process(name).address
+    hosts = f"{address}/recipes-{uuid.uuid4().hex[:12]}"
+    with ZooKeeper(address, 10000) as setup:
+        setup.create(hosts[len(address):])
+    backend = Backend(name, hosts, lambda timeout_ms: ZooKeeper(hosts, timeout_ms))
+    try:
+        yield backend
+    finally:
+        backend.close_clients()
 
 
 def unique_path(prefix: str = "/recipes") -> str:

@@ -32,7 +32,7 @@ def example():
     return load_example()
 
 
-@pytest.mark.parametrize("backend_name", ["embedded", "ours", "apache"])
+@pytest.mark.parametrize("backend_name", ["embedded", "tcp", "apache"])
 def test_failover_moves_clients_to_the_new_primary(example, backend_name):
     before = redis_server_pids()
     with run_backend(backend_name) as backend:
@@ -65,7 +65,7 @@ def test_script_runs_with_an_embedded_server():
 
 def test_script_with_zk_hosts():
     before = redis_server_pids()
-    with run_backend("ours") as backend:
+    with run_backend("tcp") as backend:
         completed = subprocess.run(
             [sys.executable, EXAMPLE, "--zk", backend.hosts, "--redis-count", "2"],
             capture_output=True, text=True, timeout=SCRIPT_TIMEOUT_S)

@@ -115,7 +115,7 @@ class Deadline:
 
 
 def create_protected(
-    client: ZooKeeper, parent_path: str, name_prefix: str, data: bytes, mode: object
+    client: ZooKeeper, parent_path: str, name_prefix: str, data: bytes, mode: int
 ) -> str:
     """Creates the sequential znode ``parent_path/name_prefix<sequence>``; its path.
 

@@ -107,8 +107,9 @@ class Lock:
         then outlives the session and only :meth:`release` frees it.
         """
         deadline = Deadline(timeout)
+        remaining_s = deadline.remaining_s()
         if not self._acquire_serializer.acquire(
-            blocking, -1 if deadline.remaining_s() is None else deadline.remaining_s()
+            blocking, -1 if remaining_s is None or not blocking else remaining_s
         ):
             return False
         already_acquired = self.is_acquired
