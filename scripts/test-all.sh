@@ -14,7 +14,8 @@ fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 echo "== installing test dependencies"
-debian_packages=(zookeeper zookeeper-bin libzookeeper-mt-dev netcat-openbsd)
+# redis-server: the Python package's Redis failover example runs real redis-server processes.
+debian_packages=(zookeeper zookeeper-bin libzookeeper-mt-dev netcat-openbsd redis-server)
 missing=()
 for package in "${debian_packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

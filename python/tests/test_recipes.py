@@ -1,0 +1,717 @@
+"""Guards against recipes that let two holders in, hang a waiter after the holder's session
+ends, lose or duplicate queue entries, or miscount under contention, on every backend.
+
+Each recipe runs with several clients in threads and, for the ones whose point is crossing
+processes, in separate worker processes (recipe_worker.py). The backends are the embedded
+server (in-process clients), our TCP server and Apache ZooKeeper 3.8.
+"""
+
+import threading
+import time
+
+import pytest
+
+from recipe_harness import (
+    EXPIRY_SLACK_S,
+    SESSION_TIMEOUT_MS,
+    Worker,
+    run_backend,
+    unique_path,
+    wait_until,
+    workers,
+)
+from zookeeper.recipes import (
+    Barrier,
+    CancelledError,
+    Counter,
+    DoubleBarrier,
+    LeaderElection,
+    LeaderLatch,
+    Lock,
+    LockingQueue,
+    LockTimeout,
+    Party,
+    Queue,
+    ReadLock,
+    Semaphore,
+    ShallowParty,
+    WriteLock,
+)
+
+BACKENDS = ["embedded", "tcp", "apache"]
+SESSION_END_S = SESSION_TIMEOUT_MS / 1000 + EXPIRY_SLACK_S
+THREAD_JOIN_S = 30.0
+
+
+@pytest.fixture(params=BACKENDS)
+def recipe_backend(request):
+    """A server for one test; its clients are closed after it."""
+    with run_backend(request.param) as running:
+        yield running
+        running.close_clients()
+
+
+@pytest.fixture
+def connect(recipe_backend):
+    """Opens a client on the test's backend: ``connect(timeout_ms=4000)``."""
+    return recipe_backend.connect
+
+
+def run_threads(target, count):
+    """Runs target(index) on ``count`` threads; re-raises the first failure."""
+    errors = []
+
+    def wrapped(index):
+        try:
+            target(index)
+        except BaseException as error:  # reported to the test below
+            errors.append(error)
+
+    threads = [threading.Thread(target=wrapped, args=(i,), daemon=True) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(THREAD_JOIN_S)
+        assert not thread.is_alive(), "a recipe thread did not finish"
+    if errors:
+        raise errors[0]
+
+
+# Locks
+
+
+def test_lock_excludes_across_threads(connect):
+    path = unique_path()
+    inside = []
+    entries = []
+
+    def contend(index):
+        lock = Lock(connect(), path, f"t{index}")
+        for _ in range(5):
+            with lock:
+                inside.append(index)
+                assert len(inside) == 1, f"two holders at once: {inside}"
+                time.sleep(0.002)
+                entries.append(index)
+                inside.remove(index)
+
+    run_threads(contend, 4)
+    assert len(entries) == 20
+
+
+def test_lock_nonblocking_timeout_and_contenders(connect):
+    path = unique_path()
+    holder, waiter = Lock(connect(), path, "holder"), Lock(connect(), path, "waiter")
+    assert holder.acquire()
+    assert holder.is_acquired
+    assert waiter.acquire(blocking=False) is False
+    started = time.monotonic()
+    with pytest.raises(LockTimeout):
+        waiter.acquire(timeout=0.3)
+    assert 0.25 <= time.monotonic() - started < 5
+    # A failed attempt leaves no contender node behind.
+    assert holder.contenders() == ["holder"]
+
+    results = []
+    thread = threading.Thread(target=lambda: results.append(waiter.acquire(timeout=10)))
+    thread.start()
+    wait_until(lambda: waiter.contenders() == ["holder", "waiter"], 5, "waiter in line")
+    assert holder.release() is True
+    assert holder.release() is False
+    thread.join(THREAD_JOIN_S)
+    assert results == [True]
+    assert waiter.contenders() == ["waiter"]
+    waiter.release()
+    assert waiter.contenders() == []
+
+
+def test_lock_cancel_stops_a_waiter(connect):
+    path = unique_path()
+    holder, waiter = Lock(connect(), path), Lock(connect(), path)
+    holder.acquire()
+    raised = []
+
+    def wait():
+        try:
+            waiter.acquire(timeout=20)
+        except CancelledError:
+            raised.append(True)
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    wait_until(lambda: len(holder.contenders()) == 2, 5, "waiter in line")
+    waiter.cancel()
+    thread.join(THREAD_JOIN_S)
+    assert raised == [True]
+    assert len(holder.contenders()) == 1
+
+
+def test_lock_passes_on_when_holder_session_closes(connect):
+    path = unique_path()
+    holder_client = connect()
+    holder = Lock(holder_client, path, "holder")
+    holder.acquire()
+    waiter = Lock(connect(), path, "waiter")
+    results = []
+    thread = threading.Thread(target=lambda: results.append(waiter.acquire(timeout=20)))
+    thread.start()
+    wait_until(lambda: len(waiter.contenders()) == 2, 5, "waiter in line")
+    holder_client.close()
+    thread.join(THREAD_JOIN_S)
+    assert results == [True]
+
+
+def test_read_write_lock(connect):
+    path = unique_path()
+    reader_a, reader_b = ReadLock(connect(), path, "ra"), ReadLock(connect(), path, "rb")
+    writer = WriteLock(connect(), path, "w")
+    assert reader_a.acquire(timeout=5)
+    assert reader_b.acquire(timeout=5), "readers share the lock"
+    assert writer.acquire(blocking=False) is False
+    results = []
+    thread = threading.Thread(target=lambda: results.append(writer.acquire(timeout=10)))
+    thread.start()
+    wait_until(lambda: len(writer.contenders()) == 3, 5, "writer in line")
+    # A reader that comes after a waiting writer waits for it.
+    late_reader = ReadLock(connect(), path, "late")
+    assert late_reader.acquire(blocking=False) is False
+    reader_a.release()
+    assert not results
+    reader_b.release()
+    thread.join(THREAD_JOIN_S)
+    assert results == [True]
+    assert ReadLock(connect(), path).acquire(blocking=False) is False
+    writer.release()
+    assert late_reader.acquire(timeout=5)
+
+
+def test_semaphore_limits_holders(connect):
+    path = unique_path()
+    holding = []
+    peak = []
+
+    def use(index):
+        semaphore = Semaphore(connect(), path, f"t{index}", max_leases=2)
+        with semaphore:
+            holding.append(index)
+            peak.append(len(holding))
+            time.sleep(0.05)
+            holding.remove(index)
+
+    run_threads(use, 5)
+    assert max(peak) == 2
+    semaphore = Semaphore(connect(), path, "x", max_leases=2)
+    assert semaphore.lease_holders() == []
+    with pytest.raises(ValueError):
+        Semaphore(connect(), path, max_leases=3).acquire(timeout=1)
+
+
+def test_semaphore_timeout_and_holders(connect):
+    path = unique_path()
+    first = Semaphore(connect(), path, "first", max_leases=1)
+    second = Semaphore(connect(), path, "second", max_leases=1)
+    assert first.acquire(timeout=5)
+    assert second.acquire(blocking=False) is False
+    with pytest.raises(LockTimeout):
+        second.acquire(timeout=0.3)
+    assert first.lease_holders() == ["first"]
+    first.release()
+    assert second.acquire(timeout=5)
+    assert second.lease_holders() == ["second"]
+
+
+# Elections
+
+
+def test_leader_election_runs_one_leader_at_a_time(connect):
+    path = unique_path()
+    leading = []
+    order = []
+
+    def contend(index):
+        election = LeaderElection(connect(), path, f"c{index}")
+
+        def lead():
+            leading.append(index)
+            assert len(leading) == 1
+            order.append(index)
+            time.sleep(0.02)
+            leading.remove(index)
+
+        election.run(lead)
+
+    run_threads(contend, 3)
+    assert sorted(order) == [0, 1, 2]
+
+
+def test_leader_election_cancel_and_contenders(connect):
+    path = unique_path()
+    leader_started, leader_may_stop = threading.Event(), threading.Event()
+    leader = LeaderElection(connect(), path, "leader")
+    follower = LeaderElection(connect(), path, "follower")
+    follower_ran = []
+
+    def lead():
+        leader_started.set()
+        leader_may_stop.wait(THREAD_JOIN_S)
+
+    leader_thread = threading.Thread(target=leader.run, args=(lead,))
+    leader_thread.start()
+    assert leader_started.wait(10)
+    follower_thread = threading.Thread(target=follower.run,
+                                       args=(lambda: follower_ran.append(True),))
+    follower_thread.start()
+    wait_until(lambda: follower.contenders() == ["leader", "follower"], 5, "two contenders")
+    follower.cancel()
+    follower_thread.join(THREAD_JOIN_S)
+    assert not follower_thread.is_alive() and follower_ran == []
+    leader_may_stop.set()
+    leader_thread.join(THREAD_JOIN_S)
+    assert leader.contenders() == []
+    with pytest.raises(ValueError):
+        leader.run("not callable")
+
+
+def leaders_of(latches):
+    return [name for name, latch in latches.items() if latch.has_leadership()]
+
+
+def test_leader_latch_one_leader_and_handover(connect):
+    path = unique_path()
+    heard = {name: [] for name in "abc"}
+    latches = {}
+    for name in "abc":
+        latch = LeaderLatch(connect(), path, name)
+        latch.add_listener(heard[name].append)
+        latches[name] = latch
+        latch.start()
+    # Each latch joins from its own worker thread, so the joining order is not the start order.
+    wait_until(lambda: sorted(latches["a"].participants()) == ["a", "b", "c"], 10,
+               "three participants")
+    wait_until(lambda: len(leaders_of(latches)) == 1, 10, "a leader")
+    first = leaders_of(latches)[0]
+    order = latches["a"].participants()
+    assert order[0] == first
+    assert latches["c"].leader() == first
+    time.sleep(0.1)
+    assert leaders_of(latches) == [first], "exactly one leader"
+    assert latches[order[1]].await_leadership(timeout=0.2) is False
+
+    latches[first].close()
+    second = order[1]
+    assert latches[second].await_leadership(timeout=10)
+    assert not latches[first].has_leadership()
+    assert latches[first].state == "CLOSED"
+    assert heard[first] == [True], "close is silent by default"
+    wait_until(lambda: heard[second] == [True], 5, "the new leader's listener")
+    third = order[2]
+    assert heard[third] == []
+    assert latches[third].participants() == [second, third]
+
+    latches[second].close(notify_leader=True)
+    assert latches[third].await_leadership(timeout=10)
+    assert heard[second] == [True, False]
+    latches[third].close()
+    assert latches[third].await_leadership(timeout=0) is False
+    with pytest.raises(RuntimeError):
+        latches[third].start()
+
+
+def test_leader_latch_leader_session_closed(connect):
+    path = unique_path()
+    leader_client = connect()
+    leader = LeaderLatch(leader_client, path, "leader")
+    leader.start()
+    assert leader.await_leadership(timeout=10)
+    follower = LeaderLatch(connect(), path, "follower")
+    follower.start()
+    wait_until(lambda: len(follower.participants()) == 2, 5, "follower joined")
+    leader_client.close()
+    assert follower.await_leadership(timeout=SESSION_END_S)
+    wait_until(lambda: not leader.has_leadership(), SESSION_END_S, "old leader to step down")
+    follower.close()
+    leader.close()
+
+
+# Barriers
+
+
+def test_barrier(connect):
+    path = unique_path()
+    barrier = Barrier(connect(), path)
+    assert barrier.wait(timeout=0) is True, "no barrier in place"
+    barrier.create()
+    assert barrier.wait(timeout=0.2) is False
+    passed = []
+    waiters = [threading.Thread(target=lambda: passed.append(Barrier(connect(), path)
+                                                              .wait(timeout=10)))
+               for _ in range(3)]
+    for thread in waiters:
+        thread.start()
+    time.sleep(0.1)
+    assert passed == []
+    assert barrier.remove() is True
+    for thread in waiters:
+        thread.join(THREAD_JOIN_S)
+    assert passed == [True, True, True]
+    assert barrier.remove() is False
+
+
+def test_double_barrier(connect):
+    path = unique_path()
+    events = []
+    lock = threading.Lock()
+
+    def member(index):
+        barrier = DoubleBarrier(connect(), path, 3, f"m{index}")
+        time.sleep(0.05 * index)
+        assert barrier.enter(timeout=10)
+        with lock:
+            events.append(("in", index))
+        time.sleep(0.05 * (3 - index))
+        with lock:
+            events.append(("out", index))
+        assert barrier.leave(timeout=10)
+        with lock:
+            events.append(("left", index))
+
+    run_threads(member, 3)
+    kinds = [kind for kind, _ in events]
+    assert kinds[:3] == ["in"] * 3, f"someone worked before all entered: {events}"
+    assert kinds[-3:] == ["left"] * 3, f"someone left before all were done: {events}"
+    lone = DoubleBarrier(connect(), unique_path(), 2)
+    assert lone.enter(timeout=0.3) is False
+    assert lone.participating is False
+
+
+# Queues
+
+
+def test_queue_priorities_and_consumers(connect):
+    path = unique_path()
+    producer = Queue(connect(), path)
+    assert producer.get() is None
+    producer.put(b"low", priority=200)
+    producer.put(b"high-1", priority=1)
+    producer.put(b"high-2", priority=1)
+    producer.put(b"middle")
+    assert len(producer) == 4
+    assert [producer.get() for _ in range(5)] == [b"high-1", b"high-2", b"middle", b"low",
+                                                 None]
+    with pytest.raises(TypeError):
+        producer.put("text")
+    with pytest.raises(ValueError):
+        producer.put(b"x", priority=1000)
+
+    for number in range(40):
+        producer.put(str(number).encode())
+    taken = []
+
+    def consume(index):
+        consumer = Queue(connect(), path)
+        while True:
+            value = consumer.get()
+            if value is None:
+                return
+            taken.append(value)
+
+    run_threads(consume, 3)
+    assert sorted(int(v) for v in taken) == list(range(40)), "lost or duplicated entries"
+
+
+def test_locking_queue(connect):
+    path = unique_path()
+    first, second = LockingQueue(connect(), path), LockingQueue(connect(), path)
+    assert second.get(timeout=0.2) is None
+    first.put_all([b"a", b"b"])
+    first.put(b"urgent", priority=0)
+    assert len(first) == 3
+    assert first.get(timeout=5) == b"urgent"
+    assert first.get(timeout=5) == b"urgent", "an unconsumed entry comes back"
+    assert first.holds_lock()
+    assert second.get(timeout=5) == b"a"
+    assert second.release() is True
+    assert first.consume() is True
+    assert first.consume() is False
+    assert first.get(timeout=5) == b"a"
+    assert first.consume()
+    assert len(first) == 1
+
+    results = []
+    waiter = threading.Thread(target=lambda: results.append(second.get(timeout=10)))
+    third = LockingQueue(connect(), path)
+    assert third.get(timeout=5) == b"b"
+    waiter.start()
+    time.sleep(0.1)
+    assert results == []
+    assert third.release()
+    waiter.join(THREAD_JOIN_S)
+    assert results == [b"b"]
+
+
+def test_locking_queue_entry_returns_when_consumer_session_ends(connect):
+    path = unique_path()
+    consumer_client = connect()
+    LockingQueue(consumer_client, path).put(b"job")
+    consumer = LockingQueue(consumer_client, path)
+    assert consumer.get(timeout=5) == b"job"
+    other = LockingQueue(connect(), path)
+    assert other.get(timeout=0.2) is None
+    consumer_client.close()
+    assert other.get(timeout=SESSION_END_S) == b"job"
+    assert other.consume()
+
+
+# Counter
+
+
+def test_counter_int_and_float(connect):
+    path = unique_path()
+    counter = Counter(connect(), path)
+    assert counter.value == 0
+    counter += 2
+    counter -= 1
+    assert counter.value == 1
+    assert (counter.pre_value, counter.post_value) == (2, 1)
+    with pytest.raises(TypeError):
+        counter += 1.5
+    floats = Counter(connect(), unique_path(), default=1.5)
+    floats += 2.0
+    assert floats.value == 3.5
+    curator = Counter(connect(), unique_path(), support_curator=True)
+    curator += 7
+    assert curator.value == 7
+
+
+def test_counter_concurrent_increments_add_up(connect):
+    path = unique_path()
+
+    def add(index):
+        counter = Counter(connect(), path)
+        for _ in range(25):
+            counter += 1
+
+    run_threads(add, 4)
+    assert Counter(connect(), path).value == 100
+
+
+# Party
+
+
+@pytest.mark.parametrize("party_class", [Party, ShallowParty])
+def test_party_membership(connect, party_class):
+    path = unique_path()
+    clients = [connect() for _ in range(3)]
+    members = [party_class(client, path, f"member{i}") for i, client in enumerate(clients)]
+    assert len(members[0]) == 0
+    for member in members:
+        member.join()
+    members[0].join()  # joining twice is harmless
+    assert len(members[0]) == 3
+    assert sorted(members[1]) == ["member0", "member1", "member2"]
+    assert members[1].leave() is True
+    assert members[1].leave() is False
+    assert sorted(members[0]) == ["member0", "member2"]
+    clients[2].close()
+    wait_until(lambda: list(members[0]) == ["member0"], SESSION_END_S,
+               "a closed session's member to leave")
+
+
+# Separate processes (over TCP, on every backend)
+
+
+def test_lock_across_processes(recipe_backend):
+    path = unique_path()
+    with workers() as started:
+        for _ in range(3):
+            started.append(Worker(recipe_backend.hosts, "lock-increment", path, "10"))
+        for worker in started:
+            worker.expect("DONE")
+            assert worker.finish() == 0
+    client = recipe_backend.connect()
+    try:
+        assert bytes(client.get(path + "-count")) == b"30", "the lock let two holders in"
+    finally:
+        recipe_backend.close_clients()
+
+
+def test_counter_across_processes(recipe_backend):
+    path = unique_path()
+    with workers() as started:
+        for _ in range(3):
+            started.append(Worker(recipe_backend.hosts, "counter", path, "20"))
+        for worker in started:
+            worker.expect("DONE")
+            assert worker.finish() == 0
+    try:
+        assert Counter(recipe_backend.connect(), path).value == 60
+    finally:
+        recipe_backend.close_clients()
+
+
+def test_killed_lock_holder_process_releases_within_session_timeout(recipe_backend):
+    path = unique_path()
+    with workers() as started:
+        holder = Worker(recipe_backend.hosts, "lock-hold", path)
+        started.append(holder)
+        holder.expect("ACQUIRED")
+        waiter = Lock(recipe_backend.connect(), path, "waiter")
+        try:
+            assert waiter.acquire(blocking=False) is False
+            killed_at = time.monotonic()
+            holder.kill()
+            assert waiter.acquire(timeout=SESSION_END_S)
+            assert time.monotonic() - killed_at < SESSION_END_S
+        finally:
+            recipe_backend.close_clients()
+
+
+def test_semaphore_across_processes(recipe_backend):
+    path = unique_path()
+    with workers() as started:
+        for _ in range(2):
+            started.append(Worker(recipe_backend.hosts, "semaphore-hold", path, "2"))
+        for worker in started:
+            worker.expect("ACQUIRED")
+        third = Semaphore(recipe_backend.connect(), path, "third", max_leases=2)
+        try:
+            assert third.acquire(blocking=False) is False
+            assert started[0].finish() == 0
+            assert third.acquire(timeout=10)
+            third.release()
+        finally:
+            recipe_backend.close_clients()
+
+
+def test_leader_latch_processes_killed_leader(recipe_backend):
+    path = unique_path()
+    with workers() as started:
+        first = Worker(recipe_backend.hosts, "latch", path, "first")
+        started.append(first)
+        first.expect("STARTED")
+        first.expect("LEADER", timeout_s=10)
+        second = Worker(recipe_backend.hosts, "latch", path, "second")
+        started.append(second)
+        second.expect("STARTED")
+        time.sleep(0.3)
+        assert not second.said("LEADER"), "two leaders at once"
+        first.kill()
+        second.expect("LEADER", timeout_s=SESSION_END_S)
+        assert second.finish() == 0
+
+
+def test_locking_queue_entry_returns_when_consumer_process_dies(recipe_backend):
+    path = unique_path()
+    LockingQueue(recipe_backend.connect(), path).put(b"job")
+    try:
+        with workers() as started:
+            consumer = Worker(recipe_backend.hosts, "queue-take", path)
+            started.append(consumer)
+            consumer.expect("TOOK job")
+            other = LockingQueue(recipe_backend.connect(), path)
+            assert other.get(timeout=0.2) is None
+            consumer.kill()
+            assert other.get(timeout=SESSION_END_S) == b"job"
+            assert other.consume()
+    finally:
+        recipe_backend.close_clients()
+
+
+# The issue's example 5, run as written (only the imports and the address adjusted).
+
+EXAMPLE_5 = '''
+from zookeeper import ZooKeeper
+from zookeeper.recipes import LeaderLatch
+zk = ZooKeeper('localhost:2181')
+latch = LeaderLatch(zk, '/redis/master')
+latch.add_listener(lambda leader: print("I am the master now!" if leader else "I am not the master now."))
+latch.start()
+'''
+# The example returns once started, as a service's setup code does; the harness then keeps
+# the process (and so its session) alive until the test closes its stdin.
+EXAMPLE_HARNESS = "\nimport sys\nsys.stdin.read()\n"
+
+
+def test_issue_example_5_leader_latch_two_processes(recipe_backend):
+    script = EXAMPLE_5.replace("localhost:2181", recipe_backend.hosts) + EXAMPLE_HARNESS
+    client = recipe_backend.connect()
+    try:
+        if client.exists("/redis/master") is not None:
+            client.delete("/redis/master", recursive=True)
+        with workers() as started:
+            first = Worker(recipe_backend.hosts, "", script=script)
+            second = Worker(recipe_backend.hosts, "", script=script)
+            started += [first, second]
+            wait_until(lambda: first.said("I am the master now!")
+                       or second.said("I am the master now!"), 15, "a master")
+            time.sleep(0.5)
+            leaders = [w for w in started if w.said("I am the master now!")]
+            assert len(leaders) == 1, "exactly one process is master"
+            leader, other = leaders[0], next(w for w in started if w is not leaders[0])
+            # Over TCP the leader's process is killed, so its session ends only when the server
+            # expires it (ZooKeeper('localhost:2181') asks for 10 s); the embedded run ends it
+            # by a normal exit, which closes the session at once.
+            if recipe_backend.name == "embedded":
+                leader.finish()
+            else:
+                leader.kill()
+            other.expect("I am the master now!", timeout_s=10 + EXPIRY_SLACK_S)
+            assert other.finish() == 0
+    finally:
+        recipe_backend.close_clients()
+
+
+# Session expiry on the embedded server, where a test can cut a client off.
+
+
+@pytest.fixture
+def embedded_server():
+    from zookeeper import ZooServer
+
+    # Short ticks: the server expires a cut-off session soon after its timeout.
+    with ZooServer(tick_ms=500) as server:
+        yield server
+
+
+def test_leader_latch_session_expiry_and_rejoin(embedded_server):
+    path = unique_path()
+    leader_client = embedded_server.client(SESSION_TIMEOUT_MS)
+    follower_client = embedded_server.client(SESSION_TIMEOUT_MS)
+    heard = []
+    old_leader = LeaderLatch(leader_client, path, "old")
+    old_leader.add_listener(heard.append)
+    old_leader.start()
+    assert old_leader.await_leadership(timeout=10)
+    follower = LeaderLatch(follower_client, path, "new")
+    follower.start()
+    wait_until(lambda: follower.participants() == ["old", "new"], 5, "follower joined")
+    try:
+        cut_at = time.monotonic()
+        leader_client.expire_session_for_test()
+        assert follower.await_leadership(timeout=SESSION_END_S)
+        assert time.monotonic() - cut_at < SESSION_END_S
+        wait_until(lambda: heard == [True, False], SESSION_END_S,
+                   "the expired leader to hear it lost leadership")
+        assert not old_leader.has_leadership()
+        # A new session: the latch joins again, behind the new leader.
+        leader_client.start()
+        wait_until(lambda: follower.participants() == ["new", "old"], 10, "rejoin")
+        assert follower.has_leadership() and not old_leader.has_leadership()
+    finally:
+        old_leader.close()
+        follower.close()
+        leader_client.close()
+        follower_client.close()
+
+
+def test_lock_waiter_acquires_when_holder_session_expires(embedded_server):
+    path = unique_path()
+    holder_client = embedded_server.client(SESSION_TIMEOUT_MS)
+    holder = Lock(holder_client, path, "holder")
+    assert holder.acquire(timeout=5)
+    waiter = Lock(embedded_server.client(SESSION_TIMEOUT_MS), path, "waiter")
+    cut_at = time.monotonic()
+    holder_client.expire_session_for_test()
+    assert waiter.acquire(timeout=SESSION_END_S)
+    assert time.monotonic() - cut_at < SESSION_END_S
+    waiter.release()

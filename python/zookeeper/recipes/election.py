@@ -1,0 +1,54 @@
+"""Leader election by running a function while holding a lock (kazoo's ``Election``).
+
+For a long-lived leader that is told when it gains and loses leadership, see
+:class:`zookeeper.recipes.LeaderLatch`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, List, Optional
+
+from zookeeper.recipes._support import CancelledError
+from zookeeper.recipes.lock import Lock
+
+if TYPE_CHECKING:
+    from zookeeper import ZooKeeper
+
+__all__ = ["LeaderElection"]
+
+
+class LeaderElection:
+    """Contends for leadership and runs a function while leader.
+
+    Example::
+
+        election = LeaderElection(zk, "/elections/scheduler", "host-a")
+        election.run(schedule_forever)   # blocks until elected, then runs it
+
+    Leadership lasts while the function runs; when it returns or raises, the next contender
+    is elected. A leader whose session ends is replaced, but its function is not interrupted:
+    watch the client's connection state for LOST.
+    """
+
+    def __init__(self, client: ZooKeeper, path: str, identifier: Optional[str] = None) -> None:
+        """Prepares a contender in the election at ``path``, listed as ``identifier``."""
+        self.lock = Lock(client, path, identifier)
+
+    def run(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Blocks until elected, then calls ``func(*args, **kwargs)`` and gives up leadership
+        when it returns. Returns without calling it after :meth:`cancel`."""
+        if not callable(func):
+            raise ValueError("leader function is not callable")
+        try:
+            with self.lock:
+                func(*args, **kwargs)
+        except CancelledError:
+            pass
+
+    def cancel(self) -> None:
+        """Stops contending; a running leader function is not interrupted."""
+        self.lock.cancel()
+
+    def contenders(self) -> List[str]:
+        """The identifiers of the contenders, the leader first."""
+        return self.lock.contenders()
