@@ -77,7 +77,10 @@ pub mod tree;
 pub mod txn;
 pub mod watch;
 
-pub use client::{AsyncClient, Client, ClientState, ConnectOptions, Error, WatchStream, Watcher};
+pub use client::{
+    AsyncClient, Client, ClientState, ConnectOptions, Error, ReadCacheConfig, ReadCacheStats,
+    WatchStream, Watcher,
+};
 pub use op::{CreateRequest, Op, OpResult, ReadOp, ReadResult};
 pub use proto::{
     Acl, AddWatchMode, ClientInfo, CreateMode, ErrorCode, EventType, Id, KeeperState, Perms, Stat,

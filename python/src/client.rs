@@ -7,7 +7,7 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use zookeeper_core::op::Reply;
-use zookeeper_core::{Client, ConnectOptions, Error, Watcher};
+use zookeeper_core::{Client, ConnectOptions, Error, ReadCacheConfig, Watcher};
 
 use crate::convert;
 
@@ -94,10 +94,15 @@ pub(crate) fn options(
     py: Python<'_>,
     timeout_ms: i64,
     watcher: Option<&Py<NativeWatcher>>,
+    cache_entries: Option<usize>,
 ) -> ConnectOptions {
     ConnectOptions {
         session_timeout_ms: timeout_ms,
         watcher: watcher.map(|watcher| watcher.bind(py).get().watcher.clone()),
+        read_cache: cache_entries.map(|entries_max| ReadCacheConfig {
+            entries_max,
+            ..ReadCacheConfig::default()
+        }),
         ..ConnectOptions::default()
     }
 }
@@ -113,15 +118,16 @@ fn finish(py: Python<'_>, result: Result<Reply, Error>) -> PyResult<Py<PyAny>> {
 impl NativeClient {
     /// Opens a session over TCP (`hosts` is a connect string, optionally with a chroot).
     #[staticmethod]
-    #[pyo3(signature = (hosts, timeout_ms, watcher=None, read_only=false))]
+    #[pyo3(signature = (hosts, timeout_ms, watcher=None, read_only=false, cache_entries=None))]
     fn connect(
         py: Python<'_>,
         hosts: String,
         timeout_ms: i64,
         watcher: Option<Py<NativeWatcher>>,
         read_only: bool,
+        cache_entries: Option<usize>,
     ) -> PyResult<NativeClient> {
-        let mut options = options(py, timeout_ms, watcher.as_ref());
+        let mut options = options(py, timeout_ms, watcher.as_ref(), cache_entries);
         options.read_only = read_only;
         // Connecting has no deferred form: a thread connects while this one waits for signals.
         // If the wait is interrupted, the thread's client is dropped, which closes its session.
@@ -210,6 +216,22 @@ impl NativeClient {
     #[getter]
     fn session_timeout_ms(&self) -> u32 {
         self.client.session_timeout_ms()
+    }
+
+    /// The read cache's counters as (hits, misses, invalidations, evictions, entries, bytes);
+    /// None when the cache is off.
+    #[getter]
+    fn cache_stats(&self) -> Option<(u64, u64, u64, u64, usize, usize)> {
+        self.client.read_cache_stats().map(|stats| {
+            (
+                stats.hits,
+                stats.misses,
+                stats.invalidations,
+                stats.evictions,
+                stats.entries,
+                stats.bytes,
+            )
+        })
     }
 
     /// 0 connected, 1 auth failed, 2 expired, 3 closed, 4 connecting.

@@ -117,15 +117,16 @@ impl NativeServer {
     }
 
     /// Opens an in-process session.
-    #[pyo3(signature = (timeout_ms, watcher=None, ip="127.0.0.1".to_string()))]
+    #[pyo3(signature = (timeout_ms, watcher=None, ip="127.0.0.1".to_string(), cache_entries=None))]
     fn connect(
         &self,
         py: Python<'_>,
         timeout_ms: i64,
         watcher: Option<Py<NativeWatcher>>,
         ip: String,
+        cache_entries: Option<usize>,
     ) -> PyResult<NativeClient> {
-        let mut options = options(py, timeout_ms, watcher.as_ref());
+        let mut options = options(py, timeout_ms, watcher.as_ref(), cache_entries);
         options.ip = ip;
         let running = self
             .running

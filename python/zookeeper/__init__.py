@@ -19,6 +19,7 @@ has the same API with awaitables.
 """
 
 from zookeeper._client import Transaction, ZooKeeper
+from zookeeper._session import CacheStats
 from zookeeper._types import (ACL, ClientInfo, ConnectionState, CreateMode, Data, EventType, Id,
                               KeeperState, Stat, WatchedEvent, WatcherType, ZnodeStat, ZooDefs,
                               make_acl, make_digest_acl, make_digest_acl_credential)
@@ -67,7 +68,8 @@ from zookeeper.watchers import ChildrenWatch, DataWatch
 from zookeeper._native import __version__
 
 __all__ = [
-    "ZooKeeper", "ZooServer", "ZooClient", "Transaction", "DataWatch", "ChildrenWatch", "ACL",
+    "ZooKeeper", "ZooServer", "ZooClient", "Transaction", "CacheStats", "DataWatch",
+    "ChildrenWatch", "ACL",
     "ClientInfo", "ConnectionState", "CreateMode", "Data", "EventType", "Id", "KeeperState",
     "Stat", "WatchedEvent", "WatcherType", "ZnodeStat", "ZooDefs", "make_acl", "make_digest_acl",
     "make_digest_acl_credential", "__version__",

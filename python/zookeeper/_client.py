@@ -26,7 +26,11 @@ class ZooKeeper(Session):
     (then the session is in process, without TCP). ``timeout`` is the session timeout in
     milliseconds. ``watcher(event)`` is the default watcher: it hears every connection state
     change and the events of watches set with ``watch=True``. ``auth_data`` is a list of
-    ``(scheme, credential)`` added after connecting. Closed clients raise
+    ``(scheme, credential)`` added after connecting. ``cache=N`` keeps up to N znodes' data in
+    a watch-coherent LRU cache: a plain ``get`` of a cached znode is answered without the
+    server, and an entry is dropped as soon as the client hears of its change (never later
+    than the reply of any call made after the change), so reads are never older than what the
+    client has seen; ``cache_stats`` counts hits and misses. Closed clients raise
     ``ConnectionClosedError``; ``start()`` reconnects with a new session.
     """
 
@@ -42,9 +46,9 @@ class ZooKeeper(Session):
                  timeout: float = 10000, watcher: Optional[WatchFn] = None, *,
                  read_only: bool = False,
                  auth_data: Optional[Sequence[Tuple[str, Union[str, bytes]]]] = None,
-                 connect: bool = True) -> None:
+                 cache: Optional[int] = None, connect: bool = True) -> None:
         """Opens the session (unless ``connect=False``; then ``start()`` opens it)."""
-        super().__init__(hosts, timeout, watcher, read_only, auth_data)
+        super().__init__(hosts, timeout, watcher, read_only, auth_data, cache)
         if connect:
             self._open()
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import (Any, Callable, Dict, Generator, List, Optional, Sequence, Tuple, Union,
-                    TYPE_CHECKING)
+from typing import (Any, Callable, Dict, Generator, List, NamedTuple, Optional, Sequence, Tuple,
+                    Union, TYPE_CHECKING)
 
 from zookeeper import _native
 from zookeeper._types import (ConnectionState, EventType, KeeperState, WatchedEvent)
@@ -66,6 +66,23 @@ def _on_session_event(session_ref: "weakref.ref[Session]", event_type: int, stat
         session._session_event(_event(event_type, state, path))
 
 
+class CacheStats(NamedTuple):
+    """The read cache's counters (``ZooKeeper(cache=N)``)."""
+
+    #: Reads answered from the cache.
+    hits: int
+    #: Reads that went to the server.
+    misses: int
+    #: Entries dropped because their znode changed, a watch was removed or the connection moved.
+    invalidations: int
+    #: Entries dropped to stay within ``cache`` znodes.
+    evictions: int
+    #: Znodes cached now.
+    entries: int
+    #: Data bytes cached now.
+    bytes: int
+
+
 class Session:
     """What ZooKeeper and AsyncZooKeeper share; not used directly."""
 
@@ -74,7 +91,8 @@ class Session:
 
     def __init__(self, hosts: Union[str, "ZooServer"], timeout: float,
                  watcher: Optional[WatchFn], read_only: bool,
-                 auth_data: Optional[Sequence[Tuple[str, Union[str, bytes]]]]) -> None:
+                 auth_data: Optional[Sequence[Tuple[str, Union[str, bytes]]]],
+                 cache: Optional[int] = None) -> None:
         from zookeeper.server import ZooServer
         if not isinstance(hosts, (str, ZooServer)):
             raise TypeError(f"hosts must be a connect string or a ZooServer, not "
@@ -86,8 +104,14 @@ class Session:
             raise ValueError("timeout must be a positive number of milliseconds")
         if watcher is not None and not callable(watcher):
             raise TypeError("watcher must be callable")
+        if cache is not None and (isinstance(cache, bool) or not isinstance(cache, int)):
+            raise TypeError(f"cache must be a number of znodes or None, not "
+                            f"{type(cache).__name__}")
+        if cache is not None and cache <= 0:
+            raise ValueError("cache must be a positive number of znodes")
         self.hosts = hosts
         self.timeout = timeout
+        self._cache = cache
         self._watcher = watcher
         self._read_only = bool(read_only)
         self._auth_data = list(auth_data or [])
@@ -116,10 +140,10 @@ class Session:
                     session_ref, event_type, state, path))
             timeout_ms = int(self.timeout)
             if isinstance(self.hosts, ZooServer):
-                native = self.hosts._connect(timeout_ms, default)
+                native = self.hosts._connect(timeout_ms, default, self._cache)
             else:
                 native = _native.NativeClient.connect(self.hosts, timeout_ms, default,
-                                                      self._read_only)
+                                                      self._read_only, self._cache)
             self._native = native
             # Closes the session at exit or when the client is collected, so its ephemerals
             # go at once rather than after the session timeout.
@@ -168,6 +192,13 @@ class Session:
         """``(session_id, password)`` of the open session, None when closed."""
         native = self._native
         return None if native is None else (native.session_id, native.session_password)
+
+    @property
+    def cache_stats(self) -> Optional[CacheStats]:
+        """What the read cache (``cache=``) did so far; None when it is off or closed."""
+        native = self._native
+        stats = None if native is None else native.cache_stats
+        return None if stats is None else CacheStats(*stats)
 
     @property
     def session_timeout(self) -> int:

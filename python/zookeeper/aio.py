@@ -46,9 +46,10 @@ class AsyncZooKeeper(Session):
     def __init__(self, hosts: Union[str, "ZooServer"] = "127.0.0.1:2181",
                  timeout: float = 10000, watcher: Optional[WatchFn] = None, *,
                  read_only: bool = False,
-                 auth_data: Optional[Sequence[Tuple[str, Union[str, bytes]]]] = None) -> None:
-        """Configures the client; ``await start()`` connects."""
-        super().__init__(hosts, timeout, watcher, read_only, auth_data)
+                 auth_data: Optional[Sequence[Tuple[str, Union[str, bytes]]]] = None,
+                 cache: Optional[int] = None) -> None:
+        """Configures the client; ``await start()`` connects (``cache``: as ZooKeeper's)."""
+        super().__init__(hosts, timeout, watcher, read_only, auth_data, cache)
         self._loop: Optional[asyncio.AbstractEventLoop] = None
 
     async def start(self) -> None:

@@ -78,11 +78,12 @@ class ZooServer:
         """A new in-process client (same API as ZooKeeper)."""
         return ZooClient(self, timeout, watcher, auth_data=auth_data)
 
-    def _connect(self, timeout_ms: int, watcher: _native.NativeWatcher) -> _native.NativeClient:
+    def _connect(self, timeout_ms: int, watcher: _native.NativeWatcher,
+                 cache: Optional[int] = None) -> _native.NativeClient:
         if self._native is None:
             from zookeeper.exceptions import ConnectionLossError
             raise ConnectionLossError("the ZooServer is not running; call start() first")
-        return self._native.connect(timeout_ms, watcher)
+        return self._native.connect(timeout_ms, watcher, cache_entries=cache)
 
     def __enter__(self) -> "ZooServer":
         return self.start()
@@ -100,11 +101,12 @@ class ZooClient(ZooKeeper):
 
     def __init__(self, server: ZooServer, timeout: float = 30000,
                  watcher: Optional[WatchFn] = None, *,
-                 auth_data: Optional[Sequence[Tuple[str, Union[str, bytes]]]] = None) -> None:
-        """Opens a session on ``server``."""
+                 auth_data: Optional[Sequence[Tuple[str, Union[str, bytes]]]] = None,
+                 cache: Optional[int] = None) -> None:
+        """Opens a session on ``server`` (``cache``: as ZooKeeper's)."""
         if not isinstance(server, ZooServer):
             raise TypeError(f"server must be a ZooServer, not {type(server).__name__}")
-        super().__init__(server, timeout, watcher, auth_data=auth_data)
+        super().__init__(server, timeout, watcher, auth_data=auth_data, cache=cache)
 
     def simulate_partition(self) -> None:
         """Cuts this client off so the server expires its session after its timeout (the

@@ -331,6 +331,12 @@ impl Client {
                     path: path.into(),
                     watcher_type,
                 };
+                // The server drops the session's data watch, which the read cache relies on.
+                if matches!(watcher_type, WatcherType::Data | WatcherType::Any) {
+                    if let Some(cache) = &self.shared.cache {
+                        cache.invalidate(path);
+                    }
+                }
                 match self.call(op, Some(path), None) {
                     // A one-shot watch may have fired on the server already.
                     Err(error) if error.code() != ErrorCode::NoWatcher => return Err(error),

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
+use super::read_cache::ReadCache;
 use super::watcher::{WatchTables, Watcher};
 use super::ClientState;
 use crate::proto::{EventType, KeeperState, WatchedEvent};
@@ -21,6 +22,8 @@ pub(super) enum Dispatch {
 /// Shared by the client, its session sink and its dispatcher.
 pub(super) struct Shared {
     pub(super) tables: Mutex<WatchTables>,
+    /// The read cache, invalidated here as events are produced.
+    pub(super) cache: Option<ReadCache>,
     pub(super) state: AtomicU8,
     pub(super) dispatch: Sender<Dispatch>,
 }
@@ -53,6 +56,9 @@ impl Shared {
     /// Hands an event to the dispatcher with the watchers it reaches, decided now: a watcher
     /// registered after this point must not see an event that happened before its read.
     pub(super) fn dispatch(&self, event: WatchedEvent) {
+        if let Some(cache) = &self.cache {
+            cache.observe(&event);
+        }
         let watchers = self.tables.lock().materialize(&event);
         if !watchers.is_empty() {
             let _ = self.dispatch.send(Dispatch::Event(watchers, event));

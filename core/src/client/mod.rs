@@ -8,6 +8,7 @@ mod async_client;
 mod calls;
 mod dispatcher;
 mod error;
+mod read_cache;
 mod remote;
 mod validate;
 mod watcher;
@@ -19,12 +20,14 @@ use parking_lot::Mutex;
 
 pub use async_client::AsyncClient;
 pub use error::{Error, Result};
+pub use read_cache::{ReadCacheConfig, ReadCacheStats};
 pub use watcher::{WatchStream, Watcher};
 
 use crate::op::{Op, OpResult, Reply};
 use crate::proto::{ErrorCode, KeeperState, WatchedEvent};
 use crate::server::{Engine, LocalSession, WatchRegistered};
 use dispatcher::{dispatch_loop, Dispatch, Shared};
+use read_cache::ReadCache;
 use validate::validate_request;
 use watcher::WatchTables;
 
@@ -40,6 +43,8 @@ pub struct ConnectOptions {
     pub ip: String,
     /// Over TCP: also accept a read-only server (ZooKeeper's canBeReadOnly).
     pub read_only: bool,
+    /// Keep getData answers in a watch-coherent LRU cache (see `read_cache.rs`); None: off.
+    pub read_cache: Option<ReadCacheConfig>,
 }
 
 impl Default for ConnectOptions {
@@ -49,6 +54,7 @@ impl Default for ConnectOptions {
             watcher: None,
             ip: "127.0.0.1".to_string(),
             read_only: false,
+            read_cache: None,
         }
     }
 }
@@ -142,10 +148,11 @@ pub struct Client {
 }
 
 impl Client {
-    fn new_shared(watcher: Option<Watcher>) -> Result<Arc<Shared>> {
+    fn new_shared(options: &ConnectOptions) -> Result<Arc<Shared>> {
         let (sender, receiver) = crossbeam_channel::unbounded();
         let shared = Arc::new(Shared {
-            tables: Mutex::new(WatchTables::new(watcher)),
+            tables: Mutex::new(WatchTables::new(options.watcher.clone())),
+            cache: options.read_cache.map(ReadCache::new),
             state: AtomicU8::new(ClientState::Connected as u8),
             dispatch: sender,
         });
@@ -157,7 +164,7 @@ impl Client {
     }
 
     pub(crate) fn in_process(engine: Arc<Engine>, options: ConnectOptions) -> Result<Client> {
-        let shared = Client::new_shared(options.watcher.clone())?;
+        let shared = Client::new_shared(&options)?;
         let session = match engine.open_session(
             options.session_timeout_ms,
             shared.clone(),
@@ -189,7 +196,7 @@ impl Client {
     /// alive (pings), moves to another server when its connection breaks, and re-registers its
     /// watches and identities there.
     pub fn connect(connect_string: &str, options: ConnectOptions) -> Result<Client> {
-        let shared = Client::new_shared(options.watcher.clone())?;
+        let shared = Client::new_shared(&options)?;
         match remote::Connection::open(connect_string, &options, shared.clone()) {
             Ok(connection) => Ok(Client {
                 link: Link::Tcp(connection),
@@ -224,6 +231,11 @@ impl Client {
             Link::InProcess { session, .. } => session.timeout_ms(),
             Link::Tcp(connection) => connection.timeout_ms(),
         }
+    }
+
+    /// What the read cache did so far; None when it is off.
+    pub fn read_cache_stats(&self) -> Option<ReadCacheStats> {
+        self.shared.cache.as_ref().map(ReadCache::stats)
     }
 
     /// True for a session on an engine in this process (calls never wait on a network).
@@ -275,6 +287,30 @@ impl Client {
         if let Some(error) = self.refusal(path) {
             return PendingReply(PendingInner::Ready(Some(Err(error))));
         }
+        // A plain getData goes through the read cache: answered from it, or read with a data
+        // watch (which keeps the entry coherent) and stored.
+        let mut fill = None;
+        let mut op = op;
+        if let (Some(cache), Op::GetData { path, watch: false }, None) =
+            (&self.shared.cache, &op, watcher)
+        {
+            if let Some((data, stat)) = cache.get(path) {
+                return PendingReply(PendingInner::Ready(Some(Ok(Reply::Data { data, stat }))));
+            }
+            fill = Some((path.clone(), cache.epoch()));
+            op = Op::GetData {
+                path: path.clone(),
+                watch: true,
+            };
+        }
+        let shared = self.shared.clone();
+        let store = move |reply: &Result<Reply>| {
+            if let (Some((path, epoch)), Some(cache), Ok(Reply::Data { data, stat })) =
+                (fill, &shared.cache, reply)
+            {
+                cache.fill(&path, data, *stat, epoch);
+            }
+        };
         match &self.link {
             Link::InProcess { engine, session } => {
                 let shared = &self.shared;
@@ -288,11 +324,15 @@ impl Client {
                 };
                 let response = engine.submit(session, op, &mut on_watch);
                 let reply = response.result.map_err(|code| Error::new(code, path));
+                store(&reply);
                 PendingReply(PendingInner::Ready(Some(shape(reply))))
             }
             Link::Tcp(connection) => {
                 let (sender, receiver) = crossbeam_channel::bounded(1);
-                let done: Completion = Box::new(move |reply| drop(sender.send(shape(reply))));
+                let done: Completion = Box::new(move |reply| {
+                    store(&reply);
+                    drop(sender.send(shape(reply)))
+                });
                 connection.send(op, watcher.cloned(), remote::Done::Direct(done));
                 PendingReply(PendingInner::Waiting(receiver))
             }
