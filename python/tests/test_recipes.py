@@ -687,7 +687,7 @@ def test_leader_latch_session_expiry_and_rejoin(embedded_server):
     wait_until(lambda: follower.participants() == ["old", "new"], 5, "follower joined")
     try:
         cut_at = time.monotonic()
-        leader_client.expire_session_for_test()
+        leader_client.simulate_partition()
         assert follower.await_leadership(timeout=SESSION_END_S)
         assert time.monotonic() - cut_at < SESSION_END_S
         wait_until(lambda: heard == [True, False], SESSION_END_S,
@@ -711,7 +711,7 @@ def test_lock_waiter_acquires_when_holder_session_expires(embedded_server):
     assert holder.acquire(timeout=5)
     waiter = Lock(embedded_server.client(SESSION_TIMEOUT_MS), path, "waiter")
     cut_at = time.monotonic()
-    holder_client.expire_session_for_test()
+    holder_client.simulate_partition()
     assert waiter.acquire(timeout=SESSION_END_S)
     assert time.monotonic() - cut_at < SESSION_END_S
     waiter.release()
