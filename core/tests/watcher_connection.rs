@@ -8,7 +8,7 @@
 mod common;
 
 use common::{assert_quiet, connect_with_default, create, expect, next, node, server, Recorder};
-use zookeeper_core::{EventType, KeeperState, WatchedEvent, Watcher};
+use zookeeper_core::{ClientState, ErrorCode, EventType, KeeperState, WatchedEvent, Watcher};
 
 use EventType::NodeCreated;
 
@@ -90,4 +90,26 @@ fn expiry_tells_the_default_watcher_and_every_waiting_watcher_expired() {
     assert_eq!(not_disconnected(&default_events), expired);
     assert_eq!(not_disconnected(&events), expired);
     assert_quiet(&events);
+}
+
+/// Guards against in-process clients that still report Connected after their server stopped:
+/// every call fails, so they must say they are expired and tell their watchers.
+#[test]
+fn stopping_the_server_expires_its_in_process_clients() {
+    let (server, _clock) = common::server();
+    let (client, events) = common::connect_with_default(&server);
+    assert_eq!(
+        common::next(&events),
+        WatchedEvent::state(KeeperState::SyncConnected)
+    );
+    drop(server);
+    assert_eq!(
+        common::next(&events),
+        WatchedEvent::state(KeeperState::Expired)
+    );
+    assert_eq!(client.state(), ClientState::Expired);
+    assert_eq!(
+        client.exists("/", None).unwrap_err().code(),
+        ErrorCode::SessionExpired
+    );
 }

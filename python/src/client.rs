@@ -1,6 +1,7 @@
 //! The native client and watcher classes: sessions (in process or over TCP) driven by request
 //! tuples, with the GIL released while a call waits.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use pyo3::exceptions::PyRuntimeError;
@@ -20,6 +21,20 @@ pub(crate) fn call_python(
     callable: &Py<PyAny>,
     make_args: impl FnOnce(Python<'_>) -> PyResult<Py<PyAny>>,
 ) {
+    // Counted before the flag is read, so `shutdown` either sees this call or this call sees
+    // the flag: no dispatcher thread enters Python once the interpreter finalizes (CPython
+    // would end such a thread with pthread_exit, unwinding through Rust frames: an abort).
+    CALLBACKS_RUNNING.fetch_add(1, Ordering::SeqCst);
+    struct Running;
+    impl Drop for Running {
+        fn drop(&mut self) {
+            CALLBACKS_RUNNING.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let _running = Running;
+    if SHUTTING_DOWN.load(Ordering::SeqCst) {
+        return;
+    }
     let _ = Python::try_attach(|py| {
         let result = make_args(py).and_then(|args| {
             let args = args.bind(py).cast::<pyo3::types::PyTuple>()?.clone();
@@ -27,6 +42,26 @@ pub(crate) fn call_python(
         });
         if let Err(error) = result {
             error.write_unraisable(py, Some(callable.bind(py)));
+        }
+    });
+}
+
+/// Set at interpreter exit: callbacks are no longer run.
+static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
+/// Callbacks between their start and their end.
+static CALLBACKS_RUNNING: AtomicUsize = AtomicUsize::new(0);
+/// Most time exit waits for running callbacks to return.
+const SHUTDOWN_WAIT_MS: u64 = 2_000;
+
+/// Called at interpreter exit (atexit, while Python still runs): no callback starts after
+/// this, and the ones running get up to 2 s to return.
+#[pyfunction]
+pub(crate) fn shutdown(py: Python<'_>) {
+    SHUTTING_DOWN.store(true, Ordering::SeqCst);
+    py.detach(|| {
+        let deadline = std::time::Instant::now() + Duration::from_millis(SHUTDOWN_WAIT_MS);
+        while CALLBACKS_RUNNING.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
         }
     });
 }

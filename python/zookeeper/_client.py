@@ -154,13 +154,11 @@ class ZooKeeper(Session):
         path = check_path(path)
         return self._run(_steps.get_acls(path), callback, path)
 
-    def set_acls(self, path: str, acls: Sequence[ACL], version: Union[int, Stat] = -1,
+    def set_acls(self, path: str, acls: Sequence[ACL], version: Union[int, Stat, Data] = -1,
                  callback: Optional[Callback] = None) -> Stat:
         """Replaces the znode's ACL if its ACL version is ``version`` (-1: any)."""
         path = check_path(path)
-        if isinstance(version, Stat):
-            version = version.aversion
-        steps = _steps.set_acls(path, acls, check_version(version))
+        steps = _steps.set_acls(path, acls, _steps.check_acl_version(version))
         return self._run(steps, callback, path)
 
     def ensure_path(self, path: str, acl: AclArg = None,

@@ -4,7 +4,7 @@ from typing import Any, Callable, Optional, Tuple
 
 from typing_extensions import final
 
-__all__ = ["NativeClient", "NativeWatcher", "NativeServer", "__version__"]
+__all__ = ["NativeClient", "NativeWatcher", "NativeServer", "shutdown", "__version__"]
 
 __version__: str
 
@@ -60,3 +60,6 @@ class NativeServer:
     def connect(self, timeout_ms: int, watcher: Optional[NativeWatcher] = None,
                 ip: str = ..., cache_entries: Optional[int] = None) -> NativeClient: ...
     def stop(self) -> None: ...
+
+
+def shutdown() -> None: ...

@@ -4,6 +4,7 @@ blocking, with a completion callback, or (for ``zookeeper.aio``) as an awaitable
 
 from __future__ import annotations
 
+import atexit
 import threading
 import weakref
 from typing import (Any, Callable, Dict, Generator, List, NamedTuple, Optional, Sequence, Tuple,
@@ -64,6 +65,40 @@ def _on_session_event(session_ref: "weakref.ref[Session]", event_type: int, stat
     session = session_ref()
     if session is not None:
         session._session_event(_event(event_type, state, path))
+
+
+def _close_quietly(native: _native.NativeClient) -> None:
+    try:
+        native.close()
+    except ZooKeeperError:
+        pass
+
+
+#: Sessions opened and not yet closed, closed at interpreter exit.
+_open_sessions: "weakref.WeakSet[Session]" = weakref.WeakSet()
+#: Embedded servers running, stopped at interpreter exit (registered by zookeeper.server).
+_running_servers: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def _at_exit() -> None:
+    """Closes every session and stops every embedded server while Python still runs, then
+    stops native threads from calling into Python: the interpreter's finalization must not
+    meet a watcher or completion halfway."""
+    for session in list(_open_sessions):
+        try:
+            session._close()
+        except Exception:  # noqa: BLE001 - exit goes on whatever a session does
+            pass
+    for server in list(_running_servers):
+        try:
+            server.stop()
+        except Exception:  # noqa: BLE001
+            pass
+    _native.shutdown()
+
+
+# Registered after weakref's own exit hook, so it runs before the finalizers.
+atexit.register(_at_exit)
 
 
 class CacheStats(NamedTuple):
@@ -147,7 +182,8 @@ class Session:
             self._native = native
             # Closes the session at exit or when the client is collected, so its ephemerals
             # go at once rather than after the session timeout.
-            self._finalizer = weakref.finalize(self, native.close)
+            self._finalizer = weakref.finalize(self, _close_quietly, native)
+            _open_sessions.add(self)
             self._set_state(ConnectionState.CONNECTED)
         for scheme, credential in self._auth_data:
             self._run_sync(self._add_auth_steps(scheme, credential))
@@ -159,7 +195,9 @@ class Session:
         if finalizer is not None:
             finalizer.detach()
         if native is not None:
-            native.close()
+            # Best effort, as kazoo's stop: a session the client cannot reach or that already
+            # ended is closed either way (the server expires it).
+            _close_quietly(native)
             self._set_state(ConnectionState.LOST)
 
     def _live(self) -> _native.NativeClient:

@@ -55,6 +55,15 @@ def check_version(version: Any) -> int:
     return version
 
 
+def check_acl_version(version: Any) -> int:
+    """For set_acls: an int, or a Stat or data read with ``get`` (its Stat's ACL version)."""
+    if isinstance(version, Data):
+        version = version.stat
+    if isinstance(version, Stat):
+        return version.aversion
+    return check_version(version)
+
+
 def check_mode(mode: Any, ephemeral: bool, sequence: bool, ttl: Optional[int]
                ) -> Tuple[CreateMode, int]:
     """The create mode and TTL: ``mode`` (a CreateMode or its number) or kazoo's flags."""
@@ -94,17 +103,22 @@ def _join(path: str, child: str) -> str:
 
 
 def make_parents(path: str, acl: List[Tuple[int, str, str]]) -> Steps:
-    """Creates ``path`` and its missing ancestors as persistent znodes (existing ones stay)."""
-    if path == "/":
-        return
-    try:
-        yield ("create", path, b"", acl, 0, -1), None
-    except NodeExistsError:
-        return
-    except NoNodeError:
-        yield from make_parents(_parent(path), acl)
+    """Creates ``path`` and its missing ancestors as persistent znodes (existing ones stay).
+    Iterative, so a deep path costs no Python recursion."""
+    missing: List[str] = []
+    while path != "/":
         try:
             yield ("create", path, b"", acl, 0, -1), None
+        except NodeExistsError:
+            break
+        except NoNodeError:
+            missing.append(path)
+            path = _parent(path)
+            continue
+        break
+    for ancestor in reversed(missing):
+        try:
+            yield ("create", ancestor, b"", acl, 0, -1), None
         except NodeExistsError:
             pass
 

@@ -158,12 +158,10 @@ class AsyncZooKeeper(Session):
         return await self._await(_steps.get_acls(check_path(path)))
 
     async def set_acls(self, path: str, acls: Sequence[ACL],
-                       version: Union[int, Stat] = -1) -> Stat:
+                       version: Union[int, Stat, Data] = -1) -> Stat:
         """As ``ZooKeeper.set_acls``."""
-        if isinstance(version, Stat):
-            version = version.aversion
         return await self._await(_steps.set_acls(check_path(path), acls,
-                                                 check_version(version)))
+                                                 _steps.check_acl_version(version)))
 
     async def ensure_path(self, path: str, acl: AclArg = None) -> bool:
         """As ``ZooKeeper.ensure_path``."""

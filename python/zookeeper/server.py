@@ -8,7 +8,7 @@ from typing import Any, Optional, Sequence, Tuple, Union
 
 from zookeeper import _native
 from zookeeper._client import ZooKeeper
-from zookeeper._session import WatchFn
+from zookeeper._session import WatchFn, _running_servers
 
 __all__ = ["ZooServer", "ZooClient"]
 
@@ -53,6 +53,7 @@ class ZooServer:
         if self._native is None:
             self._native = _native.NativeServer(self.tick_ms, self.data_dir, self.port,
                                                 **self._options)  # type: ignore[arg-type]
+            _running_servers.add(self)
         return self
 
     def stop(self) -> None:

@@ -84,6 +84,21 @@ impl SessionSink for Shared {
         }
         self.dispatch(event);
     }
+
+    /// The session ended without an event (its server stopped): the client is expired, as a
+    /// TCP client finds its session when it reaches a server again.
+    fn detach(&self) {
+        if self.transition(
+            &[
+                ClientState::Connected,
+                ClientState::Connecting,
+                ClientState::AuthFailed,
+            ],
+            ClientState::Expired,
+        ) {
+            self.dispatch(WatchedEvent::state(KeeperState::Expired));
+        }
+    }
 }
 
 pub(super) fn dispatch_loop(receiver: Receiver<Dispatch>) {
