@@ -106,3 +106,11 @@ def test_makepath_creates_deep_paths_without_recursion(backend):
     path = "/deep" + "/d" * depth
     assert backend.client().create(path, b"leaf", makepath=True) == path
     assert backend.client().get(path) == b"leaf"
+
+
+def test_out_of_range_timeouts_are_value_errors():
+    for timeout in (0, -1, 1e30, 2**31):
+        with pytest.raises(ValueError):
+            ZooKeeper("127.0.0.1:1", timeout, connect=False)
+    with pytest.raises(ValueError):
+        ZooServer(tick_ms=2**40)

@@ -74,6 +74,9 @@ def _close_quietly(native: _native.NativeClient) -> None:
         pass
 
 
+#: Largest session timeout a client can ask for (ZooKeeper's is a signed 32-bit int).
+_TIMEOUT_MS_MAX = 2**31 - 1
+
 #: Sessions opened and not yet closed, closed at interpreter exit.
 _open_sessions: "weakref.WeakSet[Session]" = weakref.WeakSet()
 #: Embedded servers running, stopped at interpreter exit (registered by zookeeper.server).
@@ -135,8 +138,8 @@ class Session:
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
             raise TypeError(f"timeout must be a number of milliseconds, not "
                             f"{type(timeout).__name__}")
-        if timeout <= 0:
-            raise ValueError("timeout must be a positive number of milliseconds")
+        if not 0 < timeout <= _TIMEOUT_MS_MAX:
+            raise ValueError(f"timeout must be in 1..{_TIMEOUT_MS_MAX} milliseconds")
         if watcher is not None and not callable(watcher):
             raise TypeError("watcher must be callable")
         if cache is not None and (isinstance(cache, bool) or not isinstance(cache, int)):

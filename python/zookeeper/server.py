@@ -37,8 +37,8 @@ class ZooServer:
                 raise TypeError(f"{name} must be an int, not {type(value).__name__}")
         if port is not None and not 0 <= port <= 65535:
             raise ValueError("port must be in 0..65535")
-        if tick_ms <= 0:
-            raise ValueError("tick_ms must be greater than 0")
+        if not 0 < tick_ms <= 2**31 - 1:
+            raise ValueError("tick_ms must be in 1..2147483647")
         self.port = port
         self.data_dir = None if data_dir is None else os.fspath(data_dir)
         self.tick_ms = tick_ms
