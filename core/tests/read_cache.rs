@@ -4,9 +4,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use zookeeper_core::server::net::{NetConfig, NetServer};
 use zookeeper_core::{
     Acl, Client, ConnectOptions, CreateMode, ErrorCode, ReadCacheConfig, Server, Watcher,
     WatcherType,
@@ -30,14 +27,7 @@ fn both(check: impl Fn(&Server, &Client)) {
     drop(client);
 
     let (server, _clock) = common::server();
-    let net = NetServer::start(
-        Arc::clone(server.engine()),
-        NetConfig {
-            address: "127.0.0.1:0".parse().unwrap(),
-            ..NetConfig::default()
-        },
-    )
-    .unwrap();
+    let net = common::serve_tcp(&server);
     let client = Client::connect(&net.local_address().to_string(), cached_options()).unwrap();
     check(&server, &client);
 }

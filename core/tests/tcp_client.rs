@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::{next, EVENT_WAIT};
 use parking_lot::Mutex;
 use zookeeper_core::op::Op;
-use zookeeper_core::server::net::{NetConfig, NetServer};
+use zookeeper_core::server::net::NetServer;
 use zookeeper_core::{
     Acl, Client, ClientState, ConnectOptions, CreateMode, ErrorCode, EventType, KeeperState,
     ManualClock, Server, WatchedEvent, Watcher,
@@ -28,14 +28,7 @@ struct Served {
 
 fn served() -> Served {
     let (server, clock) = common::server();
-    let net = NetServer::start(
-        Arc::clone(server.engine()),
-        NetConfig {
-            address: "127.0.0.1:0".parse().unwrap(),
-            ..NetConfig::default()
-        },
-    )
-    .unwrap();
+    let net = common::serve_tcp(&server);
     let address = net.local_address();
     Served {
         server,

@@ -21,7 +21,8 @@ EXIT_SCRIPT = textwrap.dedent("""
     import sys
     from zookeeper import ZooKeeper, ZooServer
     server = ZooServer(port=0).start()
-    clients = [server.client(), server.client(), ZooKeeper(server.address), ZooKeeper(server.address)]
+    clients = [server.client(), server.client(),
+               ZooKeeper(server.address), ZooKeeper(server.address)]
     for index, client in enumerate(clients):
         client.ensure_path("/w")
         client.create(f"/w/e{index}-", b"", ZooKeeper.EPHEMERAL_SEQUENTIAL)

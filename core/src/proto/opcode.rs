@@ -41,6 +41,18 @@ pub enum OpCode {
 }
 
 impl OpCode {
+    /// The opcode a create in `mode` goes under, as the Java client picks it: TTL and
+    /// container modes have their own, any other mode goes under `plain` (create or create2).
+    pub fn for_create(mode: super::CreateMode, plain: OpCode) -> OpCode {
+        if mode.is_ttl() {
+            OpCode::CreateTtl
+        } else if mode.is_container() {
+            OpCode::CreateContainer
+        } else {
+            plain
+        }
+    }
+
     const ALL: [OpCode; 33] = [
         Self::Notification,
         Self::Create,

@@ -194,3 +194,16 @@ pub fn snapshot(server: &Server, zk: &Client, paths: &[&str]) -> Vec<String> {
     }
     seen
 }
+
+/// Serves `server`'s engine on a free loopback port; `local_address()` tells which.
+pub fn serve_tcp(server: &Server) -> zookeeper_core::server::net::NetServer {
+    use zookeeper_core::server::net::{NetConfig, NetServer};
+    NetServer::start(
+        std::sync::Arc::clone(server.engine()),
+        NetConfig {
+            address: "127.0.0.1:0".parse().unwrap(),
+            ..NetConfig::default()
+        },
+    )
+    .unwrap()
+}

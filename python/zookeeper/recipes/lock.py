@@ -41,6 +41,17 @@ class _NodeVanished(Exception):
     """Our contender znode is gone (its session ended): create a new one and start over."""
 
 
+
+def _identifiers(client: ZooKeeper, paths: List[str]) -> List[str]:
+    """The identifiers stored in the contenders' znodes, in order; vanished ones are skipped."""
+    identifiers = []
+    for path in paths:
+        try:
+            identifiers.append(bytes(retry(client.get, path)).decode("utf-8"))
+        except NoNodeError:
+            pass
+    return identifiers
+
 class Lock:
     """An exclusive, non-reentrant distributed lock (kazoo's ``Lock``).
 
@@ -260,14 +271,7 @@ class Lock:
             sequence = self._contender_sequence(child, names)
             if sequence is not None:
                 ordered.append((sequence, child))
-        identifiers = []
-        for _, child in sorted(ordered):
-            try:
-                identifiers.append(bytes(retry(self.client.get, self._child_path(child)))
-                                   .decode("utf-8"))
-            except NoNodeError:
-                pass
-        return identifiers
+        return _identifiers(self.client, [self._child_path(child) for _, child in sorted(ordered)])
 
     def __enter__(self) -> Lock:
         self.acquire()
@@ -427,14 +431,8 @@ class Semaphore:
         """The identifiers of the current lease holders, unordered."""
         if retry(self.client.exists, self.path) is None:
             return []
-        holders = []
-        for child in retry(self.client.get_children, self.path):
-            try:
-                holders.append(bytes(retry(self.client.get, self.path + "/" + child))
-                               .decode("utf-8"))
-            except NoNodeError:
-                pass
-        return holders
+        children = retry(self.client.get_children, self.path)
+        return _identifiers(self.client, [self.path + "/" + child for child in children])
 
     def __enter__(self) -> Semaphore:
         self.acquire()

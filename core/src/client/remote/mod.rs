@@ -288,9 +288,7 @@ impl Link {
 /// The opcode a request goes under, as the Java client picks it.
 fn opcode_for(op: &Op) -> OpCode {
     match op {
-        Op::Create(create) if create.mode.is_ttl() => OpCode::CreateTtl,
-        Op::Create(create) if create.mode.is_container() => OpCode::CreateContainer,
-        Op::Create(_) => OpCode::Create2,
+        Op::Create(create) => OpCode::for_create(create.mode, OpCode::Create2),
         Op::Delete { .. } => OpCode::Delete,
         Op::SetData { .. } => OpCode::SetData,
         Op::SetAcl { .. } => OpCode::SetAcl,

@@ -178,9 +178,7 @@ fn encode_op(writer: &mut JuteWriter, opcode: Option<OpCode>, multi_opcodes: &[i
 /// The MultiHeader type the Java client's `Op` gives a multi op (`Op.Create.getOpcode`).
 pub(super) fn java_multi_op_type(op: &Op) -> i32 {
     let op_type = match op {
-        Op::Create(create) if create.mode.is_ttl() => OpCode::CreateTtl,
-        Op::Create(create) if create.mode.is_container() => OpCode::CreateContainer,
-        Op::Create(_) => OpCode::Create,
+        Op::Create(create) => OpCode::for_create(create.mode, OpCode::Create),
         Op::Delete { .. } => OpCode::Delete,
         Op::SetData { .. } => OpCode::SetData,
         Op::Check { .. } => OpCode::Check,
