@@ -1,6 +1,8 @@
 """Guards against bad arguments crashing the interpreter or reaching the server: each raises a
 clear TypeError, ValueError or ZooKeeperError subclass."""
 
+import queue
+
 import pytest
 
 from zookeeper import (BadArgumentsError, ConnectionClosedError, ZooKeeper, ZooKeeperError,
@@ -71,6 +73,11 @@ def test_closed_client_raises_zookeeper_error(client):
     with pytest.raises(ConnectionClosedError) as error:
         client.get("/n")
     assert isinstance(error.value, ZooKeeperError) and error.value.code == -112
+    # With callback= the failure goes to the callback, as kazoo's async calls fail.
+    heard = queue.Queue()
+    assert client.get("/n", callback=lambda path, result: heard.put((path, result))) is None
+    path, result = heard.get(timeout=10)
+    assert path == "/n" and isinstance(result, ConnectionClosedError)
 
 
 def test_constructor_arguments():

@@ -347,8 +347,15 @@ class Session:
     def _run_async(self, steps: Steps, finish: Callable[[Any, Optional[BaseException]], None]
                    ) -> None:
         """Runs ``steps`` with each answer advancing it on the dispatcher thread; calls
-        ``finish(result, None)`` or ``finish(None, exception)`` there at the end."""
-        native = self._live()
+        ``finish(result, None)`` or ``finish(None, exception)`` there at the end. A closed
+        client has no dispatcher: ``finish`` then hears ConnectionClosedError on a thread of
+        its own, so the call still returns first (as kazoo's async calls fail)."""
+        try:
+            native = self._live()
+        except ConnectionClosedError as closed:
+            threading.Thread(target=finish, args=(None, closed), name="zk-closed",
+                             daemon=True).start()
+            return
 
         def advance(value: Any, error: Optional[BaseException]) -> None:
             try:
