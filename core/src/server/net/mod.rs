@@ -5,6 +5,7 @@ mod connection;
 mod four_letter;
 mod four_letter_stats;
 mod four_letter_system;
+mod outbound;
 
 use std::collections::HashMap;
 use std::io;
