@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
 use super::outbound::{closing, write_loop, ConnectionSink, Outbound};
-use super::{four_letter, ConnectionInfo, NetShared};
+use super::{four_letter, ConnectionInfo, NetShared, Release};
 use crate::op::{Op, Response};
 use crate::proto::wire::{
     self, ConnectRequest, ConnectResponse, Request, RequestFrame, PROTOCOL_VERSION, XID_PING,
@@ -77,6 +77,7 @@ pub(super) async fn serve(
     info: Arc<ConnectionInfo>,
     shared: &Arc<NetShared>,
     mut stopped: watch::Receiver<bool>,
+    slot: Release<'_>,
 ) {
     let peer = info.peer;
     let (read_half, mut write_half) = stream.into_split();
@@ -99,6 +100,9 @@ pub(super) async fn serve(
         };
         let _ = tokio::time::timeout(handshake, async {
             write_half.write_all(answer.as_bytes()).await?;
+            // The slot goes before the client sees the end of the answer, so a client that
+            // asks again at once is not counted twice (`stat` lists connections).
+            drop(slot);
             write_half.shutdown().await
         })
         .await;

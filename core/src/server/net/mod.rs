@@ -155,7 +155,7 @@ impl NetShared {
 }
 
 /// Gives a connection's slot back when its task ends, however it ends.
-struct Release<'a> {
+pub(super) struct Release<'a> {
     shared: &'a NetShared,
     id: u64,
     peer: SocketAddr,
@@ -236,8 +236,8 @@ async fn accept_loop(
                     let stopped = stopped.clone();
                     tokio::spawn(async move {
                         // Released even if serving panics, so no address is locked out.
-                        let _release = Release { shared: &shared, id, peer };
-                        connection::serve(stream, info, &shared, stopped).await;
+                        let slot = Release { shared: &shared, id, peer };
+                        connection::serve(stream, info, &shared, stopped, slot).await;
                     });
                 }
                 Err(error) => {
