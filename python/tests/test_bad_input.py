@@ -2,6 +2,7 @@
 clear TypeError, ValueError or ZooKeeperError subclass."""
 
 import queue
+import time
 
 import pytest
 
@@ -102,3 +103,11 @@ def test_stopped_server_refuses_clients():
     server.stop()
     with pytest.raises(ZooKeeperError):
         zk.get("/")
+
+
+@pytest.mark.parametrize("hosts", ["", "::::", "host:notaport", "host:70000", "host/bad/chroot/"])
+def test_malformed_connect_strings_fail_at_once(hosts):
+    started = time.monotonic()
+    with pytest.raises(ValueError):
+        ZooKeeper(hosts, timeout=30000)
+    assert time.monotonic() - started < 5

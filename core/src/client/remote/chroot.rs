@@ -60,8 +60,11 @@ fn parse_host(entry: &str) -> Result<(String, u16), ErrorCode> {
         return Ok((host.to_string(), port));
     }
     match entry.rsplit_once(':') {
-        // More than one colon without brackets: a bare IPv6 address.
-        Some((host, _)) if host.contains(':') => Ok((entry.to_string(), DEFAULT_PORT)),
+        // More than one colon without brackets: a bare IPv6 address, or nothing.
+        Some((host, _)) if host.contains(':') => match entry.parse::<std::net::Ipv6Addr>() {
+            Ok(_) => Ok((entry.to_string(), DEFAULT_PORT)),
+            Err(_) => Err(ErrorCode::BadArguments),
+        },
         Some((host, port)) if !host.is_empty() => Ok((host.to_string(), parse_port(port)?)),
         Some(_) => Err(ErrorCode::BadArguments),
         None => Ok((entry.to_string(), DEFAULT_PORT)),
@@ -248,7 +251,13 @@ mod tests {
         );
         assert_eq!(parsed.chroot.as_deref(), Some("/app/x"));
         assert_eq!(ConnectString::parse("h/").unwrap().chroot, None);
-        for bad in ["", ",", "/app", "h:x", "h:70000", "h/app/", ":1", "[::1"] {
+        assert_eq!(
+            ConnectString::parse("::1").unwrap().hosts,
+            vec![("::1".to_string(), DEFAULT_PORT)]
+        );
+        for bad in [
+            "", ",", "/app", "h:x", "h:70000", "h/app/", ":1", "[::1", "::::", "a:b:c",
+        ] {
             assert_eq!(
                 ConnectString::parse(bad),
                 Err(ErrorCode::BadArguments),
