@@ -153,7 +153,10 @@ fn finish(py: Python<'_>, result: Result<Reply, Error>) -> PyResult<Py<PyAny>> {
 impl NativeClient {
     /// Opens a session over TCP (`hosts` is a connect string, optionally with a chroot).
     #[staticmethod]
-    #[pyo3(signature = (hosts, timeout_ms, watcher=None, read_only=false, cache_entries=None))]
+    #[pyo3(signature = (
+        hosts, timeout_ms, watcher=None, read_only=false, cache_entries=None,
+        connect_timeout_ms=None
+    ))]
     fn connect(
         py: Python<'_>,
         hosts: String,
@@ -161,9 +164,11 @@ impl NativeClient {
         watcher: Option<Py<NativeWatcher>>,
         read_only: bool,
         cache_entries: Option<usize>,
+        connect_timeout_ms: Option<u64>,
     ) -> PyResult<NativeClient> {
         let mut options = options(py, timeout_ms, watcher.as_ref(), cache_entries);
         options.read_only = read_only;
+        options.connect_timeout_ms = connect_timeout_ms;
         // Connecting has no deferred form: a thread connects while this one waits for signals.
         // If the wait is interrupted, the thread's client is dropped, which closes its session.
         let (sender, receiver) = std::sync::mpsc::sync_channel(1);

@@ -9,11 +9,12 @@ import queue
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
-from zookeeper import (ACL, BadVersionError, EventType, KeeperState, SessionExpiredError,
-                       ZooDefs, ZooKeeper, ZooServer)
+from zookeeper import (ACL, BadVersionError, ConnectionLossError, EventType, KeeperState,
+                       SessionExpiredError, ZooDefs, ZooKeeper, ZooServer)
 
 EXIT_RUNS = 12
 
@@ -115,3 +116,19 @@ def test_out_of_range_timeouts_are_value_errors():
             ZooKeeper("127.0.0.1:1", timeout, connect=False)
     with pytest.raises(ValueError):
         ZooServer(tick_ms=2**40)
+
+
+def test_start_waits_at_most_its_timeout_as_kazoos_does(backend):
+    dead = ZooKeeper("127.0.0.1:1", 30000, connect=False)
+    started = time.monotonic()
+    with pytest.raises(ConnectionLossError):
+        dead.start(timeout=0.5)
+    assert time.monotonic() - started < 5
+    with pytest.raises(TypeError):
+        dead.start(timeout="1")
+    with pytest.raises(ValueError):
+        dead.start(timeout=0)
+    live = ZooKeeper(backend.hosts, 10000, connect=False)
+    backend.clients.append(live)
+    live.start(timeout=10)
+    assert live.connected

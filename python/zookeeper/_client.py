@@ -54,9 +54,11 @@ class ZooKeeper(Session):
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Opens a session unless one is open (idempotent; after ``stop()`` a new session)."""
-        self._open()
+    def start(self, timeout: Optional[float] = None) -> None:
+        """Opens a session unless one is open (idempotent; after ``stop()`` a new session).
+        ``timeout`` is how many seconds to wait for a server, as kazoo's ``start(timeout)``
+        (default: the session timeout); past it, ConnectionLossError."""
+        self._open(timeout)
 
     def stop(self) -> None:
         """Closes the session: its ephemerals are deleted, its watchers hear Closed."""

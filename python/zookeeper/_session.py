@@ -166,8 +166,17 @@ class Session:
 
     # -- opening and closing -------------------------------------------------------------------
 
-    def _open(self) -> None:
-        """Opens a session unless one is open; blocks until it is (Ctrl-C interrupts)."""
+    def _open(self, timeout_s: Optional[float] = None) -> None:
+        """Opens a session unless one is open; blocks until it is (Ctrl-C interrupts), over TCP
+        at most ``timeout_s`` seconds (default: the session timeout)."""
+        connect_timeout_ms = None
+        if timeout_s is not None:
+            if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)):
+                raise TypeError(f"timeout must be a number of seconds, not "
+                                f"{type(timeout_s).__name__}")
+            if not 0 < timeout_s <= _TIMEOUT_MS_MAX / 1000:
+                raise ValueError("timeout must be a positive number of seconds")
+            connect_timeout_ms = max(1, int(timeout_s * 1000))
         from zookeeper.server import ZooServer
         with self._lock:
             if self._native is not None and self._native.state not in (2, 3):
@@ -181,7 +190,8 @@ class Session:
                 native = self.hosts._connect(timeout_ms, default, self._cache)
             else:
                 native = _native.NativeClient.connect(self.hosts, timeout_ms, default,
-                                                      self._read_only, self._cache)
+                                                      self._read_only, self._cache,
+                                                      connect_timeout_ms)
             self._native = native
             # Closes the session at exit or when the client is collected, so its ephemerals
             # go at once rather than after the session timeout.

@@ -52,10 +52,11 @@ class AsyncZooKeeper(Session):
         super().__init__(hosts, timeout, watcher, read_only, auth_data, cache)
         self._loop: Optional[asyncio.AbstractEventLoop] = None
 
-    async def start(self) -> None:
-        """Opens a session unless one is open (connecting in a worker thread)."""
+    async def start(self, timeout: Optional[float] = None) -> None:
+        """Opens a session unless one is open (connecting in a worker thread); ``timeout``
+        as ``ZooKeeper.start``."""
         self._loop = asyncio.get_running_loop()
-        await self._loop.run_in_executor(None, self._open)
+        await self._loop.run_in_executor(None, self._open, timeout)
 
     async def stop(self) -> None:
         """Closes the session."""

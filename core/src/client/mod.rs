@@ -45,6 +45,9 @@ pub struct ConnectOptions {
     pub read_only: bool,
     /// Keep getData answers in a watch-coherent LRU cache (see `read_cache.rs`); None: off.
     pub read_cache: Option<ReadCacheConfig>,
+    /// Over TCP: how long `Client::connect` waits for a server to grant the session; None:
+    /// the session timeout.
+    pub connect_timeout_ms: Option<u64>,
 }
 
 impl Default for ConnectOptions {
@@ -55,6 +58,7 @@ impl Default for ConnectOptions {
             ip: "127.0.0.1".to_string(),
             read_only: false,
             read_cache: None,
+            connect_timeout_ms: None,
         }
     }
 }
@@ -192,7 +196,7 @@ impl Client {
 
     /// Opens a session over TCP. `connect_string` is ZooKeeper's: `host:port[,host:port...][/chroot]`
     /// (port 2181 when left out). Returns once a server granted the session; fails with
-    /// ConnectionLoss if none did within the session timeout. The client then keeps the session
+    /// ConnectionLoss if none did within `connect_timeout_ms` (default: the session timeout). The client then keeps the session
     /// alive (pings), moves to another server when its connection breaks, and re-registers its
     /// watches and identities there.
     pub fn connect(connect_string: &str, options: ConnectOptions) -> Result<Client> {

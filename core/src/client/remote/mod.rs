@@ -143,7 +143,10 @@ impl Connection {
             .name("zk-io".into())
             .spawn(move || io::run(io_link))
             .map_err(|_| Error::new(ErrorCode::SystemError, None))?;
-        let deadline = Instant::now() + Duration::from_millis(requested_timeout_ms.max(1) as u64);
+        let wait_ms = options
+            .connect_timeout_ms
+            .unwrap_or(requested_timeout_ms as u64);
+        let deadline = Instant::now() + Duration::from_millis(wait_ms.max(1));
         let mut state = link.state.lock();
         while state.writer.is_none() && state.ended.is_none() {
             if link.changed.wait_until(&mut state, deadline).timed_out() {
