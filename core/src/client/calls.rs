@@ -316,35 +316,38 @@ impl Client {
         watcher: Option<&Watcher>,
     ) -> Result<()> {
         validate(path)?;
-        let removed = {
+        // No call setting a watch is on its way while this removal is (see watch_gate.rs); no
+        // lock is held while the server answers, so events and replies keep flowing.
+        let _removal = self.shared.gate.exclusive();
+        let (removed, none_left) = {
             let mut tables = self.shared.tables.lock();
             if !tables.contains(path, watcher_type, watcher) {
                 return Err(Error::new(ErrorCode::NoWatcher, Some(path)));
             }
             let removed = tables.remove(path, watcher_type, watcher);
-            // The server keeps one watch per session and kind, so it is told only once no local
-            // watcher of the kind is left. The tables stay locked until it has answered: a read
-            // that leaves a new watcher here records it under this lock, so the server's watch
-            // cannot be removed from under that watcher.
-            if tables.none_left(path, watcher_type) {
-                let op = Op::RemoveWatches {
-                    path: path.into(),
-                    watcher_type,
-                };
-                // The server drops the session's data watch, which the read cache relies on.
-                if matches!(watcher_type, WatcherType::Data | WatcherType::Any) {
-                    if let Some(cache) = &self.shared.cache {
-                        cache.invalidate(path);
-                    }
-                }
-                match self.call(op, Some(path), None) {
-                    // A one-shot watch may have fired on the server already.
-                    Err(error) if error.code() != ErrorCode::NoWatcher => return Err(error),
-                    _ => {}
+            (removed, tables.none_left(path, watcher_type))
+        };
+        // The server keeps one watch per session and kind, so it is told only once no local
+        // watcher of the kind is left.
+        if none_left {
+            let op = Op::RemoveWatches {
+                path: path.into(),
+                watcher_type,
+            };
+            let answer = self.call(op, Some(path), None);
+            // The server dropped the session's data watch, which the read cache relies on: the
+            // entry goes once that happened, so no fill can slip in before it.
+            if matches!(watcher_type, WatcherType::Data | WatcherType::Any) {
+                if let Some(cache) = &self.shared.cache {
+                    cache.invalidate(path);
                 }
             }
-            removed
-        };
+            match answer {
+                // A one-shot watch may have fired on the server already.
+                Err(error) if error.code() != ErrorCode::NoWatcher => return Err(error),
+                _ => {}
+            }
+        }
         for (watcher, event_type) in removed {
             let event = WatchedEvent::node(event_type, path, -1);
             let _ = self

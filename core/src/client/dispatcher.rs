@@ -2,11 +2,13 @@
 //! happened, never under an engine lock; and the session sink that feeds it.
 
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
 use super::read_cache::ReadCache;
+use super::watch_gate::WatchGate;
 use super::watcher::{WatchTables, Watcher};
 use super::ClientState;
 use crate::proto::{EventType, KeeperState, WatchedEvent};
@@ -24,6 +26,8 @@ pub(super) struct Shared {
     pub(super) tables: Mutex<WatchTables>,
     /// The read cache, invalidated here as events are produced.
     pub(super) cache: Option<ReadCache>,
+    /// Keeps watch removals and calls setting watches apart.
+    pub(super) gate: Arc<WatchGate>,
     pub(super) state: AtomicU8,
     pub(super) dispatch: Sender<Dispatch>,
 }

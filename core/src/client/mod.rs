@@ -11,6 +11,7 @@ mod error;
 mod read_cache;
 mod remote;
 mod validate;
+mod watch_gate;
 mod watcher;
 
 use std::sync::atomic::AtomicU8;
@@ -23,7 +24,7 @@ pub use error::{Error, Result};
 pub use read_cache::{ReadCacheConfig, ReadCacheStats};
 pub use watcher::{WatchStream, Watcher};
 
-use crate::op::{Op, OpResult, Reply};
+use crate::op::{Op, OpResult, ReadOp, Reply};
 use crate::proto::{ErrorCode, KeeperState, WatchedEvent};
 use crate::server::{Engine, LocalSession, WatchRegistered};
 use dispatcher::{dispatch_loop, Dispatch, Shared};
@@ -157,6 +158,7 @@ impl Client {
         let shared = Arc::new(Shared {
             tables: Mutex::new(WatchTables::new(options.watcher.clone())),
             cache: options.read_cache.map(ReadCache::new),
+            gate: Arc::default(),
             state: AtomicU8::new(ClientState::Connected as u8),
             dispatch: sender,
         });
@@ -307,6 +309,7 @@ impl Client {
                 watch: true,
             };
         }
+        let ticket = sets_watch(&op).then(|| self.shared.gate.enter());
         let shared = self.shared.clone();
         let store = move |reply: &Result<Reply>| {
             if let (Some((path, epoch)), Some(cache), Ok(Reply::Data { data, stat })) =
@@ -327,6 +330,7 @@ impl Client {
                     }
                 };
                 let response = engine.submit(session, op, &mut on_watch);
+                drop(ticket);
                 let reply = response.result.map_err(|code| Error::new(code, path));
                 store(&reply);
                 PendingReply(PendingInner::Ready(Some(shape(reply))))
@@ -337,7 +341,7 @@ impl Client {
                     store(&reply);
                     drop(sender.send(shape(reply)))
                 });
-                connection.send(op, watcher.cloned(), remote::Done::Direct(done));
+                connection.send(op, watcher.cloned(), remote::Done::Direct(done), ticket);
                 PendingReply(PendingInner::Waiting(receiver))
             }
         }
@@ -372,7 +376,8 @@ impl Client {
             if !is_stateful(&op) && !refused {
                 let shape = shape_for(&op);
                 let done: Completion = Box::new(move |reply| done(shape(reply)));
-                connection.send(op, watcher, remote::Done::Dispatched(done));
+                let ticket = sets_watch(&op).then(|| self.shared.gate.enter());
+                connection.send(op, watcher, remote::Done::Dispatched(done), ticket);
                 return;
             }
         }
@@ -461,6 +466,23 @@ fn shape_for(op: &Op) -> Shape {
         multi_failure
     } else {
         keep
+    }
+}
+
+/// Ops that leave a watch on the server.
+fn sets_watch(op: &Op) -> bool {
+    match op {
+        Op::GetData { watch, .. } | Op::Exists { watch, .. } | Op::GetChildren { watch, .. } => {
+            *watch
+        }
+        Op::AddWatch { .. } => true,
+        Op::MultiRead(reads) => reads.iter().any(|read| {
+            matches!(
+                read,
+                ReadOp::GetData { watch: true, .. } | ReadOp::GetChildren { watch: true, .. }
+            )
+        }),
+        _ => false,
     }
 }
 

@@ -3,6 +3,8 @@
 //! what, and in which order.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};

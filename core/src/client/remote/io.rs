@@ -141,8 +141,10 @@ struct FrameReader {
 impl FrameReader {
     /// Reads what the socket has; 0 at end of stream.
     fn fill(&mut self, stream: &mut &TcpStream) -> std::io::Result<usize> {
-        if self.start > 0 && self.start == self.buffer.len() {
-            self.buffer.clear();
+        // Bytes already handed out go before more are read, so a client that never quite
+        // catches up with a stream of events does not keep them all.
+        if self.start > 0 {
+            self.buffer.drain(..self.start);
             self.start = 0;
         }
         let mut chunk = [0u8; 64 << 10];
@@ -181,6 +183,11 @@ fn serve(link: &Link, stream: TcpStream, response: ConnectResponse) {
     // out after half of that without sending.
     let read_timeout = Duration::from_millis((timeout_ms * 2 / 3).max(1));
     let ping_interval = read_timeout / 2;
+    // The handshake's write timeout must not outlive it: a server that stops reading for a
+    // while (backpressure, a slow fsync) is not a dead one; the read timeout tells that.
+    if stream.set_write_timeout(None).is_err() {
+        return;
+    }
     let Ok(writer_stream) = stream.try_clone() else {
         return;
     };
@@ -496,14 +503,17 @@ fn lose_connection(link: &Link) {
         let mut state = link.state.lock();
         state.writer = None;
         state.socket = None;
+        // A close already sent its closeSession: the end of the connection is its answer.
+        if state.closing {
+            state.ended.get_or_insert(ErrorCode::SessionExpired);
+        }
         (
             std::mem::take(&mut state.pending),
             std::mem::take(&mut state.auth_waiters),
             state.ended,
         )
     };
-    let code = ended.unwrap_or(ErrorCode::ConnectionLoss);
-    fail_all(link, pending, auth_waiters, code);
+    // Watchers (and the read cache) hear of the break before any caller wakes up to it.
     if ended.is_none()
         && link
             .shared
@@ -512,6 +522,12 @@ fn lose_connection(link: &Link) {
         link.shared
             .dispatch(WatchedEvent::state(KeeperState::Disconnected));
     }
+    fail_all(
+        link,
+        pending,
+        auth_waiters,
+        ended.unwrap_or(ErrorCode::ConnectionLoss),
+    );
 }
 
 fn fail_all(

@@ -18,6 +18,7 @@ use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex};
 
 use super::dispatcher::{Dispatch, Shared};
+use super::watch_gate::SettingTicket;
 use super::{Completion, ConnectOptions, Error, Result, Watcher};
 use crate::op::{Op, Reply};
 use crate::proto::wire::{encode_request, Request, RequestFrame, XID_AUTH};
@@ -61,6 +62,8 @@ struct Pending {
     op: Op,
     watcher: Option<Watcher>,
     done: Done,
+    /// Released when the entry is dropped: after its watcher was recorded and it was answered.
+    _ticket: Option<SettingTicket>,
 }
 
 /// An addAuth sent and not yet answered; None for identities re-sent after a reconnect.
@@ -81,6 +84,8 @@ struct LinkState {
     identities: Vec<(String, Vec<u8>)>,
     /// The live connection's socket, to break it when the session ends.
     socket: Option<std::net::TcpStream>,
+    /// A closeSession was sent: the connection's end must not start a reconnect.
+    closing: bool,
     /// Why the session can serve nothing more (expired, closed, auth failed).
     ended: Option<ErrorCode>,
     last_send: Instant,
@@ -133,6 +138,7 @@ impl Connection {
                 timeout_ms: requested_timeout_ms as u32,
                 last_zxid_seen: 0,
                 identities: Vec::new(),
+                closing: false,
                 ended: None,
                 last_send: Instant::now(),
             }),
@@ -178,8 +184,15 @@ impl Connection {
 
     /// Sends `op`; `done` gets the answer. While the client is finding a server the call
     /// waits for one, up to the session timeout, then answers ConnectionLoss.
-    pub(crate) fn send(&self, op: Op, watcher: Option<Watcher>, done: Done) {
-        self.link.send(op, watcher, done, true);
+    /// `ticket`: held until the reply has been handled, for a call that sets a watch.
+    pub(crate) fn send(
+        &self,
+        op: Op,
+        watcher: Option<Watcher>,
+        done: Done,
+        ticket: Option<SettingTicket>,
+    ) {
+        self.link.send(op, watcher, done, ticket, true);
     }
 
     /// Ends the session on the server (ephemerals go at once) and stops the I/O thread. A
@@ -187,7 +200,8 @@ impl Connection {
     pub(crate) fn close(&self) -> Result<()> {
         let (sender, receiver) = crossbeam_channel::bounded(1);
         let done = Done::Direct(Box::new(move |reply| drop(sender.send(reply))));
-        self.link.send(Op::CloseSession, None, done, false);
+        self.link.state.lock().closing = true;
+        self.link.send(Op::CloseSession, None, done, None, false);
         let result = match receiver.recv_timeout(Duration::from_millis(CLOSE_WAIT_MS)) {
             Ok(reply) => reply.map(drop),
             Err(_) => Err(Error::new(ErrorCode::ConnectionLoss, None)),
@@ -204,7 +218,14 @@ impl Drop for Connection {
 }
 
 impl Link {
-    fn send(&self, op: Op, watcher: Option<Watcher>, done: Done, wait_for_server: bool) {
+    fn send(
+        &self,
+        op: Op,
+        watcher: Option<Watcher>,
+        done: Done,
+        ticket: Option<SettingTicket>,
+        wait_for_server: bool,
+    ) {
         // A standalone check is not a request ZooKeeper serves (it closes the connection):
         // the client answers it from an exists, as it has no atomicity to keep alone.
         if let Op::Check { path, version } = op {
@@ -220,7 +241,7 @@ impl Link {
                 Ok(Reply::Exists(Some(stat))) => Ok(Reply::Stat(stat)),
                 other => other,
             });
-            return self.send(exists, None, done, wait_for_server);
+            return self.send(exists, None, done, ticket, wait_for_server);
         }
         let path = op.path().map(str::to_string);
         let mut state = self.state.lock();
@@ -265,6 +286,7 @@ impl Link {
                 op,
                 watcher,
                 done,
+                _ticket: ticket,
             });
         }
         state.last_send = Instant::now();

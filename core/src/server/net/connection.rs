@@ -353,7 +353,16 @@ async fn request_loop(
             }
             Request::Op(op) if op.is_write() && !matches!(op, Op::CloseSession) => {
                 if let Some(ran) = unrun.take() {
-                    let _ = ran.await;
+                    // The answering stage ended (the connection is closing): the write is not
+                    // proposed on a connection nobody answers.
+                    tokio::select! {
+                        biased;
+                        _ = closing(&mut closing_seen) => return Closed::Dropped,
+                        _ = stopped.changed() => return Closed::Stopped,
+                        ran = ran => if ran.is_err() {
+                            return Closed::Dropped;
+                        },
+                    }
                 }
                 match engine.propose_write(session, op) {
                     Ok(proposal) => (Item::Proposed { frame, proposal }, false),
