@@ -279,6 +279,17 @@ impl Client {
     }
 
     fn call(&self, op: Op, path: Option<&str>, watcher: Option<&Watcher>) -> Result<Reply> {
+        // The in-process fast path (no watcher, no cache): the engine's answer as it is, with
+        // none of the deferred machinery; it is what in-process benchmarks measure.
+        if let (Link::InProcess { engine, session }, None, None) =
+            (&self.link, watcher, &self.shared.cache)
+        {
+            if let Some(error) = self.refusal(path) {
+                return Err(error);
+            }
+            let response = engine.submit(session, op, &mut |_, _| {});
+            return response.result.map_err(|code| Error::new(code, path));
+        }
         self.deferred(op, path, watcher, keep).wait()
     }
 
@@ -310,12 +321,14 @@ impl Client {
             };
         }
         let ticket = sets_watch(&op).then(|| self.shared.gate.enter());
-        let shared = self.shared.clone();
+        // Only a cache fill needs the shared state in the reply's closure: the in-process fast
+        // path clones no Arc.
+        let fill = fill.map(|(path, epoch)| (path, epoch, self.shared.clone()));
         let store = move |reply: &Result<Reply>| {
-            if let (Some((path, epoch)), Some(cache), Ok(Reply::Data { data, stat })) =
-                (fill, &shared.cache, reply)
-            {
-                cache.fill(&path, data, *stat, epoch);
+            if let (Some((path, epoch, shared)), Ok(Reply::Data { data, stat })) = (fill, reply) {
+                if let Some(cache) = &shared.cache {
+                    cache.fill(&path, data, *stat, epoch);
+                }
             }
         };
         match &self.link {
