@@ -8,6 +8,7 @@ zookeeper-rs binary) and ``apache`` (Apache ZooKeeper 3.8 from the Debian packag
 
 from __future__ import annotations
 
+import pytest
 import contextlib
 import os
 import queue
@@ -75,6 +76,19 @@ def run_backend(name: str) -> Iterator[Backend]:
         yield backend
     finally:
         backend.close_clients()
+
+
+
+#: Every recipe test runs on each of these.
+RECIPE_BACKENDS = ["embedded", "tcp", "apache"]
+
+
+@pytest.fixture(params=RECIPE_BACKENDS)
+def recipe_backend(request):
+    """A server for one test; its clients are closed after it."""
+    with run_backend(request.param) as running:
+        yield running
+        running.close_clients()
 
 
 def unique_path(prefix: str = "/recipes") -> str:

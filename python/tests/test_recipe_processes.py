@@ -7,27 +7,18 @@ import time
 
 import pytest
 
-from recipe_harness import (
+from recipe_harness import (  # recipe_backend is a fixture
+    recipe_backend,
     EXPIRY_SLACK_S,
     SESSION_TIMEOUT_MS,
     Worker,
-    run_backend,
     unique_path,
     wait_until,
     workers,
 )
 from zookeeper.recipes import Counter, LeaderLatch, Lock, LockingQueue, Semaphore
 
-BACKENDS = ["embedded", "tcp", "apache"]
 SESSION_END_S = SESSION_TIMEOUT_MS / 1000 + EXPIRY_SLACK_S
-
-
-@pytest.fixture(params=BACKENDS)
-def recipe_backend(request):
-    """A server for one test; its clients are closed after it."""
-    with run_backend(request.param) as running:
-        yield running
-        running.close_clients()
 
 
 # Separate processes (over TCP, on every backend)

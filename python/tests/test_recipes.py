@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from recipe_harness import (
+from recipe_harness import (  # recipe_backend is a fixture
+    recipe_backend,
     EXPIRY_SLACK_S,
     SESSION_TIMEOUT_MS,
-    run_backend,
     unique_path,
     wait_until,
 )
@@ -36,17 +36,8 @@ from zookeeper.recipes import (
     WriteLock,
 )
 
-BACKENDS = ["embedded", "tcp", "apache"]
 SESSION_END_S = SESSION_TIMEOUT_MS / 1000 + EXPIRY_SLACK_S
 THREAD_JOIN_S = 30.0
-
-
-@pytest.fixture(params=BACKENDS)
-def recipe_backend(request):
-    """A server for one test; its clients are closed after it."""
-    with run_backend(request.param) as running:
-        yield running
-        running.close_clients()
 
 
 @pytest.fixture

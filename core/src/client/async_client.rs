@@ -1,9 +1,10 @@
 //! Async forms of the client's calls, for code running on an executor.
 //!
-//! Each method is the blocking call's twin. Today the single-member engine answers a call
-//! before returning (commit is an in-memory append), so the future is ready when first polled;
-//! when commits wait on fsync or a quorum, these methods await the engine's completion instead,
-//! with the same signatures.
+//! Each method is the blocking call's twin. In process the engine answers a call before
+//! returning, so the future is ready when first polled. Over TCP these futures still run the
+//! blocking call when polled, holding the executor thread for a round trip: awaiting the reply
+//! instead (through `Client::submit_async`, which bindings already use) is open work, with the
+//! same signatures.
 
 use super::{Client, Result, Watcher};
 use crate::op::{Op, OpResult, ReadOp, ReadResult};

@@ -206,7 +206,7 @@ fn serve(link: &Link, stream: TcpStream, response: ConnectResponse) {
     if spawned.is_err() {
         return;
     }
-    let resumed = {
+    {
         let mut state = link.state.lock();
         if state.ended.is_some() {
             return;
@@ -234,8 +234,7 @@ fn serve(link: &Link, stream: TcpStream, response: ConnectResponse) {
         state.writer = Some(writer);
         state.socket = stream.try_clone().ok();
         state.last_send = Instant::now();
-        resumed
-    };
+    }
     link.shared
         .transition(&[ClientState::Connecting], ClientState::Connected);
     link.changed.notify_all();
@@ -246,7 +245,6 @@ fn serve(link: &Link, stream: TcpStream, response: ConnectResponse) {
     };
     // The first connection's SyncConnected reaches the default watcher; a reconnect's reaches
     // every watcher too, as ZooKeeper's clients announce it.
-    let _ = resumed;
     link.shared.dispatch(WatchedEvent::state(connected));
     read_until_broken(link, &stream, read_timeout, ping_interval);
     let _ = stream.shutdown(Shutdown::Both);
