@@ -58,7 +58,7 @@ fn request(kind: &str, xid: i32, connection: usize) -> Vec<u8> {
             OpCode::SetData,
             Op::SetData {
                 path,
-                data: vec![b's'; VALUE_BYTES],
+                data: Some(vec![b's'; VALUE_BYTES]),
                 version: -1,
             },
         ),
@@ -66,7 +66,7 @@ fn request(kind: &str, xid: i32, connection: usize) -> Vec<u8> {
             OpCode::Create,
             Op::Create(CreateRequest {
                 path: format!("/wire-load/c{connection}-{xid}"),
-                data: vec![b'c'; VALUE_BYTES],
+                data: Some(vec![b'c'; VALUE_BYTES]),
                 acl: Acl::open_unsafe(),
                 mode: CreateMode::Persistent,
                 ttl_ms: -1,
@@ -96,7 +96,7 @@ fn main() {
     let (mut reader, mut writer) = connect(address);
     let setup = Op::Create(CreateRequest {
         path: "/wire-load".into(),
-        data: vec![b'v'; VALUE_BYTES],
+        data: Some(vec![b'v'; VALUE_BYTES]),
         acl: Acl::open_unsafe(),
         mode: CreateMode::Persistent,
         ttl_ms: -1,

@@ -11,7 +11,7 @@
 //! zk.create("/config", b"v1", &Acl::open_unsafe(), CreateMode::Persistent).unwrap();
 //! let (watcher, events) = Watcher::channel();
 //! let (data, stat) = zk.get_data("/config", Some(watcher)).unwrap();
-//! assert_eq!((data.as_slice(), stat.version), (&b"v1"[..], 0));
+//! assert_eq!((data.as_deref(), stat.version), (Some(&b"v1"[..]), 0));
 //!
 //! zk.set_data("/config", b"v2", stat.version).unwrap();
 //! let event = events.recv().unwrap();
@@ -81,7 +81,7 @@ pub use client::{
     AsyncClient, Client, ClientState, ConnectOptions, Error, ReadCacheConfig, ReadCacheStats,
     WatchStream, Watcher,
 };
-pub use op::{CreateRequest, Op, OpResult, ReadOp, ReadResult};
+pub use op::{CreateRequest, IntoData, Op, OpResult, ReadOp, ReadResult};
 pub use proto::{
     Acl, AddWatchMode, ClientInfo, CreateMode, ErrorCode, EventType, Id, KeeperState, Perms, Stat,
     WatchedEvent, WatcherType,

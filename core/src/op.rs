@@ -21,8 +21,8 @@ pub enum Op {
     SetData {
         /// The znode.
         path: String,
-        /// The new data.
-        data: Vec<u8>,
+        /// The new data; None is ZooKeeper's null, kept apart from empty.
+        data: Option<Vec<u8>>,
         /// Expected data version, -1 for any.
         version: i32,
     },
@@ -163,8 +163,8 @@ impl Op {
 pub struct CreateRequest {
     /// Requested path (a sequence suffix is appended for sequential modes).
     pub path: String,
-    /// Initial data.
-    pub data: Vec<u8>,
+    /// Initial data; None is ZooKeeper's null, kept apart from empty.
+    pub data: Option<Vec<u8>>,
     /// ACL; `auth` entries are expanded to the session's identities.
     pub acl: Vec<Acl>,
     /// The mode.
@@ -225,8 +225,8 @@ pub enum Reply {
     Exists(Option<Stat>),
     /// GetData.
     Data {
-        /// The data.
-        data: Vec<u8>,
+        /// The data; None for a znode created or set with null data.
+        data: Option<Vec<u8>>,
         /// The Stat.
         stat: Stat,
     },
@@ -286,8 +286,8 @@ pub enum OpResult {
 pub enum ReadResult {
     /// Data and Stat.
     Data {
-        /// The data.
-        data: Vec<u8>,
+        /// The data; None for null data.
+        data: Option<Vec<u8>>,
         /// The Stat.
         stat: Stat,
     },
@@ -325,10 +325,10 @@ impl Op {
     }
 
     /// A create op for `multi`.
-    pub fn create(path: &str, data: &[u8], acl: &[Acl], mode: CreateMode) -> Op {
+    pub fn create(path: &str, data: impl IntoData, acl: &[Acl], mode: CreateMode) -> Op {
         Op::Create(CreateRequest {
             path: path.into(),
-            data: data.into(),
+            data: data.into_data(),
             acl: acl.into(),
             mode,
             ttl_ms: -1,
@@ -344,10 +344,10 @@ impl Op {
     }
 
     /// A setData op for `multi`; `version` -1 matches any.
-    pub fn set_data(path: &str, data: &[u8], version: i32) -> Op {
+    pub fn set_data(path: &str, data: impl IntoData, version: i32) -> Op {
         Op::SetData {
             path: path.into(),
-            data: data.into(),
+            data: data.into_data(),
             version,
         }
     }
@@ -358,5 +358,44 @@ impl Op {
             path: path.into(),
             version,
         }
+    }
+}
+
+/// What a create or setData takes as znode data: bytes (`b"v1"`, `&vec[..]`, `&vec`), or
+/// `None` for ZooKeeper's null data, which reads back as null rather than empty. (One impl
+/// for `Option` so that a bare `None` needs no type; an `Option<Vec<u8>>` goes as
+/// `.as_deref()`.)
+pub trait IntoData {
+    /// The data, None for null.
+    fn into_data(self) -> Option<Vec<u8>>;
+}
+
+impl IntoData for &[u8] {
+    fn into_data(self) -> Option<Vec<u8>> {
+        Some(self.to_vec())
+    }
+}
+
+impl<const N: usize> IntoData for &[u8; N] {
+    fn into_data(self) -> Option<Vec<u8>> {
+        Some(self.to_vec())
+    }
+}
+
+impl IntoData for &Vec<u8> {
+    fn into_data(self) -> Option<Vec<u8>> {
+        Some(self.clone())
+    }
+}
+
+impl IntoData for Vec<u8> {
+    fn into_data(self) -> Option<Vec<u8>> {
+        Some(self)
+    }
+}
+
+impl IntoData for Option<&[u8]> {
+    fn into_data(self) -> Option<Vec<u8>> {
+        self.map(<[u8]>::to_vec)
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::op::{CreateRequest, Op, OpResult};
 use crate::proto::{Acl, ErrorCode, Id, Perms, CONTAINER_EPHEMERAL_OWNER, TTL_MS_MAX};
-use crate::tree::{acl, path, DataTree};
+use crate::tree::{acl, data_bytes, path, DataTree};
 use crate::txn::TxnOp;
 
 /// Limits a write is checked against.
@@ -129,7 +129,7 @@ impl<'a> Prepare<'a> {
                 path,
                 data,
                 version,
-            } => self.set_data(who, path, data, *version),
+            } => self.set_data(who, path, data.as_deref(), *version),
             Op::SetAcl { path, acl, version } => self.set_acl(who, path, acl, *version),
             Op::Check { path, version } => self.check(who, path, *version),
             Op::DeleteContainer { path } => self.delete_container(path),
@@ -244,7 +244,7 @@ impl<'a> Prepare<'a> {
         if is_session_ephemeral(parent.ephemeral_owner) {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
-        if request.data.len() > self.limits.data_bytes_max {
+        if data_bytes(request.data.as_deref()) > self.limits.data_bytes_max {
             return Err(ErrorCode::BadArguments);
         }
         let ephemeral_owner = if mode.is_container() {
@@ -348,7 +348,7 @@ impl<'a> Prepare<'a> {
         &mut self,
         who: Requester<'_>,
         path: &str,
-        data: &[u8],
+        data: Option<&[u8]>,
         version: i32,
     ) -> Result<TxnOp, ErrorCode> {
         path::validate(path)?;
@@ -356,14 +356,14 @@ impl<'a> Prepare<'a> {
         if !acl::check(&node.acl, Perms::WRITE, who.identities) {
             return Err(ErrorCode::NoAuth);
         }
-        if data.len() > self.limits.data_bytes_max {
+        if data_bytes(data) > self.limits.data_bytes_max {
             return Err(ErrorCode::BadArguments);
         }
         let version = next_version(node.version, version)?;
         self.record(path.to_string(), Some(NodeView { version, ..node }));
         Ok(TxnOp::SetData {
             path: path.to_string(),
-            data: data.to_vec(),
+            data: data.map(<[u8]>::to_vec),
             version,
         })
     }
@@ -505,7 +505,7 @@ mod tests {
         };
         let request = CreateRequest {
             path: "/p/s".into(),
-            data: vec![],
+            data: Some(vec![]),
             acl: Acl::open_unsafe(),
             mode: crate::proto::CreateMode::PersistentSequential,
             ttl_ms: -1,
@@ -523,7 +523,7 @@ mod tests {
             time_ms: 0,
             op: TxnOp::Create {
                 path: path.into(),
-                data: vec![],
+                data: Some(vec![]),
                 acl: Acl::open_unsafe(),
                 ephemeral_owner: 0,
                 parent_cversion,

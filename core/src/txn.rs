@@ -40,8 +40,8 @@ pub enum TxnOp {
     Create {
         /// The final path, sequence suffix included.
         path: String,
-        /// The data.
-        data: Vec<u8>,
+        /// The data; None is null, kept apart from empty.
+        data: Option<Vec<u8>>,
         /// The ACL with `auth` entries already expanded.
         acl: Vec<Acl>,
         /// 0, a session id, the container marker or a TTL encoding (see `Stat::ephemeral_owner`).
@@ -58,8 +58,8 @@ pub enum TxnOp {
     SetData {
         /// The znode.
         path: String,
-        /// The new data.
-        data: Vec<u8>,
+        /// The new data; None is null.
+        data: Option<Vec<u8>>,
         /// The znode's new data version.
         version: i32,
     },
@@ -79,4 +79,110 @@ pub enum TxnOp {
     },
     /// Several changes applied atomically under one zxid.
     Multi(Vec<TxnOp>),
+}
+
+/// Txns as format version 1 logged them, before null data was kept apart from empty: read so
+/// a data directory written by an older binary still opens (its null data reads as empty,
+/// which is what that binary had stored).
+pub(crate) mod v1 {
+    use serde::Deserialize;
+
+    use crate::proto::Acl;
+
+    /// A version-1 Txn.
+    #[derive(Deserialize)]
+    pub(crate) struct Txn {
+        time_ms: i64,
+        op: TxnOp,
+    }
+
+    /// A version-1 TxnOp: the same variants in the same order, data never null.
+    #[derive(Deserialize)]
+    enum TxnOp {
+        CreateSession {
+            session_id: i64,
+            timeout_ms: u32,
+            password: [u8; 16],
+        },
+        CloseSession {
+            session_id: i64,
+        },
+        Create {
+            path: String,
+            data: Vec<u8>,
+            acl: Vec<Acl>,
+            ephemeral_owner: i64,
+            parent_cversion: i32,
+        },
+        Delete {
+            path: String,
+        },
+        SetData {
+            path: String,
+            data: Vec<u8>,
+            version: i32,
+        },
+        SetAcl {
+            path: String,
+            acl: Vec<Acl>,
+            version: i32,
+        },
+        Check {
+            path: String,
+        },
+        Multi(Vec<TxnOp>),
+    }
+
+    impl From<Txn> for super::Txn {
+        fn from(txn: Txn) -> super::Txn {
+            super::Txn {
+                time_ms: txn.time_ms,
+                op: txn.op.into(),
+            }
+        }
+    }
+
+    impl From<TxnOp> for super::TxnOp {
+        fn from(op: TxnOp) -> super::TxnOp {
+            use super::TxnOp as Now;
+            match op {
+                TxnOp::CreateSession {
+                    session_id,
+                    timeout_ms,
+                    password,
+                } => Now::CreateSession {
+                    session_id,
+                    timeout_ms,
+                    password,
+                },
+                TxnOp::CloseSession { session_id } => Now::CloseSession { session_id },
+                TxnOp::Create {
+                    path,
+                    data,
+                    acl,
+                    ephemeral_owner,
+                    parent_cversion,
+                } => Now::Create {
+                    path,
+                    data: Some(data),
+                    acl,
+                    ephemeral_owner,
+                    parent_cversion,
+                },
+                TxnOp::Delete { path } => Now::Delete { path },
+                TxnOp::SetData {
+                    path,
+                    data,
+                    version,
+                } => Now::SetData {
+                    path,
+                    data: Some(data),
+                    version,
+                },
+                TxnOp::SetAcl { path, acl, version } => Now::SetAcl { path, acl, version },
+                TxnOp::Check { path } => Now::Check { path },
+                TxnOp::Multi(ops) => Now::Multi(ops.into_iter().map(Into::into).collect()),
+            }
+        }
+    }
 }

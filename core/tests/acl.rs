@@ -40,7 +40,10 @@ fn world_anyone_grants_exactly_its_perms_to_every_session() {
     let (acl, stat) = zk.get_acl("/read_only").unwrap();
     assert_eq!(acl, world(Perms::READ));
     assert_eq!(stat.aversion, 0);
-    assert_eq!(zk.get_data("/read_only", None).unwrap().0, b"x");
+    assert_eq!(
+        zk.get_data("/read_only", None).unwrap().0,
+        Some(b"x".to_vec())
+    );
     assert_eq!(code(zk.set_data("/read_only", b"y", -1)), ErrorCode::NoAuth);
     assert_eq!(
         code(zk.create(
@@ -101,7 +104,7 @@ fn each_op_needs_its_own_permission() {
         );
     }
     // getData, getChildren and exists on an existing znode need READ.
-    assert_eq!(zk.get_data("/p_r", None).unwrap().0, b"x");
+    assert_eq!(zk.get_data("/p_r", None).unwrap().0, Some(b"x".to_vec()));
     assert_eq!(zk.get_children("/p_r", None).unwrap(), Vec::<String>::new());
     assert!(zk.exists("/p_r", None).unwrap().is_some());
     for name in ["w", "c", "d", "a"] {

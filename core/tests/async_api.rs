@@ -98,8 +98,8 @@ fn async_twins_answer_like_the_blocking_calls() {
         );
         let (data, stat) = twin.get_data("/a", None).await.unwrap();
         assert_eq!(
-            (data.as_slice(), stat),
-            (&b"one"[..], zk.get_data("/a", None).unwrap().1)
+            (data.as_deref(), stat),
+            (Some(&b"one"[..]), zk.get_data("/a", None).unwrap().1)
         );
         let changed = twin.set_data("/a", b"two", 0).await.unwrap();
         assert_eq!((changed.version, changed.czxid), (1, created.czxid));
@@ -164,7 +164,7 @@ fn async_twins_answer_like_the_blocking_calls() {
         assert_eq!(
             reads[0],
             ReadResult::Data {
-                data: b"two".to_vec(),
+                data: Some(b"two".to_vec()),
                 stat: changed
             }
         );

@@ -63,7 +63,10 @@ fn super_digest_passes_every_check() {
         .unwrap();
 
     let root = connect_as(&server, "super:test");
-    assert_eq!(root.get_data("/locked", None).unwrap().0, b"x");
+    assert_eq!(
+        root.get_data("/locked", None).unwrap().0,
+        Some(b"x".to_vec())
+    );
     assert_eq!(root.get_children("/locked", None).unwrap(), vec!["k"]);
     // Super sees digests unmasked even without ADMIN in the ACL.
     assert_eq!(root.get_acl("/locked").unwrap().0[0].id.id, ALICE_DIGEST_ID);
@@ -171,7 +174,10 @@ fn digest_acl_matches_sha1_base64_of_user_and_password() {
     assert_eq!(code(creator.get_data("/alice", None)), ErrorCode::NoAuth);
 
     let alice = connect_as(&server, "alice:secret");
-    assert_eq!(alice.get_data("/alice", None).unwrap().0, b"secret data");
+    assert_eq!(
+        alice.get_data("/alice", None).unwrap().0,
+        Some(b"secret data".to_vec())
+    );
     assert_eq!(alice.get_acl("/alice").unwrap().0, acl);
 
     let wrong_password = connect_as(&server, "alice:wrong");

@@ -123,18 +123,18 @@ impl Workload {
     }
 }
 
-fn fresh(data: &[u8]) -> Node {
+fn fresh(data: Option<&[u8]>) -> Node {
     Node {
-        data: data.to_vec(),
+        data: data.map(<[u8]>::to_vec),
         version: 0,
         czxid: 0,
         mzxid: 0,
     }
 }
 
-fn set(state: &mut State, path: &str, data: &[u8]) {
+fn set(state: &mut State, path: &str, data: Option<&[u8]>) {
     let node = state.get_mut(path).expect("set only what exists");
-    node.data = data.to_vec();
+    node.data = data.map(<[u8]>::to_vec);
     node.version += 1;
     node.mzxid = 0;
 }
@@ -156,7 +156,10 @@ fn random_write(work: &Workload, rng: &mut Rng, step: usize) {
     let open = Acl::open_unsafe();
     let state = work.current();
     let key = format!("/w/k{}", rng.below(KEYS));
+    // One write in five carries null data, which must survive the log and snapshots as null.
     let data = format!("s{step}-{}", rng.below(1000)).into_bytes();
+    let data = (rng.below(5) != 0).then_some(data);
+    let data = data.as_deref();
     let label = format!("step {step}");
     let exists = state.get(&key).cloned();
     match rng.below(7) {
@@ -165,15 +168,12 @@ fn random_write(work: &Workload, rng: &mut Rng, step: usize) {
                 Some(_) => Outcome::Fails(ErrorCode::NodeExists),
                 None => {
                     let mut next = state.clone();
-                    next.insert(key.clone(), fresh(&data));
+                    next.insert(key.clone(), fresh(data));
                     Outcome::Changes(next, vec![key.clone()])
                 }
             };
             work.write(&label, outcome, || {
-                code(
-                    work.owner
-                        .create(&key, &data, &open, CreateMode::Persistent),
-                )
+                code(work.owner.create(&key, data, &open, CreateMode::Persistent))
             });
         }
         1 => {
@@ -186,13 +186,13 @@ fn random_write(work: &Workload, rng: &mut Rng, step: usize) {
                 }
                 Some(node) => {
                     let mut next = state.clone();
-                    set(&mut next, &key, &data);
+                    set(&mut next, &key, data);
                     let version = if choice == 0 { node.version } else { -1 };
                     (version, Outcome::Changes(next, vec![key.clone()]))
                 }
             };
             work.write(&label, outcome, || {
-                code(work.owner.set_data(&key, &data, version))
+                code(work.owner.set_data(&key, data, version))
             });
         }
         2 => {
@@ -210,11 +210,11 @@ fn random_write(work: &Workload, rng: &mut Rng, step: usize) {
         3 => {
             let path = seq_name(&state);
             let mut next = state.clone();
-            next.insert(path.clone(), fresh(&data));
+            next.insert(path.clone(), fresh(data));
             work.write(&label, Outcome::Changes(next, vec![path.clone()]), || {
                 let made = work
                     .owner
-                    .create("/seq/q-", &data, &open, CreateMode::PersistentSequential)
+                    .create("/seq/q-", data, &open, CreateMode::PersistentSequential)
                     .map_err(|error| error.code())?;
                 assert_eq!(made, path, "{label}: the sequence number");
                 Ok(())
@@ -229,11 +229,11 @@ fn random_write(work: &Workload, rng: &mut Rng, step: usize) {
                     code(work.ephemerals.delete(&path, -1))
                 });
             } else {
-                next.insert(path.clone(), fresh(&data));
+                next.insert(path.clone(), fresh(data));
                 work.write(&label, Outcome::Changes(next, vec![path.clone()]), || {
                     code(
                         work.ephemerals
-                            .create(&path, &data, &open, CreateMode::Ephemeral),
+                            .create(&path, data, &open, CreateMode::Ephemeral),
                     )
                 });
             }
@@ -245,23 +245,23 @@ fn random_write(work: &Workload, rng: &mut Rng, step: usize) {
             let mut next = state.clone();
             let mut touched = Vec::new();
             if exists.is_none() {
-                ops.push(Op::create(&key, &data, &open, CreateMode::Persistent));
-                next.insert(key.clone(), fresh(&data));
+                ops.push(Op::create(&key, data, &open, CreateMode::Persistent));
+                next.insert(key.clone(), fresh(data));
                 touched.push(key.clone());
             }
             if next.contains_key(&other) {
                 ops.push(Op::set_data(&other, b"multi", -1));
-                set(&mut next, &other, b"multi");
+                set(&mut next, &other, Some(b"multi"));
                 touched.push(other.clone());
             }
             let path = seq_name(&next);
             ops.push(Op::create(
                 "/seq/q-",
-                &data,
+                data,
                 &open,
                 CreateMode::PersistentSequential,
             ));
-            next.insert(path.clone(), fresh(&data));
+            next.insert(path.clone(), fresh(data));
             touched.push(path);
             work.write(&label, Outcome::Changes(next, touched), || {
                 code(work.owner.multi(ops))
@@ -271,7 +271,7 @@ fn random_write(work: &Workload, rng: &mut Rng, step: usize) {
             // A multi that fails on its last op: nothing of it may appear, before or after a
             // crash.
             let ops = vec![
-                Op::create("/seq/q-", &data, &open, CreateMode::PersistentSequential),
+                Op::create("/seq/q-", data, &open, CreateMode::PersistentSequential),
                 Op::set_data("/w", b"never", -1),
                 Op::check("/w", 99),
             ];
@@ -287,7 +287,7 @@ fn setup(work: &Workload) {
     let open = Acl::open_unsafe();
     for parent in ["/w", "/seq", "/eph"] {
         let mut next = work.current();
-        next.insert(parent.into(), fresh(b""));
+        next.insert(parent.into(), fresh(Some(b"")));
         work.write(parent, Outcome::Changes(next, vec![parent.into()]), || {
             code(
                 work.owner
@@ -407,7 +407,7 @@ fn a_failed_fsync_stops_writes_and_keeps_every_acknowledged_one() {
         let (fake, server, work) = plain_workload(seed, 10);
         fake.fail_sync_after(1);
         let mut next = work.current();
-        next.insert("/w/failing".into(), fresh(b"maybe"));
+        next.insert("/w/failing".into(), fresh(Some(b"maybe")));
         // A write that answered an error may or may not have reached the disk.
         work.expect.lock().in_flight = Some(next);
         let open = Acl::open_unsafe();
@@ -458,7 +458,7 @@ fn a_full_disk_stops_writes_and_keeps_every_acknowledged_one() {
         for index in 0..16 {
             let path = format!("/w/big{index}");
             let mut next = work.current();
-            next.insert(path.clone(), fresh(&big));
+            next.insert(path.clone(), fresh(Some(&big)));
             work.expect.lock().in_flight = Some(next.clone());
             match work
                 .owner

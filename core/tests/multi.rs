@@ -107,7 +107,7 @@ fn successful_multi_results_share_one_zxid_and_see_earlier_ops() {
     assert_eq!(server.engine().last_zxid(), 2);
     assert_eq!(
         zk.get_data("/m", None).unwrap(),
-        (b"cc".to_vec(), stat(2, 2, t, t, 2, 3, 2, 3, 2))
+        (Some(b"cc".to_vec()), stat(2, 2, t, t, 2, 3, 2, 3, 2))
     );
     assert_eq!(
         zk.get_children("/m", None).unwrap(),
@@ -246,7 +246,7 @@ fn a_later_op_can_undo_an_earlier_one() {
     );
     assert_eq!(
         zk.get_data("/p", None).unwrap(),
-        (b"new".to_vec(), recreated)
+        (Some(b"new".to_vec()), recreated)
     );
 
     // A delete sees a child deleted earlier in the same multi, and a version bumped earlier.
@@ -430,7 +430,7 @@ fn multi_read_answers_each_read_on_its_own() {
         results,
         vec![
             ReadResult::Data {
-                data: b"cc".to_vec(),
+                data: Some(b"cc".to_vec()),
                 stat: stat(2, 2, T0 + 4, T0 + 4, 0, 3, 2, 3, 5)
             },
             // ZooKeeper lists children in hash order; this client sorts them.
@@ -438,7 +438,7 @@ fn multi_read_answers_each_read_on_its_own() {
             ReadResult::Error(ErrorCode::NoNode),
             ReadResult::Error(ErrorCode::NoNode),
             ReadResult::Data {
-                data: vec![],
+                data: Some(vec![]),
                 stat: stat(4, 4, T0 + 4, T0 + 4, 0, 0, 0, 0, 4)
             },
         ]

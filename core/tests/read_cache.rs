@@ -55,13 +55,13 @@ fn a_change_is_seen_once_a_later_reply_arrived() {
         other
             .create("/c", b"v1", &Acl::open_unsafe(), CreateMode::Persistent)
             .unwrap();
-        assert_eq!(client.get_data("/c", None).unwrap().0, b"v1");
+        assert_eq!(client.get_data("/c", None).unwrap().0, Some(b"v1".to_vec()));
         let changed = other.set_data("/c", b"v2", -1).unwrap();
         // The change's event precedes the sync's reply, so the cache cannot be older.
         client.sync("/c").unwrap();
         assert_eq!(
             client.get_data("/c", None).unwrap(),
-            (b"v2".to_vec(), changed)
+            (Some(b"v2".to_vec()), changed)
         );
         other.delete("/c", -1).unwrap();
         client.sync("/").unwrap();
@@ -84,7 +84,7 @@ fn the_clients_own_write_is_read_back_at_once() {
             let stat = client.set_data("/own", &data, -1).unwrap();
             assert_eq!(
                 client.get_data("/own", None).unwrap(),
-                (data.to_vec(), stat)
+                (Some(data.to_vec()), stat)
             );
         }
     });

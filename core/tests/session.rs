@@ -443,7 +443,7 @@ fn rewatching(client: Weak<Client>, seen: Sender<Vec<u8>>) -> Watcher {
             let (data, _) = zk
                 .get_data(&event.path, Some(rewatching(client.clone(), seen.clone())))
                 .unwrap();
-            seen.send(data).unwrap();
+            seen.send(data.unwrap_or_default()).unwrap();
         }
     })
 }

@@ -366,7 +366,7 @@ fn events_reach_the_watching_client_in_the_order_of_the_changes_it_then_reads() 
     let child = create(&writer, "/c/x");
 
     // The watching client reads every change...
-    assert_eq!(zk.get_data("/a", None).unwrap().0, b"new");
+    assert_eq!(zk.get_data("/a", None).unwrap().0, Some(b"new".to_vec()));
     assert!(zk.exists("/b", None).unwrap().is_some());
     assert_eq!(zk.get_children("/c", None).unwrap(), vec!["x".to_string()]);
     // ...and its watcher hears of them in the order they happened.

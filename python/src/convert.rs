@@ -2,7 +2,7 @@
 //! boundary.
 //!
 //! Requests are tuples whose first item names the operation:
-//! `("create", path, data, acl, mode, ttl_ms)`, `("delete", path, version)`,
+//! `("create", path, data, acl, mode, ttl_ms)` (data: bytes or None for null), `("delete", path, version)`,
 //! `("set_data", path, data, version)`, `("set_acl", path, acl, version)`,
 //! `("check", path, version)`, `("multi", [ops])`, `("get_data" | "exists" | "get_children",
 //! path, watch)`, `("get_acl" | "get_all_children_number" | "sync", path)`,
@@ -59,6 +59,14 @@ fn data(request: &Bound<'_, PyTuple>, index: usize) -> PyResult<Vec<u8>> {
     Ok(bytes.as_bytes().to_vec())
 }
 
+/// Znode data: bytes, or None for ZooKeeper's null data.
+fn znode_data(request: &Bound<'_, PyTuple>, index: usize) -> PyResult<Option<Vec<u8>>> {
+    if item(request, index)?.is_none() {
+        return Ok(None);
+    }
+    data(request, index).map(Some)
+}
+
 fn acl(value: &Bound<'_, PyAny>) -> PyResult<Vec<Acl>> {
     let mut entries = Vec::new();
     for entry in value.try_iter()? {
@@ -85,7 +93,7 @@ pub(crate) fn op(request: &Bound<'_, PyAny>) -> PyResult<Op> {
             })?;
             Op::Create(CreateRequest {
                 path: path()?,
-                data: data(request, 2)?,
+                data: znode_data(request, 2)?,
                 acl: acl(&item(request, 3)?)?,
                 mode,
                 ttl_ms: int(request, 5)?,
@@ -97,7 +105,7 @@ pub(crate) fn op(request: &Bound<'_, PyAny>) -> PyResult<Op> {
         },
         "set_data" => Op::SetData {
             path: path()?,
-            data: data(request, 2)?,
+            data: znode_data(request, 2)?,
             version: int(request, 3)?,
         },
         "set_acl" => Op::SetAcl {
@@ -207,8 +215,12 @@ pub(crate) fn stat<'py>(py: Python<'py>, stat: &Stat) -> PyResult<Bound<'py, PyA
         .into_bound_py_any(py)
 }
 
-fn bytes<'py>(py: Python<'py>, data: &[u8]) -> Bound<'py, PyAny> {
-    PyBytes::new(py, data).into_any()
+/// Znode data as Python sees it: bytes, or None for null data.
+fn bytes<'py>(py: Python<'py>, data: &Option<Vec<u8>>) -> Bound<'py, PyAny> {
+    match data {
+        Some(data) => PyBytes::new(py, data).into_any(),
+        None => py.None().into_bound(py),
+    }
 }
 
 fn op_result<'py>(py: Python<'py>, result: &OpResult) -> PyResult<Bound<'py, PyAny>> {

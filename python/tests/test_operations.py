@@ -4,7 +4,8 @@ method of ZooKeeper, with exact Stats, results and error classes, on every backe
 import pytest
 
 from zookeeper import (ACL, BadArgumentsError, BadVersionError, ClientInfo, CreateMode, Data,
-                       Id, InvalidACLError, NoAuthError, NodeExistsError, NoNodeError,
+                       DataWatch, Id, InvalidACLError, NoAuthError, NodeExistsError, NoNodeError,
+                       NullData,
                        NotEmptyError, NoWatcherError, RolledBackError, RuntimeInconsistency,
                        Stat, ZooDefs, ZooKeeper, make_digest_acl, NoChildrenForEphemeralsError)
 
@@ -23,6 +24,32 @@ def test_create_and_get_return_exact_stats(zk):
     assert stat.data_length == stat.dataLength == 5
     assert stat.owner_session_id is None
     assert zk.get_data("/node") == b"hello"
+
+
+def test_null_data_reads_back_as_none_like_and_empty_as_empty(zk):
+    """Null data (kazoo's ``create(path, None)``) is not empty data: it reads as ``NullData``,
+    which equals None (kazoo's value), is falsy and still carries .stat."""
+    zk.create("/null", None)
+    zk.create("/empty", b"")
+    null, empty = zk.get("/null"), zk.get("/empty")
+    assert isinstance(null, NullData) and isinstance(null, Data)
+    assert null == None and null != b"" and not null  # noqa: E711 (None-likeness is the point)
+    assert null.value is None and null.is_null and null.stat.dataLength == 0
+    assert bytes(null) == b"" and repr(null).startswith("NullData(stat=")
+    assert type(empty) is Data and empty == b"" and empty != None  # noqa: E711
+    assert empty.value == b"" and not empty.is_null and empty.stat.dataLength == 0
+    assert zk.set("/empty", None, version=empty).version == 1
+    assert zk.get("/empty") == None  # noqa: E711
+    assert zk.set("/null", b"x", version=null).version == 1
+    assert zk.get("/null") == b"x"
+    with zk.transaction() as transaction:
+        transaction.create("/t", None)
+        transaction.set_data("/null", None)
+    assert [zk.get("/t").value, zk.get("/null").value] == [None, None]
+    assert [read.value for read in zk.multi_read([("get", "/t"), ("get", "/null")])] == [None, None]
+    seen = []
+    DataWatch(zk, "/t", lambda data, stat: seen.append((data, stat.version)))
+    assert seen == [(None, 0)], "DataWatch passes None for null data, as kazoo's does"
 
 
 def test_create_modes(zk):

@@ -21,7 +21,7 @@ has the same API with awaitables.
 from zookeeper._client import Transaction, ZooKeeper
 from zookeeper._session import CacheStats
 from zookeeper._types import (ACL, ClientInfo, ConnectionState, CreateMode, Data, EventType, Id,
-                              KeeperState, Stat, WatchedEvent, WatcherType, ZnodeStat, ZooDefs,
+                              KeeperState, NullData, Stat, WatchedEvent, WatcherType, ZnodeStat, ZooDefs,
                               make_acl, make_digest_acl, make_digest_acl_credential)
 from zookeeper.exceptions import (
     ZooKeeperError,
@@ -71,7 +71,7 @@ __all__ = [
     "ZooKeeper", "ZooServer", "ZooClient", "Transaction", "CacheStats", "DataWatch",
     "ChildrenWatch", "ACL",
     "ClientInfo", "ConnectionState", "CreateMode", "Data", "EventType", "Id", "KeeperState",
-    "Stat", "WatchedEvent", "WatcherType", "ZnodeStat", "ZooDefs", "make_acl", "make_digest_acl",
+    "NullData", "Stat", "WatchedEvent", "WatcherType", "ZnodeStat", "ZooDefs", "make_acl", "make_digest_acl",
     "make_digest_acl_credential", "__version__",
     "ZooKeeperError",
     "ZookeeperError",

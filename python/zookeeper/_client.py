@@ -9,7 +9,7 @@ from typing import (Any, Callable, Iterable, List, Optional, Sequence, Tuple, Un
 
 from zookeeper import _steps
 from zookeeper._session import Session, Steps, Watch, WatchFn
-from zookeeper._steps import check_bytes, check_mode, check_path, check_version
+from zookeeper._steps import check_data, check_mode, check_path, check_version
 from zookeeper._types import (ACL, AclArg, ClientInfo, CreateMode, Data, Stat, WatcherType)
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ class ZooKeeper(Session):
 
     # -- operations ----------------------------------------------------------------------------
 
-    def create(self, path: str, value: bytes = b"", mode: Optional[int] = None,
+    def create(self, path: str, value: Optional[bytes] = b"", mode: Optional[int] = None,
                acl: AclArg = None, *, makepath: bool = False, ttl: Optional[int] = None,
                ephemeral: bool = False, sequence: bool = False, include_data: bool = False,
                callback: Optional[Callback] = None) -> Any:
@@ -98,7 +98,7 @@ class ZooKeeper(Session):
         flags); ``ttl`` in milliseconds makes a persistent znode a TTL znode; ``makepath``
         creates missing parents; ``acl`` defaults to OPEN_ACL_UNSAFE."""
         path = check_path(path)
-        value = check_bytes(value)
+        value = check_data(value)
         create_mode, ttl_ms = check_mode(mode, ephemeral, sequence, ttl)
         steps = _steps.create(path, value, create_mode, acl, makepath, ttl_ms, include_data)
         return self._run(steps, callback, path)
@@ -121,15 +121,15 @@ class ZooKeeper(Session):
         path = check_path(path)
         return self._run(_steps.exists(path, self._native_watcher(watch)), callback, path)
 
-    def set(self, path: str, value: bytes, version: Union[int, Stat, Data] = -1,
+    def set(self, path: str, value: Optional[bytes], version: Union[int, Stat, Data] = -1,
             callback: Optional[Callback] = None) -> Stat:
         """Replaces the znode's data if its version is ``version`` (-1: any; a Stat or data
         read with ``get`` stand for their version); returns the new Stat."""
         path = check_path(path)
-        steps = _steps.set_data(path, check_bytes(value), check_version(version))
+        steps = _steps.set_data(path, check_data(value), check_version(version))
         return self._run(steps, callback, path)
 
-    def set_data(self, path: str, value: bytes, version: Union[int, Stat, Data] = -1,
+    def set_data(self, path: str, value: Optional[bytes], version: Union[int, Stat, Data] = -1,
                  callback: Optional[Callback] = None) -> Stat:
         """Same as ``set``."""
         return self.set(path, value, version, callback)
@@ -267,22 +267,22 @@ class Transaction:
             raise ValueError("the transaction is already committed")
         self.operations.append(op)
 
-    def create(self, path: str, value: bytes = b"", mode: Optional[int] = None,
+    def create(self, path: str, value: Optional[bytes] = b"", mode: Optional[int] = None,
                acl: AclArg = None, *, ttl: Optional[int] = None, ephemeral: bool = False,
                sequence: bool = False) -> None:
         """Queues a create (arguments as ``ZooKeeper.create``, without makepath)."""
         from zookeeper._types import _acl_to_native
         create_mode, ttl_ms = check_mode(mode, ephemeral, sequence, ttl)
-        self._add(("create", check_path(path), check_bytes(value), _acl_to_native(acl),
+        self._add(("create", check_path(path), check_data(value), _acl_to_native(acl),
                    int(create_mode), ttl_ms))
 
     def delete(self, path: str, version: Union[int, Stat, Data] = -1) -> None:
         """Queues a delete."""
         self._add(("delete", check_path(path), check_version(version)))
 
-    def set_data(self, path: str, value: bytes, version: Union[int, Stat, Data] = -1) -> None:
+    def set_data(self, path: str, value: Optional[bytes], version: Union[int, Stat, Data] = -1) -> None:
         """Queues a data change."""
-        self._add(("set_data", check_path(path), check_bytes(value), check_version(version)))
+        self._add(("set_data", check_path(path), check_data(value), check_version(version)))
 
     def check(self, path: str, version: Union[int, Stat, Data]) -> None:
         """Queues a check that the znode's data version is ``version``."""

@@ -7,7 +7,7 @@ from typing import Any, Iterable, List, Optional, Tuple, Union
 
 from zookeeper._session import Request, Steps
 from zookeeper._types import (AclArg, ClientInfo, CreateMode, Data, Stat, _acl_from_native,
-                              _acl_to_native, _op_results)
+                              _acl_to_native, _data, _op_results)
 from zookeeper.exceptions import (BadArgumentsError, NodeExistsError, NoNodeError,
                                   NotEmptyError, ZooKeeperError)
 from zookeeper import _native
@@ -30,13 +30,24 @@ def check_path(path: Any, name: str = "path") -> str:
 
 
 def check_bytes(value: Any, name: str = "value") -> bytes:
-    """Data must be bytes-like; a str is refused rather than guessed at."""
-    if isinstance(value, bytes):
-        return bytes(value)
-    if isinstance(value, (bytearray, memoryview)):
-        return bytes(value)
+    """A credential must be bytes-like (None reads as empty); a str is refused rather than
+    guessed at."""
     if value is None:
         return b""
+    return _bytes_like(value, name)
+
+
+def check_data(value: Any) -> Optional[bytes]:
+    """Znode data: bytes-like, or None for null data (which ZooKeeper keeps apart from empty
+    and reads back as ``NullData``, as kazoo reads it back as None)."""
+    if value is None:
+        return None
+    return _bytes_like(value, "value")
+
+
+def _bytes_like(value: Any, name: str) -> bytes:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
     raise TypeError(f"{name} must be bytes, not {type(value).__name__}"
                     + (" (encode it first)" if isinstance(value, str) else ""))
 
@@ -123,7 +134,7 @@ def make_parents(path: str, acl: List[Tuple[int, str, str]]) -> Steps:
             pass
 
 
-def create(path: str, value: bytes, mode: CreateMode, acl: AclArg, makepath: bool,
+def create(path: str, value: Optional[bytes], mode: CreateMode, acl: AclArg, makepath: bool,
            ttl_ms: int, include_data: bool) -> Steps:
     """Creates a znode, its parents first when ``makepath``."""
     native_acl = _acl_to_native(acl)
@@ -147,7 +158,7 @@ def ensure_path(path: str, acl: AclArg) -> Steps:
 def get(path: str, watcher: Optional[_native.NativeWatcher]) -> Steps:
     """The znode's data with its Stat."""
     data, stat = yield ("get_data", path, watcher is not None), watcher
-    return Data(data, Stat(*stat))
+    return _data(data, Stat(*stat))
 
 
 def exists(path: str, watcher: Optional[_native.NativeWatcher]) -> Steps:
@@ -156,7 +167,7 @@ def exists(path: str, watcher: Optional[_native.NativeWatcher]) -> Steps:
     return None if stat is None else Stat(*stat)
 
 
-def set_data(path: str, value: bytes, version: int) -> Steps:
+def set_data(path: str, value: Optional[bytes], version: int) -> Steps:
     """Replaces the znode's data; returns its new Stat."""
     stat = yield ("set_data", path, value, version), None
     return Stat(*stat)
@@ -254,7 +265,7 @@ def multi_read(reads: Iterable[Tuple[str, str]]) -> Steps:
     converted: List[Any] = []
     for result, (_, path) in zip(results, requests):
         if result[0] == "data":
-            converted.append(Data(result[1], Stat(*result[2])))
+            converted.append(_data(result[1], Stat(*result[2])))
         elif result[0] == "children":
             converted.append(result[1])
         else:

@@ -94,6 +94,7 @@ class Data(bytes):
     """A znode's data as ``bytes``, with the Stat read with it as ``.stat``.
 
     Pass it as ``version=`` to a write to make the write conditional on the version read.
+    A znode created or set with ``None`` (ZooKeeper's null data) reads as ``NullData``.
     """
 
     stat: Stat
@@ -104,8 +105,61 @@ class Data(bytes):
         data.stat = stat
         return data
 
+    @property
+    def value(self) -> Optional[bytes]:
+        """The data as kazoo's ``get`` returns it: plain bytes, or None for null data."""
+        return bytes(self)
+
+    @property
+    def is_null(self) -> bool:
+        """True for null data (``NullData``)."""
+        return False
+
     def __reduce__(self) -> Any:
         return (Data, (bytes(self), self.stat))
+
+
+class NullData(Data):
+    """A znode's null data, kept apart from empty data as ZooKeeper keeps it (kazoo's ``get``
+    returns ``None`` for it). It behaves as ``None`` where a test for data can tell: it equals
+    ``None`` and not ``b""``, is falsy, and ``.value`` is ``None``; it is still ``bytes``
+    (empty) with ``.stat``, so it can be passed as ``version=`` like any data read."""
+
+    def __new__(cls, stat: Stat) -> "NullData":
+        """Null data read with ``stat``."""
+        data = bytes.__new__(cls, b"")
+        data.stat = stat
+        return data
+
+    @property
+    def value(self) -> Optional[bytes]:
+        """None: the data is null."""
+        return None
+
+    @property
+    def is_null(self) -> bool:
+        """True."""
+        return True
+
+    def __eq__(self, other: object) -> bool:
+        return other is None or isinstance(other, NullData)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash(None)
+
+    def __repr__(self) -> str:
+        return f"NullData(stat={self.stat!r})"
+
+    def __reduce__(self) -> Any:
+        return (NullData, (self.stat,))
+
+
+def _data(value: Optional[bytes], stat: Stat) -> Data:
+    """What a read of ``value`` with ``stat`` returns: ``Data``, or ``NullData`` for None."""
+    return NullData(stat) if value is None else Data(value, stat)
 
 
 class Id(NamedTuple):

@@ -22,7 +22,7 @@ from typing import (Any, Callable, Iterable, List, Optional, Sequence, Tuple, Un
 from zookeeper import _steps
 from zookeeper._client import Transaction
 from zookeeper._session import Session, Steps, Watch, WatchFn, _watch_caller
-from zookeeper._steps import check_bytes, check_mode, check_path, check_version
+from zookeeper._steps import check_data, check_mode, check_path, check_version
 from zookeeper._types import ACL, AclArg, ClientInfo, CreateMode, Data, Stat, WatcherType
 
 if TYPE_CHECKING:
@@ -105,13 +105,13 @@ class AsyncZooKeeper(Session):
         self._run_async(steps, finish)
         return await future
 
-    async def create(self, path: str, value: bytes = b"", mode: Optional[int] = None,
+    async def create(self, path: str, value: Optional[bytes] = b"", mode: Optional[int] = None,
                      acl: AclArg = None, *, makepath: bool = False, ttl: Optional[int] = None,
                      ephemeral: bool = False, sequence: bool = False,
                      include_data: bool = False) -> Any:
         """As ``ZooKeeper.create``."""
         path = check_path(path)
-        value = check_bytes(value)
+        value = check_data(value)
         create_mode, ttl_ms = check_mode(mode, ephemeral, sequence, ttl)
         return await self._await(_steps.create(path, value, create_mode, acl, makepath, ttl_ms,
                                                include_data))
@@ -130,13 +130,13 @@ class AsyncZooKeeper(Session):
         path = check_path(path)
         return await self._await(_steps.exists(path, self._native_watcher(watch)))
 
-    async def set(self, path: str, value: bytes, version: Union[int, Stat, Data] = -1) -> Stat:
+    async def set(self, path: str, value: Optional[bytes], version: Union[int, Stat, Data] = -1) -> Stat:
         """As ``ZooKeeper.set``."""
         path = check_path(path)
-        return await self._await(_steps.set_data(path, check_bytes(value),
+        return await self._await(_steps.set_data(path, check_data(value),
                                                  check_version(version)))
 
-    async def set_data(self, path: str, value: bytes,
+    async def set_data(self, path: str, value: Optional[bytes],
                        version: Union[int, Stat, Data] = -1) -> Stat:
         """As ``ZooKeeper.set_data``."""
         return await self.set(path, value, version)

@@ -29,7 +29,7 @@ def _accepts_three(func: Callable[..., Any]) -> bool:
 class DataWatch:
     """Calls ``func(data, stat)`` (or ``func(data, stat, event)`` when it takes three
     arguments) with the znode's data now and after every change; ``(None, None)`` while the
-    znode does not exist. ``func`` returning False stops the watch. Use as a decorator::
+    znode does not exist, ``(None, stat)`` while its data is null (as kazoo's). ``func`` returning False stops the watch. Use as a decorator::
 
         @zk.DataWatch("/config")
         def changed(data, stat):
@@ -77,8 +77,9 @@ class DataWatch:
             try:
                 while True:
                     try:
-                        data: Optional[bytes] = self._client.get(self._path, self._watcher)
-                        stat: Optional[Stat] = data.stat  # type: ignore[union-attr]
+                        read = self._client.get(self._path, self._watcher)
+                        data: Optional[bytes] = None if read.is_null else read
+                        stat: Optional[Stat] = read.stat
                         break
                     except NoNodeError:
                         data = None

@@ -7,7 +7,7 @@
 //! same signatures.
 
 use super::{Client, Result, Watcher};
-use crate::op::{Op, OpResult, ReadOp, ReadResult};
+use crate::op::{IntoData, Op, OpResult, ReadOp, ReadResult};
 use crate::proto::{Acl, AddWatchMode, ClientInfo, CreateMode, Stat, WatcherType};
 
 /// A client's async face: `client.as_async().get_data("/a", None).await`.
@@ -25,7 +25,7 @@ impl<'a> AsyncClient<'a> {
     pub async fn create(
         &self,
         path: &str,
-        data: &[u8],
+        data: impl IntoData,
         acl: &[Acl],
         mode: CreateMode,
     ) -> Result<String> {
@@ -36,7 +36,7 @@ impl<'a> AsyncClient<'a> {
     pub async fn create2(
         &self,
         path: &str,
-        data: &[u8],
+        data: impl IntoData,
         acl: &[Acl],
         mode: CreateMode,
     ) -> Result<(String, Stat)> {
@@ -47,7 +47,7 @@ impl<'a> AsyncClient<'a> {
     pub async fn create_ttl(
         &self,
         path: &str,
-        data: &[u8],
+        data: impl IntoData,
         acl: &[Acl],
         mode: CreateMode,
         ttl_ms: i64,
@@ -59,7 +59,7 @@ impl<'a> AsyncClient<'a> {
     pub async fn create_container(
         &self,
         path: &str,
-        data: &[u8],
+        data: impl IntoData,
         acl: &[Acl],
     ) -> Result<(String, Stat)> {
         self.client.create_container(path, data, acl)
@@ -71,7 +71,7 @@ impl<'a> AsyncClient<'a> {
     }
 
     /// See `Client::set_data`.
-    pub async fn set_data(&self, path: &str, data: &[u8], version: i32) -> Result<Stat> {
+    pub async fn set_data(&self, path: &str, data: impl IntoData, version: i32) -> Result<Stat> {
         self.client.set_data(path, data, version)
     }
 
@@ -81,7 +81,11 @@ impl<'a> AsyncClient<'a> {
     }
 
     /// See `Client::get_data`.
-    pub async fn get_data(&self, path: &str, watcher: Option<Watcher>) -> Result<(Vec<u8>, Stat)> {
+    pub async fn get_data(
+        &self,
+        path: &str,
+        watcher: Option<Watcher>,
+    ) -> Result<(Option<Vec<u8>>, Stat)> {
         self.client.get_data(path, watcher)
     }
 

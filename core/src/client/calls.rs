@@ -4,7 +4,7 @@
 use super::dispatcher::Dispatch;
 use super::validate::{unexpected, validate, validate_create_path, validate_op};
 use super::{Client, ClientState, Error, Result, Watcher};
-use crate::op::{CreateRequest, Op, OpResult, ReadOp, ReadResult, Reply};
+use crate::op::{CreateRequest, IntoData, Op, OpResult, ReadOp, ReadResult, Reply};
 use crate::proto::{
     Acl, AddWatchMode, ClientInfo, CreateMode, ErrorCode, KeeperState, Stat, WatchedEvent,
     WatcherType,
@@ -12,7 +12,14 @@ use crate::proto::{
 
 impl Client {
     /// Creates a znode; returns its path (with the sequence suffix for sequential modes).
-    pub fn create(&self, path: &str, data: &[u8], acl: &[Acl], mode: CreateMode) -> Result<String> {
+    /// `data`: bytes, or `None` for null data (see [`IntoData`]).
+    pub fn create(
+        &self,
+        path: &str,
+        data: impl IntoData,
+        acl: &[Acl],
+        mode: CreateMode,
+    ) -> Result<String> {
         self.create2(path, data, acl, mode).map(|(path, _)| path)
     }
 
@@ -20,13 +27,13 @@ impl Client {
     pub fn create2(
         &self,
         path: &str,
-        data: &[u8],
+        data: impl IntoData,
         acl: &[Acl],
         mode: CreateMode,
     ) -> Result<(String, Stat)> {
         self.create_request(CreateRequest {
             path: path.into(),
-            data: data.into(),
+            data: data.into_data(),
             acl: acl.into(),
             mode,
             ttl_ms: -1,
@@ -37,14 +44,14 @@ impl Client {
     pub fn create_ttl(
         &self,
         path: &str,
-        data: &[u8],
+        data: impl IntoData,
         acl: &[Acl],
         mode: CreateMode,
         ttl_ms: i64,
     ) -> Result<(String, Stat)> {
         self.create_request(CreateRequest {
             path: path.into(),
-            data: data.into(),
+            data: data.into_data(),
             acl: acl.into(),
             mode,
             ttl_ms,
@@ -52,7 +59,12 @@ impl Client {
     }
 
     /// Creates a container znode.
-    pub fn create_container(&self, path: &str, data: &[u8], acl: &[Acl]) -> Result<(String, Stat)> {
+    pub fn create_container(
+        &self,
+        path: &str,
+        data: impl IntoData,
+        acl: &[Acl],
+    ) -> Result<(String, Stat)> {
         self.create2(path, data, acl, CreateMode::Container)
     }
 
@@ -79,13 +91,13 @@ impl Client {
         .map(drop)
     }
 
-    /// Replaces a znode's data; `version` -1 matches any.
-    pub fn set_data(&self, path: &str, data: &[u8], version: i32) -> Result<Stat> {
+    /// Replaces a znode's data (bytes, or `None` for null); `version` -1 matches any.
+    pub fn set_data(&self, path: &str, data: impl IntoData, version: i32) -> Result<Stat> {
         validate(path)?;
         match self.call(
             Op::SetData {
                 path: path.into(),
-                data: data.into(),
+                data: data.into_data(),
                 version,
             },
             Some(path),
@@ -110,8 +122,13 @@ impl Client {
         }
     }
 
-    /// The znode's data and Stat. A watcher fires on its deletion or data change.
-    pub fn get_data(&self, path: &str, watcher: Option<Watcher>) -> Result<(Vec<u8>, Stat)> {
+    /// The znode's data (None when it was created or set with null data) and Stat. A watcher
+    /// fires on its deletion or data change.
+    pub fn get_data(
+        &self,
+        path: &str,
+        watcher: Option<Watcher>,
+    ) -> Result<(Option<Vec<u8>>, Stat)> {
         validate(path)?;
         let op = Op::GetData {
             path: path.into(),

@@ -327,7 +327,7 @@ impl Client {
         let store = move |reply: &Result<Reply>| {
             if let (Some((path, epoch, shared)), Ok(Reply::Data { data, stat })) = (fill, reply) {
                 if let Some(cache) = &shared.cache {
-                    cache.fill(&path, data, *stat, epoch);
+                    cache.fill(&path, data.as_deref(), *stat, epoch);
                 }
             }
         };

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 
 use crate::proto::{EventType, Stat, WatchedEvent};
+use crate::tree::data_bytes;
 
 /// Bounds of a client's read cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,7 +52,8 @@ pub struct ReadCacheStats {
 }
 
 struct Entry {
-    data: Vec<u8>,
+    /// None: null data.
+    data: Option<Vec<u8>>,
     stat: Stat,
     last_use: u64,
 }
@@ -71,7 +73,7 @@ impl Lru {
         match self.entries.remove(path) {
             Some(entry) => {
                 self.order.remove(&entry.last_use);
-                self.bytes -= entry.data.len();
+                self.bytes -= data_bytes(entry.data.as_deref());
                 true
             }
             None => false,
@@ -97,7 +99,7 @@ impl ReadCache {
     }
 
     /// The cached data and Stat, counting a hit or a miss.
-    pub(crate) fn get(&self, path: &str) -> Option<(Vec<u8>, Stat)> {
+    pub(crate) fn get(&self, path: &str) -> Option<(Option<Vec<u8>>, Stat)> {
         let mut lru = self.lru.lock();
         lru.clock += 1;
         let now = lru.clock;
@@ -120,8 +122,9 @@ impl ReadCache {
 
     /// Stores a getData answer read with a data watch, unless anything was invalidated since
     /// `epoch` (its event may concern this very answer).
-    pub(crate) fn fill(&self, path: &str, data: &[u8], stat: Stat, epoch: u64) {
-        if data.len() > self.config.bytes_max || self.config.entries_max == 0 {
+    pub(crate) fn fill(&self, path: &str, data: Option<&[u8]>, stat: Stat, epoch: u64) {
+        let bytes = data_bytes(data);
+        if bytes > self.config.bytes_max || self.config.entries_max == 0 {
             return;
         }
         let mut lru = self.lru.lock();
@@ -131,24 +134,24 @@ impl ReadCache {
         }
         lru.remove(path);
         while lru.entries.len() >= self.config.entries_max
-            || lru.bytes + data.len() > self.config.bytes_max
+            || lru.bytes + bytes > self.config.bytes_max
         {
             let Some((_, oldest)) = lru.order.pop_first() else {
                 break;
             };
             if let Some(entry) = lru.entries.remove(&oldest) {
-                lru.bytes -= entry.data.len();
+                lru.bytes -= data_bytes(entry.data.as_deref());
                 lru.stats.evictions += 1;
             }
         }
         lru.clock += 1;
         let last_use = lru.clock;
         lru.order.insert(last_use, path.to_string());
-        lru.bytes += data.len();
+        lru.bytes += bytes;
         lru.entries.insert(
             path.to_string(),
             Entry {
-                data: data.to_vec(),
+                data: data.map(<[u8]>::to_vec),
                 stat,
                 last_use,
             },
@@ -212,15 +215,15 @@ mod tests {
     fn least_recently_used_entries_go_first_within_both_bounds() {
         let cache = cache(2, 10);
         let epoch = cache.epoch();
-        cache.fill("/a", b"aaaa", Stat::default(), epoch);
-        cache.fill("/b", b"bbbb", Stat::default(), epoch);
+        cache.fill("/a", Some(b"aaaa"), Stat::default(), epoch);
+        cache.fill("/b", Some(b"bbbb"), Stat::default(), epoch);
         assert!(cache.get("/a").is_some()); // /b is now the oldest
-        cache.fill("/c", b"cc", Stat::default(), epoch);
+        cache.fill("/c", Some(b"cc"), Stat::default(), epoch);
         assert!(cache.get("/b").is_none());
-        cache.fill("/d", b"dddddd", Stat::default(), epoch); // 4 + 2 + 6 > 10 bytes
+        cache.fill("/d", Some(b"dddddd"), Stat::default(), epoch); // 4 + 2 + 6 > 10 bytes
         let stats = cache.stats();
         assert_eq!((stats.entries, stats.bytes, stats.evictions), (2, 8, 2));
-        cache.fill("/huge", &[0; 11], Stat::default(), epoch);
+        cache.fill("/huge", Some(&[0; 11]), Stat::default(), epoch);
         assert!(cache.get("/huge").is_none(), "larger than the whole cache");
     }
 
@@ -229,11 +232,13 @@ mod tests {
         let cache = cache(10, 100);
         let epoch = cache.epoch();
         cache.observe(&WatchedEvent::node(EventType::NodeDataChanged, "/a", 5));
-        cache.fill("/a", b"old", Stat::default(), epoch);
+        cache.fill("/a", Some(b"old"), Stat::default(), epoch);
         assert!(cache.get("/a").is_none());
         let epoch = cache.epoch();
-        cache.fill("/a", b"new", Stat::default(), epoch);
-        assert_eq!(cache.get("/a").unwrap().0, b"new");
+        cache.fill("/a", Some(b"new"), Stat::default(), epoch);
+        assert_eq!(cache.get("/a").unwrap().0.as_deref(), Some(&b"new"[..]));
+        cache.fill("/null", None, Stat::default(), cache.epoch());
+        assert_eq!(cache.get("/null").unwrap().0, None, "null data stays null");
         cache.observe(&WatchedEvent::state(KeeperState::Disconnected));
         assert!(cache.get("/a").is_none());
     }

@@ -100,11 +100,17 @@ impl<'a> JuteReader<'a> {
         Ok(Some(length as usize))
     }
 
-    /// A buffer; null reads as empty (ZooKeeper stores null data as empty too).
+    /// A buffer where null means nothing apart from empty (passwords, auth credentials):
+    /// null reads as empty.
     pub fn buffer(&mut self) -> Result<Vec<u8>, DecodeError> {
+        Ok(self.buffer_or_null()?.unwrap_or_default())
+    }
+
+    /// A buffer, or None for null: znode data, which ZooKeeper keeps null apart from empty.
+    pub fn buffer_or_null(&mut self) -> Result<Option<Vec<u8>>, DecodeError> {
         match self.length(1)? {
-            Some(length) => Ok(self.take(length)?.to_vec()),
-            None => Ok(Vec::new()),
+            Some(length) => Ok(Some(self.take(length)?.to_vec())),
+            None => Ok(None),
         }
     }
 
@@ -229,6 +235,14 @@ impl JuteWriter {
         self
     }
 
+    /// A buffer, or null (length -1) for None.
+    pub fn buffer_or_null(&mut self, value: Option<&[u8]>) -> &mut Self {
+        match value {
+            Some(value) => self.buffer(value),
+            None => self.i32(-1),
+        }
+    }
+
     /// A string.
     pub fn ustring(&mut self, value: &str) -> &mut Self {
         self.buffer(value.as_bytes())
@@ -303,6 +317,13 @@ pub(crate) mod tests {
     fn null_reads_as_empty_and_truncation_is_caught() {
         let bytes = (-1i32).to_be_bytes();
         assert_eq!(JuteReader::new(&bytes).buffer(), Ok(vec![]));
+        assert_eq!(JuteReader::new(&bytes).buffer_or_null(), Ok(None));
+        let mut frame = JuteWriter::new();
+        frame.buffer_or_null(None).buffer_or_null(Some(b""));
+        let bytes = frame.into_bytes();
+        let mut reader = JuteReader::new(&bytes);
+        assert_eq!(reader.buffer_or_null(), Ok(None));
+        assert_eq!(reader.buffer_or_null(), Ok(Some(vec![])));
         assert_eq!(JuteReader::new(&bytes).ustring_or_null(), Ok(None));
         assert_eq!(JuteReader::new(&bytes).strings(), Ok(vec![]));
         assert_eq!(

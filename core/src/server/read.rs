@@ -6,7 +6,7 @@ use parking_lot::Mutex;
 use crate::op::{Op, ReadOp, ReadResult, Reply, SetWatchesRequest};
 use crate::proto::{ErrorCode, EventType, Id, Perms, WatchedEvent};
 use crate::server::session_layer::LocalSession;
-use crate::tree::{acl, DataTree};
+use crate::tree::{acl, data_bytes, DataTree};
 use crate::watch::{WatchKind, WatchRegistry};
 
 /// Which client-side watch table a watch the server just registered belongs to, told to the
@@ -108,7 +108,7 @@ pub(super) fn serve(
 fn read_result_bytes(result: &ReadResult) -> usize {
     const HEADER_AND_STAT_BYTES: usize = 9 + 68;
     match result {
-        ReadResult::Data { data, .. } => HEADER_AND_STAT_BYTES + data.len(),
+        ReadResult::Data { data, .. } => HEADER_AND_STAT_BYTES + data_bytes(data.as_deref()),
         ReadResult::Children(children) => {
             13 + children.iter().map(|name| 4 + name.len()).sum::<usize>()
         }
@@ -220,7 +220,7 @@ impl Reader<'_> {
             self.watch(path, WatchKind::Data, WatchRegistered::Data, on_watch)?;
         }
         Ok(Reply::Data {
-            data: znode.data().to_vec(),
+            data: znode.data().map(<[u8]>::to_vec),
             stat: znode.stat(),
         })
     }

@@ -91,10 +91,12 @@ pub(super) fn recover(config: &ServerConfig) -> Result<Recovered, StartError> {
                     continue;
                 }
                 let tree =
-                    DataTree::from_snapshot(&bytes).map_err(|error| StorageError::Corrupt {
-                        file: file.path.clone(),
-                        offset: 0,
-                        reason: error.to_string(),
+                    DataTree::from_snapshot_of_version(&bytes, file.version).map_err(|error| {
+                        StorageError::Corrupt {
+                            file: file.path.clone(),
+                            offset: 0,
+                            reason: error.to_string(),
+                        }
                     })?;
                 chosen = Some((file.zxid, tree));
                 break;

@@ -28,8 +28,9 @@ use crate::txn::Txn;
 
 /// The first bytes of every segment.
 pub const MAGIC: &[u8; 8] = b"ZKRSLOG\0";
-/// The segment format this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The segment format this build writes and the newest it reads. Version 2 keeps null znode
+/// data apart from empty (`Option` data in `Txn`); version 1 segments are still read.
+pub const FORMAT_VERSION: u32 = 2;
 /// The largest record payload the log writes or accepts when reading; a longer length field
 /// is damage, not a record.
 pub const PAYLOAD_BYTES_MAX: u32 = 64 << 20;
@@ -120,6 +121,8 @@ pub(super) struct Scan {
     /// One past the last nonzero byte after `end` (`end` when only zeros follow).
     pub(super) dirty_until: u64,
     pub(super) file_bytes: u64,
+    /// The segment's format version (records are decoded as that version wrote them).
+    pub(super) version: u32,
 }
 
 impl FileLog {
@@ -222,7 +225,9 @@ impl FileLog {
             // make it durable before counting it as synced.
             file.sync()?;
             disk.sync_dir(dir)?;
-            current = Some(OpenSegment {
+            // A segment of an older format is left as it is: the next record starts a new
+            // segment in this format, since a segment's records share its header's version.
+            current = (scan.version == FORMAT_VERSION).then_some(OpenSegment {
                 file,
                 write_offset: scan.end,
                 allocated_bytes: scan.file_bytes,

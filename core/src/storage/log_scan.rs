@@ -17,8 +17,9 @@ fn read_u32(bytes: &[u8], offset: usize) -> u32 {
     )
 }
 
-/// The record at `offset` (its 8-byte header is in bounds), or why it is not one.
-fn decode_record(bytes: &[u8], offset: usize) -> Result<(i64, Txn, usize), String> {
+/// The record at `offset` (its 8-byte header is in bounds) of a segment in format `version`,
+/// or why it is not one.
+fn decode_record(bytes: &[u8], offset: usize, version: u32) -> Result<(i64, Txn, usize), String> {
     let length = read_u32(bytes, offset);
     let checksum = read_u32(bytes, offset + 4);
     if length == 0 {
@@ -41,7 +42,13 @@ fn decode_record(bytes: &[u8], offset: usize) -> Result<(i64, Txn, usize), Strin
     if crc32c::crc32c(payload) != checksum {
         return Err("checksum mismatch".into());
     }
-    match postcard::take_from_bytes::<(i64, Txn)>(payload) {
+    let decoded = if version == 1 {
+        postcard::take_from_bytes::<(i64, crate::txn::v1::Txn)>(payload)
+            .map(|((zxid, txn), rest)| ((zxid, Txn::from(txn)), rest))
+    } else {
+        postcard::take_from_bytes::<(i64, Txn)>(payload)
+    };
+    match decoded {
         Ok(((zxid, txn), [])) => Ok((zxid, txn, end)),
         Ok((_, rest)) => Err(format!("{} undecoded bytes in the payload", rest.len())),
         Err(error) => Err(format!("undecodable payload: {error}")),
@@ -50,7 +57,7 @@ fn decode_record(bytes: &[u8], offset: usize) -> Result<(i64, Txn, usize), Strin
 
 /// The offset of the first valid record at or after `from` with a zxid above `after`: proof
 /// that a bad record before it is damage, not a torn tail.
-fn find_valid_record(bytes: &[u8], from: usize, after: i64) -> Option<usize> {
+fn find_valid_record(bytes: &[u8], from: usize, after: i64, version: u32) -> Option<usize> {
     let header = RECORD_HEADER_BYTES as usize;
     (from..bytes.len().saturating_sub(header - 1)).find(|&offset| {
         let length = read_u32(bytes, offset) as usize;
@@ -58,7 +65,7 @@ fn find_valid_record(bytes: &[u8], from: usize, after: i64) -> Option<usize> {
         length != 0
             && length <= PAYLOAD_BYTES_MAX as usize
             && offset + header + length <= bytes.len()
-            && matches!(decode_record(bytes, offset), Ok((zxid, _, _)) if zxid > after)
+            && matches!(decode_record(bytes, offset, version), Ok((zxid, _, _)) if zxid > after)
     })
 }
 
@@ -78,8 +85,8 @@ pub(super) fn scan_segment(
     let file_bytes = bytes.len() as u64;
     let header = HEADER_BYTES as usize;
     let version = (bytes.len() >= header && bytes.starts_with(MAGIC)).then(|| read_u32(bytes, 8));
-    match version {
-        Some(FORMAT_VERSION) => {}
+    let version = match version {
+        Some(version @ 1..=FORMAT_VERSION) => version,
         Some(version) if version > FORMAT_VERSION => {
             return Err(StorageError::NewerFormat {
                 file: path.to_path_buf(),
@@ -103,11 +110,12 @@ pub(super) fn scan_segment(
                     end: 0,
                     dirty_until: 0,
                     file_bytes,
+                    version: FORMAT_VERSION,
                 });
             }
             return Err(corrupt(0, "not a log segment header".into()));
         }
-    }
+    };
 
     let mut records: Vec<(i64, Txn)> = Vec::new();
     let mut last_zxid = previous_zxid;
@@ -129,7 +137,7 @@ pub(super) fn scan_segment(
         if read_u32(bytes, offset) == 0 && read_u32(bytes, offset + 4) == 0 {
             break;
         }
-        match decode_record(bytes, offset) {
+        match decode_record(bytes, offset, version) {
             Ok((zxid, txn, end)) => {
                 if zxid <= last_zxid {
                     return Err(corrupt(
@@ -149,7 +157,7 @@ pub(super) fn scan_segment(
             }
             Err(reason) if !is_last => return Err(corrupt(offset as u64, reason)),
             Err(reason) => {
-                if let Some(valid) = find_valid_record(bytes, offset + 1, last_zxid) {
+                if let Some(valid) = find_valid_record(bytes, offset + 1, last_zxid, version) {
                     return Err(corrupt(
                         offset as u64,
                         format!("{reason}, yet a valid record follows at offset {valid}"),
@@ -166,6 +174,7 @@ pub(super) fn scan_segment(
         end: offset as u64,
         dirty_until: dirty_until as u64,
         file_bytes,
+        version,
     })
 }
 

@@ -21,7 +21,7 @@ fn txn(zxid: i64) -> Txn {
         time_ms: 1_700_000_000_000 + zxid,
         op: TxnOp::SetData {
             path: format!("/node/{zxid}"),
-            data: vec![(zxid % 200) as u8 + 1; (zxid as usize * 7) % 40],
+            data: Some(vec![(zxid % 200) as u8 + 1; (zxid as usize * 7) % 40]),
             version: zxid as i32,
         },
     }
@@ -373,11 +373,11 @@ fn a_newer_format_or_a_foreign_log_file_is_refused() {
     let path = dir().join("log.0000000000000001");
     let mut file = disk.open(&path).unwrap();
     let mut header = MAGIC.to_vec();
-    header.extend_from_slice(&2u32.to_be_bytes());
+    header.extend_from_slice(&(FORMAT_VERSION + 1).to_be_bytes());
     file.write_at(0, &header).unwrap();
     match open(&disk) {
         Err(StorageError::NewerFormat { file, version }) => {
-            assert_eq!((file, version), (path, 2));
+            assert_eq!((file, version), (path, FORMAT_VERSION + 1));
         }
         other => panic!("{:?}", other.map(|(_, records)| records)),
     }
@@ -476,4 +476,70 @@ fn the_real_disk_round_trips() {
     assert_eq!(records, expected(1..=50));
     log.purge_through(50).unwrap();
     assert_eq!(disk.list(&dir).unwrap().len(), 1);
+}
+
+/// Guards against a binary upgrade losing an older data directory: a format-1 segment (data
+/// never null) is read, and new records go to a new segment in today's format rather than
+/// being appended under the old header.
+#[test]
+fn a_format_1_segment_is_read_and_continued_in_a_new_segment() {
+    /// TxnOp as format 1 laid it out, up to the variant written here (postcard writes the
+    /// variant's index, so the unused variants' shapes do not matter).
+    #[derive(serde::Serialize)]
+    enum V1Op {
+        _CreateSession,
+        _CloseSession,
+        _Create,
+        _Delete,
+        SetData {
+            path: String,
+            data: Vec<u8>,
+            version: i32,
+        },
+    }
+    let disk = FakeDisk::new();
+    disk.create_dir_all(dir()).unwrap();
+    let mut file = disk.open(&dir().join("log.0000000000000001")).unwrap();
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend_from_slice(&1u32.to_be_bytes());
+    for zxid in 1..=2i64 {
+        let op = V1Op::SetData {
+            path: format!("/v1/{zxid}"),
+            data: vec![7; zxid as usize],
+            version: 1,
+        };
+        let payload = postcard::to_allocvec(&(zxid, (5i64, op))).unwrap();
+        bytes.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
+        bytes.extend_from_slice(&payload);
+    }
+    file.write_at(0, &bytes).unwrap();
+    file.sync().unwrap();
+
+    let v1 = |zxid: i64| Txn {
+        time_ms: 5,
+        op: TxnOp::SetData {
+            path: format!("/v1/{zxid}"),
+            data: Some(vec![7; zxid as usize]),
+            version: 1,
+        },
+    };
+    let (mut log, records) = open(&disk).unwrap();
+    assert_eq!(records, vec![(1, v1(1)), (2, v1(2))]);
+    let null = Txn {
+        time_ms: 6,
+        op: TxnOp::SetData {
+            path: "/v1/1".into(),
+            data: None,
+            version: 2,
+        },
+    };
+    log.append(3, &null).unwrap();
+    log.sync().unwrap();
+    drop(log);
+    let (_, records) = open(&disk).unwrap();
+    assert_eq!(records, vec![(1, v1(1)), (2, v1(2)), (3, null)]);
+    let mut names = disk.list(dir()).unwrap();
+    names.sort();
+    assert_eq!(names, ["log.0000000000000001", "log.0000000000000003"]);
 }

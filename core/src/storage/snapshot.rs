@@ -17,7 +17,7 @@ use super::error::StorageError;
 
 const MAGIC: &[u8; 8] = b"ZKRSSNAP";
 /// The format this build writes and the newest it reads.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
 /// Magic, version, zxid, payload length, checksum.
 const HEADER_BYTES: usize = 8 + 4 + 8 + 8 + 4;
 const NAME_PREFIX: &str = "snapshot.";
@@ -33,6 +33,8 @@ pub struct SnapshotFile {
     pub path: PathBuf,
     /// The verified payload, or why this file cannot be used.
     pub payload: Result<Vec<u8>, StorageError>,
+    /// The payload's format version, as its header gives it (meaningful when `payload` is Ok).
+    pub version: u32,
 }
 
 /// The snapshot files in one directory.
@@ -125,15 +127,20 @@ impl SnapshotStore {
         Ok(found
             .into_iter()
             .map(|(zxid, path)| {
-                let payload = self
+                let verified = self
                     .disk
                     .read(&path)
                     .map_err(StorageError::Io)
                     .and_then(|bytes| verify(&path, zxid, bytes));
+                let (payload, version) = match verified {
+                    Ok((version, payload)) => (Ok(payload), version),
+                    Err(error) => (Err(error), 0),
+                };
                 SnapshotFile {
                     zxid,
                     path,
                     payload,
+                    version,
                 }
             })
             .collect())
@@ -228,8 +235,9 @@ fn header(zxid: i64, payload: &[u8]) -> [u8; HEADER_BYTES] {
     header
 }
 
-/// The payload of a snapshot file's bytes, checked against its header and its name's zxid.
-fn verify(path: &Path, zxid: i64, mut bytes: Vec<u8>) -> Result<Vec<u8>, StorageError> {
+/// The format version and payload of a snapshot file's bytes, checked against its header and
+/// its name's zxid.
+fn verify(path: &Path, zxid: i64, mut bytes: Vec<u8>) -> Result<(u32, Vec<u8>), StorageError> {
     let corrupt = |offset: u64, reason: String| StorageError::Corrupt {
         file: path.to_path_buf(),
         offset,
@@ -283,7 +291,7 @@ fn verify(path: &Path, zxid: i64, mut bytes: Vec<u8>) -> Result<Vec<u8>, Storage
         ));
     }
     bytes.drain(..HEADER_BYTES);
-    Ok(bytes)
+    Ok((version, bytes))
 }
 
 #[cfg(test)]

@@ -118,7 +118,8 @@ impl DataTree {
         };
         // One intern per znode: the cache counts users, and a SetAcl on one of these must not
         // drop the entry the others still share.
-        let mut system_znode = |acl: Vec<Acl>| Znode::new(&[], tree.acls.intern(&acl), 0, 0, 0);
+        let mut system_znode =
+            |acl: Vec<Acl>| Znode::new(Some(&[]), tree.acls.intern(&acl), 0, 0, 0);
         let mut root = system_znode(Acl::open_unsafe());
         root.children.insert("zookeeper".into());
         let mut zookeeper = system_znode(Acl::open_unsafe());
@@ -134,7 +135,7 @@ impl DataTree {
         tree.data_size_bytes = tree
             .nodes
             .iter()
-            .map(|(path, node)| node_size_bytes(path, &node.data))
+            .map(|(path, node)| node_size_bytes(path, node.data()))
             .sum();
         tree
     }
@@ -300,9 +301,9 @@ impl DataTree {
                 version,
             } => {
                 let node = self.nodes.get_mut(path.as_str()).ok_or(ErrorCode::NoNode)?;
-                self.data_size_bytes =
-                    self.data_size_bytes - node.data.len() as u64 + data.len() as u64;
-                node.data = data.as_slice().into();
+                self.data_size_bytes = self.data_size_bytes - data_bytes(node.data()) as u64
+                    + data_bytes(data.as_deref()) as u64;
+                node.data = data.as_deref().map(Into::into);
                 node.mtime = time_ms;
                 node.mzxid = zxid;
                 node.version = *version;
@@ -344,7 +345,7 @@ impl DataTree {
         zxid: i64,
         time_ms: i64,
         path: &str,
-        data: &[u8],
+        data: &Option<Vec<u8>>,
         acl: &[Acl],
         ephemeral_owner: i64,
         parent_cversion: i32,
@@ -363,7 +364,7 @@ impl DataTree {
         }
 
         let acl = self.acls.intern(acl);
-        let node = Znode::new(data, acl.clone(), ephemeral_owner, zxid, time_ms);
+        let node = Znode::new(data.as_deref(), acl.clone(), ephemeral_owner, zxid, time_ms);
         let stat = node.stat();
         let parent = self.nodes.get_mut(parent_path).ok_or(ErrorCode::NoNode)?;
         // -1 means "one more than now", as in ZooKeeper's older create Txns.
@@ -379,7 +380,7 @@ impl DataTree {
         }
         parent.children.insert(path::name(path).into());
         let parent_acl = parent.acl.clone();
-        self.data_size_bytes += node_size_bytes(path, data);
+        self.data_size_bytes += node_size_bytes(path, data.as_deref());
         self.nodes.insert(path.into(), node);
         match OwnerKind::of(ephemeral_owner) {
             OwnerKind::Persistent => {}
@@ -433,7 +434,7 @@ impl DataTree {
         }
         let parent_acl = parent.acl.clone();
         let node = self.nodes.remove(path).ok_or(ErrorCode::NoNode)?;
-        self.data_size_bytes -= node_size_bytes(path, &node.data);
+        self.data_size_bytes -= node_size_bytes(path, node.data());
         changes.push(change(path, ChangeKind::Deleted, &node.acl));
         changes.push(change(
             parent_path,
@@ -491,9 +492,14 @@ impl DataTree {
 
 /// One znode's share of [`DataTree::approximate_data_size`]. The root counts no path, because
 /// ZooKeeper keys it by the empty string.
-pub(super) fn node_size_bytes(path: &str, data: &[u8]) -> u64 {
+pub(super) fn node_size_bytes(path: &str, data: Option<&[u8]>) -> u64 {
     let path_bytes = if path == "/" { 0 } else { path.len() };
-    (path_bytes + data.len()) as u64
+    (path_bytes + data_bytes(data)) as u64
+}
+
+/// The length of data, null counting as empty (as ZooKeeper's Stat.dataLength does).
+pub fn data_bytes(data: Option<&[u8]>) -> usize {
+    data.map_or(0, <[u8]>::len)
 }
 
 fn change(path: &str, kind: ChangeKind, acl: &Arc<[Acl]>) -> Change {
@@ -522,7 +528,7 @@ mod data_size_tests {
     fn scanned(tree: &DataTree) -> u64 {
         tree.nodes
             .iter()
-            .map(|(path, node)| node_size_bytes(path, &node.data))
+            .map(|(path, node)| node_size_bytes(path, node.data()))
             .sum()
     }
 
@@ -536,7 +542,7 @@ mod data_size_tests {
         assert_eq!(tree.approximate_data_size(), 43 + 4 + 5);
         let set = TxnOp::SetData {
             path: "/app".into(),
-            data: b"hi".to_vec(),
+            data: Some(b"hi".to_vec()),
             version: 1,
         };
         tree.apply(2, &txn(2, set));

@@ -196,7 +196,7 @@ fn ttl_znodes_are_reaped_when_childless_and_unmodified_past_their_ttl() {
     assert_eq!(tree.reap_candidates(1101), ["/t"]);
     let op = TxnOp::SetData {
         path: "/t".to_owned(),
-        data: vec![],
+        data: Some(vec![]),
         version: 1,
     };
     tree.apply(2, &txn(5000, op));

@@ -17,7 +17,7 @@ pub(super) fn create_op(tree: &DataTree, path: &str, data: &[u8], ephemeral_owne
     let parent_creates = tree.get(path::parent(path)).map_or(0, Znode::child_creates);
     TxnOp::Create {
         path: path.to_owned(),
-        data: data.to_vec(),
+        data: Some(data.to_vec()),
         acl: Acl::open_unsafe(),
         ephemeral_owner,
         parent_cversion: parent_creates + 1,
@@ -116,7 +116,7 @@ fn a_new_tree_is_what_a_fresh_zookeeper_shows() {
     );
     assert!(tree
         .get("/zookeeper/config")
-        .is_some_and(|node| node.data().is_empty()));
+        .is_some_and(|node| node.data() == Some(&[][..])));
     assert_eq!(tree.node_count(), 4);
     assert_eq!(tree.all_children_number("/"), Some(3));
     assert_eq!(tree.all_children_number("/zookeeper"), Some(2));
@@ -161,7 +161,7 @@ fn create_sets_every_stat_field_and_moves_the_parent() {
         ]
     );
     assert_eq!(tree.stat("/a"), Some(stat));
-    assert_eq!(tree.get("/a").map(Znode::data), Some(&b"hello"[..]));
+    assert_eq!(tree.get("/a").map(Znode::data), Some(Some(&b"hello"[..])));
     // Root: one create stored, two children: 2 * 1 - 2 = 0 for clients.
     let root = tree.stat("/").unwrap_or_default();
     assert_eq!(
@@ -185,7 +185,7 @@ fn a_replayed_older_parent_cversion_does_not_rewind_the_parent() {
     create(&mut tree, 3, "/p/b", 0);
     let op = TxnOp::Create {
         path: "/p/c".to_owned(),
-        data: vec![],
+        data: Some(vec![]),
         acl: Acl::open_unsafe(),
         ephemeral_owner: 0,
         parent_cversion: 1,
@@ -216,7 +216,7 @@ fn failed_creates_change_nothing() {
     ] {
         let op = TxnOp::Create {
             path: path.to_owned(),
-            data: b"x".to_vec(),
+            data: Some(b"x".to_vec()),
             acl: Acl::read_unsafe(),
             ephemeral_owner: 0,
             parent_cversion: 100,
@@ -297,7 +297,7 @@ fn set_data_sets_data_mtime_mzxid_and_version_only() {
     create(&mut tree, 1, "/a", 0);
     let op = TxnOp::SetData {
         path: "/a".to_owned(),
-        data: b"new".to_vec(),
+        data: Some(b"new".to_vec()),
         version: 7,
     };
     let applied = tree.apply(2, &txn(5000, op));
@@ -316,13 +316,13 @@ fn set_data_sets_data_mtime_mzxid_and_version_only() {
     };
     assert_eq!(applied.result, Ok(TxnResult::Stat(stat)));
     assert_eq!(applied.changes, [change("/a", ChangeKind::DataChanged)]);
-    assert_eq!(tree.get("/a").map(Znode::data), Some(&b"new"[..]));
+    assert_eq!(tree.get("/a").map(Znode::data), Some(Some(&b"new"[..])));
     assert_eq!(tree.stat("/a"), Some(stat));
 
     let before = observable(&tree);
     let op = TxnOp::SetData {
         path: "/b".to_owned(),
-        data: vec![],
+        data: Some(vec![]),
         version: 1,
     };
     let applied = tree.apply(3, &txn(6000, op));
@@ -447,7 +447,7 @@ fn multi_applies_in_order_under_one_zxid_and_concatenates_changes() {
         create_op(&tree, "/m", b"", 0),
         TxnOp::Create {
             path: "/m/c".to_owned(),
-            data: vec![],
+            data: Some(vec![]),
             acl: Acl::open_unsafe(),
             ephemeral_owner: 0,
             parent_cversion: 1,
@@ -457,7 +457,7 @@ fn multi_applies_in_order_under_one_zxid_and_concatenates_changes() {
         },
         TxnOp::SetData {
             path: "/m".to_owned(),
-            data: b"d".to_vec(),
+            data: Some(b"d".to_vec()),
             version: 1,
         },
         TxnOp::Delete {
@@ -513,7 +513,7 @@ fn a_failing_multi_slot_reports_its_error_and_the_rest_still_apply() {
         },
         TxnOp::SetData {
             path: "/x".to_owned(),
-            data: b"d".to_vec(),
+            data: Some(b"d".to_vec()),
             version: 1,
         },
     ];

@@ -11,7 +11,7 @@ pub mod path;
 mod snapshot;
 mod znode;
 
-pub use data_tree::{Applied, DataTree, SessionRecord, TxnResult};
+pub use data_tree::{data_bytes, Applied, DataTree, SessionRecord, TxnResult};
 pub use snapshot::SnapshotDecodeError;
 pub use znode::{owner_ttl_ms, ttl_owner, Znode};
 

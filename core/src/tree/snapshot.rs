@@ -79,12 +79,13 @@ struct Head<A> {
     znode_count: u64,
 }
 
-/// One znode; borrows from the tree when encoding and from the bytes when decoding.
+/// One znode; borrows from the tree when encoding and from the bytes when decoding. `D` is
+/// the data as the format version keeps it: `Option<Bytes>` (null kept apart from empty) since
+/// version 2, `Bytes` in version 1.
 #[derive(Serialize, Deserialize)]
-struct ZnodeRecord<'a> {
+struct ZnodeRecord<'a, D> {
     path: &'a str,
-    #[serde(borrow)]
-    data: Bytes<'a>,
+    data: D,
     acl: u32,
     czxid: i64,
     mzxid: i64,
@@ -101,6 +102,33 @@ struct ZnodeRecord<'a> {
 
 /// Data as one length-prefixed byte string (serde would write a slice element by element).
 struct Bytes<'a>(&'a [u8]);
+
+/// Reads the next znode record as snapshot format `version` wrote it; data as `Option`.
+fn take_record(
+    bytes: &[u8],
+    version: u32,
+) -> Result<(ZnodeRecord<'_, Option<Bytes<'_>>>, &[u8]), postcard::Error> {
+    if version >= 2 {
+        return postcard::take_from_bytes(bytes);
+    }
+    let (record, rest) = postcard::take_from_bytes::<ZnodeRecord<'_, Bytes<'_>>>(bytes)?;
+    let record = ZnodeRecord {
+        path: record.path,
+        data: Some(record.data),
+        acl: record.acl,
+        czxid: record.czxid,
+        mzxid: record.mzxid,
+        pzxid: record.pzxid,
+        ctime: record.ctime,
+        mtime: record.mtime,
+        ephemeral_owner: record.ephemeral_owner,
+        version: record.version,
+        cversion: record.cversion,
+        aversion: record.aversion,
+        num_children: record.num_children,
+    };
+    Ok((record, rest))
+}
 
 impl Serialize for Bytes<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -191,7 +219,7 @@ impl DataTree {
         let encode = |bytes: Vec<u8>, path: &str, node: &Znode| -> Vec<u8> {
             let record = ZnodeRecord {
                 path,
-                data: Bytes(&node.data),
+                data: node.data.as_deref().map(Bytes),
                 acl: acl_of(path, node),
                 czxid: node.czxid,
                 mzxid: node.mzxid,
@@ -272,6 +300,15 @@ impl DataTree {
     /// duplicate path, a child under an ephemeral, a children count that does not match, an
     /// ACL index outside the table, sessions out of order.
     pub fn from_snapshot(bytes: &[u8]) -> Result<DataTree, SnapshotDecodeError> {
+        DataTree::from_snapshot_of_version(bytes, crate::storage::SNAPSHOT_FORMAT_VERSION)
+    }
+
+    /// `from_snapshot` for bytes an older build wrote in snapshot format `version` (1: data
+    /// never null).
+    pub fn from_snapshot_of_version(
+        bytes: &[u8],
+        version: u32,
+    ) -> Result<DataTree, SnapshotDecodeError> {
         let (head, mut rest) =
             postcard::take_from_bytes::<Head<Vec<Acl>>>(bytes).map_err(encoding)?;
         let mut tree = DataTree {
@@ -314,8 +351,7 @@ impl DataTree {
         let mut ancestors: Vec<Frame<'_>> = Vec::new();
 
         for position in 0..head.znode_count {
-            let (record, after) =
-                postcard::take_from_bytes::<ZnodeRecord<'_>>(rest).map_err(encoding)?;
+            let (record, after) = take_record(rest, version).map_err(encoding)?;
             rest = after;
             let path = record.path;
             if position == 0 {
@@ -350,7 +386,7 @@ impl DataTree {
             };
             acl_users[acl_slot] += 1;
             let node = Znode {
-                data: record.data.0.into(),
+                data: record.data.map(|data| data.0.into()),
                 acl: Arc::clone(acl),
                 children: Default::default(),
                 czxid: record.czxid,
@@ -363,7 +399,7 @@ impl DataTree {
                 cversion: record.cversion,
                 aversion: record.aversion,
             };
-            tree.data_size_bytes += node_size_bytes(path, &node.data);
+            tree.data_size_bytes += node_size_bytes(path, node.data());
             match OwnerKind::of(node.ephemeral_owner) {
                 OwnerKind::Persistent => {}
                 OwnerKind::Session(session_id) => {

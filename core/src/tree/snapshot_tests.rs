@@ -29,7 +29,7 @@ fn create_op(tree: &DataTree, path: &str, data: &[u8], acl: Vec<Acl>, owner: i64
     let parent = tree.get(path::parent(path)).expect("parent exists");
     TxnOp::Create {
         path: path.into(),
-        data: data.to_vec(),
+        data: Some(data.to_vec()),
         acl,
         ephemeral_owner: owner,
         parent_cversion: parent.child_creates() + 1,
@@ -92,7 +92,7 @@ fn rich_tree() -> DataTree {
     );
     let op = TxnOp::SetData {
         path: "/app".into(),
-        data: b"config v2".to_vec(),
+        data: Some(b"config v2".to_vec()),
         version: 1,
     };
     apply(&mut tree, next(), op);
@@ -210,7 +210,11 @@ fn a_restored_tree_keeps_applying_like_the_original() {
 }
 
 /// Hand-built snapshots: a head and records, for the invariant checks.
-fn encode(acls: Vec<Vec<Acl>>, records: &[ZnodeRecord<'_>], count: u64) -> Vec<u8> {
+fn encode<D: serde::Serialize>(
+    acls: Vec<Vec<Acl>>,
+    records: &[ZnodeRecord<'_, D>],
+    count: u64,
+) -> Vec<u8> {
     let head = Head {
         last_zxid: 7,
         acls,
@@ -224,10 +228,13 @@ fn encode(acls: Vec<Vec<Acl>>, records: &[ZnodeRecord<'_>], count: u64) -> Vec<u
     bytes
 }
 
-fn record<'a>(path: &'a str, owner: i64, num_children: u32) -> ZnodeRecord<'a> {
+/// A record as snapshot format 2 writes it.
+type Record<'a> = ZnodeRecord<'a, Option<Bytes<'a>>>;
+
+fn record<'a>(path: &'a str, owner: i64, num_children: u32) -> Record<'a> {
     ZnodeRecord {
         path,
-        data: Bytes(b""),
+        data: Some(Bytes(b"")),
         acl: 0,
         czxid: 1,
         mzxid: 1,
@@ -242,7 +249,7 @@ fn record<'a>(path: &'a str, owner: i64, num_children: u32) -> ZnodeRecord<'a> {
     }
 }
 
-fn decode_error(records: &[ZnodeRecord<'_>]) -> String {
+fn decode_error(records: &[Record<'_>]) -> String {
     let bytes = encode(vec![Acl::open_unsafe()], records, records.len() as u64);
     match DataTree::from_snapshot(&bytes) {
         Ok(_) => panic!("decoded"),
@@ -260,9 +267,55 @@ fn a_hand_built_snapshot_decodes_when_consistent() {
     assert_eq!(tree.approximate_data_size(), 2 + 4);
 }
 
+/// Guards against losing the data directories of older builds: format 1 stored data without
+/// a null marker; it reads as present (what that build had kept), and null survives format 2.
+#[test]
+fn format_1_snapshots_still_decode_and_format_2_keeps_null_data() {
+    let v1 = |path, data: &'static [u8], num_children| {
+        let now = record(path, 0, num_children);
+        ZnodeRecord {
+            path: now.path,
+            data: Bytes(data),
+            acl: now.acl,
+            czxid: now.czxid,
+            mzxid: now.mzxid,
+            pzxid: now.pzxid,
+            ctime: now.ctime,
+            mtime: now.mtime,
+            ephemeral_owner: now.ephemeral_owner,
+            version: now.version,
+            cversion: now.cversion,
+            aversion: now.aversion,
+            num_children: now.num_children,
+        }
+    };
+    let bytes = encode(
+        vec![Acl::open_unsafe()],
+        &[v1("/", b"", 1), v1("/a", b"x", 0)],
+        2,
+    );
+    let tree = DataTree::from_snapshot_of_version(&bytes, 1).unwrap();
+    assert_eq!(tree.get("/a").unwrap().data(), Some(&b"x"[..]));
+    assert_eq!(tree.get("/").unwrap().data(), Some(&b""[..]));
+    assert!(
+        DataTree::from_snapshot(&bytes).is_err(),
+        "format 1 bytes are not format 2"
+    );
+
+    let null = ZnodeRecord {
+        data: None,
+        ..record("/n", 0, 0)
+    };
+    let bytes = encode(vec![Acl::open_unsafe()], &[record("/", 0, 1), null], 2);
+    let tree = DataTree::from_snapshot(&bytes).unwrap();
+    assert_eq!(tree.get("/n").unwrap().data(), None);
+    assert_eq!(tree.get("/n").unwrap().stat().data_length, 0);
+    assert_eq!(DataTree::from_snapshot(&tree.to_snapshot()).unwrap(), tree);
+}
+
 #[test]
 fn decoding_refuses_trees_that_cannot_be() {
-    let cases: [(&[ZnodeRecord<'_>], &str); 8] = [
+    let cases: [(&[Record<'_>], &str); 8] = [
         (&[record("/a", 0, 0)], "the first znode is not the root"),
         (
             &[record("/", 0, 1), record("/a/b", 0, 0), record("/a", 0, 1)],

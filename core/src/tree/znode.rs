@@ -13,7 +13,8 @@ use crate::proto::{Acl, Stat, CONTAINER_EPHEMERAL_OWNER};
 /// A znode as the tree stores it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Znode {
-    pub(super) data: Box<[u8]>,
+    /// None: ZooKeeper's null data, which reads back as null, not empty.
+    pub(super) data: Option<Box<[u8]>>,
     pub(super) acl: Arc<[Acl]>,
     pub(super) children: BTreeSet<Box<str>>,
     pub(super) czxid: i64,
@@ -89,14 +90,14 @@ pub fn owner_ttl_ms(ephemeral_owner: i64) -> Option<i64> {
 impl Znode {
     /// A new znode with no children, all versions 0, created and last modified at `zxid`/`time_ms`.
     pub(super) fn new(
-        data: &[u8],
+        data: Option<&[u8]>,
         acl: Arc<[Acl]>,
         ephemeral_owner: i64,
         zxid: i64,
         time_ms: i64,
     ) -> Znode {
         Znode {
-            data: data.into(),
+            data: data.map(Into::into),
             acl,
             children: BTreeSet::new(),
             czxid: zxid,
@@ -111,9 +112,9 @@ impl Znode {
         }
     }
 
-    /// The data.
-    pub fn data(&self) -> &[u8] {
-        &self.data
+    /// The data; None for null data.
+    pub fn data(&self) -> Option<&[u8]> {
+        self.data.as_deref()
     }
 
     /// The ACL.
@@ -145,7 +146,7 @@ impl Znode {
             cversion: self.cversion.wrapping_mul(2).wrapping_sub(num_children),
             aversion: self.aversion,
             ephemeral_owner,
-            data_length: self.data.len() as i32,
+            data_length: self.data.as_deref().map_or(0, <[u8]>::len) as i32,
             num_children,
             pzxid: self.pzxid,
         }
@@ -186,7 +187,7 @@ mod tests {
     use crate::proto::TTL_MS_MAX;
 
     fn znode(owner: i64) -> Znode {
-        Znode::new(b"abc", Acl::open_unsafe().into(), owner, 7, 1000)
+        Znode::new(Some(b"abc"), Acl::open_unsafe().into(), owner, 7, 1000)
     }
 
     #[test]

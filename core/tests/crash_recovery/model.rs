@@ -15,7 +15,7 @@ const RESTART_WALL_MS: i64 = 1_767_225_600_000 + 3_600_000;
 /// flight.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {
-    pub data: Vec<u8>,
+    pub data: Option<Vec<u8>>,
     pub version: i32,
     pub czxid: i64,
     pub mzxid: i64,
@@ -173,7 +173,7 @@ pub fn check_image(image: &FakeDisk, expect: &Expect, label: &str) {
     with_appended.insert(
         "/appended".into(),
         Node {
-            data: b"after".to_vec(),
+            data: Some(b"after".to_vec()),
             version: 0,
             czxid: stat.czxid,
             mzxid: stat.mzxid,

@@ -177,8 +177,12 @@ class _Planner:
     # -- operations -------------------------------------------------------------------------
 
     def data(self):
+        """Data for a create or set: null (None, which ZooKeeper keeps apart from empty and
+        answers as null), empty, binary, or a short text."""
         rng = self.rng
         choice = rng.random()
+        if choice < 0.08:
+            return None
         if choice < 0.15:
             return b""
         if choice < 0.2:

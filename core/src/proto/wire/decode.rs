@@ -61,7 +61,7 @@ fn create_mode(opcode: OpCode, flags: i32) -> Result<CreateMode, BodyError> {
 
 fn create(opcode: OpCode, reader: &mut JuteReader<'_>) -> Result<Op, BodyError> {
     let path = reader.ustring()?;
-    let data = reader.buffer()?;
+    let data = reader.buffer_or_null()?;
     let acl = reader.acl()?;
     let flags = reader.i32()?;
     let ttl_ms = if opcode == OpCode::CreateTtl {
@@ -110,7 +110,7 @@ fn decode_body(
         }
         OpCode::SetData => Op::SetData {
             path: reader.ustring()?,
-            data: reader.buffer()?,
+            data: reader.buffer_or_null()?,
             version: reader.i32()?,
         },
         OpCode::GetAcl => Op::GetAcl {
@@ -223,7 +223,7 @@ fn decode_multi(
             }),
             OpCode::SetData => writes.push(Op::SetData {
                 path: reader.ustring()?,
-                data: reader.buffer()?,
+                data: reader.buffer_or_null()?,
                 version: reader.i32()?,
             }),
             OpCode::Check => writes.push(Op::Check {

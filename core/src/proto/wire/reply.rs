@@ -49,7 +49,7 @@ pub fn encode_reply(frame: &RequestFrame, response: &Response) -> Vec<u8> {
         }
         Reply::Exists(None) => unreachable!("answered as NoNode above"),
         Reply::Data { data, stat } => {
-            writer.buffer(data).stat(stat);
+            writer.buffer_or_null(data.as_deref()).stat(stat);
         }
         Reply::Children { children, stat } => {
             writer.strings(children);
@@ -129,7 +129,7 @@ fn encode_multi_read(writer: &mut JuteWriter, results: &[ReadResult]) {
         match result {
             ReadResult::Data { data, stat } => {
                 multi_header(writer, OpCode::GetData.code(), 0);
-                writer.buffer(data).stat(stat);
+                writer.buffer_or_null(data.as_deref()).stat(stat);
             }
             ReadResult::Children(children) => {
                 multi_header(writer, OpCode::GetChildren.code(), 0);

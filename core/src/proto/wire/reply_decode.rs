@@ -78,7 +78,7 @@ pub fn decode_reply(opcode: i32, body: &[u8]) -> Result<Reply, DecodeError> {
         OpCode::SetData | OpCode::SetAcl | OpCode::Check => Reply::Stat(reader.stat()?),
         OpCode::Exists => Reply::Exists(Some(reader.stat()?)),
         OpCode::GetData => Reply::Data {
-            data: reader.buffer()?,
+            data: reader.buffer_or_null()?,
             stat: reader.stat()?,
         },
         OpCode::GetChildren => Reply::Children {
@@ -207,7 +207,7 @@ fn read_result(op_type: i32, reader: &mut JuteReader<'_>) -> Result<ReadResult, 
         OpCode::from_code(op_type).ok_or(DecodeError::BadValue("multiRead result type"))?;
     Ok(match op_type {
         OpCode::GetData => ReadResult::Data {
-            data: reader.buffer()?,
+            data: reader.buffer_or_null()?,
             stat: reader.stat()?,
         },
         OpCode::GetChildren => ReadResult::Children(reader.strings()?),

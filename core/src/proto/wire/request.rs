@@ -89,7 +89,7 @@ fn encode_op(writer: &mut JuteWriter, opcode: Option<OpCode>, multi_opcodes: &[i
         Op::Create(create) => {
             writer
                 .ustring(&create.path)
-                .buffer(&create.data)
+                .buffer_or_null(create.data.as_deref())
                 .acl(&create.acl)
                 .i32(create.mode.flag());
             if opcode == Some(OpCode::CreateTtl) {
@@ -105,7 +105,10 @@ fn encode_op(writer: &mut JuteWriter, opcode: Option<OpCode>, multi_opcodes: &[i
             data,
             version,
         } => {
-            writer.ustring(path).buffer(data).i32(*version);
+            writer
+                .ustring(path)
+                .buffer_or_null(data.as_deref())
+                .i32(*version);
         }
         Op::SetAcl { path, acl, version } => {
             writer.ustring(path).acl(acl).i32(*version);

@@ -9,7 +9,7 @@ fn create_ttl_request_bytes() {
         OpCode::CreateTtl,
         Op::Create(CreateRequest {
             path: "/t".into(),
-            data: b"xy".to_vec(),
+            data: Some(b"xy".to_vec()),
             acl: Acl::open_unsafe(),
             mode: CreateMode::PersistentWithTtl,
             ttl_ms: 60_000,
@@ -167,7 +167,7 @@ fn get_data_reply_bytes() {
     let response = Response {
         zxid: 0x10,
         result: Ok(Reply::Data {
-            data: b"hi".to_vec(),
+            data: Some(b"hi".to_vec()),
             stat: sample_stat(),
         }),
     };

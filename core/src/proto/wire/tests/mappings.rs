@@ -61,14 +61,14 @@ fn plain_creates_never_make_containers_and_create_container_always_does() {
 }
 
 #[test]
-fn null_strings_buffers_and_vectors_read_as_empty() {
+fn null_strings_and_vectors_read_as_empty_and_null_data_stays_null() {
     let null = int(-1);
     let payload = raw(&[int(1), int(5), null.clone(), null.clone(), int(2)]);
     assert_eq!(
         decode_request(&payload).unwrap().request,
         Request::Op(Op::SetData {
             path: String::new(),
-            data: Vec::new(),
+            data: None,
             version: 2,
         })
     );

@@ -46,8 +46,15 @@ pub(super) fn any_mode() -> impl Strategy<Value = CreateMode> {
 /// and only createTTL carries a TTL (decode_request maps the rest; see the tests below). The
 /// codec passes any flag and TTL under createTTL: judging them is prepare's job.
 pub(super) fn create() -> impl Strategy<Value = (OpCode, Op)> {
-    (0..4u8, text(), bytes(), acl(), any_mode(), any::<i64>()).prop_map(
-        |(kind, path, data, acl, mode, ttl)| {
+    (
+        0..4u8,
+        text(),
+        proptest::option::of(bytes()),
+        acl(),
+        any_mode(),
+        any::<i64>(),
+    )
+        .prop_map(|(kind, path, data, acl, mode, ttl)| {
             let (opcode, mode, ttl_ms) = match kind {
                 0 | 1 => {
                     let opcode = if kind == 0 {
@@ -73,8 +80,7 @@ pub(super) fn create() -> impl Strategy<Value = (OpCode, Op)> {
                 ttl_ms,
             };
             (opcode, Op::Create(create))
-        },
-    )
+        })
 }
 
 pub(super) fn delete() -> impl Strategy<Value = (OpCode, Op)> {
@@ -83,7 +89,7 @@ pub(super) fn delete() -> impl Strategy<Value = (OpCode, Op)> {
 }
 
 pub(super) fn set_data() -> impl Strategy<Value = (OpCode, Op)> {
-    (text(), bytes(), any::<i32>()).prop_map(|(path, data, version)| {
+    (text(), proptest::option::of(bytes()), any::<i32>()).prop_map(|(path, data, version)| {
         (
             OpCode::SetData,
             Op::SetData {

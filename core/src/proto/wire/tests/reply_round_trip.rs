@@ -97,7 +97,8 @@ fn multi_result() -> impl Strategy<Value = (i32, OpResult, OpResult)> {
 
 fn read_result() -> impl Strategy<Value = ReadResult> {
     prop_oneof![
-        (bytes(), any_stat()).prop_map(|(data, stat)| ReadResult::Data { data, stat }),
+        (proptest::option::of(bytes()), any_stat())
+            .prop_map(|(data, stat)| ReadResult::Data { data, stat }),
         strings().prop_map(ReadResult::Children),
         any_error_code().prop_map(ReadResult::Error),
     ]
@@ -148,7 +149,7 @@ fn any_reply() -> impl Strategy<Value = (OpCode, Vec<i32>, Reply, Reply)> {
         (proptest::sample::select(stat_opcodes.to_vec()), any_stat())
             .prop_map(move |(opcode, stat)| same(opcode, Reply::Stat(stat))),
         any_stat().prop_map(move |stat| same(OpCode::Exists, Reply::Exists(Some(stat)))),
-        (bytes(), any_stat())
+        (proptest::option::of(bytes()), any_stat())
             .prop_map(move |(data, stat)| same(OpCode::GetData, Reply::Data { data, stat })),
         (any::<bool>(), strings(), any_stat()).prop_map(|(plain, children, stat)| {
             let sent = Reply::Children {

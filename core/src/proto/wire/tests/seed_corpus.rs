@@ -8,7 +8,7 @@ fn sample_frames() -> Vec<(String, RequestFrame)> {
     let create = |mode, ttl_ms| {
         Op::Create(CreateRequest {
             path: "/app/node".into(),
-            data: b"data".to_vec(),
+            data: Some(b"data".to_vec()),
             acl: acl.clone(),
             mode,
             ttl_ms,
