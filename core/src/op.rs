@@ -119,13 +119,38 @@ pub enum Op {
     },
     /// Re-register watches after a reconnect, firing what the session missed since `relative_zxid`.
     SetWatches(SetWatchesRequest),
-    /// Delete a container or expired TTL znode (issued by the reaper, as ZooKeeper's ContainerManager).
+    /// Delete an empty container znode. The server's reaper deletes empty containers and
+    /// expired TTL znodes with it; a client may delete only an empty container (see prepare).
     DeleteContainer {
         /// The znode.
         path: String,
     },
+    /// Change the ensemble's membership (ReconfigRequest).
+    Reconfig(ReconfigRequest),
     /// End the session.
     CloseSession,
+    /// Keep the session alive; answered in its turn, as ZooKeeper answers pings.
+    Ping,
+    /// A SASL token. No SASL mechanism is served: answered with a null token, as ZooKeeper
+    /// without a SASL login answers.
+    Sasl,
+    /// A request the front end could not read (its body did not decode, or a flag, mode or
+    /// type was out of range): answered with this error in its turn.
+    Refused(ErrorCode),
+}
+
+/// reconfig's arguments (ZooKeeper's ReconfigRequest): incremental (joining and leaving
+/// servers) or a whole new membership.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReconfigRequest {
+    /// Servers to add, as comma-separated `server.N=...` specs.
+    pub joining_servers: Option<String>,
+    /// Server ids to remove, comma-separated.
+    pub leaving_servers: Option<String>,
+    /// The whole new membership (non-incremental form).
+    pub new_members: Option<String>,
+    /// Apply only if the current configuration's version is this one; -1 for any.
+    pub config_version: i64,
 }
 
 impl Op {
@@ -153,7 +178,11 @@ impl Op {
             | Op::WhoAmI
             | Op::AddAuth { .. }
             | Op::SetWatches(_)
-            | Op::CloseSession => None,
+            | Op::Reconfig(_)
+            | Op::CloseSession
+            | Op::Ping
+            | Op::Sasl
+            | Op::Refused(_) => None,
         }
     }
 }
@@ -306,14 +335,51 @@ pub struct Response {
     pub result: Result<Reply, ErrorCode>,
 }
 
+/// How the engine runs an op: the one place that decides it, for every front end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpKind {
+    /// Prepared into a Txn (or refused) in request order and answered once the Txn applies:
+    /// the session's later reads see it, its earlier ones do not.
+    Write,
+    /// Run against the member's tree in its turn, once every earlier request of the session
+    /// is answered: reads, watches, sync, whoAmI, pings.
+    InTurn,
+    /// Takes effect as it arrives and is answered at once, out of turn, as ZooKeeper handles
+    /// auth packets (their replies carry their own xid): addAuth.
+    AtOnce,
+}
+
 impl Op {
-    /// True for the ops that become Txns (and so may wait for a commit).
-    pub fn is_write(&self) -> bool {
-        self.is_multi_write()
-            || matches!(
-                self,
-                Op::SetAcl { .. } | Op::Multi(_) | Op::CloseSession | Op::DeleteContainer { .. }
-            )
+    /// How the engine runs this op.
+    pub fn kind(&self) -> OpKind {
+        match self {
+            Op::Create(_)
+            | Op::Delete { .. }
+            | Op::SetData { .. }
+            | Op::SetAcl { .. }
+            | Op::Check { .. }
+            | Op::Multi(_)
+            | Op::DeleteContainer { .. }
+            | Op::Reconfig(_)
+            | Op::CloseSession => OpKind::Write,
+            Op::AddAuth { .. } => OpKind::AtOnce,
+            Op::GetData { .. }
+            | Op::Exists { .. }
+            | Op::GetChildren { .. }
+            | Op::GetAcl { .. }
+            | Op::GetAllChildrenNumber { .. }
+            | Op::GetEphemerals { .. }
+            | Op::Sync { .. }
+            | Op::MultiRead(_)
+            | Op::WhoAmI
+            | Op::AddWatch { .. }
+            | Op::RemoveWatches { .. }
+            | Op::CheckWatches { .. }
+            | Op::SetWatches(_)
+            | Op::Ping
+            | Op::Sasl
+            | Op::Refused(_) => OpKind::InTurn,
+        }
     }
 
     /// True for the ops a multi may hold: create, delete, setData and check.

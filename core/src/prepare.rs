@@ -24,13 +24,45 @@ pub struct WriteLimits {
     pub ttl_enabled: bool,
 }
 
-/// Who asks: the session and its authenticated identities.
+/// Who asks: the session and its authenticated identities, or the server itself.
 #[derive(Clone, Copy, Debug)]
 pub struct Requester<'a> {
-    /// The session id.
+    /// The session id (0 for the server).
     pub session_id: i64,
     /// Identities added by addAuth (and the connection's ip).
     pub identities: &'a [Id],
+    /// Whether a client or the server's own reaper asks: what a client may ask is decided
+    /// here, once, for every front end.
+    pub role: Role,
+}
+
+/// Who a write comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A client's session.
+    Client,
+    /// The server's container and TTL reaper (ZooKeeper's ContainerManager).
+    Reaper,
+}
+
+impl Requester<'_> {
+    /// The server's reaper: no session, no identities.
+    pub fn reaper() -> Requester<'static> {
+        Requester {
+            session_id: 0,
+            identities: &[],
+            role: Role::Reaper,
+        }
+    }
+}
+
+/// Why a write makes no Txn.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The write fails with this error.
+    Code(ErrorCode),
+    /// A multi fails: ZooKeeper's per-op results (see `Prepare::multi`).
+    Multi(Vec<OpResult>),
 }
 
 /// What prepare needs to know of a znode.
@@ -103,6 +135,33 @@ pub struct Prepare<'a> {
 }
 
 impl<'a> Prepare<'a> {
+    /// Validates any write a session or the reaper sends: the one place that decides what a
+    /// requester may ask. A multi holds only create, delete, setData and check (anything
+    /// else fails the whole request with MarshallingError, as a multi ZooKeeper cannot
+    /// decode); reconfig is disabled, as on a ZooKeeper without `reconfigEnabled`.
+    ///
+    /// # Panics
+    /// In debug builds, for an op that is not a write (`Op::kind`) or for closeSession, which
+    /// ends a session rather than changing the tree (`close_session`).
+    pub fn request(&mut self, who: Requester<'_>, op: &Op) -> Result<TxnOp, Refusal> {
+        match op {
+            Op::Multi(ops) => {
+                if !ops.iter().all(Op::is_multi_write) {
+                    return Err(Refusal::Code(ErrorCode::MarshallingError));
+                }
+                self.multi(who, ops).map_err(Refusal::Multi)
+            }
+            Op::Reconfig(_) => Err(Refusal::Code(ErrorCode::ReconfigDisabled)),
+            single => {
+                debug_assert!(
+                    single.kind() == crate::op::OpKind::Write && *single != Op::CloseSession,
+                    "not a tree write: {single:?}"
+                );
+                self.write(who, single).map_err(Refusal::Code)
+            }
+        }
+    }
+
     /// A prepare pass for the Txn that will commit at `zxid`; `pending` carries over between
     /// requests until their Txns are applied.
     pub fn new(
@@ -132,7 +191,7 @@ impl<'a> Prepare<'a> {
             } => self.set_data(who, path, data.as_deref(), *version),
             Op::SetAcl { path, acl, version } => self.set_acl(who, path, acl, *version),
             Op::Check { path, version } => self.check(who, path, *version),
-            Op::DeleteContainer { path } => self.delete_container(path),
+            Op::DeleteContainer { path } => self.delete_container(who, path),
             // Anything else inside a multi is a request ZooKeeper cannot even decode.
             _ => Err(ErrorCode::MarshallingError),
         }
@@ -307,9 +366,16 @@ impl<'a> Prepare<'a> {
         Ok(self.record_delete(path, parent_path, parent, &node))
     }
 
-    fn delete_container(&mut self, path: &str) -> Result<TxnOp, ErrorCode> {
+    /// deleteContainer. ZooKeeper checks no ACL here, so its clients can delete any childless
+    /// znode that is not an ephemeral (3.9; 3.8.0 cannot decode a client's request and answers
+    /// BadArguments for every znode). A client may delete an empty container, as in 3.9, and
+    /// is answered BadArguments for anything else; the reaper also deletes TTL znodes.
+    fn delete_container(&mut self, who: Requester<'_>, path: &str) -> Result<TxnOp, ErrorCode> {
         let parent_path = deletable_parent(path)?;
         let node = self.node(path).ok_or(ErrorCode::NoNode)?;
+        if who.role == Role::Client && node.ephemeral_owner != CONTAINER_EPHEMERAL_OWNER {
+            return Err(ErrorCode::BadArguments);
+        }
         if node.child_count > 0 {
             return Err(ErrorCode::NotEmpty);
         }
@@ -502,6 +568,7 @@ mod tests {
         let who = Requester {
             session_id: 1,
             identities: &[],
+            role: Role::Client,
         };
         let request = CreateRequest {
             path: "/p/s".into(),

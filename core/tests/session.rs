@@ -413,24 +413,37 @@ fn dropping_a_client_closes_its_session() {
     assert_eq!(observer.exists("/eph", None).unwrap(), None);
 }
 
+/// Stopping a server is not expiry: it writes no close (a durable server's sessions live on
+/// for their clients to resume, see tests/restart.rs). An in-memory server's sessions cannot
+/// outlive it, so its in-process clients hear Expired.
 #[test]
-fn dropping_the_server_closes_every_session() {
+fn dropping_an_in_memory_server_expires_its_clients_without_closing_sessions() {
     let (server, _clock) = manual_server(|config| config);
-    let first = server.connect().unwrap();
+    let (first, first_events) = connect_watched(&server, 30_000);
     let second = server.connect().unwrap();
     let engine = server.engine().clone();
-    let znodes_before = engine.znode_count();
     first
         .create("/eph", b"", &open(), CreateMode::Ephemeral)
         .unwrap();
+    let znodes = engine.znode_count();
+    let zxid = engine.last_zxid();
     drop(server);
-    assert_eq!(engine.session_count(), 0);
+    assert!(engine.is_stopped());
+    let expired = first_events.recv_timeout(WAIT).unwrap();
+    assert_eq!(
+        (expired.event_type, expired.state),
+        (EventType::None, KeeperState::Expired)
+    );
     assert_eq!(code(first.exists("/eph", None)), ErrorCode::SessionExpired);
     assert_eq!(code(second.get_data("/", None)), ErrorCode::SessionExpired);
     assert_eq!(
-        engine.znode_count(),
-        znodes_before,
-        "the ephemeral went with its session"
+        (
+            engine.session_count(),
+            engine.znode_count(),
+            engine.last_zxid()
+        ),
+        (2, znodes, zxid),
+        "no session was closed, nothing was written"
     );
 }
 

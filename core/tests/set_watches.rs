@@ -28,9 +28,12 @@ fn events(recorder: &Recorder) -> Vec<(EventType, String)> {
 
 fn submit(server: &Server, session: &LocalSession, op: Op) -> Vec<(String, WatchRegistered)> {
     let mut registered = Vec::new();
-    let response = server.engine().submit(session, op, &mut |path, kind| {
-        registered.push((path.to_string(), kind))
-    });
+    let response = server
+        .engine()
+        .call_now(session, op, &mut |path: &str, kind| {
+            registered.push((path.to_string(), kind))
+        })
+        .expect("setWatches runs at once on an idle session");
     assert_eq!(response.result, Ok(Reply::Done));
     registered
 }

@@ -15,12 +15,12 @@ use crate::convert;
 
 /// The running parts; both dropped by `stop`.
 struct Running {
-    /// Dropped first: connections close before the engine's sessions do.
+    /// Dropped first: connections close before the engine stops.
     net: Option<NetServer>,
     server: Server,
 }
 
-/// A running server. `stop()` (or dropping it) closes every session.
+/// A running server. `stop()` (or dropping it) stops serving; sessions are not closed.
 #[pyclass(frozen, module = "zookeeper._native")]
 pub struct NativeServer {
     running: std::sync::Mutex<Option<Running>>,
@@ -142,7 +142,7 @@ impl NativeServer {
         Ok(NativeClient::new(client, watcher))
     }
 
-    /// Stops listening and closes every session. Idempotent.
+    /// Stops listening and serving; sessions are not closed (see ZooServer.stop). Idempotent.
     fn stop(&self, py: Python<'_>) {
         let running = self
             .running

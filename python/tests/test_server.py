@@ -2,8 +2,11 @@
 should not: ZooServer's port, address, data_dir and lifecycle."""
 
 import socket
+import time
 
-from zookeeper import ZooClient, ZooKeeper, ZooServer
+import pytest
+
+from zookeeper import ConnectionLossError, ZooClient, ZooKeeper, ZooServer
 
 
 def test_in_process_server_does_not_listen():
@@ -24,14 +27,25 @@ def test_port_zero_picks_a_free_port_and_serves_tcp(tmp_path):
         assert server.client().get("/remote") == b"over tcp"
 
 
-def test_data_dir_survives_restart(tmp_path):
-    server = ZooServer(data_dir=str(tmp_path)).start()
-    zk = server.client()
-    zk.create("/durable", b"kept")
-    zk.create("/temp", ephemeral=True)
+def test_data_dir_survives_restart_and_stopping_ends_no_session(tmp_path):
+    """A stop is not an expiry: the session that owns /temp lives on in the data directory
+    (its ephemeral with it) until it expires; its in-process client, which cannot follow the
+    server to the restart, is disconnected and its calls raise ConnectionLossError."""
+    server = ZooServer(data_dir=str(tmp_path), tick_ms=100).start()
+    old = server.client(timeout=1000)
+    old.create("/durable", b"kept")
+    old.create("/temp", ephemeral=True)
+    owner = old.client_id[0]
     server.stop()
+    assert old.state == "SUSPENDED" and not old.connected
+    with pytest.raises(ConnectionLossError):
+        old.get("/durable")
     server.start()
     zk = server.client()
     assert zk.get("/durable") == b"kept"
-    assert zk.exists("/temp") is None
+    assert zk.exists("/temp").ephemeralOwner == owner
+    deadline = time.monotonic() + 10
+    while zk.exists("/temp") is not None:
+        assert time.monotonic() < deadline, "the abandoned session never expired"
+        time.sleep(0.05)
     server.stop()

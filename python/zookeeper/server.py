@@ -57,8 +57,12 @@ class ZooServer:
         return self
 
     def stop(self) -> None:
-        """Stops listening and closes every session (their clients then raise
-        SessionExpiredError). The data stays in ``data_dir``; ``start()`` again recovers it."""
+        """Stops serving. Sessions are not closed, as a ZooKeeper server's are not: with a
+        ``data_dir`` they live on with their ephemerals, and TCP clients resume them once the
+        server is started again (``start()`` recovers the directory); a session whose client
+        does not come back expires after its timeout. In-process clients cannot follow the
+        server: they become SUSPENDED and raise ConnectionLossError (in memory, where nothing
+        outlives the server, they are LOST and raise SessionExpiredError)."""
         native, self._native = self._native, None
         if native is not None:
             native.stop()

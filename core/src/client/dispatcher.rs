@@ -89,8 +89,23 @@ impl SessionSink for Shared {
         self.dispatch(event);
     }
 
-    /// The session ended without an event (its server stopped): the client is expired, as a
-    /// TCP client finds its session when it reaches a server again.
+    /// The server stopped. A durable server's session lives on in its data directory, but an
+    /// in-process client cannot follow the server to a restart: it is disconnected for good,
+    /// and its calls answer ConnectionLoss. An in-memory server's session went with it.
+    fn member_stopped(&self, session_lives_on: bool) {
+        if !session_lives_on {
+            return self.detach();
+        }
+        if self.transition(
+            &[ClientState::Connected, ClientState::AuthFailed],
+            ClientState::Connecting,
+        ) {
+            self.dispatch(WatchedEvent::state(KeeperState::Disconnected));
+        }
+    }
+
+    /// The session ended without an event: the client is expired, as a TCP client finds its
+    /// session when it reaches a server again.
     fn detach(&self) {
         if self.transition(
             &[

@@ -8,6 +8,7 @@ mod async_client;
 mod calls;
 mod dispatcher;
 mod error;
+mod in_process;
 mod read_cache;
 mod remote;
 mod validate;
@@ -28,6 +29,7 @@ use crate::op::{Op, OpResult, ReadOp, Reply};
 use crate::proto::{ErrorCode, KeeperState, WatchedEvent};
 use crate::server::{Engine, LocalSession, WatchRegistered};
 use dispatcher::{dispatch_loop, Dispatch, Shared};
+use in_process::{Destination, InProcessAnswer};
 use read_cache::ReadCache;
 use validate::validate_request;
 use watcher::WatchTables;
@@ -279,16 +281,19 @@ impl Client {
     }
 
     fn call(&self, op: Op, path: Option<&str>, watcher: Option<&Watcher>) -> Result<Reply> {
-        // The in-process fast path (no watcher, no cache): the engine's answer as it is, with
-        // none of the deferred machinery; it is what in-process benchmarks measure.
+        // The in-process fast path (no watcher, no cache): a read runs on this thread against
+        // the engine's tree, with none of the deferred machinery; it is what in-process
+        // benchmarks measure.
         if let (Link::InProcess { engine, session }, None, None) =
             (&self.link, watcher, &self.shared.cache)
         {
             if let Some(error) = self.refusal(path) {
                 return Err(error);
             }
-            let response = engine.submit(session, op, &mut |_, _| {});
-            return response.result.map_err(|code| Error::new(code, path));
+            return match engine.call_now(session, op, &mut |_, _| {}) {
+                Ok(response) => response.result.map_err(|code| Error::new(code, path)),
+                Err(op) => self.deferred(op, path, watcher, keep).wait(),
+            };
         }
         self.deferred(op, path, watcher, keep).wait()
     }
@@ -301,8 +306,29 @@ impl Client {
         watcher: Option<&Watcher>,
         shape: Shape,
     ) -> PendingReply {
+        let (sender, receiver) = crossbeam_channel::bounded(1);
+        let done: Completion = Box::new(move |reply| drop(sender.send(reply)));
+        self.start(op, path, watcher, shape, done, false);
+        // In process the answer is often there already.
+        match receiver.try_recv() {
+            Ok(reply) => PendingReply(PendingInner::Ready(Some(reply))),
+            Err(_) => PendingReply(PendingInner::Waiting(receiver)),
+        }
+    }
+
+    /// Sends `op` on its way; its answer, shaped by `shape`, goes to `done`: on the answering
+    /// thread, or through the dispatcher (`dispatched`), in order with watch events.
+    fn start(
+        &self,
+        op: Op,
+        path: Option<&str>,
+        watcher: Option<&Watcher>,
+        shape: Shape,
+        done: Completion,
+        dispatched: bool,
+    ) {
         if let Some(error) = self.refusal(path) {
-            return PendingReply(PendingInner::Ready(Some(Err(error))));
+            return self.answer_now(done, Err(error), dispatched);
         }
         // A plain getData goes through the read cache: answered from it, or read with a data
         // watch (which keeps the entry coherent) and stored.
@@ -312,51 +338,79 @@ impl Client {
             (&self.shared.cache, &op, watcher)
         {
             if let Some((data, stat)) = cache.get(path) {
-                return PendingReply(PendingInner::Ready(Some(Ok(Reply::Data { data, stat }))));
+                return self.answer_now(done, shape(Ok(Reply::Data { data, stat })), dispatched);
             }
-            fill = Some((path.clone(), cache.epoch()));
+            fill = Some((path.clone(), cache.epoch(), self.shared.clone()));
             op = Op::GetData {
                 path: path.clone(),
                 watch: true,
             };
         }
         let ticket = sets_watch(&op).then(|| self.shared.gate.enter());
-        // Only a cache fill needs the shared state in the reply's closure: the in-process fast
-        // path clones no Arc.
-        let fill = fill.map(|(path, epoch)| (path, epoch, self.shared.clone()));
-        let store = move |reply: &Result<Reply>| {
-            if let (Some((path, epoch, shared)), Ok(Reply::Data { data, stat })) = (fill, reply) {
+        let done: Completion = Box::new(move |reply: Result<Reply>| {
+            if let (Some((path, epoch, shared)), Ok(Reply::Data { data, stat })) = (fill, &reply) {
                 if let Some(cache) = &shared.cache {
                     cache.fill(&path, data.as_deref(), *stat, epoch);
                 }
             }
-        };
+            done(shape(reply))
+        });
         match &self.link {
             Link::InProcess { engine, session } => {
-                let shared = &self.shared;
-                let mut on_watch = |watched: &str, registered: WatchRegistered| {
-                    if let Some(watcher) = watcher {
-                        shared
-                            .tables
-                            .lock()
-                            .register(watched, registered, watcher.clone());
+                // A read of a session with nothing waiting runs here and now.
+                let op = if dispatched {
+                    op
+                } else {
+                    let shared = &self.shared;
+                    let mut on_watch = |watched: &str, registered: WatchRegistered| {
+                        if let Some(watcher) = watcher {
+                            shared
+                                .tables
+                                .lock()
+                                .register(watched, registered, watcher.clone());
+                        }
+                    };
+                    match engine.call_now(session, op, &mut on_watch) {
+                        Ok(response) => {
+                            drop(ticket);
+                            return done(response.result.map_err(|code| Error::new(code, path)));
+                        }
+                        Err(op) => op,
                     }
                 };
-                let response = engine.submit(session, op, &mut on_watch);
-                drop(ticket);
-                let reply = response.result.map_err(|code| Error::new(code, path));
-                store(&reply);
-                PendingReply(PendingInner::Ready(Some(shape(reply))))
+                let answer = InProcessAnswer {
+                    shared: self.shared.clone(),
+                    watcher: watcher.cloned(),
+                    ticket,
+                    path: path.map(str::to_string),
+                    destination: if dispatched {
+                        Destination::Dispatched(done)
+                    } else {
+                        Destination::Direct(done)
+                    },
+                };
+                engine.submit(session, op, Box::new(answer));
             }
             Link::Tcp(connection) => {
-                let (sender, receiver) = crossbeam_channel::bounded(1);
-                let done: Completion = Box::new(move |reply| {
-                    store(&reply);
-                    drop(sender.send(shape(reply)))
-                });
-                connection.send(op, watcher.cloned(), remote::Done::Direct(done), ticket);
-                PendingReply(PendingInner::Waiting(receiver))
+                let done = if dispatched {
+                    remote::Done::Dispatched(done)
+                } else {
+                    remote::Done::Direct(done)
+                };
+                connection.send(op, watcher.cloned(), done, ticket);
             }
+        }
+    }
+
+    /// Hands an answer known without asking the server to `done`.
+    fn answer_now(&self, done: Completion, reply: Result<Reply>, dispatched: bool) {
+        if dispatched {
+            let _ = self
+                .shared
+                .dispatch
+                .send(Dispatch::Completion(Box::new(move || done(reply))));
+        } else {
+            done(reply);
         }
     }
 
@@ -383,17 +437,19 @@ impl Client {
     /// watch events (a change's events run before the completion of the write that made it),
     /// as ZooKeeper's async callbacks do.
     pub fn submit_async(&self, op: Op, watcher: Option<Watcher>, done: Completion) {
-        if let Link::Tcp(connection) = &self.link {
-            let path = op.path().map(str::to_string);
-            let refused = self.refusal(path.as_deref()).is_some() || validate_request(&op).is_err();
-            if !is_stateful(&op) && !refused {
-                let shape = shape_for(&op);
-                let done: Completion = Box::new(move |reply| done(shape(reply)));
-                let ticket = sets_watch(&op).then(|| self.shared.gate.enter());
-                connection.send(op, watcher, remote::Done::Dispatched(done), ticket);
+        if !is_stateful(&op) {
+            if let Err(error) = validate_request(&op) {
+                let _ = self
+                    .shared
+                    .dispatch
+                    .send(Dispatch::Completion(Box::new(move || done(Err(error)))));
                 return;
             }
+            let shape = shape_for(&op);
+            let path = op.path().map(str::to_string);
+            return self.start(op, path.as_deref(), watcher.as_ref(), shape, done, true);
         }
+        // addAuth, watch removal and close keep client-side state: through their typed calls.
         let reply = self.submit(op, watcher);
         let _ = self
             .shared
@@ -429,11 +485,23 @@ impl Client {
             return Ok(()); // closed or expired already
         }
         let result = match &self.link {
-            Link::InProcess { engine, session } => engine
-                .submit(session, Op::CloseSession, &mut |_, _| {})
-                .result
-                .map(drop)
-                .map_err(Error::from),
+            Link::InProcess { engine, session } => {
+                let (sender, receiver) = crossbeam_channel::bounded(1);
+                let answer = InProcessAnswer {
+                    shared: self.shared.clone(),
+                    watcher: None,
+                    ticket: None,
+                    path: None,
+                    destination: Destination::Direct(Box::new(move |reply| {
+                        drop(sender.send(reply))
+                    })),
+                };
+                engine.submit(session, Op::CloseSession, Box::new(answer));
+                receiver
+                    .recv()
+                    .unwrap_or_else(|_| Err(Error::new(ErrorCode::ConnectionLoss, None)))
+                    .map(drop)
+            }
             Link::Tcp(connection) => connection.close(),
         };
         if was_connected {

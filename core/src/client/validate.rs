@@ -45,6 +45,9 @@ pub(super) fn validate_request(op: &Op) -> Result<()> {
         Op::Create(_) | Op::Delete { .. } | Op::SetData { .. } | Op::Check { .. } => {
             validate_op(op)
         }
+        // Pings are the client's own business (their replies carry the ping xid, which no
+        // caller could match), and a refusal is the server's name for what it cannot read.
+        Op::Ping | Op::Refused(_) => Err(Error::new(ErrorCode::BadArguments, None)),
         other => other.path().map_or(Ok(()), validate),
     }
 }

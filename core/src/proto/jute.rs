@@ -248,6 +248,11 @@ impl JuteWriter {
         self.buffer(value.as_bytes())
     }
 
+    /// A string, or null (length -1) for None.
+    pub fn ustring_or_null(&mut self, value: Option<&str>) -> &mut Self {
+        self.buffer_or_null(value.map(str::as_bytes))
+    }
+
     /// A vector of strings.
     pub fn strings<S: AsRef<str>>(&mut self, values: &[S]) -> &mut Self {
         self.i32(values.len() as i32);

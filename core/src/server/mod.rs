@@ -1,12 +1,14 @@
 //! An in-process server: the engine plus the driver that owns time (a ticker thread on the
 //! system clock, or nothing on a manual clock, where the test moves time).
 
+mod apply;
 pub mod cli;
 mod clock;
-mod commit;
 mod config;
+mod driver;
 mod engine;
 pub mod net;
+mod pipeline;
 mod read;
 mod recovery;
 mod report;
@@ -21,37 +23,53 @@ use crossbeam_channel::{Receiver, Sender};
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, ServerConfig};
-pub use engine::{Engine, Proposal};
+pub use engine::Engine;
+pub use pipeline::Answer;
 pub use read::WatchRegistered;
 pub use recovery::StartError;
 pub use session_layer::{LocalSession, SessionSink};
 
 use crate::client::{Client, ConnectOptions};
 
-/// A running server. Dropping it closes every session and stops its ticker.
+/// A running server. Dropping it stops it (`Engine::shutdown`): sessions are not closed, so
+/// a durable server's clients resume them after a restart, as ZooKeeper's do.
 pub struct Server {
     engine: Arc<Engine>,
     ticker: Option<(Sender<()>, JoinHandle<()>)>,
+    driver: Option<JoinHandle<()>>,
 }
 
 impl Server {
     /// Starts a server: recovers its data directory (if it has one) and starts time. Fails on
-    /// an invalid configuration or a data directory that cannot be used.
+    /// an invalid configuration, a data directory that cannot be used, or threads that cannot
+    /// be started.
     pub fn start(config: ServerConfig) -> Result<Server, StartError> {
         config.validate()?;
         let manual = config.clock.is_manual();
         let tick = Duration::from_millis(config.tick_ms as u64);
         let engine = Arc::new(Engine::open(config)?);
-        let ticker = (!manual).then(|| {
+        let driver = engine.start_driver()?;
+        let ticker = if manual {
+            None
+        } else {
             let (stop, stopped) = crossbeam_channel::bounded(1);
             let ticking = engine.clone();
-            let handle = std::thread::Builder::new()
+            let spawned = std::thread::Builder::new()
                 .name("zk-ticker".into())
-                .spawn(move || tick_loop(&ticking, &stopped, tick))
-                .expect("spawning the ticker thread");
-            (stop, handle)
-        });
-        Ok(Server { engine, ticker })
+                .spawn(move || tick_loop(&ticking, &stopped, tick));
+            match spawned {
+                Ok(handle) => Some((stop, handle)),
+                Err(error) => {
+                    engine.shutdown(driver);
+                    return Err(error.into());
+                }
+            }
+        };
+        Ok(Server {
+            engine,
+            ticker,
+            driver,
+        })
     }
 
     /// Opens a session with default options (30 s timeout, no default watcher).
@@ -82,7 +100,7 @@ impl Drop for Server {
             let _ = stop.send(());
             let _ = handle.join();
         }
-        self.engine.close_all_sessions();
+        self.engine.shutdown(self.driver.take());
     }
 }
 

@@ -6,9 +6,10 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use crate::proto::{ClientInfo, Id, WatchedEvent};
+use crate::server::pipeline::Pipeline;
 use crate::tree::acl;
 
 /// Where a session's watch events and state changes go.
@@ -21,6 +22,14 @@ pub trait SessionSink: Send + Sync {
     /// reconnected) or it ended. A connection should close. Called with engine locks held:
     /// must not block.
     fn detach(&self) {}
+
+    /// The member stopped serving. `session_lives_on`: the session is durable (the member
+    /// keeps a data directory), so a client may resume it once a member serves again; an
+    /// in-memory member's sessions end with it. Must not block.
+    fn member_stopped(&self, session_lives_on: bool) {
+        let _ = session_lives_on;
+        self.detach();
+    }
 }
 
 /// A session attached to this member.
@@ -35,6 +44,8 @@ pub struct LocalSession {
     /// last touch, like a TCP client that stopped pinging.
     attached: AtomicBool,
     last_touch_ms: AtomicU64,
+    /// The session's requests not answered yet, in order.
+    pub(super) pipeline: Mutex<Pipeline>,
 }
 
 impl LocalSession {
@@ -55,6 +66,7 @@ impl LocalSession {
             closed: AtomicBool::new(false),
             attached: AtomicBool::new(true),
             last_touch_ms: AtomicU64::new(now_ms),
+            pipeline: Mutex::new(Pipeline::default()),
         }
     }
 
@@ -103,6 +115,12 @@ impl LocalSession {
         self.identities.read()
     }
 
+    /// The identities as they are now, for a write that is prepared later: a request is
+    /// judged by the identities its session had when it was sent, as ZooKeeper judges it.
+    pub(crate) fn identities_now(&self) -> Vec<Id> {
+        self.identities.read().clone()
+    }
+
     /// Adds an identity unless the session already has it.
     pub(crate) fn add_identity(&self, id: Id) {
         let mut identities = self.identities.write();
@@ -118,6 +136,11 @@ impl LocalSession {
     /// Tells the session's current sink that the session no longer sends there.
     pub(crate) fn detach_sink(&self) {
         self.sink.read().detach();
+    }
+
+    /// Tells the session's current sink that the member stopped.
+    pub(crate) fn member_stopped(&self, session_lives_on: bool) {
+        self.sink.read().member_stopped(session_lives_on);
     }
 
     /// Points the session's events at a new connection; the old one is told it was replaced.

@@ -190,7 +190,13 @@ impl Chroot {
                 })
             }
             Op::DeleteContainer { path } => Op::DeleteContainer { path: to(path) },
-            other @ (Op::WhoAmI | Op::AddAuth { .. } | Op::CloseSession) => other,
+            other @ (Op::WhoAmI
+            | Op::AddAuth { .. }
+            | Op::Reconfig(_)
+            | Op::CloseSession
+            | Op::Ping
+            | Op::Sasl
+            | Op::Refused(_)) => other,
         }
     }
 

@@ -237,15 +237,16 @@ fn serve(link: &Link, stream: TcpStream, response: ConnectResponse) {
     }
     link.shared
         .transition(&[ClientState::Connecting], ClientState::Connected);
-    link.changed.notify_all();
     let connected = if response.read_only == Some(true) {
         KeeperState::ConnectedReadOnly
     } else {
         KeeperState::SyncConnected
     };
     // The first connection's SyncConnected reaches the default watcher; a reconnect's reaches
-    // every watcher too, as ZooKeeper's clients announce it.
+    // every watcher too, as ZooKeeper's clients announce it. Announced before waiting callers
+    // go on: the announcement clears the read cache, which must not drop a read they start.
     link.shared.dispatch(WatchedEvent::state(connected));
+    link.changed.notify_all();
     read_until_broken(link, &stream, read_timeout, ping_interval);
     let _ = stream.shutdown(Shutdown::Both);
     lose_connection(link);

@@ -339,6 +339,10 @@ fn opcode_for(op: &Op) -> OpCode {
         }
         Op::SetWatches(_) => OpCode::SetWatches2,
         Op::DeleteContainer { .. } => OpCode::DeleteContainer,
+        Op::Reconfig(_) => OpCode::Reconfig,
         Op::CloseSession => OpCode::CloseSession,
+        Op::Sasl => OpCode::Sasl,
+        // Refused before sending (validate_request).
+        Op::Ping | Op::Refused(_) => OpCode::Ping,
     }
 }

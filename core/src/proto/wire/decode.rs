@@ -1,7 +1,7 @@
 //! Request frames decoded into engine ops, with ZooKeeper's answers for what does not decode.
 
 use super::{is_served, Request, RequestFrame};
-use crate::op::{CreateRequest, Op, ReadOp, SetWatchesRequest};
+use crate::op::{CreateRequest, Op, ReadOp, ReconfigRequest, SetWatchesRequest};
 use crate::proto::jute::{DecodeError, JuteReader};
 use crate::proto::{AddWatchMode, CreateMode, ErrorCode, OpCode, WatcherType};
 
@@ -135,16 +135,18 @@ fn decode_body(
         OpCode::GetEphemerals => Op::GetEphemerals {
             prefix: reader.ustring()?,
         },
+        // ZooKeeper 3.9 fails an unknown mode or watcher type while processing the request
+        // and answers MarshallingError.
         OpCode::AddWatch => {
             let path = reader.ustring()?;
             let mode = AddWatchMode::from_code(reader.i32()?)
-                .ok_or(BodyError::Code(ErrorCode::BadArguments))?;
+                .ok_or(BodyError::Code(ErrorCode::MarshallingError))?;
             Op::AddWatch { path, mode }
         }
         OpCode::RemoveWatches | OpCode::CheckWatches => {
             let path = reader.ustring()?;
             let watcher_type = WatcherType::from_code(reader.i32()?)
-                .ok_or(BodyError::Code(ErrorCode::BadArguments))?;
+                .ok_or(BodyError::Code(ErrorCode::MarshallingError))?;
             if known == OpCode::RemoveWatches {
                 Op::RemoveWatches { path, watcher_type }
             } else {
@@ -182,9 +184,17 @@ fn decode_body(
         OpCode::DeleteContainer => Op::DeleteContainer {
             path: reader.ustring()?,
         },
-        // A standalone server has reconfiguration disabled, as ZooKeeper's default.
-        OpCode::Reconfig => return Err(BodyError::Code(ErrorCode::ReconfigDisabled)),
-        OpCode::Sasl => return Err(BodyError::Code(ErrorCode::Unimplemented)),
+        OpCode::Reconfig => Op::Reconfig(ReconfigRequest {
+            joining_servers: reader.ustring_or_null()?,
+            leaving_servers: reader.ustring_or_null()?,
+            new_members: reader.ustring_or_null()?,
+            config_version: reader.i64()?,
+        }),
+        OpCode::Sasl => {
+            // GetSASLRequest: the client's token, read and set aside (no mechanism is served).
+            reader.buffer_or_null()?;
+            Op::Sasl
+        }
         OpCode::Notification | OpCode::CreateSession | OpCode::Error => {
             return Err(BodyError::Code(ErrorCode::Unimplemented))
         }

@@ -144,8 +144,7 @@ pub enum Request {
     Op(Op),
     /// A ping: answered at once, it only keeps the session alive.
     Ping,
-    /// A request answered with an error without reaching the engine (sasl, reconfig, unknown
-    /// opcodes, or a body that does not decode).
+    /// A request answered with an error: an unknown opcode, or a body that does not decode.
     Refuse(ErrorCode),
 }
 
@@ -163,14 +162,16 @@ pub struct RequestFrame {
 }
 
 /// True for the opcodes ZooKeeper serves as a request of their own (its `Request.isValid`, plus
-/// auth and sasl, which it handles before that check). Any other opcode, standalone check
-/// included, is answered Unimplemented with zxid -1 and the connection is closed.
+/// auth and sasl, which it handles before that check; a standalone check is served as 3.9
+/// serves it). Any other opcode is answered Unimplemented with zxid -1 and the connection is
+/// closed.
 pub fn is_served(opcode: i32) -> bool {
     use OpCode::*;
     matches!(
         OpCode::from_code(opcode),
         Some(
             CloseSession
+                | Check
                 | Create
                 | Create2
                 | CreateTtl

@@ -77,12 +77,17 @@ pub fn encode_reply(frame: &RequestFrame, response: &Response) -> Vec<u8> {
                 writer.ustring(&info.auth_scheme).ustring(&info.user);
             }
         }
-        Reply::Done => {
-            // addWatch answers an ErrorResponse(0) body; every other op answers nothing.
-            if opcode == Some(OpCode::AddWatch) {
+        Reply::Done => match opcode {
+            // addWatch answers an ErrorResponse(0) body; sasl a SetSASLResponse with a null
+            // token; every other op answers nothing.
+            Some(OpCode::AddWatch) => {
                 writer.i32(0);
             }
-        }
+            Some(OpCode::Sasl) => {
+                writer.buffer_or_null(None);
+            }
+            _ => {}
+        },
     }
     writer.into_frame()
 }

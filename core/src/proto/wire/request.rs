@@ -78,7 +78,12 @@ fn opcode_carries(opcode: OpCode, op: &Op) -> bool {
         Op::RemoveWatches { .. } => opcode == Code::RemoveWatches,
         Op::CheckWatches { .. } => opcode == Code::CheckWatches,
         Op::DeleteContainer { .. } => opcode == Code::DeleteContainer,
+        Op::Reconfig(_) => opcode == Code::Reconfig,
         Op::CloseSession => opcode == Code::CloseSession,
+        Op::Ping => opcode == Code::Ping,
+        Op::Sasl => opcode == Code::Sasl,
+        // The server's name for a request it could not read; no client sends it.
+        Op::Refused(_) => false,
     }
 }
 
@@ -150,8 +155,19 @@ fn encode_op(writer: &mut JuteWriter, opcode: Option<OpCode>, multi_opcodes: &[i
             }
             writer.i32(-1).bool(true).i32(-1);
         }
-        // whoAmI and closeSession send the header alone.
-        Op::WhoAmI | Op::CloseSession => {}
+        // whoAmI, closeSession and ping send the header alone.
+        Op::WhoAmI | Op::CloseSession | Op::Ping | Op::Refused(_) => {}
+        // GetSASLRequest with an empty token.
+        Op::Sasl => {
+            writer.buffer(&[]);
+        }
+        Op::Reconfig(request) => {
+            writer
+                .ustring_or_null(request.joining_servers.as_deref())
+                .ustring_or_null(request.leaving_servers.as_deref())
+                .ustring_or_null(request.new_members.as_deref())
+                .i64(request.config_version);
+        }
         // AuthPacket; the Java client always sends type 0, and ZooKeeper ignores it.
         Op::AddAuth { scheme, auth } => {
             writer.i32(0).ustring(scheme).buffer(auth);
@@ -194,8 +210,8 @@ pub(super) fn java_multi_op_type(op: &Op) -> i32 {
 }
 
 /// The body of a frame that `decode_request` refuses with `code` under `opcode`: nothing (an
-/// unknown opcode, sasl, reconfig, or a truncated record), or for BadArguments the record
-/// with an out-of-range create flag, watch mode or watcher type.
+/// unknown opcode, or a truncated record), or for BadArguments the create record with an
+/// out-of-range flag.
 fn encode_refused_body(writer: &mut JuteWriter, opcode: Option<OpCode>, code: ErrorCode) {
     if code != ErrorCode::BadArguments {
         return;
@@ -206,12 +222,6 @@ fn encode_refused_body(writer: &mut JuteWriter, opcode: Option<OpCode>, code: Er
         }
         Some(OpCode::CreateTtl) => {
             writer.ustring("").buffer(&[]).acl(&[]).i32(-1).i64(-1);
-        }
-        Some(OpCode::AddWatch) => {
-            writer.ustring("").i32(-1);
-        }
-        Some(OpCode::RemoveWatches | OpCode::CheckWatches) => {
-            writer.ustring("").i32(0);
         }
         _ => {}
     }

@@ -1,27 +1,27 @@
-//! One client connection: the handshake, then requests answered in order, with watch
-//! notifications interleaved exactly where they happened.
+//! One client connection: the handshake, then every request handed to the engine's one entry
+//! point, which answers them in order, with watch notifications interleaved exactly where they
+//! happened.
 //!
 //! Replies and notifications share one ordered queue to a writer task. The engine pushes a
 //! change's notifications while applying it, before the change's own reply and before any later
-//! read's reply is pushed, so a client sees the event before it can see the change.
+//! read's reply is pushed, so a client sees the event before it can see the change. The
+//! connection decides nothing about requests beyond framing: which run when is the engine's.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{oneshot, watch};
 
-use super::outbound::{closing, write_loop, ConnectionSink, Outbound};
+use super::outbound::{closed, write_loop, ConnectionSink, Outbound, Reply, TcpAnswer};
 use super::{four_letter, ConnectionInfo, NetShared, Release};
-use crate::op::{Op, Response};
-use crate::proto::wire::{
-    self, ConnectRequest, ConnectResponse, Request, RequestFrame, PROTOCOL_VERSION, XID_PING,
-};
+use crate::op::Op;
+use crate::proto::wire::{self, ConnectRequest, ConnectResponse, Request, PROTOCOL_VERSION};
 use crate::proto::ErrorCode;
-use crate::server::{LocalSession, Proposal};
+use crate::server::LocalSession;
 
 /// Why a connection ends, for the log (the fields are read through Debug).
 #[derive(Debug)]
@@ -136,36 +136,28 @@ pub(super) async fn serve(
         return;
     }
 
-    let (frames, queued_frames) = mpsc::unbounded_channel();
-    let budget_bytes = shared
-        .config
-        .connection_queue_bytes_max
-        .clamp(1, u32::MAX as usize);
-    let (closing, closing_seen) = watch::channel(false);
-    let outbound = Arc::new(Outbound {
-        frames,
-        budget: Semaphore::new(budget_bytes),
-        budget_bytes,
-        closing,
-        finished: AtomicBool::new(false),
-    });
+    let budget_bytes = shared.config.connection_queue_bytes_max;
+    let (outbound, queued_frames, closing_seen) = Outbound::new(budget_bytes);
     let sink = Arc::new(ConnectionSink {
         outbound: outbound.clone(),
         info: info.clone(),
     });
     let ip = peer.ip().to_string();
     let handshake_started = Instant::now();
-    let opened = if connect.session_id == 0 {
-        engine.open_session(connect.timeout_ms as i64, sink.clone(), Some(&ip))
+    let (opened, open) = oneshot::channel();
+    let done = Box::new(move |result| drop(opened.send(result)));
+    if connect.session_id == 0 {
+        engine.open_session_then(connect.timeout_ms as i64, sink.clone(), Some(&ip), done);
     } else {
-        engine.resume_session(
+        engine.resume_session_then(
             connect.session_id,
             &connect.password,
             sink.clone(),
             Some(&ip),
-        )
-    };
-    let session = match opened {
+            done,
+        );
+    }
+    let session = match open.await.unwrap_or(Err(ErrorCode::ConnectionLoss)) {
         Ok(session) => session,
         // The client reports this answer as an expired session.
         Err(ErrorCode::SessionExpired) => {
@@ -179,7 +171,8 @@ pub(super) async fn serve(
             .await;
             return;
         }
-        // Anything else (too many sessions, a failed log) just closes: the client retries.
+        // Anything else (too many sessions, a failed log, a stopping member) just closes:
+        // the client retries.
         Err(code) => {
             tracing::warn!(%peer, %code, "session refused");
             return;
@@ -220,51 +213,35 @@ pub(super) async fn serve(
     }
     info.count_sent(shared);
 
-    let (finish, finishing) = watch::channel(false);
     let writer = tokio::spawn(write_loop(
         BufWriter::new(write_half),
         queued_frames,
         outbound.clone(),
         closing_seen.clone(),
-        finishing,
         session_timeout,
-        info.clone(),
-        shared.clone(),
-    ));
-    // Requests are read and writes proposed here; answers are made in order by `answer_loop`,
-    // so a connection's pipelined writes share one fsync instead of waiting for one each.
-    let (items, queued_items) = mpsc::channel(PIPELINE_DEPTH_MAX);
-    let answerer = tokio::spawn(answer_loop(
-        queued_items,
-        session.clone(),
-        outbound.clone(),
-        closing_seen.clone(),
         info.clone(),
         shared.clone(),
     ));
     let closed = request_loop(
         &mut reader,
         &session,
-        &items,
+        &outbound,
         closing_seen,
         &info,
         shared,
         &mut stopped,
     )
     .await;
-    // The answers owed for requests already read still go out, in order.
-    drop(items);
-    let _ = answerer.await;
     match &closed {
         Closed::ClientLeft | Closed::Stopped => {
             tracing::debug!(%peer, ?closed, "connection closed")
         }
         other => tracing::info!(%peer, ?other, "connection closed"),
     }
-    // Queued replies (a closeSession's, an auth failure's) still go out, within a session
+    // The answers owed for requests already read still go out, in order, within a session
     // timeout; notifications for the session no longer reach this connection.
-    outbound.finished.store(true, Ordering::Release);
-    finish.send_replace(true);
+    outbound.answered(session_timeout).await;
+    outbound.finish();
     let writer_abort = writer.abort_handle();
     if tokio::time::timeout(session_timeout + Duration::from_secs(1), writer)
         .await
@@ -277,56 +254,41 @@ pub(super) async fn serve(
 /// Requests a connection may have read ahead of their answers.
 const PIPELINE_DEPTH_MAX: usize = 1024;
 
-/// A request read, in the form the answering stage needs.
-enum Item {
-    /// Answer known at once (a refusal); `end`: close after sending it.
-    Ready { reply: Vec<u8>, end: bool },
-    /// A ping: answered in order, as ZooKeeper does.
-    Ping,
-    /// A write proposed to the engine; its answer waits for the commit.
-    Proposed {
-        frame: RequestFrame,
-        proposal: Proposal,
-    },
-    /// A write answered before it became a Txn.
-    Answered {
-        frame: RequestFrame,
-        response: Response,
-    },
-    /// Anything else (reads, auth, watches, closeSession): run when its turn comes, so it sees
-    /// every earlier write of the session applied. `done` hears whether the connection goes on.
-    Run {
-        frame: RequestFrame,
-        op: Op,
-        done: Option<oneshot::Sender<bool>>,
-        /// Told once it ran: a later write of the session is proposed only then.
-        ran: oneshot::Sender<()>,
-    },
-}
-
+/// Reads requests and hands each to the engine's entry point, which answers them in order
+/// through the connection's outbound queue. Ends when the client leaves or sends what ends the
+/// connection, or when the connection must close.
 async fn request_loop(
     reader: &mut BufReader<OwnedReadHalf>,
     session: &Arc<LocalSession>,
-    items: &mpsc::Sender<Item>,
+    outbound: &Arc<Outbound>,
     mut closing_seen: watch::Receiver<bool>,
-    info: &ConnectionInfo,
-    shared: &NetShared,
+    info: &Arc<ConnectionInfo>,
+    shared: &Arc<NetShared>,
     stopped: &mut watch::Receiver<bool>,
 ) -> Closed {
     let engine = &shared.engine;
-    // The newest read (or other in-turn request) not yet run. A write proposed before it ran
-    // could apply first, and the read would see a write its session sent after it: ZooKeeper
-    // answers a session's requests as if run one by one, so the write waits.
-    let mut unrun: Option<oneshot::Receiver<()>> = None;
     loop {
         // A closed session answers nothing more on this connection, pings included.
         if session.is_closed() {
             return Closed::SessionEnded;
         }
+        if outbound.is_ending() {
+            return Closed::ClientLeft;
+        }
+        // A client that does not take its replies, or has too many unanswered, is read no
+        // further until it catches up.
+        let room = tokio::select! {
+            biased;
+            _ = stopped.changed() => return Closed::Stopped,
+            room = outbound.room(PIPELINE_DEPTH_MAX, &mut closing_seen) => room,
+        };
+        if !room {
+            return Closed::Dropped;
+        }
         // Biased: once the connection must close, no further request is read.
         let payload = tokio::select! {
             biased;
-            _ = closing(&mut closing_seen) => return Closed::Dropped,
+            _ = closed(&mut closing_seen) => return Closed::Dropped,
             _ = stopped.changed() => return Closed::Stopped,
             payload = read_frame(reader, shared.config.frame_bytes_max) => match payload {
                 Ok(payload) => payload,
@@ -337,161 +299,35 @@ async fn request_loop(
         let Ok(mut frame) = wire::decode_request(&payload) else {
             return Closed::Undecodable;
         };
-        let request = std::mem::replace(&mut frame.request, Request::Ping);
-        let mut waiting = None;
-        let (item, end) = match request {
-            Request::Ping => (Item::Ping, false),
+        let (op, reply) = match std::mem::replace(&mut frame.request, Request::Ping) {
+            Request::Ping => (Op::Ping, Reply::Normal),
             // ZooKeeper answers an opcode it does not serve with zxid -1, then hangs up.
             Request::Refuse(code) if !wire::is_served(frame.opcode) => {
-                let reply = wire::encode_header(frame.xid, -1, code.code());
-                (Item::Ready { reply, end: true }, true)
+                (Op::Refused(code), Reply::Unserved)
             }
-            Request::Refuse(code) => {
-                engine.touch(session);
-                let reply = wire::encode_header(frame.xid, engine.last_zxid(), code.code());
-                (Item::Ready { reply, end: false }, false)
-            }
-            Request::Op(op) if op.is_write() && !matches!(op, Op::CloseSession) => {
-                if let Some(ran) = unrun.take() {
-                    // The answering stage ended (the connection is closing): the write is not
-                    // proposed on a connection nobody answers.
-                    tokio::select! {
-                        biased;
-                        _ = closing(&mut closing_seen) => return Closed::Dropped,
-                        _ = stopped.changed() => return Closed::Stopped,
-                        ran = ran => if ran.is_err() {
-                            return Closed::Dropped;
-                        },
-                    }
-                }
-                match engine.propose_write(session, op) {
-                    Ok(proposal) => (Item::Proposed { frame, proposal }, false),
-                    Err(response) => (Item::Answered { frame, response }, false),
-                }
-            }
+            Request::Refuse(code) => (Op::Refused(code), Reply::Normal),
             Request::Op(op) => {
-                // closeSession ends the connection; an auth packet may (when it fails), so
-                // nothing more is read until it is answered.
-                let closing = matches!(op, Op::CloseSession);
-                let done = if matches!(op, Op::AddAuth { .. }) {
-                    let (told, hear) = oneshot::channel();
-                    waiting = Some(hear);
-                    Some(told)
-                } else {
-                    None
+                let reply = match op {
+                    Op::CloseSession => Reply::Close,
+                    Op::AddAuth { .. } => Reply::Auth,
+                    _ => Reply::Normal,
                 };
-                let (ran, hear_ran) = oneshot::channel();
-                unrun = Some(hear_ran);
-                (
-                    Item::Run {
-                        frame,
-                        op,
-                        done,
-                        ran,
-                    },
-                    closing,
-                )
+                (op, reply)
             }
         };
-        if items.send(item).await.is_err() {
-            return Closed::Dropped;
-        }
-        if end {
+        outbound.request_sent();
+        let answer = TcpAnswer {
+            frame,
+            reply,
+            outbound: outbound.clone(),
+            info: info.clone(),
+            shared: shared.clone(),
+            started: Instant::now(),
+        };
+        engine.submit(session, op, Box::new(answer));
+        // closeSession and an unserved opcode end the connection; nothing more is read.
+        if matches!(reply, Reply::Close | Reply::Unserved) {
             return Closed::ClientLeft;
-        }
-        if let Some(hear) = waiting {
-            if !hear.await.unwrap_or(false) {
-                return Closed::ClientLeft;
-            }
-        }
-    }
-}
-
-/// Answers a connection's requests in the order they were read: waits for each proposed
-/// write's commit (the first to wait fsyncs for all), runs the other requests in turn, and
-/// queues each answer. Ends when the request loop is done, or when the connection must close.
-async fn answer_loop(
-    mut items: mpsc::Receiver<Item>,
-    session: Arc<LocalSession>,
-    outbound: Arc<Outbound>,
-    mut closing_seen: watch::Receiver<bool>,
-    info: Arc<ConnectionInfo>,
-    shared: Arc<NetShared>,
-) {
-    let engine = &shared.engine;
-    while let Some(item) = items.recv().await {
-        let started = Instant::now();
-        let (reply, opcode, xid, end) = match item {
-            Item::Ready { reply, end } => (reply, None, 0, end),
-            Item::Ping => {
-                engine.touch(&session);
-                let reply = wire::encode_header(XID_PING, engine.last_zxid(), 0);
-                (
-                    reply,
-                    Some(crate::proto::OpCode::Ping.code()),
-                    XID_PING,
-                    false,
-                )
-            }
-            Item::Proposed { frame, proposal } => {
-                // The commit may wait for an fsync: let the runtime move other connections.
-                let response = tokio::task::block_in_place(|| engine.finish(proposal));
-                (
-                    wire::encode_reply(&frame, &response),
-                    Some(frame.opcode),
-                    frame.xid,
-                    false,
-                )
-            }
-            Item::Answered { frame, response } => (
-                wire::encode_reply(&frame, &response),
-                Some(frame.opcode),
-                frame.xid,
-                false,
-            ),
-            Item::Run {
-                frame,
-                op,
-                done,
-                ran,
-            } => {
-                // ZooKeeper closes the connection after a closeSession and after a failed auth,
-                // and answers auth packets with zxid 0.
-                let closing = matches!(op, Op::CloseSession);
-                let authenticating = matches!(op, Op::AddAuth { .. });
-                let mut response: Response = if op.is_write() {
-                    tokio::task::block_in_place(|| engine.submit(&session, op, &mut |_, _| {}))
-                } else {
-                    engine.submit(&session, op, &mut |_, _| {})
-                };
-                let _ = ran.send(());
-                let auth_failed = authenticating && response.result == Err(ErrorCode::AuthFailed);
-                if authenticating {
-                    response.zxid = 0;
-                }
-                if let Some(done) = done {
-                    let _ = done.send(!auth_failed);
-                }
-                let reply = wire::encode_reply(&frame, &response);
-                (reply, Some(frame.opcode), frame.xid, closing || auth_failed)
-            }
-        };
-        if let Some(opcode) = opcode {
-            info.record_response(&shared, opcode, xid, engine.last_zxid(), started);
-        }
-        // Wait for room in the queue: a client that does not read its replies stops being read.
-        let cost = outbound.cost(&reply);
-        tokio::select! {
-            biased;
-            _ = closing(&mut closing_seen) => return,
-            permit = outbound.budget.acquire_many(cost) => match permit {
-                Ok(permit) => permit.forget(),
-                Err(_) => return,
-            },
-        }
-        info.queued.fetch_add(1, Ordering::Relaxed);
-        if outbound.frames.send((reply, cost)).is_err() || end {
-            return;
         }
     }
 }

@@ -153,25 +153,48 @@ fn refusals_and_what_they_encode_as() {
         ])),
         Request::Refuse(ErrorCode::MarshallingError)
     );
+    // An unknown watch mode or watcher type fails as ZooKeeper 3.9 fails it, while
+    // processing: MarshallingError.
     assert_eq!(
         refused(raw(&[int(1), int(106), buffer(b"/w"), int(2)])),
-        Request::Refuse(ErrorCode::BadArguments)
+        Request::Refuse(ErrorCode::MarshallingError)
     );
     assert_eq!(
         refused(raw(&[int(1), int(18), buffer(b"/w"), int(6)])),
-        Request::Refuse(ErrorCode::BadArguments)
+        Request::Refuse(ErrorCode::MarshallingError)
+    );
+    assert_eq!(
+        refused(raw(&[int(1), int(17), buffer(b"/w"), int(9)])),
+        Request::Refuse(ErrorCode::MarshallingError)
     );
     assert_eq!(
         refused(raw(&[int(1), int(10)])),
         Request::Refuse(ErrorCode::Unimplemented)
     );
+    // sasl and reconfig reach the engine, which answers them (null token; ReconfigDisabled).
     assert_eq!(
         refused(raw(&[int(1), int(102), buffer(b"token")])),
-        Request::Refuse(ErrorCode::Unimplemented)
+        Request::Op(Op::Sasl)
+    );
+    assert_eq!(
+        refused(raw(&[
+            int(1),
+            int(16),
+            int(-1),
+            buffer(b"2"),
+            int(-1),
+            long(-1)
+        ])),
+        Request::Op(Op::Reconfig(crate::op::ReconfigRequest {
+            joining_servers: None,
+            leaving_servers: Some("2".into()),
+            new_members: None,
+            config_version: -1,
+        }))
     );
     assert_eq!(
         refused(raw(&[int(1), int(16)])),
-        Request::Refuse(ErrorCode::ReconfigDisabled)
+        Request::Refuse(ErrorCode::MarshallingError)
     );
     assert_eq!(
         refused(raw(&[int(1), int(2), buffer(b"/truncated")])),

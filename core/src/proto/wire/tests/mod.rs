@@ -4,7 +4,7 @@
 
 use super::request::java_multi_op_type;
 use super::*;
-use crate::op::{CreateRequest, ReadOp, SetWatchesRequest};
+use crate::op::{CreateRequest, ReadOp, ReconfigRequest, SetWatchesRequest};
 use crate::op::{OpResult, Reply, Response};
 pub(super) use crate::proto::jute::tests::any_stat;
 use crate::proto::{
@@ -181,6 +181,24 @@ pub(super) fn single_op() -> impl Strategy<Value = (OpCode, Op)> {
         (text(), bytes()).prop_map(|(scheme, auth)| (OpCode::Auth, Op::AddAuth { scheme, auth })),
         Just((OpCode::WhoAmI, Op::WhoAmI)),
         Just((OpCode::CloseSession, Op::CloseSession)),
+        Just((OpCode::Sasl, Op::Sasl)),
+        (text(), any::<i32>())
+            .prop_map(|(path, version)| (OpCode::Check, Op::Check { path, version })),
+        (
+            proptest::option::of(text()),
+            proptest::option::of(text()),
+            proptest::option::of(text()),
+            any::<i64>()
+        )
+            .prop_map(|(joining, leaving, members, config_version)| (
+                OpCode::Reconfig,
+                Op::Reconfig(ReconfigRequest {
+                    joining_servers: joining,
+                    leaving_servers: leaving,
+                    new_members: members,
+                    config_version,
+                })
+            )),
     ]
 }
 
@@ -217,7 +235,10 @@ pub(super) fn set_watches() -> impl Strategy<Value = (OpCode, Op)> {
 
 /// Opcodes served alone whose requests carry a record, so that a header alone is a truncated
 /// request.
-const OPCODES_WITH_BODIES: [OpCode; 24] = [
+const OPCODES_WITH_BODIES: [OpCode; 27] = [
+    OpCode::Check,
+    OpCode::Reconfig,
+    OpCode::Sasl,
     OpCode::Create,
     OpCode::Delete,
     OpCode::Exists,
@@ -249,11 +270,9 @@ pub(super) fn refused() -> impl Strategy<Value = (i32, Request)> {
     let unimplemented = prop_oneof![
         any::<i32>().prop_filter("not an opcode", |code| OpCode::from_code(*code).is_none()),
         prop::sample::select(vec![
-            OpCode::Sasl.code(),
             OpCode::Notification.code(),
             OpCode::CreateSession.code(),
             OpCode::Error.code(),
-            OpCode::Check.code(),
         ]),
     ];
     let bad_arguments = prop::sample::select(vec![
@@ -261,16 +280,9 @@ pub(super) fn refused() -> impl Strategy<Value = (i32, Request)> {
         OpCode::Create2,
         OpCode::CreateContainer,
         OpCode::CreateTtl,
-        OpCode::AddWatch,
-        OpCode::RemoveWatches,
-        OpCode::CheckWatches,
     ]);
     prop_oneof![
         unimplemented.prop_map(|opcode| (opcode, Request::Refuse(ErrorCode::Unimplemented))),
-        Just((
-            OpCode::Reconfig.code(),
-            Request::Refuse(ErrorCode::ReconfigDisabled)
-        )),
         bad_arguments.prop_map(|opcode| (opcode.code(), Request::Refuse(ErrorCode::BadArguments))),
         prop::sample::select(OPCODES_WITH_BODIES.to_vec())
             .prop_map(|opcode| (opcode.code(), Request::Refuse(ErrorCode::MarshallingError))),
