@@ -202,22 +202,19 @@ pub struct CreateRequest {
     pub ttl_ms: i64,
 }
 
-/// A read inside multiRead.
+/// A read inside multiRead. ZooKeeper leaves no watch for a multiRead's reads (it drops the
+/// watch flag its records carry), so neither has one here.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReadOp {
-    /// As `Op::GetData` without a watch... or with one.
+    /// As `Op::GetData` without a watch.
     GetData {
         /// The znode.
         path: String,
-        /// Leave a data watch.
-        watch: bool,
     },
-    /// As `Op::GetChildren`.
+    /// As `Op::GetChildren` without a watch.
     GetChildren {
         /// The znode.
         path: String,
-        /// Leave a child watch.
-        watch: bool,
     },
 }
 

@@ -150,13 +150,9 @@ fn async_twins_answer_like_the_blocking_calls() {
         assert_eq!(results[1], OpResult::Check);
         let reads = twin
             .multi_read(vec![
-                ReadOp::GetData {
-                    path: "/a".into(),
-                    watch: false,
-                },
+                ReadOp::GetData { path: "/a".into() },
                 ReadOp::GetChildren {
                     path: "/missing".into(),
-                    watch: false,
                 },
             ])
             .await

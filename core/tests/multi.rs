@@ -404,25 +404,16 @@ fn multi_read_answers_each_read_on_its_own() {
     }
     let results = zk
         .multi_read(vec![
-            ReadOp::GetData {
-                path: "/m".into(),
-                watch: false,
-            },
-            ReadOp::GetChildren {
-                path: "/m".into(),
-                watch: false,
-            },
+            ReadOp::GetData { path: "/m".into() },
+            ReadOp::GetChildren { path: "/m".into() },
             ReadOp::GetData {
                 path: "/missing".into(),
-                watch: false,
             },
             ReadOp::GetChildren {
                 path: "/missing".into(),
-                watch: false,
             },
             ReadOp::GetData {
                 path: "/m/c".into(),
-                watch: false,
             },
         ])
         .unwrap();

@@ -46,17 +46,12 @@ fn null_and_empty_stay_apart(zk: &Client) {
     assert!(matches!(results[2], OpResult::SetData(_)), "{results:?}");
     let reads = zk
         .multi_read(vec![
-            ReadOp::GetData {
-                path: "/m".into(),
-                watch: false,
-            },
+            ReadOp::GetData { path: "/m".into() },
             ReadOp::GetData {
                 path: "/m/e".into(),
-                watch: false,
             },
             ReadOp::GetData {
                 path: "/null".into(),
-                watch: false,
             },
         ])
         .unwrap();

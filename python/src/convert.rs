@@ -153,8 +153,8 @@ pub(crate) fn op(request: &Bound<'_, PyAny>) -> PyResult<Op> {
                     .extract()
                     .map_err(|_| PyTypeError::new_err("a read must be (kind, path)"))?;
                 reads.push(match kind.as_str() {
-                    "get_data" => ReadOp::GetData { path, watch: false },
-                    "get_children" => ReadOp::GetChildren { path, watch: false },
+                    "get_data" => ReadOp::GetData { path },
+                    "get_children" => ReadOp::GetChildren { path },
                     other => {
                         return Err(PyValueError::new_err(format!(
                             "unknown read {other:?} (get_data or get_children)"

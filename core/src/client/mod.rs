@@ -1,5 +1,6 @@
-//! The native Rust client: a session on an in-process server, with blocking and async calls,
-//! watch callbacks, channels and streams.
+//! The native Rust client: a session on a server in this process (through the engine's entry
+//! point) or on any ZooKeeper server over TCP (`remote/`), with blocking and async calls,
+//! watch callbacks, channels and streams, and a watch-coherent read cache.
 //!
 //! Watch callbacks run on the client's own dispatcher thread, in the order the events
 //! happened, never while an engine lock is held; a callback may call back into the client.
@@ -25,7 +26,7 @@ pub use error::{Error, Result};
 pub use read_cache::{ReadCacheConfig, ReadCacheStats};
 pub use watcher::{WatchStream, Watcher};
 
-use crate::op::{Op, OpResult, ReadOp, Reply};
+use crate::op::{Op, OpResult, Reply};
 use crate::proto::{ErrorCode, KeeperState, WatchedEvent};
 use crate::server::{Engine, LocalSession, WatchRegistered};
 use dispatcher::{dispatch_loop, Dispatch, Shared};
@@ -557,12 +558,6 @@ fn sets_watch(op: &Op) -> bool {
             *watch
         }
         Op::AddWatch { .. } => true,
-        Op::MultiRead(reads) => reads.iter().any(|read| {
-            matches!(
-                read,
-                ReadOp::GetData { watch: true, .. } | ReadOp::GetChildren { watch: true, .. }
-            )
-        }),
         _ => false,
     }
 }

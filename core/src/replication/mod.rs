@@ -1,8 +1,9 @@
 //! Replicate stage: a Txn is committed once a quorum holds it durably (the `Replicator` seam).
 //!
-//! zxid = the index of the committed log entry. This replicator is the ensemble of one:
-//! its quorum is itself, so a Txn commits as soon as its own log has it durably. The Raft
-//! replicator (raft-rs) plugs in behind the same trait for ensembles.
+//! zxid = the index of the committed log entry. `SingleMember` is the ensemble of one: its quorum
+//! is itself, so a Txn commits as soon as its own log has it durably. The driver
+//! (server/driver.rs) is the only caller; the Raft replicator (raft-rs) replaces this seam
+//! for ensembles.
 
 use std::sync::Arc;
 

@@ -81,10 +81,8 @@ pub(super) fn serve(
             let mut results = Vec::with_capacity(reads.len());
             for read in reads {
                 let result = match read {
-                    ReadOp::GetData { path, watch } => reader.get_data(&path, watch, on_watch),
-                    ReadOp::GetChildren { path, watch } => {
-                        reader.get_children(&path, watch, on_watch)
-                    }
+                    ReadOp::GetData { path } => reader.get_data(&path, false, on_watch),
+                    ReadOp::GetChildren { path } => reader.get_children(&path, false, on_watch),
                 };
                 let result = match result {
                     Ok(Reply::Data { data, stat }) => ReadResult::Data { data, stat },

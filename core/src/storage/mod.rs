@@ -1,7 +1,8 @@
 //! Persist stage: where committed Txns are kept (the `LogStore` seam).
 //!
-//! This store is in memory; the durable, segmented, checksummed log plugs in behind the
-//! same trait. A store never interprets a Txn: it keeps (zxid, Txn) pairs in order.
+//! Two stores: `MemoryLogStore` for a member without a data directory, and `DiskLogStore` over
+//! the segmented, checksummed `FileLog` (docs/format.md). A store never interprets a Txn: it
+//! keeps (zxid, Txn) pairs in order. Snapshots live in `snapshot`.
 
 pub mod disk;
 pub mod error;

@@ -82,6 +82,19 @@ class _Planner:
         self.slot_count = rng.randint(SESSION_SLOTS_MIN, SESSION_SLOTS_MAX)
         self.open_slots = set(range(self.slot_count))
         self.identities = {slot: set() for slot in range(self.slot_count)}
+        # A slot's sessions either set one-shot watches (and check or remove them, and
+        # re-register them with setWatches) or persistent ones (addWatch, setWatches2), never
+        # both: 3.8.0 and 3.9 differ where the two meet on one path (docs/design.md).
+        self.persistent_style = {slot: rng.random() < 0.35 for slot in range(self.slot_count)}
+        # Which slots may hold a watch on each named path (a conservative over-estimate: a
+        # one-shot watch may have fired since). 3.8.0's checkWatches answers OK when any
+        # session watches the path (WatchManager.containsWatcher, fixed in 3.9): a check is
+        # generated only where no other slot may have a watch.
+        self.watchers = {}
+        # Whether a slot's persistent watch on a path is recursive: 3.9 keeps a persistent
+        # and a recursive watch of one session on one path side by side, 3.8.0 lets the later
+        # replace the earlier, so a slot keeps one kind per path.
+        self.persistent_kind = {}
         # Named paths that exist if every generated write so far succeeded. Only a bias for
         # picking paths (most operations should hit something); outcomes are the servers'.
         self.likely_existing = {""}
@@ -117,6 +130,25 @@ class _Planner:
     def can_read(self, slot, template):
         policy = self.read_policy[template]
         return policy is None or policy in self.identities[slot]
+
+    def world_readable(self, relative, recursive=False):
+        """True when every session may READ the template (and, when ``recursive``, every
+        template below it): 3.8.0 delivers events of znodes a session cannot read and 3.9 does
+        not, so watches whose events are not filtered alike stay on world-readable znodes."""
+        templates = [relative]
+        if recursive:
+            prefix = "" if relative == "" else relative + "/"
+            templates += [t for t in self.read_policy if t.startswith(prefix) and t != relative]
+        return all(self.read_policy.get(template) is None for template in templates)
+
+    def one_shot_watch(self, slot, probability):
+        return not self.persistent_style[slot] and self.rng.random() < probability
+
+    def note_watch(self, slot, relative):
+        self.watchers.setdefault(relative, set()).add(slot)
+
+    def watched_only_by(self, slot, relative):
+        return self.watchers.get(relative, set()) <= {slot}
 
     # -- ACLs ---------------------------------------------------------------------------------
 
@@ -228,11 +260,14 @@ class _Planner:
         rng = self.rng
         kind = rng.choices(
             ("create", "set", "delete", "get", "exists", "children", "multi", "get_acls",
-             "set_acls", "add_auth", "close", "resolved", "sync"),
-            (24, 12, 9, 10, 10, 9, 10, 3, 4, 4, 2, 7, 1),
+             "set_acls", "add_auth", "close", "resolved", "sync", "rare"),
+            (24, 12, 9, 10, 10, 9, 10, 3, 4, 4, 2, 7, 1, 14),
         )[0]
         slot = self.pick_open_slot(operations)
         root = self.root
+        if kind == "rare":
+            operations.append(self.rare_operation(slot))
+            return
         if kind == "create":
             relative, template, mode, ttl = self.create_spec()
             operations.append({
@@ -251,19 +286,28 @@ class _Planner:
             operations.append({"kind": "delete", "slot": slot,
                                "path": join(root, relative), "version": self.version()})
         elif kind == "get":
-            operations.append({"kind": "get", "slot": slot,
-                               "path": join(root, self.named_path(allow_root=True)),
-                               "watch": rng.random() < 0.7})
+            relative = self.named_path(allow_root=True)
+            watch = self.one_shot_watch(slot, 0.7)
+            if watch:
+                self.note_watch(slot, relative)
+            operations.append({"kind": "get", "slot": slot, "path": join(root, relative),
+                               "watch": watch})
         elif kind == "exists":
             relative = self.named_path(allow_root=True)
             if not self.can_read(slot, relative):
                 relative = ""  # see the module doc: exists only where the session can READ
+            watch = self.one_shot_watch(slot, 0.7)
+            if watch:
+                self.note_watch(slot, relative)
             operations.append({"kind": "exists", "slot": slot, "path": join(root, relative),
-                               "watch": rng.random() < 0.7})
+                               "watch": watch})
         elif kind == "children":
             relative = rng.choice(("", "", "a", "b", "c", "a/x", "a/y", "b/x", "c/x"))
+            watch = self.one_shot_watch(slot, 0.7)
+            if watch:
+                self.note_watch(slot, relative)
             operations.append({"kind": "children", "slot": slot, "path": join(root, relative),
-                               "watch": rng.random() < 0.7,
+                               "watch": watch,
                                "include_data": rng.random() < 0.5})
         elif kind == "multi":
             operations.append({"kind": "multi", "slot": slot,
@@ -291,12 +335,81 @@ class _Planner:
             # is unknown at generation time.
             parent = rng.choice(SEQUENTIAL_PARENTS + ("b/x",))
             action = rng.choice(("get", "set", "delete", "children", "get_acls"))
+            watch = self.one_shot_watch(slot, 0.5)
+            if watch:
+                prefix = "" if parent == "" else parent + "/"
+                for named in NAMED_PATHS:
+                    if named.startswith(prefix) and "/" not in named[len(prefix):]:
+                        self.note_watch(slot, named)
             operations.append({"kind": "resolved", "slot": slot, "parent": join(root, parent),
                                "index": rng.randrange(8), "action": action,
-                               "watch": rng.random() < 0.5, "data": self.data(),
+                               "watch": watch, "data": self.data(),
                                "version": self.version()})
         elif kind == "sync":
             operations.append({"kind": "sync", "slot": slot, "path": join(root, "")})
+
+    def rare_operation(self, slot):
+        """One of the opcodes kazoo does not send itself, so that every opcode of
+        zookeeper.jute meets every kind of znode (ACL-protected, ephemeral, container, TTL):
+        a gap like a client's deleteContainer deleting any znode cannot come back unseen."""
+        rng = self.rng
+        root = self.root
+        kind = rng.choices(
+            ("check", "delete_container", "reconfig", "sasl", "who_am_i", "get_ephemerals",
+             "all_children_number", "multi_read", "add_watch", "check_watches",
+             "remove_watches", "set_watches", "set_watches2"),
+            (4, 4, 1, 1, 1, 2, 2, 3, 3, 2, 2, 2, 1),
+        )[0]
+        operation = {"kind": kind, "slot": slot}
+        relative = self.named_path(allow_root=True)
+        if kind == "check":
+            operation.update(path=join(root, relative), version=self.version())
+        elif kind == "delete_container":
+            if rng.random() < 0.5:
+                self.note_deleted(relative)
+            operation.update(path=join(root, relative))
+        elif kind == "reconfig":
+            operation.update(joining=rng.choice((None, "server.9=127.0.0.1:2888:3888")),
+                             leaving=rng.choice((None, "1")), new_members=None,
+                             config_id=rng.choice((-1, 0)))
+        elif kind in ("sasl", "who_am_i"):
+            pass
+        elif kind == "get_ephemerals":
+            operation.update(prefix=rng.choice(("/", join(root, ""), join(root, "a"),
+                                                join(root, "s-"))))
+        elif kind == "all_children_number":
+            operation.update(path=join(root, relative))
+        elif kind == "multi_read":
+            operation.update(reads=[
+                (rng.choice(("get", "children")),
+                 join(root, self.named_path(allow_root=True)),
+                 self.one_shot_watch(slot, 0.4))
+                for _ in range(rng.randint(1, 4))])
+        elif kind in ("add_watch", "set_watches2"):
+            recursive = self.persistent_kind.setdefault((slot, relative), rng.random() < 0.5)
+            if not self.persistent_style[slot] or not self.world_readable(relative, recursive):
+                return {"kind": "who_am_i", "slot": slot}
+            self.note_watch(slot, relative)
+            operation.update(path=join(root, relative), recursive=recursive)
+        elif kind in ("check_watches", "remove_watches"):
+            if self.persistent_style[slot] or (kind == "check_watches"
+                                               and not self.watched_only_by(slot, relative)):
+                return {"kind": "who_am_i", "slot": slot}
+            # Data, Children, Any: the one-shot types 3.8.0 decodes and matches as 3.9 does.
+            operation.update(path=join(root, relative), watcher_type=rng.choice((1, 2, 3)))
+        elif kind == "set_watches":
+            if self.persistent_style[slot]:
+                return {"kind": "who_am_i", "slot": slot}
+            readable = [t for t in ("",) + NAMED_PATHS if self.world_readable(t)]
+
+            def pick():
+                chosen = rng.sample(readable, min(len(readable), rng.randint(0, 2)))
+                for relative in chosen:
+                    self.note_watch(slot, relative)
+                return [join(root, relative) for relative in chosen]
+
+            operation.update(data=pick(), exist=pick(), child=pick())
+        return operation
 
     def multi_operation(self):
         rng = self.rng

@@ -16,7 +16,7 @@ a watch event before any later reply: the ordering guarantee of ZooKeeper watche
 import time
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import NoNodeError
+from kazoo.exceptions import EXCEPTIONS, NoNodeError
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.protocol.serialization import Watch
 from kazoo.security import OPEN_ACL_UNSAFE
@@ -31,7 +31,8 @@ CONNECT_TIMEOUT_S = 10.0
 # ranks mean something. 2.2 ms of monotonic time always crosses a millisecond boundary.
 WRITE_SPACING_S = 0.0022
 
-WRITE_KINDS = {"create", "set", "delete", "multi", "set_acls", "close"}
+WRITE_KINDS = {"create", "set", "delete", "multi", "set_acls", "close", "delete_container",
+               "check", "reconfig"}
 RESOLVED_WRITE_ACTIONS = {"set", "delete"}
 
 _MODE_FLAGS = {
@@ -57,6 +58,9 @@ class Server:
     def __init__(self, name, address):
         self.name = name
         self.address = address
+        # Debian's Apache ZooKeeper 3.8.0, where 3.9's answers to a standalone check and to a
+        # client's deleteContainer must be worked out from its own state (see SequenceRun).
+        self.is_3_8 = name.startswith("reference")
         self.admin = KazooClient(hosts=address, timeout=SESSION_TIMEOUT_S)
         self.admin.start(timeout=CONNECT_TIMEOUT_S)
         for user in generator.USERS:
@@ -135,6 +139,8 @@ class SequenceRun:
         self.slots = {}  # slot -> _Session (current session of that slot)
         self.last_write_done = 0.0
         self.step = 0
+        # Container znodes of this run, from the server's own answers (a reaper never runs).
+        self.containers = set()
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -241,6 +247,7 @@ class SequenceRun:
                     return trace
                 if is_write:
                     self.last_write_done = time.monotonic()
+                self._track_containers(operation, result)
                 trace.steps.append((operation["kind"], result))
             self.step = len(self.operations)
             trace.steps.append(("final-tree", self._dump_tree()))
@@ -305,7 +312,7 @@ class SequenceRun:
             return self._call(session, client.sync_async(operation["path"]))
         if kind == "resolved":
             return self._resolved(session, operation)
-        raise ValueError(f"unknown operation kind {kind!r}")
+        return self._rare(session, operation)
 
     def _get(self, session, path, watch):
         result = self._call(session, session.client.get_async(
@@ -407,6 +414,133 @@ class SequenceRun:
         else:
             result = self._get_acls(session, path)
         return _ok(("resolved", name, result))
+
+    # -- opcodes kazoo does not send -------------------------------------------------------
+
+    def _rare(self, session, operation):
+        kind = operation["kind"]
+        if kind == "check":
+            if self.server.is_3_8:
+                return self._check_as_3_9(session, operation["path"], operation["version"])
+            return self._raw(session, wire.RawCheck(operation["path"], operation["version"]))
+        if kind == "delete_container":
+            if self.server.is_3_8:
+                return self._delete_container_as_3_9(session, operation["path"])
+            return self._raw(session, wire.RawDeleteContainer(operation["path"]))
+        if kind == "reconfig":
+            return self._raw(session, wire.RawReconfig(
+                operation["joining"], operation["leaving"], operation["new_members"],
+                operation["config_id"]))
+        if kind == "sasl":
+            return self._raw(session, wire.RawSasl(b""))
+        if kind == "who_am_i":
+            # ZooKeeper lists a connection's auth-info set (hash order), ours in the order
+            # identities came: compare the sets.
+            result = self._raw(session, wire.RawWhoAmI())
+            return _ok(sorted(result[1])) if result[0] == "ok" else result
+        if kind == "get_ephemerals":
+            result = self._raw(session, wire.RawPathQuery(wire.OPCODE_GET_EPHEMERALS,
+                                                          operation["prefix"]))
+            # ZooKeeper answers a hash set's order, ours sorted: compare the sets.
+            return _ok(sorted(result[1])) if result[0] == "ok" else result
+        if kind == "all_children_number":
+            return self._raw(session, wire.RawPathQuery(wire.OPCODE_GET_ALL_CHILDREN_NUMBER,
+                                                        operation["path"]))
+        if kind == "multi_read":
+            return self._raw(session, wire.RawMultiRead(operation["reads"]))
+        if kind == "add_watch":
+            return self._raw(session, wire.RawAddWatch(operation["path"],
+                                                       1 if operation["recursive"] else 0))
+        if kind in ("check_watches", "remove_watches"):
+            opcode = (wire.OPCODE_CHECK_WATCHES if kind == "check_watches"
+                      else wire.OPCODE_REMOVE_WATCHES)
+            return self._raw(session, wire.RawWatches(opcode, operation["path"],
+                                                      operation["watcher_type"]))
+        if kind == "set_watches":
+            # Relative to the last zxid this session saw: each server's own numbering of the
+            # same point in the sequence.
+            return self._raw(session, wire.RawSetWatches(
+                wire.OPCODE_SET_WATCHES, session.client.last_zxid, operation["data"],
+                operation["exist"], operation["child"], [], []))
+        if kind == "set_watches2":
+            persistent, recursive = [], []
+            (recursive if operation["recursive"] else persistent).append(operation["path"])
+            return self._raw(session, wire.RawSetWatches(
+                wire.OPCODE_SET_WATCHES2, session.client.last_zxid, [], [], [], persistent,
+                recursive))
+        raise ValueError(f"unknown operation kind {kind!r}")
+
+    def _check_as_3_9(self, session, path, version):
+        """3.9's standalone check on 3.8.0, which runs the check but cannot send its Stat (a
+        NullPointerException on the reply, fixed in 3.9): the same check inside a multi, then,
+        if it passed, the Stat it answers. Both are the reference server's own answers."""
+        client = session.client
+        try:
+            async_result = client.handler.async_result()
+            client._call(wire.RawMulti([(wire.OPCODE_CHECK, bytes(
+                wire.write_text(path) + wire.int_struct.pack(version)))]), async_result)
+            results = async_result.get(timeout=REQUEST_TIMEOUT_S)
+            failed = [result[1] for result in results if result[0] == "error"]
+            if failed:
+                return ("error", EXCEPTIONS[failed[0]].__name__)
+            return _ok(client.exists_async(path).get(timeout=REQUEST_TIMEOUT_S))
+        except KazooTimeoutError:
+            raise
+        except Exception as exception:  # noqa: BLE001 - every error type is a result
+            return _error(exception)
+        finally:
+            self._count(session)
+
+    def _delete_container_as_3_9(self, session, path):
+        """3.9's answer to a client's deleteContainer, worked out on 3.8.0 (which cannot decode
+        the request and answers BadArguments for any znode): an empty container is deleted
+        (with no ACL check, as 3.9 does), one with children is NotEmpty, a missing znode NoNode;
+        any other znode keeps 3.8.0's BadArguments, which is ours too. The deletion is the
+        reference's own, so its events and Stats follow from it."""
+        admin = self.server.admin
+        if path not in self.containers:
+            if self._exists(path):
+                return self._raw(session, wire.RawDeleteContainer(path))
+            self._count(session)
+            return ("error", "NoNodeError")
+        try:
+            if admin.get_children_async(path).get(timeout=REQUEST_TIMEOUT_S):
+                result = ("error", "NotEmptyError")
+            else:
+                admin.delete_async(path).get(timeout=REQUEST_TIMEOUT_S)
+                # The session hears the deletion's events before the answer it would get.
+                session.client.exists_async(self.root).get(timeout=REQUEST_TIMEOUT_S)
+                result = _ok(None)
+        except KazooTimeoutError:
+            raise
+        except Exception as exception:  # noqa: BLE001
+            result = _error(exception)
+        self._count(session)
+        return result
+
+    def _exists(self, path):
+        return self.server.admin.exists_async(path).get(timeout=REQUEST_TIMEOUT_S) is not None
+
+    def _track_containers(self, operation, result):
+        """Keeps `containers` as the server's answers say: containers created, znodes deleted."""
+        kind = operation["kind"]
+        if result[0] != "ok":
+            return
+        if kind == "create" and operation["mode"] == "container":
+            self.containers.add(operation["path"])
+        elif kind in ("delete", "delete_container"):
+            self.containers.discard(operation["path"])
+        elif kind == "resolved" and operation["action"] == "delete":
+            name, inner = result[1][1], result[1][2]
+            if name is not None and inner[0] == "ok":
+                self.containers.discard(f"{operation['parent']}/{name}")
+        elif kind == "multi" and isinstance(result[1], list) and not any(
+                isinstance(item, tuple) and item[0] == "error" for item in result[1]):
+            for inner in operation["operations"]:
+                if inner["kind"] == "create" and inner["mode"] == "container":
+                    self.containers.add(inner["path"])
+                elif inner["kind"] == "delete":
+                    self.containers.discard(inner["path"])
 
     # -- the harness session's work --------------------------------------------------------
 

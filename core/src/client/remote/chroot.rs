@@ -155,14 +155,8 @@ impl Chroot {
                 reads
                     .into_iter()
                     .map(|read| match read {
-                        ReadOp::GetData { path, watch } => ReadOp::GetData {
-                            path: to(path),
-                            watch,
-                        },
-                        ReadOp::GetChildren { path, watch } => ReadOp::GetChildren {
-                            path: to(path),
-                            watch,
-                        },
+                        ReadOp::GetData { path } => ReadOp::GetData { path: to(path) },
+                        ReadOp::GetChildren { path } => ReadOp::GetChildren { path: to(path) },
                     })
                     .collect(),
             ),

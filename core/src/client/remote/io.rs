@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::{Done, Link, Pending};
 use crate::client::{ClientState, Error, Result as ClientResult};
-use crate::op::{Op, ReadOp, ReadResult, Reply, SetWatchesRequest};
+use crate::op::{Op, Reply, SetWatchesRequest};
 use crate::proto::jute::DecodeError;
 use crate::proto::wire::{
     decode_event, decode_reply, decode_reply_header, encode_request, ConnectRequest,
@@ -474,19 +474,6 @@ fn register_watch(link: &Link, pending: &Pending, result: &ClientResult<Reply>) 
                 AddWatchMode::PersistentRecursive => WatchRegistered::PersistentRecursive,
             },
         )),
-        (Op::MultiRead(reads), Reply::MultiRead(results)) => {
-            for (read, result) in reads.iter().zip(results) {
-                match (read, result) {
-                    (ReadOp::GetData { path, watch: true }, ReadResult::Data { .. }) => {
-                        registrations.push((path, WatchRegistered::Data))
-                    }
-                    (ReadOp::GetChildren { path, watch: true }, ReadResult::Children(_)) => {
-                        registrations.push((path, WatchRegistered::Child))
-                    }
-                    _ => {}
-                }
-            }
-        }
         _ => {}
     }
     let mut tables = link.shared.tables.lock();

@@ -226,8 +226,9 @@ impl Link {
         ticket: Option<SettingTicket>,
         wait_for_server: bool,
     ) {
-        // A standalone check is not a request ZooKeeper serves (it closes the connection):
-        // the client answers it from an exists, as it has no atomicity to keep alone.
+        // ZooKeeper 3.8 never answers a standalone check that passes (3.9 and ours answer its
+        // Stat): the client answers it from an exists, as it has no atomicity to keep alone,
+        // so it works against either.
         if let Op::Check { path, version } = op {
             let exists = Op::Exists {
                 path: path.clone(),

@@ -240,13 +240,15 @@ fn decode_multi(
                 path: reader.ustring()?,
                 version: reader.i32()?,
             }),
+            // ZooKeeper reads these records' watch flags and drops them: no multiRead leaves
+            // a watch.
             OpCode::GetChildren => {
-                let (path, watch) = path_watch(reader)?;
-                reads.push(ReadOp::GetChildren { path, watch });
+                let (path, _watch) = path_watch(reader)?;
+                reads.push(ReadOp::GetChildren { path });
             }
             OpCode::GetData => {
-                let (path, watch) = path_watch(reader)?;
-                reads.push(ReadOp::GetData { path, watch });
+                let (path, _watch) = path_watch(reader)?;
+                reads.push(ReadOp::GetData { path });
             }
             _ => return Err(BodyError::Code(ErrorCode::MarshallingError)),
         }

@@ -58,8 +58,8 @@ pub fn decode_reply_header(payload: &[u8]) -> Result<(ReplyHeader, &[u8]), Decod
 /// - a multi that fails is answered err 0 with one `OpResult::Error` per op (code `None` for
 ///   the ops before the failing one, `RuntimeInconsistency` after it); a multi refused before
 ///   it runs (as one mixing reads and writes) has a header err and no body.
-/// - check (13) on its own is not served: the header says Unimplemented. Its body, were one
-///   sent, would be the Stat the engine answers, and decodes as `Reply::Stat`.
+/// - check (13) on its own answers the znode's Stat (ZooKeeper 3.9 and ours; 3.8.0 sends no
+///   reply to a check that passes), which decodes as `Reply::Stat`.
 ///
 /// Ping, auth, closeSession, delete, deleteContainer, setWatches, setWatches2, removeWatches
 /// and checkWatches answer an empty body, addWatch an ErrorResponse of 0: all `Reply::Done`.
@@ -111,6 +111,17 @@ pub fn decode_reply(opcode: i32, body: &[u8]) -> Result<Reply, DecodeError> {
             }
             Reply::Done
         }
+        // The new configuration's data and Stat (GetDataResponse).
+        OpCode::Reconfig => Reply::Data {
+            data: reader.buffer_or_null()?,
+            stat: reader.stat()?,
+        },
+        // SetSASLResponse: a server without a SASL mechanism answers a null token. This client
+        // speaks no SASL, so a real challenge is a reply it cannot take.
+        OpCode::Sasl => match reader.buffer_or_null()? {
+            None => Reply::Done,
+            Some(_) => return Err(DecodeError::BadValue("sasl challenge")),
+        },
         OpCode::Delete
         | OpCode::DeleteContainer
         | OpCode::Ping
@@ -120,12 +131,10 @@ pub fn decode_reply(opcode: i32, body: &[u8]) -> Result<Reply, DecodeError> {
         | OpCode::SetWatches2
         | OpCode::RemoveWatches
         | OpCode::CheckWatches => Reply::Done,
-        // Refused before they reach the engine: never a body.
-        OpCode::Reconfig
-        | OpCode::Sasl
-        | OpCode::Notification
-        | OpCode::CreateSession
-        | OpCode::Error => return Err(DecodeError::BadValue("reply opcode")),
+        // Never answered with a body.
+        OpCode::Notification | OpCode::CreateSession | OpCode::Error => {
+            return Err(DecodeError::BadValue("reply opcode"))
+        }
     };
     reader.finish()?;
     Ok(reply)

@@ -146,12 +146,13 @@ fn encode_op(writer: &mut JuteWriter, opcode: Option<OpCode>, multi_opcodes: &[i
         }
         Op::MultiRead(reads) => {
             for read in reads {
-                let (op_type, path, watch) = match read {
-                    ReadOp::GetData { path, watch } => (OpCode::GetData, path, watch),
-                    ReadOp::GetChildren { path, watch } => (OpCode::GetChildren, path, watch),
+                let (op_type, path) = match read {
+                    ReadOp::GetData { path } => (OpCode::GetData, path),
+                    ReadOp::GetChildren { path } => (OpCode::GetChildren, path),
                 };
+                // The records' watch flag, which ZooKeeper ignores inside a multiRead.
                 writer.i32(op_type.code()).bool(false).i32(-1);
-                writer.ustring(path).bool(*watch);
+                writer.ustring(path).bool(false);
             }
             writer.i32(-1).bool(true).i32(-1);
         }

@@ -125,6 +125,10 @@ pub(super) async fn serve(
         tracing::debug!(%peer, "closing: the handshake does not decode");
         return;
     };
+    // A stopping port grants no session: its client would only be cut off again at once.
+    if *stopped.borrow() {
+        return;
+    }
     let engine = &shared.engine;
     if connect.last_zxid_seen > engine.last_zxid() {
         tracing::warn!(
@@ -251,6 +255,12 @@ pub(super) async fn serve(
     }
 }
 
+/// Waits until the client port stops. A receiver cloned after the stop was sent has seen it
+/// already, so this looks at the value rather than waiting for a change.
+async fn stopping(stopped: &mut watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stopped| *stopped).await;
+}
+
 /// Requests a connection may have read ahead of their answers.
 const PIPELINE_DEPTH_MAX: usize = 1024;
 
@@ -279,7 +289,7 @@ async fn request_loop(
         // further until it catches up.
         let room = tokio::select! {
             biased;
-            _ = stopped.changed() => return Closed::Stopped,
+            _ = stopping(stopped) => return Closed::Stopped,
             room = outbound.room(PIPELINE_DEPTH_MAX, &mut closing_seen) => room,
         };
         if !room {
@@ -289,7 +299,7 @@ async fn request_loop(
         let payload = tokio::select! {
             biased;
             _ = closed(&mut closing_seen) => return Closed::Dropped,
-            _ = stopped.changed() => return Closed::Stopped,
+            _ = stopping(stopped) => return Closed::Stopped,
             payload = read_frame(reader, shared.config.frame_bytes_max) => match payload {
                 Ok(payload) => payload,
                 Err(closed) => return closed,

@@ -224,29 +224,39 @@ async fn accept_loop(
     mut stopped: watch::Receiver<bool>,
 ) {
     loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let Some((id, info)) = shared.admit(peer) else {
-                        drop(stream);
-                        continue;
+        let accepted = tokio::select! {
+            biased;
+            _ = stopped.wait_for(|stopped| *stopped) => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                // A connection the kernel took while the port was stopping is not served.
+                if *stopped.borrow() {
+                    return;
+                }
+                let Some((id, info)) = shared.admit(peer) else {
+                    drop(stream);
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let shared = shared.clone();
+                let stopped = stopped.clone();
+                tokio::spawn(async move {
+                    // Released even if serving panics, so no address is locked out.
+                    let slot = Release {
+                        shared: &shared,
+                        id,
+                        peer,
                     };
-                    let _ = stream.set_nodelay(true);
-                    let shared = shared.clone();
-                    let stopped = stopped.clone();
-                    tokio::spawn(async move {
-                        // Released even if serving panics, so no address is locked out.
-                        let slot = Release { shared: &shared, id, peer };
-                        connection::serve(stream, info, &shared, stopped, slot).await;
-                    });
-                }
-                Err(error) => {
-                    // Out of file descriptors and the like: back off rather than spin.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            },
-            _ = stopped.changed() => return,
+                    connection::serve(stream, info, &shared, stopped, slot).await;
+                });
+            }
+            Err(error) => {
+                // Out of file descriptors and the like: back off rather than spin.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
         }
     }
 }

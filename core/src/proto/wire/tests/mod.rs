@@ -114,11 +114,11 @@ pub(super) fn multi_write() -> impl Strategy<Value = (OpCode, Op)> {
 }
 
 pub(super) fn read_op() -> impl Strategy<Value = ReadOp> {
-    (text(), any::<bool>(), any::<bool>()).prop_map(|(path, watch, data)| {
+    (text(), any::<bool>()).prop_map(|(path, data)| {
         if data {
-            ReadOp::GetData { path, watch }
+            ReadOp::GetData { path }
         } else {
-            ReadOp::GetChildren { path, watch }
+            ReadOp::GetChildren { path }
         }
     })
 }

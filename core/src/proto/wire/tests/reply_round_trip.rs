@@ -383,6 +383,9 @@ fn bad_codes_and_opcodes_are_refused() {
     ] {
         assert!(decode_reply(opcode.code(), &[]).is_err(), "{opcode:?}");
     }
+    // A sasl reply carries the server's token: null (no mechanism) is all this client takes.
+    assert_eq!(decode_reply(OpCode::Sasl.code(), &int(-1)), Ok(Reply::Done));
+    assert!(decode_reply(OpCode::Sasl.code(), &buffer(b"challenge")).is_err());
     assert!(decode_reply(10, &[]).is_err(), "10 is no opcode");
     // A multi result typed getData, an error result with an unknown code, a multiRead error
     // without a code.

@@ -138,14 +138,8 @@ fn sample_frames() -> Vec<(String, RequestFrame)> {
         (
             OpCode::MultiRead,
             Op::MultiRead(vec![
-                ReadOp::GetData {
-                    path: "/a".into(),
-                    watch: false,
-                },
-                ReadOp::GetChildren {
-                    path: "/".into(),
-                    watch: true,
-                },
+                ReadOp::GetData { path: "/a".into() },
+                ReadOp::GetChildren { path: "/".into() },
             ]),
         ),
     ];
