@@ -43,7 +43,7 @@ echo "== benchmarks compile (run them with: cargo bench -p zookeeper-core)"
 cargo bench --workspace --no-run
 
 echo "== black-box tests against the server binary"
-cargo build --release -p zookeeper-core
+cargo build --release -p zookeeper-rs
 ZKRS_BIN="$PWD/target/release/zookeeper-rs" python3 -m pytest tests/python -q
 
 
