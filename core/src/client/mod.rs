@@ -10,6 +10,7 @@ mod dispatcher;
 mod error;
 mod in_process;
 mod read_cache;
+pub mod recipes;
 mod remote;
 mod validate;
 mod watch_gate;
