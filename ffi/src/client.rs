@@ -69,7 +69,7 @@ pub struct zk_client_options {
 /// Where a client stands with its session, as `zk_client_state` reports it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
-pub enum zk_client_state {
+pub enum zk_session_state {
     /// The session is live.
     ZK_STATE_CONNECTED = 0,
     /// Authentication failed: every call answers `ZK_AUTHFAILED`.
@@ -368,7 +368,7 @@ pub unsafe extern "C" fn zk_client_session_timeout_ms(
     })
 }
 
-/// Where the client stands: a `zk_client_state`. A closed handle reports
+/// Where the client stands: a `zk_session_state`. A closed handle reports
 /// `ZK_STATE_CLOSED` (and `ZK_OK`).
 ///
 /// # Safety
@@ -384,13 +384,13 @@ pub unsafe extern "C" fn zk_client_state(
         let handle = unsafe { reference(client) }?;
         let state = match handle.live() {
             Ok(live) => match live.state() {
-                ClientState::Connected => zk_client_state::ZK_STATE_CONNECTED,
-                ClientState::AuthFailed => zk_client_state::ZK_STATE_AUTH_FAILED,
-                ClientState::Expired => zk_client_state::ZK_STATE_EXPIRED,
-                ClientState::Closed => zk_client_state::ZK_STATE_CLOSED,
-                ClientState::Connecting => zk_client_state::ZK_STATE_CONNECTING,
+                ClientState::Connected => zk_session_state::ZK_STATE_CONNECTED,
+                ClientState::AuthFailed => zk_session_state::ZK_STATE_AUTH_FAILED,
+                ClientState::Expired => zk_session_state::ZK_STATE_EXPIRED,
+                ClientState::Closed => zk_session_state::ZK_STATE_CLOSED,
+                ClientState::Connecting => zk_session_state::ZK_STATE_CONNECTING,
             },
-            Err(_) => zk_client_state::ZK_STATE_CLOSED,
+            Err(_) => zk_session_state::ZK_STATE_CLOSED,
         };
         // SAFETY: checked non-NULL.
         unsafe { write(state_out, state as i32) };

@@ -29,7 +29,7 @@ mod types;
 
 pub use answer::{zk_completion_fn, zk_reply};
 pub use client::{
-    zk_client, zk_client_options, zk_client_state, zk_read_cache_stats, zk_watch_event,
+    zk_client, zk_client_options, zk_read_cache_stats, zk_session_state, zk_watch_event,
     zk_watcher_fn,
 };
 pub use ops::{zk_add_watch_mode, zk_watcher_type};

@@ -13,8 +13,9 @@ use crate::boundary::{boundary, data, reference, text, write, Outcome, UserData}
 use crate::client::{zk_client, zk_watcher_fn};
 use crate::result::zk_result;
 use crate::types::{
-    acl_argument, create_mode, multi_ops, owned_string, read_ops, zk_acl, zk_acl_list, zk_bytes,
-    zk_identity_list, zk_multi_results, zk_op, zk_read_op, zk_read_results, zk_stat, zk_strings,
+    acl_argument, create_mode, hand_over, multi_ops, owned_string, read_ops, zk_acl, zk_acl_list,
+    zk_bytes, zk_identity_list, zk_multi_results, zk_op, zk_read_op, zk_read_results, zk_stat,
+    zk_strings,
 };
 
 /// A request ready to send: the op and the watcher it leaves.
@@ -130,7 +131,8 @@ pub unsafe extern "C" fn zk_create(
             |_| create_request(path, data, data_len, acl, acl_len, mode, ttl_ms),
             |code, answer| {
                 let answer = expect(code, answer)?;
-                if let Some(created) = &answer.path {
+                // Allocated only when asked for: a NULL out-parameter must not leak a string.
+                if let (Some(created), false) = (&answer.path, path_out.is_null()) {
                     write(path_out, owned_string(created.to_str().unwrap_or_default()));
                 }
                 deliver_stat(&answer, stat_out);
@@ -314,11 +316,7 @@ pub unsafe extern "C" fn zk_get(
             |handle| read_request(handle, path, watcher, watcher_userdata, get_data_op),
             |code, answer| {
                 let mut answer = expect(code, answer)?;
-                let data = answer
-                    .data
-                    .take()
-                    .map_or(std::ptr::null_mut(), |data| data.into_view());
-                write(data_out, data);
+                hand_over(data_out, answer.data.take());
                 deliver_stat(&answer, stat_out);
                 Ok(())
             },
@@ -371,9 +369,7 @@ pub unsafe extern "C" fn zk_get_children(
             |handle| read_request(handle, path, watcher, watcher_userdata, get_children_op),
             |code, answer| {
                 let mut answer = expect(code, answer)?;
-                if let Some(children) = answer.children.take() {
-                    write(children_out, children.into_view());
-                }
+                hand_over(children_out, answer.children.take());
                 deliver_stat(&answer, stat_out);
                 Ok(())
             },
@@ -500,9 +496,7 @@ pub unsafe extern "C" fn zk_get_acl(
             |_| get_acl_request(path),
             |code, answer| {
                 let mut answer = expect(code, answer)?;
-                if let Some(acl) = answer.acl.take() {
-                    write(acl_out, acl.into_view());
-                }
+                hand_over(acl_out, answer.acl.take());
                 deliver_stat(&answer, stat_out);
                 Ok(())
             },
@@ -620,7 +614,7 @@ pub unsafe extern "C" fn zk_multi(
             |_| Ok((Op::Multi(multi_ops(ops, ops_len)?), None)),
             |code, answer| {
                 if let Some(results) = answer.and_then(|mut answer| answer.multi_results.take()) {
-                    write(results_out, results.into_view());
+                    hand_over(results_out, Some(results));
                 }
                 match code {
                     zk_result::ZK_OK => Ok(()),
@@ -672,9 +666,7 @@ pub unsafe extern "C" fn zk_multi_read(
             client,
             |_| Ok((Op::MultiRead(read_ops(reads, reads_len)?), None)),
             |code, answer| {
-                if let Some(results) = expect(code, answer)?.read_results.take() {
-                    write(results_out, results.into_view());
-                }
+                hand_over(results_out, expect(code, answer)?.read_results.take());
                 Ok(())
             },
         )
@@ -1004,9 +996,7 @@ pub unsafe extern "C" fn zk_get_ephemerals(
             client,
             |_| path_request(prefix, ephemerals_op),
             |code, answer| {
-                if let Some(paths) = expect(code, answer)?.children.take() {
-                    write(paths_out, paths.into_view());
-                }
+                hand_over(paths_out, expect(code, answer)?.children.take());
                 Ok(())
             },
         )
@@ -1095,9 +1085,7 @@ pub unsafe extern "C" fn zk_whoami(
             client,
             |_| Ok((Op::WhoAmI, None)),
             |code, answer| {
-                if let Some(identities) = expect(code, answer)?.identities.take() {
-                    write(identities_out, identities.into_view());
-                }
+                hand_over(identities_out, expect(code, answer)?.identities.take());
                 Ok(())
             },
         )

@@ -286,6 +286,22 @@ impl<View, Storage> Owned<View, Storage> {
     }
 }
 
+/// Hands an owned answer (None: a NULL pointer) to an out-parameter the caller may leave
+/// NULL; then it is dropped here rather than leaked.
+///
+/// # Safety
+/// `out` is NULL or writable.
+pub(crate) unsafe fn hand_over<View, Storage>(
+    out: *mut *mut View,
+    owned: Option<Box<Owned<View, Storage>>>,
+) {
+    if !out.is_null() {
+        let pointer = owned.map_or(ptr::null_mut(), Owned::into_view);
+        // SAFETY: non-NULL and writable per the caller.
+        unsafe { out.write(pointer) };
+    }
+}
+
 /// Frees what `Owned::into_view` handed out; NULL is nothing.
 ///
 /// # Safety
