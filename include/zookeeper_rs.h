@@ -550,6 +550,20 @@ typedef struct zk_acl {
 } zk_acl;
 
 /*
+ An ACL owned by the caller; free with `zk_acl_list_free`.
+ */
+typedef struct zk_acl_list {
+  /*
+   `count` entries.
+   */
+  const struct zk_acl *items;
+  /*
+   How many.
+   */
+  size_t count;
+} zk_acl_list;
+
+/*
  A znode's Stat, field for field as ZooKeeper's.
  */
 typedef struct zk_stat {
@@ -627,20 +641,6 @@ typedef struct zk_strings {
    */
   size_t count;
 } zk_strings;
-
-/*
- An ACL owned by the caller; free with `zk_acl_list_free`.
- */
-typedef struct zk_acl_list {
-  /*
-   `count` entries.
-   */
-  const struct zk_acl *items;
-  /*
-   How many.
-   */
-  size_t count;
-} zk_acl_list;
 
 /*
  One op's outcome in a multi.
@@ -994,6 +994,106 @@ enum zk_result zk_client_set_attached(const struct zk_client *client,
                                       bool attached);
 
 /*
+ The znode's ACL (free with `zk_acl_list_free`; digests masked without ADMIN) and Stat.
+
+ # Safety
+ Pointers are NULL or valid for the call; out-parameters are NULL or writable.
+ */
+enum zk_result zk_get_acl(const struct zk_client *client,
+                          const char *path,
+                          struct zk_acl_list **acl_out,
+                          struct zk_stat *stat_out);
+
+/*
+ `zk_get_acl` with a completion: `reply->acl` and `reply->stat`.
+
+ # Safety
+ As `zk_get_acl`.
+ */
+enum zk_result zk_get_acl_async(const struct zk_client *client,
+                                const char *path,
+                                zk_completion_fn done,
+                                void *userdata);
+
+/*
+ Replaces the znode's ACL; `version` -1 matches any ACL version. Writes the new Stat.
+
+ # Safety
+ Pointers are NULL or valid for the call; `stat_out` is NULL or writable.
+ */
+enum zk_result zk_set_acl(const struct zk_client *client,
+                          const char *path,
+                          const struct zk_acl *acl,
+                          size_t acl_len,
+                          int32_t version,
+                          struct zk_stat *stat_out);
+
+/*
+ `zk_set_acl` with a completion: `reply->stat`.
+
+ # Safety
+ As `zk_set_acl`.
+ */
+enum zk_result zk_set_acl_async(const struct zk_client *client,
+                                const char *path,
+                                const struct zk_acl *acl,
+                                size_t acl_len,
+                                int32_t version,
+                                zk_completion_fn done,
+                                void *userdata);
+
+/*
+ Applies create, delete, set and check ops atomically. The results (free with
+ `zk_multi_results_free`) are written on success and also when the server failed the
+ multi, where they say which op failed and why (the call then returns that op's code);
+ they are not written for an error found before sending (a bad path, a NULL argument).
+
+ # Safety
+ `ops` points to `ops_len` ops; pointers are valid for the call; `results_out` is NULL or
+ writable.
+ */
+enum zk_result zk_multi(const struct zk_client *client,
+                        const struct zk_op *ops,
+                        size_t ops_len,
+                        struct zk_multi_results **results_out);
+
+/*
+ `zk_multi` with a completion: `reply->multi_results`, also for a failed multi.
+
+ # Safety
+ As `zk_multi`.
+ */
+enum zk_result zk_multi_async(const struct zk_client *client,
+                              const struct zk_op *ops,
+                              size_t ops_len,
+                              zk_completion_fn done,
+                              void *userdata);
+
+/*
+ Reads several znodes; each read succeeds or fails on its own (see `zk_read_result`).
+ Free the results with `zk_read_results_free`.
+
+ # Safety
+ `reads` points to `reads_len` reads; `results_out` is NULL or writable.
+ */
+enum zk_result zk_multi_read(const struct zk_client *client,
+                             const struct zk_read_op *reads,
+                             size_t reads_len,
+                             struct zk_read_results **results_out);
+
+/*
+ `zk_multi_read` with a completion: `reply->read_results`.
+
+ # Safety
+ As `zk_multi_read`.
+ */
+enum zk_result zk_multi_read_async(const struct zk_client *client,
+                                   const struct zk_read_op *reads,
+                                   size_t reads_len,
+                                   zk_completion_fn done,
+                                   void *userdata);
+
+/*
  Creates a znode in any `zk_create_mode` (`ttl_ms` is used by the TTL modes only). `data`
  NULL with `data_len` 0 is null data; `acl` NULL with `acl_len` 0 is the open ACL. On
  success writes the created path (with the sequence suffix; free with `zk_string_free`) and
@@ -1162,106 +1262,6 @@ enum zk_result zk_set_async(const struct zk_client *client,
                             void *userdata);
 
 /*
- The znode's ACL (free with `zk_acl_list_free`; digests masked without ADMIN) and Stat.
-
- # Safety
- Pointers are NULL or valid for the call; out-parameters are NULL or writable.
- */
-enum zk_result zk_get_acl(const struct zk_client *client,
-                          const char *path,
-                          struct zk_acl_list **acl_out,
-                          struct zk_stat *stat_out);
-
-/*
- `zk_get_acl` with a completion: `reply->acl` and `reply->stat`.
-
- # Safety
- As `zk_get_acl`.
- */
-enum zk_result zk_get_acl_async(const struct zk_client *client,
-                                const char *path,
-                                zk_completion_fn done,
-                                void *userdata);
-
-/*
- Replaces the znode's ACL; `version` -1 matches any ACL version. Writes the new Stat.
-
- # Safety
- Pointers are NULL or valid for the call; `stat_out` is NULL or writable.
- */
-enum zk_result zk_set_acl(const struct zk_client *client,
-                          const char *path,
-                          const struct zk_acl *acl,
-                          size_t acl_len,
-                          int32_t version,
-                          struct zk_stat *stat_out);
-
-/*
- `zk_set_acl` with a completion: `reply->stat`.
-
- # Safety
- As `zk_set_acl`.
- */
-enum zk_result zk_set_acl_async(const struct zk_client *client,
-                                const char *path,
-                                const struct zk_acl *acl,
-                                size_t acl_len,
-                                int32_t version,
-                                zk_completion_fn done,
-                                void *userdata);
-
-/*
- Applies create, delete, set and check ops atomically. The results (free with
- `zk_multi_results_free`) are written on success and also when the server failed the
- multi, where they say which op failed and why (the call then returns that op's code);
- they are not written for an error found before sending (a bad path, a NULL argument).
-
- # Safety
- `ops` points to `ops_len` ops; pointers are valid for the call; `results_out` is NULL or
- writable.
- */
-enum zk_result zk_multi(const struct zk_client *client,
-                        const struct zk_op *ops,
-                        size_t ops_len,
-                        struct zk_multi_results **results_out);
-
-/*
- `zk_multi` with a completion: `reply->multi_results`, also for a failed multi.
-
- # Safety
- As `zk_multi`.
- */
-enum zk_result zk_multi_async(const struct zk_client *client,
-                              const struct zk_op *ops,
-                              size_t ops_len,
-                              zk_completion_fn done,
-                              void *userdata);
-
-/*
- Reads several znodes; each read succeeds or fails on its own (see `zk_read_result`).
- Free the results with `zk_read_results_free`.
-
- # Safety
- `reads` points to `reads_len` reads; `results_out` is NULL or writable.
- */
-enum zk_result zk_multi_read(const struct zk_client *client,
-                             const struct zk_read_op *reads,
-                             size_t reads_len,
-                             struct zk_read_results **results_out);
-
-/*
- `zk_multi_read` with a completion: `reply->read_results`.
-
- # Safety
- As `zk_multi_read`.
- */
-enum zk_result zk_multi_read_async(const struct zk_client *client,
-                                   const struct zk_read_op *reads,
-                                   size_t reads_len,
-                                   zk_completion_fn done,
-                                   void *userdata);
-
-/*
  Waits until the server has applied every change committed before the call.
 
  # Safety
@@ -1422,6 +1422,63 @@ enum zk_result zk_whoami(const struct zk_client *client,
 enum zk_result zk_whoami_async(const struct zk_client *client,
                                zk_completion_fn done,
                                void *userdata);
+
+/*
+ Frees bytes from `zk_get` (or a string from `zk_create`'s path is `zk_string_free`).
+ NULL is ignored.
+
+ # Safety
+ `bytes` is NULL or came from this library and was not freed yet.
+ */
+void zk_bytes_free(struct zk_bytes *bytes);
+
+/*
+ Frees a string list. NULL is ignored.
+
+ # Safety
+ `strings` is NULL or came from this library and was not freed yet.
+ */
+void zk_strings_free(struct zk_strings *strings);
+
+/*
+ Frees an ACL list. NULL is ignored.
+
+ # Safety
+ `acl` is NULL or came from this library and was not freed yet.
+ */
+void zk_acl_list_free(struct zk_acl_list *acl);
+
+/*
+ Frees an identity list. NULL is ignored.
+
+ # Safety
+ `identities` is NULL or came from this library and was not freed yet.
+ */
+void zk_identity_list_free(struct zk_identity_list *identities);
+
+/*
+ Frees a multi's results. NULL is ignored.
+
+ # Safety
+ `results` is NULL or came from this library and was not freed yet.
+ */
+void zk_multi_results_free(struct zk_multi_results *results);
+
+/*
+ Frees a multi-read's results. NULL is ignored.
+
+ # Safety
+ `results` is NULL or came from this library and was not freed yet.
+ */
+void zk_read_results_free(struct zk_read_results *results);
+
+/*
+ Frees a string from this library (`zk_create`'s path). NULL is ignored.
+
+ # Safety
+ `text` is NULL or came from this library and was not freed yet.
+ */
+void zk_string_free(char *text);
 
 /*
  A lock contender at `path` on the client's session, listed as `identifier` (NULL: "").
@@ -1736,63 +1793,6 @@ enum zk_result zk_server_stop(const struct zk_server *server);
  `server` is NULL or a handle from this library, not used after this call.
  */
 void zk_server_free(struct zk_server *server);
-
-/*
- Frees bytes from `zk_get` (or a string from `zk_create`'s path is `zk_string_free`).
- NULL is ignored.
-
- # Safety
- `bytes` is NULL or came from this library and was not freed yet.
- */
-void zk_bytes_free(struct zk_bytes *bytes);
-
-/*
- Frees a string list. NULL is ignored.
-
- # Safety
- `strings` is NULL or came from this library and was not freed yet.
- */
-void zk_strings_free(struct zk_strings *strings);
-
-/*
- Frees an ACL list. NULL is ignored.
-
- # Safety
- `acl` is NULL or came from this library and was not freed yet.
- */
-void zk_acl_list_free(struct zk_acl_list *acl);
-
-/*
- Frees an identity list. NULL is ignored.
-
- # Safety
- `identities` is NULL or came from this library and was not freed yet.
- */
-void zk_identity_list_free(struct zk_identity_list *identities);
-
-/*
- Frees a multi's results. NULL is ignored.
-
- # Safety
- `results` is NULL or came from this library and was not freed yet.
- */
-void zk_multi_results_free(struct zk_multi_results *results);
-
-/*
- Frees a multi-read's results. NULL is ignored.
-
- # Safety
- `results` is NULL or came from this library and was not freed yet.
- */
-void zk_read_results_free(struct zk_read_results *results);
-
-/*
- Frees a string from this library (`zk_create`'s path). NULL is ignored.
-
- # Safety
- `text` is NULL or came from this library and was not freed yet.
- */
-void zk_string_free(char *text);
 
 #ifdef __cplusplus
 }  // extern "C"

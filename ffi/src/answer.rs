@@ -10,13 +10,13 @@ use zookeeper_core::op::{Op, Reply};
 use zookeeper_core::{Client, Error, ErrorCode, Watcher};
 
 use crate::boundary::UserData;
-use crate::result::zk_result;
-use crate::types::{
+use crate::owned::{
     c_string, owned_acl, owned_bytes, owned_identities, owned_multi_results, owned_read_results,
     owned_strings, zk_acl_list, zk_bytes, zk_identity_list, zk_multi_results, zk_read_results,
-    zk_stat, zk_strings, AclOwned, BytesOwned, IdentitiesOwned, MultiOwned, ReadOwned,
-    StringsOwned,
+    zk_strings, AclOwned, BytesOwned, IdentitiesOwned, MultiOwned, ReadOwned, StringsOwned,
 };
+use crate::result::zk_result;
+use crate::types::zk_stat;
 
 /// An asynchronous call's answer, borrowed by its completion: valid only during the callback
 /// (copy what you keep). Fields the operation does not answer are NULL (or 0).
@@ -140,7 +140,7 @@ trait AsViewOf<View> {
     fn as_view(&self) -> *const View;
 }
 
-impl<View, Storage> AsViewOf<View> for crate::types::Owned<View, Storage> {
+impl<View, Storage> AsViewOf<View> for crate::owned::Owned<View, Storage> {
     fn as_view(&self) -> *const View {
         &self.view
     }

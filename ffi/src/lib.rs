@@ -22,6 +22,7 @@ mod answer;
 mod boundary;
 mod client;
 mod ops;
+mod owned;
 mod recipes;
 mod result;
 mod server;
@@ -33,14 +34,14 @@ pub use client::{
     zk_watcher_fn,
 };
 pub use ops::{zk_add_watch_mode, zk_watcher_type};
+pub use owned::{
+    zk_acl_list, zk_bytes, zk_identity, zk_identity_list, zk_multi_results, zk_op_result,
+    zk_read_result, zk_read_results, zk_strings,
+};
 pub use recipes::{
     zk_leader_election, zk_leader_fn, zk_leader_latch, zk_leader_listener_fn, zk_lock,
     zk_lock_kind, zk_semaphore,
 };
 pub use result::{zk_result, zk_result_message};
 pub use server::{zk_server, zk_server_options};
-pub use types::{
-    zk_acl, zk_acl_list, zk_bytes, zk_create_mode, zk_identity, zk_identity_list, zk_multi_results,
-    zk_op, zk_op_kind, zk_op_result, zk_perm, zk_read_op, zk_read_result, zk_read_results, zk_stat,
-    zk_strings,
-};
+pub use types::{zk_acl, zk_create_mode, zk_op, zk_op_kind, zk_perm, zk_read_op, zk_stat};

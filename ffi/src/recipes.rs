@@ -13,8 +13,8 @@ use crate::boundary::{
     boundary, boundary_void, from_raw, into_raw, reference, required, text, write, UserData,
 };
 use crate::client::zk_client;
+use crate::owned::{owned_strings, zk_strings};
 use crate::result::zk_result;
-use crate::types::{owned_strings, zk_strings};
 
 /// Lock kinds of `zk_lock_new`.
 #[repr(C)]
