@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${SECONDS_PER_RUN:-4}
-cargo build --release -q -p zookeeper-core --bin zookeeper-rs --example wire_load
+cargo build --release -q -p zookeeper-rs -p zookeeper-core --bin zookeeper-rs --example wire_load
 load=target/release/examples/wire_load
 work=$(mktemp -d)
 trap 'kill $ours $theirs 2>/dev/null || true; rm -rf "$work"' EXIT

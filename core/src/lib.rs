@@ -79,7 +79,7 @@ pub mod watch;
 
 pub use client::{
     AsyncClient, Client, ClientState, ConnectOptions, Error, ReadCacheConfig, ReadCacheStats,
-    WatchStream, Watcher,
+    SessionCredentials, WatchStream, Watcher,
 };
 pub use op::{CreateRequest, IntoData, Op, OpResult, ReadOp, ReadResult};
 pub use proto::{

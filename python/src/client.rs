@@ -2,6 +2,7 @@
 //! tuples, with the GIL released while a call waits.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use pyo3::exceptions::PyRuntimeError;
@@ -112,16 +113,22 @@ fn wait<T: Send>(
 /// A session on a ZooKeeper server.
 #[pyclass(frozen, module = "zookeeper._native")]
 pub struct NativeClient {
-    client: Client,
+    /// Shared with the recipes working through this session.
+    client: Arc<Client>,
     default_watcher: Option<Py<NativeWatcher>>,
 }
 
 impl NativeClient {
     pub(crate) fn new(client: Client, default_watcher: Option<Py<NativeWatcher>>) -> NativeClient {
         NativeClient {
-            client,
+            client: Arc::new(client),
             default_watcher,
         }
+    }
+
+    /// The client, for recipes (see recipes.rs).
+    pub(crate) fn shared(&self) -> Arc<Client> {
+        self.client.clone()
     }
 }
 

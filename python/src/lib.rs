@@ -9,6 +9,7 @@
 
 mod client;
 mod convert;
+mod recipes;
 mod server;
 
 use pyo3::prelude::*;
@@ -19,6 +20,11 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<client::NativeClient>()?;
     module.add_class::<client::NativeWatcher>()?;
     module.add_class::<server::NativeServer>()?;
+    module.add_class::<recipes::NativeSessionSlot>()?;
+    module.add_class::<recipes::NativeLock>()?;
+    module.add_class::<recipes::NativeSemaphore>()?;
+    module.add_class::<recipes::NativeLeaderElection>()?;
+    module.add_class::<recipes::NativeLeaderLatch>()?;
     module.add_function(wrap_pyfunction!(client::shutdown, module)?)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -3,27 +3,20 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use zookeeper_core::server::net::{NetConfig, NetServer};
-use zookeeper_core::{Server, ServerConfig};
+use zookeeper_core::server::embedded::{EmbeddedServer, ServerSetup};
+use zookeeper_core::server::net::NetConfig;
+use zookeeper_core::ServerConfig;
 
 use crate::client::{options, NativeClient, NativeWatcher};
 use crate::convert;
 
-/// The running parts; both dropped by `stop`.
-struct Running {
-    /// Dropped first: connections close before the engine stops.
-    net: Option<NetServer>,
-    server: Server,
-}
-
 /// A running server. `stop()` (or dropping it) stops serving; sessions are not closed.
 #[pyclass(frozen, module = "zookeeper._native")]
 pub struct NativeServer {
-    running: std::sync::Mutex<Option<Running>>,
+    running: std::sync::Mutex<Option<EmbeddedServer>>,
     address: Option<String>,
 }
 
@@ -55,7 +48,6 @@ impl NativeServer {
             session_timeout_ms_max,
             force_sync,
             super_digest,
-            data_dir: data_dir.clone(),
             ..ServerConfig::default()
         };
         config
@@ -70,31 +62,20 @@ impl NativeServer {
             }
             None => None,
         };
+        let setup = ServerSetup {
+            server: config,
+            net: listen.map(|address| NetConfig {
+                address,
+                connections_per_ip_max,
+                ..NetConfig::default()
+            }),
+        }
+        .with_data_dir(data_dir);
         // Recovery reads the whole data directory: the GIL is released meanwhile.
-        let started = py.detach(move || -> Result<Running, String> {
-            let server = Server::start(config).map_err(|error| error.to_string())?;
-            let net = match listen {
-                Some(address) => Some(
-                    NetServer::start(
-                        Arc::clone(server.engine()),
-                        NetConfig {
-                            address,
-                            connections_per_ip_max,
-                            data_dir,
-                            ..NetConfig::default()
-                        },
-                    )
-                    .map_err(|error| format!("cannot listen on {address}: {error}"))?,
-                ),
-                None => None,
-            };
-            Ok(Running { net, server })
-        });
-        let running = started.map_err(PyOSError::new_err)?;
-        let address = running
-            .net
-            .as_ref()
-            .map(|net| net.local_address().to_string());
+        let running = py
+            .detach(move || setup.start())
+            .map_err(|error| PyOSError::new_err(error.to_string()))?;
+        let address = running.address().map(|address| address.to_string());
         Ok(NativeServer {
             running: std::sync::Mutex::new(Some(running)),
             address,
@@ -136,7 +117,7 @@ impl NativeServer {
             return Err(PyRuntimeError::new_err("the server is stopped"));
         };
         let client = running
-            .server
+            .server()
             .connect_with(options)
             .map_err(|error| convert::error(py, &error))?;
         Ok(NativeClient::new(client, watcher))
@@ -150,10 +131,7 @@ impl NativeServer {
             .ok()
             .and_then(|mut running| running.take());
         if let Some(running) = running {
-            py.detach(move || {
-                drop(running.net);
-                drop(running.server);
-            });
+            py.detach(move || drop(running));
         }
     }
 }

@@ -157,6 +157,9 @@ class Session:
             if not (isinstance(entry, tuple) and len(entry) == 2):
                 raise TypeError("auth_data must be a list of (scheme, credential) pairs")
         self._native: Optional[_native.NativeClient] = None
+        #: The session the recipes work through (zookeeper.recipes): each new session is put
+        #: in it, so a LeaderLatch follows the client to its next session.
+        self._slot = _native.NativeSessionSlot()
         self._lock = threading.RLock()
         self._state = ConnectionState.LOST
         self._listeners: List[Listener] = []
@@ -193,6 +196,7 @@ class Session:
                                                       self._read_only, self._cache,
                                                       connect_timeout_ms)
             self._native = native
+            self._slot.set(native)
             # Closes the session at exit or when the client is collected, so its ephemerals
             # go at once rather than after the session timeout.
             self._finalizer = weakref.finalize(self, _close_quietly, native)
@@ -205,6 +209,8 @@ class Session:
         with self._lock:
             native, self._native = self._native, None
             finalizer, self._finalizer = self._finalizer, None
+            if native is not None:
+                self._slot.set(None)
         if finalizer is not None:
             finalizer.detach()
         if native is not None:

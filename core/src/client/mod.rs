@@ -11,6 +11,7 @@ mod dispatcher;
 mod error;
 mod in_process;
 mod read_cache;
+pub mod recipes;
 mod remote;
 mod validate;
 mod watch_gate;
@@ -52,6 +53,20 @@ pub struct ConnectOptions {
     /// Over TCP: how long `Client::connect` waits for a server to grant the session; None:
     /// the session timeout.
     pub connect_timeout_ms: Option<u64>,
+    /// Resume this session instead of opening a new one (ZooKeeper's `new ZooKeeper(...,
+    /// sessionId, sessionPasswd)`); connecting answers SessionExpired when the server no longer
+    /// has it or the password is wrong.
+    pub resume: Option<SessionCredentials>,
+}
+
+/// What identifies a session to resume: its id and password, as `Client::session_id` and
+/// `Client::session_password` report them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionCredentials {
+    /// The session id.
+    pub session_id: i64,
+    /// The session password.
+    pub password: [u8; 16],
 }
 
 impl Default for ConnectOptions {
@@ -63,6 +78,7 @@ impl Default for ConnectOptions {
             read_only: false,
             read_cache: None,
             connect_timeout_ms: None,
+            resume: None,
         }
     }
 }
@@ -174,11 +190,20 @@ impl Client {
 
     pub(crate) fn in_process(engine: Arc<Engine>, options: ConnectOptions) -> Result<Client> {
         let shared = Client::new_shared(&options)?;
-        let session = match engine.open_session(
-            options.session_timeout_ms,
-            shared.clone(),
-            Some(&options.ip),
-        ) {
+        let opened = match options.resume {
+            Some(credentials) => engine.resume_session(
+                credentials.session_id,
+                &credentials.password,
+                shared.clone(),
+                Some(&options.ip),
+            ),
+            None => engine.open_session(
+                options.session_timeout_ms,
+                shared.clone(),
+                Some(&options.ip),
+            ),
+        };
+        let session = match opened {
             Ok(session) => session,
             Err(code) => {
                 let _ = shared.dispatch.send(Dispatch::Stop);

@@ -2,10 +2,10 @@
 //! system clock, or nothing on a manual clock, where the test moves time).
 
 mod apply;
-pub mod cli;
 mod clock;
 mod config;
 mod driver;
+pub mod embedded;
 mod engine;
 pub mod net;
 mod pipeline;

@@ -1,18 +1,20 @@
 """What every recipe shares: the exceptions the recipes raise, bounded retries on connection
-loss, deadlines, and reading a connection state whatever its representation.
+loss, deadlines, and the session slot through which the Rust recipes (Lock, ReadLock,
+WriteLock, Semaphore, LeaderElection, LeaderLatch) reach a client.
 
-Recipes use only the public :class:`zookeeper.ZooKeeper` API, so they work the same over TCP
-and in process; this module is the one place that knows which names they take from it.
+The Python recipes (barriers, queues, counters, parties) use only the public
+:class:`zookeeper.ZooKeeper` API, so they work the same over TCP and in process; this module is
+the one place that knows which names they take from it.
 """
 
 from __future__ import annotations
 
 import random
-import re
 import threading
 import time
-from typing import TYPE_CHECKING, Callable, Optional, Tuple, TypeVar
+from typing import Callable, Optional, TypeVar
 
+from zookeeper import _native
 from zookeeper import (
     BadVersionError,
     ConnectionClosedError,
@@ -39,15 +41,9 @@ __all__ = [
     "NotEmptyError",
     "SessionExpiredError",
     "ZooKeeperError",
-    "create_protected",
     "retry",
-    "sequence_of",
-    "split_sequence",
-    "state_name",
+    "session_slot",
 ]
-
-if TYPE_CHECKING:
-    from zookeeper import ZooKeeper
 
 T = TypeVar("T")
 
@@ -57,10 +53,6 @@ T = TypeVar("T")
 RETRY_TOTAL_S_MAX = 10.0
 RETRY_SLEEP_S_MIN = 0.05
 RETRY_SLEEP_S_MAX = 1.0
-
-# ZooKeeper appends the parent's cversion as "%010d": ten digits, or a minus sign and nine
-# digits once the counter has wrapped (the rare eleven-character form reads as positive).
-_SEQUENCE_SUFFIX = re.compile(r"(\d{10}|-\d{9})$")
 
 
 class LockTimeout(ZooKeeperError):
@@ -114,57 +106,11 @@ class Deadline:
         return event.wait(self.remaining_s())
 
 
-def create_protected(
-    client: ZooKeeper, parent_path: str, name_prefix: str, data: bytes, mode: int
-) -> str:
-    """Creates the sequential znode ``parent_path/name_prefix<sequence>``; its path.
-
-    ``name_prefix`` must be unique to the caller (it holds a uuid). A create whose reply was
-    lost to a connection loss may still have happened; retrying blindly would leave a second
-    sequential node that blocks every later contender while the session lives (Curator's
-    "protected" create). So after a loss this looks for a child carrying the prefix first.
+def session_slot(client: object) -> _native.NativeSessionSlot:
+    """The session slot the Rust recipes work through for ``client`` (a ``ZooKeeper`` or
+    ``ZooClient``): it holds the client's current session, and its next one after ``start()``.
     """
-    parent = "" if parent_path == "/" else parent_path
-    deadline = time.monotonic() + RETRY_TOTAL_S_MAX
-    sleep_s = RETRY_SLEEP_S_MIN
-    while True:
-        try:
-            return str(client.create(parent + "/" + name_prefix, data, mode))
-        except (ConnectionLossError, OperationTimeoutError):
-            if time.monotonic() + sleep_s > deadline:
-                raise
-            time.sleep(sleep_s * (0.5 + random.random()))
-            sleep_s = min(sleep_s * 2, RETRY_SLEEP_S_MAX)
-            try:
-                for child in client.get_children(parent_path):
-                    if child.startswith(name_prefix):
-                        return parent + "/" + child
-            except (ConnectionLossError, OperationTimeoutError):
-                pass
-
-
-def sequence_of(node_name: str) -> Optional[int]:
-    """The sequence number a sequential znode's name ends with, or ``None`` if it has none."""
-    parts = split_sequence(node_name)
-    return None if parts is None else parts[1]
-
-
-def split_sequence(node_name: str) -> Optional[Tuple[str, int]]:
-    """A sequential znode's name split into (the name it was created with, sequence number);
-    ``None`` for a name without the ten-digit suffix ZooKeeper appends."""
-    match = _SEQUENCE_SUFFIX.search(node_name)
-    if match is None:
-        return None
-    return node_name[: match.start()], int(match.group(1))
-
-
-def state_name(state: object) -> str:
-    """A connection state as an upper-case name: ``"CONNECTED"``, ``"SUSPENDED"``, ``"LOST"``...
-
-    Accepts an enum member, a kazoo-style string constant or anything whose ``str`` ends in the
-    state's name, so a recipe compares names and never depends on the representation.
-    """
-    name = getattr(state, "name", None)
-    if not isinstance(name, str):
-        name = str(state)
-    return name.rsplit(".", 1)[-1].upper()
+    slot = getattr(client, "_slot", None)
+    if not isinstance(slot, _native.NativeSessionSlot):
+        raise TypeError(f"recipes need a zookeeper.ZooKeeper client, not {type(client).__name__}")
+    return slot

@@ -133,8 +133,9 @@ impl Connection {
                 pending: VecDeque::new(),
                 auth_waiters: VecDeque::new(),
                 next_xid: 1,
-                session_id: 0,
-                password: [0; 16],
+                // A session to resume is offered in the first handshake, as after a reconnect.
+                session_id: options.resume.map_or(0, |resume| resume.session_id),
+                password: options.resume.map_or([0; 16], |resume| resume.password),
                 timeout_ms: requested_timeout_ms as u32,
                 last_zxid_seen: 0,
                 identities: Vec::new(),

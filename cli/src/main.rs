@@ -1,18 +1,27 @@
-//! The server binary's command line: flags and zoo.cfg in, a running server until SIGINT or
-//! SIGTERM out.
+//! zookeeper-rs, the server binary: flags and zoo.cfg in, a server serving ZooKeeper's client
+//! protocol until SIGINT or SIGTERM out.
+//!
+//! `zookeeper-rs [--port N] [--data-dir DIR] [--config zoo.cfg]`
+//!
+//! Only the command line lives here (arguments, the logging subscriber, signals); the server is
+//! assembled by `zookeeper_core::server::embedded::ServerSetup`, as Python and C assemble theirs.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use crate::server::net::NetServer;
-use crate::server::zoo_cfg::ZooCfg;
-use crate::server::{Engine, Server};
+use zookeeper_core::server::embedded::ServerSetup;
+use zookeeper_core::server::zoo_cfg::ZooCfg;
+use zookeeper_core::server::Engine;
 
 const USAGE: &str = "usage: zookeeper-rs [--port PORT] [--data-dir DIR] [--config zoo.cfg]";
 
-/// Runs the server binary with its arguments (without the program name).
-pub fn main(args: Vec<String>) -> ExitCode {
+/// Where the log and snapshots go when neither a flag nor zoo.cfg names a directory.
+const DATA_DIR_DEFAULT: &str = "zk-data";
+
+/// How often the binary looks whether the engine's storage failed.
+const STORAGE_CHECK_INTERVAL_MS: u64 = 100;
+
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -20,7 +29,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match run(args) {
+    match run(std::env::args().skip(1).collect()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("zookeeper-rs: {message}");
@@ -29,31 +38,48 @@ pub fn main(args: Vec<String>) -> ExitCode {
     }
 }
 
-fn run(args: Vec<String>) -> Result<(), String> {
-    let mut port = None;
-    let mut data_dir = None;
-    let mut config = None;
+/// What the command line asked for.
+struct Arguments {
+    port: Option<u16>,
+    data_dir: Option<PathBuf>,
+    config: Option<PathBuf>,
+}
+
+/// Parses the flags; `Ok(None)` after printing the usage for `--help`.
+fn parse_arguments(args: Vec<String>) -> Result<Option<Arguments>, String> {
+    let mut parsed = Arguments {
+        port: None,
+        data_dir: None,
+        config: None,
+    };
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value\n{USAGE}"));
         match flag.as_str() {
             "--port" => {
-                port = Some(
+                parsed.port = Some(
                     value("--port")?
                         .parse::<u16>()
                         .map_err(|_| format!("--port must be a port number\n{USAGE}"))?,
                 )
             }
-            "--data-dir" => data_dir = Some(PathBuf::from(value("--data-dir")?)),
-            "--config" => config = Some(PathBuf::from(value("--config")?)),
+            "--data-dir" => parsed.data_dir = Some(PathBuf::from(value("--data-dir")?)),
+            "--config" => parsed.config = Some(PathBuf::from(value("--config")?)),
             "-h" | "--help" => {
                 println!("{USAGE}");
-                return Ok(());
+                return Ok(None);
             }
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
-    let mut cfg = match &config {
+    Ok(Some(parsed))
+}
+
+fn run(args: Vec<String>) -> Result<(), String> {
+    let Some(arguments) = parse_arguments(args)? else {
+        return Ok(());
+    };
+    let mut cfg = match &arguments.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
@@ -64,35 +90,35 @@ fn run(args: Vec<String>) -> Result<(), String> {
     for warning in &cfg.warnings {
         tracing::warn!("{warning}");
     }
-    if let Some(port) = port {
+    if let Some(port) = arguments.port {
         cfg.net.address.set_port(port);
     }
-    let data_dir = data_dir
-        .or(cfg.data_dir.clone())
-        .unwrap_or_else(|| PathBuf::from("zk-data"));
+    // The binary keeps data durably by default; only an embedding program runs in memory.
+    let data_dir = arguments
+        .data_dir
+        .or(cfg.data_dir.take())
+        .unwrap_or_else(|| PathBuf::from(DATA_DIR_DEFAULT));
     tracing::info!(
         data_dir = %data_dir.display(),
         force_sync = cfg.server.force_sync,
         "opening the data directory"
     );
-    cfg.server.data_dir = Some(data_dir.clone());
-    cfg.net.data_dir = Some(data_dir.clone());
-    let server = Server::start(cfg.server.clone()).map_err(|error| error.to_string())?;
-    let net = NetServer::start(Arc::clone(server.engine()), cfg.net.clone())
-        .map_err(|error| format!("cannot listen on {}: {error}", cfg.net.address))?;
-    let stop = wait_for_stop(server.engine());
-    tracing::info!(address = %net.local_address(), "shutting down");
-    drop(net);
+    let running = ServerSetup::from_zoo_cfg(cfg)
+        .with_data_dir(Some(data_dir))
+        .start()
+        .map_err(|error| error.to_string())?;
+    let stop = wait_for_stop(running.server().engine());
+    if let Some(address) = running.address() {
+        tracing::info!(%address, "shutting down");
+    }
+    drop(running);
     match stop {
-        Stop::Signal => {
-            drop(server);
-            Ok(())
-        }
+        Stop::Signal => Ok(()),
         // Sessions are not closed: that would need writes the log can no longer take.
-        Stop::StorageFailed => {
-            drop(server);
-            Err("the transaction log failed (see the error above); stopped to keep what was acknowledged".into())
-        }
+        Stop::StorageFailed => Err(
+            "the transaction log failed (see the error above); stopped to keep what was acknowledged"
+                .into(),
+        ),
     }
 }
 
@@ -113,7 +139,8 @@ fn wait_for_stop(engine: &Engine) -> Stop {
     runtime.block_on(async {
         let failed = async {
             loop {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(std::time::Duration::from_millis(STORAGE_CHECK_INTERVAL_MS))
+                    .await;
                 if engine.has_failed() {
                     return;
                 }

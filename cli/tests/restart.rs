@@ -5,6 +5,9 @@
 //! a client's close ends a session (tests/python/test_restart.py runs kazoo and the Python
 //! package the same way, against Apache ZooKeeper too).
 
+// The behavioural suites' helpers, shared rather than copied: this test lives with the binary it
+// starts (`CARGO_BIN_EXE_zookeeper-rs` exists only in the binary's crate).
+#[path = "../../core/tests/common/mod.rs"]
 mod common;
 
 use std::net::TcpListener;

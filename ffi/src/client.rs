@@ -1,0 +1,445 @@
+//! The `zk_client` handle: connecting (over TCP or to an embedded server), resuming a session,
+//! the session's getters, watchers as C callbacks, closing and freeing.
+
+use std::collections::HashMap;
+use std::ffi::{c_char, c_void, CString};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use zookeeper_core::{
+    Client, ClientState, ConnectOptions, ReadCacheConfig, SessionCredentials, WatchedEvent, Watcher,
+};
+
+use crate::boundary::{
+    boundary, boundary_void, from_raw, into_raw, reference, required, text, write, UserData,
+};
+use crate::result::zk_result;
+
+/// A watch event as a watcher callback sees it; valid only during the callback.
+#[repr(C)]
+#[derive(Debug)]
+pub struct zk_watch_event {
+    /// ZooKeeper's event type: -1 none (a connection state change), 1 created, 2 deleted,
+    /// 3 data changed, 4 children changed, 5 data watch removed, 6 child watch removed,
+    /// 7 persistent watch removed.
+    pub event_type: i32,
+    /// ZooKeeper's connection state: 3 connected, 0 disconnected, -112 expired, 7 closed,
+    /// 4 auth failed, 5 connected read-only.
+    pub state: i32,
+    /// The znode's path; "" for connection state changes.
+    pub path: *const c_char,
+    /// The zxid of the change; -1 for state changes and client-side events.
+    pub zxid: i64,
+}
+
+/// A watcher: called on the client's dispatcher thread, one event at a time, in the order
+/// the events happened, never while the library holds a lock the client needs. It may call
+/// any function of the client, including `zk_client_close`.
+pub type zk_watcher_fn =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, event: *const zk_watch_event)>;
+
+/// How a client connects. Fill with `zk_client_options_init`, then change what you need.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct zk_client_options {
+    /// Requested session timeout in ms; the server clamps it into its range. Default 30000.
+    pub session_timeout_ms: i32,
+    /// The default watcher (connection state changes, `watch` requests without their own
+    /// watcher); NULL for none.
+    pub watcher: zk_watcher_fn,
+    /// Passed to `watcher`.
+    pub watcher_userdata: *mut c_void,
+    /// Keep up to this many znodes in the watch-coherent read cache; 0 (default) is off.
+    pub read_cache_entries_max: usize,
+    /// Most data bytes the read cache keeps; 0 is the default (64 MiB).
+    pub read_cache_bytes_max: usize,
+    /// Over TCP: how long connecting waits for a server, in ms; 0 (default) is the session
+    /// timeout.
+    pub connect_timeout_ms: i64,
+    /// Over TCP: accept a read-only server.
+    pub read_only: bool,
+    /// Resume the session `resume_session_id` / `resume_password` instead of opening one.
+    pub resume: bool,
+    /// The session id to resume (from `zk_client_session_id`).
+    pub resume_session_id: i64,
+    /// The session password to resume (from `zk_client_session_password`).
+    pub resume_password: [u8; 16],
+}
+
+/// Where a client stands with its session, as `zk_client_state` reports it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub enum zk_session_state {
+    /// The session is live.
+    ZK_STATE_CONNECTED = 0,
+    /// Authentication failed: every call answers `ZK_AUTHFAILED`.
+    ZK_STATE_AUTH_FAILED = 1,
+    /// The server expired the session.
+    ZK_STATE_EXPIRED = 2,
+    /// The session was closed.
+    ZK_STATE_CLOSED = 3,
+    /// Over TCP: looking for a server; calls wait for one up to the session timeout.
+    ZK_STATE_CONNECTING = 4,
+}
+
+/// What the read cache did so far.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct zk_read_cache_stats {
+    /// Reads answered from the cache.
+    pub hits: u64,
+    /// Reads that went to the server.
+    pub misses: u64,
+    /// Entries dropped by an event, a removed watch or a connection change.
+    pub invalidations: u64,
+    /// Entries dropped to stay within the bounds.
+    pub evictions: u64,
+    /// Znodes cached now.
+    pub entries: u64,
+    /// Data bytes cached now.
+    pub bytes: u64,
+}
+
+/// A session on a ZooKeeper server (opaque). Thread-safe: any thread may call any function
+/// on it at once, except that `zk_client_free` must be the last call on it.
+pub struct zk_client {
+    /// None once closed: later calls answer `ZK_CLOSED_HANDLE`.
+    client: RwLock<Option<Arc<Client>>>,
+    /// One watcher per (callback, userdata), so the same pair registered twice fires once
+    /// and `zk_remove_watcher` finds it, as with one Watcher object in ZooKeeper's clients.
+    watchers: Mutex<HashMap<(usize, usize), Watcher>>,
+}
+
+impl zk_client {
+    pub(crate) fn new(client: Client) -> zk_client {
+        zk_client {
+            client: RwLock::new(Some(Arc::new(client))),
+            watchers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The client while the handle is open.
+    pub(crate) fn live(&self) -> Result<Arc<Client>, zk_result> {
+        self.client
+            .read()
+            .clone()
+            .ok_or(zk_result::ZK_CLOSED_HANDLE)
+    }
+
+    /// The watcher for a callback and its userdata; None for a NULL callback.
+    pub(crate) fn watcher(
+        &self,
+        callback: zk_watcher_fn,
+        userdata: *mut c_void,
+    ) -> Option<Watcher> {
+        let callback_fn = callback?;
+        let key = (callback_fn as usize, userdata as usize);
+        let mut watchers = self.watchers.lock();
+        Some(
+            watchers
+                .entry(key)
+                .or_insert_with(|| c_watcher(callback_fn, UserData(userdata)))
+                .clone(),
+        )
+    }
+
+    /// The watcher already standing for a callback and its userdata.
+    pub(crate) fn known_watcher(
+        &self,
+        callback: zk_watcher_fn,
+        userdata: *mut c_void,
+    ) -> Option<Watcher> {
+        let callback = callback?;
+        self.watchers
+            .lock()
+            .get(&(callback as usize, userdata as usize))
+            .cloned()
+    }
+}
+
+type WatcherCallback = unsafe extern "C" fn(*mut c_void, *const zk_watch_event);
+
+fn c_watcher(callback: WatcherCallback, userdata: UserData) -> Watcher {
+    Watcher::new(move |event: WatchedEvent| {
+        let path = CString::new(event.path).unwrap_or_default();
+        let c_event = zk_watch_event {
+            event_type: event.event_type.code(),
+            state: event.state.code(),
+            path: path.as_ptr(),
+            zxid: event.zxid,
+        };
+        // SAFETY: the callback and userdata are the caller's, called as the header documents
+        // (on the dispatcher thread, with an event valid for the call).
+        unsafe { callback(userdata.get(), &c_event) };
+    })
+}
+
+/// Fills `options` with the defaults: 30 s session timeout, no watcher, no read cache, no
+/// resume.
+///
+/// # Safety
+/// `options` is NULL or points to writable memory for a `zk_client_options`.
+#[no_mangle]
+pub unsafe extern "C" fn zk_client_options_init(options: *mut zk_client_options) -> zk_result {
+    boundary(|| {
+        required(options)?;
+        let defaults = zk_client_options {
+            session_timeout_ms: 30_000,
+            watcher: None,
+            watcher_userdata: std::ptr::null_mut(),
+            read_cache_entries_max: 0,
+            read_cache_bytes_max: 0,
+            connect_timeout_ms: 0,
+            read_only: false,
+            resume: false,
+            resume_session_id: 0,
+            resume_password: [0; 16],
+        };
+        // SAFETY: checked non-NULL; writable per the contract.
+        unsafe { write(options, defaults) };
+        Ok(())
+    })
+}
+
+/// The Rust options for C options (NULL: the defaults).
+///
+/// # Safety
+/// `options` is NULL or points to a `zk_client_options`.
+pub(crate) unsafe fn connect_options(
+    options: *const zk_client_options,
+) -> Result<ConnectOptions, zk_result> {
+    // SAFETY: forwarded from the caller.
+    let Some(options) = (unsafe { options.as_ref() }) else {
+        return Ok(ConnectOptions::default());
+    };
+    if options.session_timeout_ms <= 0 || options.connect_timeout_ms < 0 {
+        return Err(zk_result::ZK_INVALID_ARGUMENT);
+    }
+    let defaults = ReadCacheConfig::default();
+    Ok(ConnectOptions {
+        session_timeout_ms: options.session_timeout_ms as i64,
+        watcher: options
+            .watcher
+            .map(|callback| c_watcher(callback, UserData(options.watcher_userdata))),
+        read_only: options.read_only,
+        read_cache: (options.read_cache_entries_max > 0).then_some(ReadCacheConfig {
+            entries_max: options.read_cache_entries_max,
+            bytes_max: if options.read_cache_bytes_max == 0 {
+                defaults.bytes_max
+            } else {
+                options.read_cache_bytes_max
+            },
+        }),
+        connect_timeout_ms: (options.connect_timeout_ms > 0)
+            .then_some(options.connect_timeout_ms as u64),
+        resume: options.resume.then_some(SessionCredentials {
+            session_id: options.resume_session_id,
+            password: options.resume_password,
+        }),
+        ..ConnectOptions::default()
+    })
+}
+
+/// Opens a session over TCP: `connect_string` is ZooKeeper's `host:port[,host:port...][/chroot]`.
+/// Returns once a server granted the session (`ZK_CONNECTIONLOSS` if none did in time;
+/// `ZK_SESSIONEXPIRED` when resuming a session the server no longer has). `options` may be
+/// NULL for the defaults. On success `*client_out` is a new handle for `zk_client_free`.
+///
+/// # Safety
+/// Pointers are NULL or valid as documented; `client_out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn zk_client_connect(
+    connect_string: *const c_char,
+    options: *const zk_client_options,
+    client_out: *mut *mut zk_client,
+) -> zk_result {
+    boundary(|| {
+        required(client_out)?;
+        // SAFETY: per the contract above.
+        let (connect_string, options) =
+            unsafe { (text(connect_string)?, connect_options(options)?) };
+        let client =
+            Client::connect(connect_string, options).map_err(|error| zk_result::from(&error))?;
+        // SAFETY: checked non-NULL.
+        unsafe { write(client_out, into_raw(zk_client::new(client))) };
+        Ok(())
+    })
+}
+
+/// Closes the session: its ephemerals go at once and its watchers hear the Closed state.
+/// Later calls on the handle answer `ZK_CLOSED_HANDLE`; closing twice answers it too. Safe to
+/// call from the client's own watcher or completion callbacks.
+///
+/// # Safety
+/// `client` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn zk_client_close(client: *const zk_client) -> zk_result {
+    boundary(|| {
+        // SAFETY: per the contract above.
+        let handle = unsafe { reference(client) }?;
+        let taken = handle
+            .client
+            .write()
+            .take()
+            .ok_or(zk_result::ZK_CLOSED_HANDLE)?;
+        handle.watchers.lock().clear();
+        taken.close().map_err(|error| zk_result::from(&error))
+    })
+}
+
+/// Frees the handle, closing its session first if it is open. NULL is ignored. Completions
+/// of calls still on their way run (with an error) before their memory goes.
+///
+/// # Safety
+/// `client` is NULL or a handle from this library, not used after this call.
+#[no_mangle]
+pub unsafe extern "C" fn zk_client_free(client: *mut zk_client) {
+    boundary_void(|| {
+        // SAFETY: per the contract above.
+        if let Some(handle) = unsafe { from_raw(client) } {
+            if let Some(open) = handle.client.write().take() {
+                let _ = open.close();
+            }
+        }
+    });
+}
+
+/// The session id.
+///
+/// # Safety
+/// `client` is NULL or a live handle; `session_id_out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn zk_client_session_id(
+    client: *const zk_client,
+    session_id_out: *mut i64,
+) -> zk_result {
+    boundary(|| {
+        required(session_id_out)?;
+        // SAFETY: per the contract above.
+        let live = unsafe { reference(client) }?.live()?;
+        // SAFETY: checked non-NULL.
+        unsafe { write(session_id_out, live.session_id()) };
+        Ok(())
+    })
+}
+
+/// Copies the 16-byte session password into `password_out`; `ZK_BUFFER_TOO_SMALL` (nothing
+/// written) when `password_len` is less than 16.
+///
+/// # Safety
+/// `client` is NULL or a live handle; `password_out` has `password_len` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn zk_client_session_password(
+    client: *const zk_client,
+    password_out: *mut u8,
+    password_len: usize,
+) -> zk_result {
+    boundary(|| {
+        required(password_out)?;
+        // SAFETY: per the contract above.
+        let live = unsafe { reference(client) }?.live()?;
+        let password = live.session_password();
+        if password_len < password.len() {
+            return Err(zk_result::ZK_BUFFER_TOO_SMALL);
+        }
+        // SAFETY: non-NULL with at least 16 writable bytes, per the check and the contract.
+        unsafe { std::ptr::copy_nonoverlapping(password.as_ptr(), password_out, password.len()) };
+        Ok(())
+    })
+}
+
+/// The session timeout the server granted, in ms.
+///
+/// # Safety
+/// `client` is NULL or a live handle; `timeout_ms_out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn zk_client_session_timeout_ms(
+    client: *const zk_client,
+    timeout_ms_out: *mut i32,
+) -> zk_result {
+    boundary(|| {
+        required(timeout_ms_out)?;
+        // SAFETY: per the contract above.
+        let live = unsafe { reference(client) }?.live()?;
+        let timeout_ms = i32::try_from(live.session_timeout_ms()).unwrap_or(i32::MAX);
+        // SAFETY: checked non-NULL.
+        unsafe { write(timeout_ms_out, timeout_ms) };
+        Ok(())
+    })
+}
+
+/// Where the client stands: a `zk_session_state`. A closed handle reports
+/// `ZK_STATE_CLOSED` (and `ZK_OK`).
+///
+/// # Safety
+/// `client` is NULL or a live handle; `state_out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn zk_client_state(
+    client: *const zk_client,
+    state_out: *mut i32,
+) -> zk_result {
+    boundary(|| {
+        required(state_out)?;
+        // SAFETY: per the contract above.
+        let handle = unsafe { reference(client) }?;
+        let state = match handle.live() {
+            Ok(live) => match live.state() {
+                ClientState::Connected => zk_session_state::ZK_STATE_CONNECTED,
+                ClientState::AuthFailed => zk_session_state::ZK_STATE_AUTH_FAILED,
+                ClientState::Expired => zk_session_state::ZK_STATE_EXPIRED,
+                ClientState::Closed => zk_session_state::ZK_STATE_CLOSED,
+                ClientState::Connecting => zk_session_state::ZK_STATE_CONNECTING,
+            },
+            Err(_) => zk_session_state::ZK_STATE_CLOSED,
+        };
+        // SAFETY: checked non-NULL.
+        unsafe { write(state_out, state as i32) };
+        Ok(())
+    })
+}
+
+/// The read cache's counters; `ZK_INVALID_STATE` when the client has no cache.
+///
+/// # Safety
+/// `client` is NULL or a live handle; `stats_out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn zk_client_read_cache_stats(
+    client: *const zk_client,
+    stats_out: *mut zk_read_cache_stats,
+) -> zk_result {
+    boundary(|| {
+        required(stats_out)?;
+        // SAFETY: per the contract above.
+        let live = unsafe { reference(client) }?.live()?;
+        let stats = live.read_cache_stats().ok_or(zk_result::ZK_INVALID_STATE)?;
+        let stats = zk_read_cache_stats {
+            hits: stats.hits,
+            misses: stats.misses,
+            invalidations: stats.invalidations,
+            evictions: stats.evictions,
+            entries: stats.entries as u64,
+            bytes: stats.bytes as u64,
+        };
+        // SAFETY: checked non-NULL.
+        unsafe { write(stats_out, stats) };
+        Ok(())
+    })
+}
+
+/// For a client of an embedded server: `false` cuts it off as a network partition would (its
+/// session then expires after its timeout), `true` reattaches it. Over TCP it does nothing.
+///
+/// # Safety
+/// `client` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn zk_client_set_attached(
+    client: *const zk_client,
+    attached: bool,
+) -> zk_result {
+    boundary(|| {
+        // SAFETY: per the contract above.
+        let live = unsafe { reference(client) }?.live()?;
+        live.set_attached(attached);
+        Ok(())
+    })
+}
