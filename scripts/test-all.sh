@@ -57,8 +57,8 @@ echo "== C ABI: install, C tests and examples under valgrind"
 echo "== Python package: fresh build with pip, tests, stubtest"
 python3 -m pip install -q --force-reinstall --no-deps ./python
 ZKRS_BIN="$PWD/target/release/zookeeper-rs" python3 -m pytest python/tests -q
-# From elsewhere, so the installed package is checked rather than the source tree. Entries a
-# given mypy does not need (mypy 2.4 no longer flags NullData, a subclass of the disjoint
-# base Data) are not errors: the allowlist serves the mypy versions either side.
+# From elsewhere, so the installed package is checked rather than the source tree. An
+# allowlist entry a given mypy does not need is not an error: the allowlist (runtime facts
+# stubtest cannot express, such as the disjoint base Data) serves mypy versions either side.
 (cd "$(mktemp -d)" && python3 -m mypy.stubtest zookeeper --ignore-unused-allowlist \
   --allowlist "$OLDPWD/python/stubtest-allowlist.txt")

@@ -253,11 +253,9 @@ pub(crate) unsafe fn read_ops(
             // SAFETY: the caller promises a valid path.
             let path = unsafe { text(read.path) }?.to_string();
             match read.kind {
-                kind if kind == zk_op_kind::ZK_OP_GET_DATA as i32 => {
-                    Ok(ReadOp::GetData { path, watch: false })
-                }
+                kind if kind == zk_op_kind::ZK_OP_GET_DATA as i32 => Ok(ReadOp::GetData { path }),
                 kind if kind == zk_op_kind::ZK_OP_GET_CHILDREN as i32 => {
-                    Ok(ReadOp::GetChildren { path, watch: false })
+                    Ok(ReadOp::GetChildren { path })
                 }
                 _ => Err(zk_result::ZK_INVALID_ARGUMENT),
             }
