@@ -67,9 +67,8 @@ fn a_tcp_client_resumes_its_session_with_id_and_password() {
     // The first client reaches the server through a relay the test cuts, as a client that
     // crashed or lost its network: otherwise it would take its session back on reconnecting.
     let relay = common::proxy::Proxy::start(running.address().unwrap());
-    let first = Arc::new(
-        Client::connect(&relay.address.to_string(), ConnectOptions::default()).unwrap(),
-    );
+    let first =
+        Arc::new(Client::connect(&relay.address.to_string(), ConnectOptions::default()).unwrap());
     first
         .create("/mine", b"", &Acl::open_unsafe(), CreateMode::Ephemeral)
         .unwrap();
