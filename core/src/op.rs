@@ -3,10 +3,12 @@
 //! These are the same for every front end: the in-process client builds them directly, the TCP
 //! server decodes them from jute, the C and Python bindings go through the in-process client.
 
+use serde::{Deserialize, Serialize};
+
 use crate::proto::{Acl, AddWatchMode, ClientInfo, CreateMode, ErrorCode, Stat, WatcherType};
 
 /// A request from a session.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
     /// Create a znode. `ttl_ms` is -1 unless `mode` is a TTL mode.
     Create(CreateRequest),
@@ -141,7 +143,7 @@ pub enum Op {
 
 /// reconfig's arguments (ZooKeeper's ReconfigRequest): incremental (joining and leaving
 /// servers) or a whole new membership.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReconfigRequest {
     /// Servers to add, as comma-separated `server.N=...` specs.
     pub joining_servers: Option<String>,
@@ -188,7 +190,7 @@ impl Op {
 }
 
 /// A create, in every mode.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateRequest {
     /// Requested path (a sequence suffix is appended for sequential modes).
     pub path: String,
@@ -204,7 +206,7 @@ pub struct CreateRequest {
 
 /// A read inside multiRead. ZooKeeper leaves no watch for a multiRead's reads (it drops the
 /// watch flag its records carry), so neither has one here.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReadOp {
     /// As `Op::GetData` without a watch.
     GetData {
@@ -219,7 +221,7 @@ pub enum ReadOp {
 }
 
 /// Watches to re-register (setWatches / setWatches2).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetWatchesRequest {
     /// The last zxid the client saw.
     pub relative_zxid: i64,
@@ -287,7 +289,7 @@ pub enum Reply {
 }
 
 /// One op's outcome inside a multi.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OpResult {
     /// A create succeeded.
     Create {
@@ -339,8 +341,11 @@ pub enum OpKind {
     /// the session's later reads see it, its earlier ones do not.
     Write,
     /// Run against the member's tree in its turn, once every earlier request of the session
-    /// is answered: reads, watches, sync, whoAmI, pings.
+    /// is answered: reads, watches, whoAmI, pings.
     InTurn,
+    /// sync: answered in turn once this member applied everything the leader had committed
+    /// when the sync reached it (raft's ReadIndex), so the session's next reads see it all.
+    Sync,
     /// Takes effect as it arrives and is answered at once, out of turn, as ZooKeeper handles
     /// auth packets (their replies carry their own xid): addAuth.
     AtOnce,
@@ -360,13 +365,13 @@ impl Op {
             | Op::Reconfig(_)
             | Op::CloseSession => OpKind::Write,
             Op::AddAuth { .. } => OpKind::AtOnce,
+            Op::Sync { .. } => OpKind::Sync,
             Op::GetData { .. }
             | Op::Exists { .. }
             | Op::GetChildren { .. }
             | Op::GetAcl { .. }
             | Op::GetAllChildrenNumber { .. }
             | Op::GetEphemerals { .. }
-            | Op::Sync { .. }
             | Op::MultiRead(_)
             | Op::WhoAmI
             | Op::AddWatch { .. }

@@ -56,14 +56,7 @@ impl Requester<'_> {
     }
 }
 
-/// Why a write makes no Txn.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Refusal {
-    /// The write fails with this error.
-    Code(ErrorCode),
-    /// A multi fails: ZooKeeper's per-op results (see `Prepare::multi`).
-    Multi(Vec<OpResult>),
-}
+pub use crate::txn::Refusal;
 
 /// What prepare needs to know of a znode.
 #[derive(Clone, Debug)]

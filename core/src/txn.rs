@@ -8,7 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::proto::Acl;
+use crate::op::OpResult;
+use crate::proto::{Acl, ErrorCode};
 
 /// A write, ready to be logged, replicated and applied.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +80,56 @@ pub enum TxnOp {
     },
     /// Several changes applied atomically under one zxid.
     Multi(Vec<TxnOp>),
+    /// A write forwarded by another member that prepare refused. It changes nothing; it is in
+    /// the log so that the member that forwarded it learns the outcome in log order, between
+    /// the session's writes, where the session's next reads must run.
+    Failed(Refusal),
+}
+
+/// Why a write makes no change: prepare's refusal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Refusal {
+    /// The write fails with this error.
+    Code(ErrorCode),
+    /// A multi fails: ZooKeeper's per-op results (see `Prepare::multi`).
+    Multi(Vec<OpResult>),
+}
+
+/// The member that proposed a Txn, and which of its requests waits for the outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// The proposing member's raft id.
+    pub member: u64,
+    /// Which run of that member (a restart starts a new one), so a Txn proposed before a
+    /// restart is never taken for a request of the new run.
+    pub run: u64,
+    /// The request's number within the run.
+    pub request: u64,
+}
+
+/// What a replicated log entry carries: a Txn and its origin (none for the server's own Txns,
+/// such as expiry and reaping, and for Txns logged before replication).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// Who waits for the outcome.
+    pub origin: Option<Origin>,
+    /// The change.
+    pub txn: Txn,
+}
+
+impl Proposal {
+    /// The bytes a log entry carries.
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).expect("a Vec never refuses bytes")
+    }
+
+    /// The proposal in a log entry's bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Proposal, postcard::Error> {
+        match postcard::take_from_bytes(bytes)? {
+            (proposal, []) => Ok(proposal),
+            (_, _rest) => Err(postcard::Error::DeserializeUnexpectedEnd),
+        }
+    }
 }
 
 /// Txns as format version 1 logged them, before null data was kept apart from empty: read so

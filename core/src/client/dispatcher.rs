@@ -104,6 +104,23 @@ impl SessionSink for Shared {
         }
     }
 
+    /// The member lost its leader: the session lives on, so the client waits, connecting,
+    /// for the member to serve again (its calls answer ConnectionLoss meanwhile).
+    fn disconnected(&self) {
+        if self.transition(
+            &[ClientState::Connected, ClientState::AuthFailed],
+            ClientState::Connecting,
+        ) {
+            self.dispatch(WatchedEvent::state(KeeperState::Disconnected));
+        }
+    }
+
+    fn reconnected(&self) {
+        if self.transition(&[ClientState::Connecting], ClientState::Connected) {
+            self.dispatch(WatchedEvent::state(KeeperState::SyncConnected));
+        }
+    }
+
     /// The session ended without an event: the client is expired, as a TCP client finds its
     /// session when it reaches a server again.
     fn detach(&self) {

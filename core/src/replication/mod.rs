@@ -1,88 +1,362 @@
-//! Replicate stage: a Txn is committed once a quorum holds it durably (the `Replicator` seam).
+//! Replicate stage: raft (tikv's raft-rs) under one member, event-driven. The driver feeds
+//! it proposals, peer messages and ticks, then `process` hands back what raft decided: messages
+//! to send, committed entries to apply, a snapshot to install, answered ReadIndex requests,
+//! after making the round's entries and hard state durable with one sync (group commit).
 //!
-//! zxid = the index of the committed log entry. `SingleMember` is the ensemble of one: its quorum
-//! is itself, so a Txn commits as soon as its own log has it durably. The driver
-//! (server/driver.rs) is the only caller; the Raft replicator (raft-rs) replaces this seam
-//! for ensembles.
+//! zxid = the index of a committed entry. A single member is an ensemble of one on the same
+//! path: its quorum is itself, so an entry commits once its own log holds it durably.
 
-use std::sync::Arc;
+pub mod log;
+pub mod transport;
 
-use crate::storage::LogStore;
-use crate::txn::Txn;
+use std::io;
 
-/// Orders Txns and commits them.
-///
-/// Contract: `propose` gives each Txn the next zxid (they strictly increase) and starts making
-/// it durable; `commit` returns once every proposed Txn is committed (a quorum holds it
-/// durably) and answers the newest committed zxid, so one call can commit many proposals
-/// (group commit). An `Err` means the member cannot commit anymore (storage failed,
-/// leadership lost): no Txn proposed since the last successful commit may be treated as
-/// committed.
-pub trait Replicator: Send {
-    /// Orders one Txn; answers its zxid.
-    fn propose(&mut self, txn: Arc<Txn>) -> std::io::Result<i64>;
-    /// Commits everything proposed so far; answers the newest committed zxid.
-    fn commit(&mut self) -> std::io::Result<i64>;
-    /// The newest committed zxid.
-    fn committed_zxid(&self) -> i64;
-    /// The zxid the next proposal will get.
-    fn next_zxid(&self) -> i64;
-    /// Lets the log drop what a snapshot through `zxid` covers.
-    fn purge_through(&mut self, zxid: i64) -> std::io::Result<()>;
+use raft::eraftpb::{ConfChange, ConfChangeV2, ConfState, Entry, Message, Snapshot};
+use raft::{RawNode, ReadState, StateRole};
+
+pub use log::{DurableLog, RaftLog};
+pub use transport::{Forwarded, ForwardedRequest, PeerMessage, Transport};
+
+/// A raft member id: this engine's `member_id + 1` (raft reserves 0 for "nobody").
+pub fn raft_id(member_id: u8) -> u64 {
+    u64::from(member_id) + 1
 }
 
-/// An ensemble of one member: commit = the member's own log made durable.
-pub struct SingleMember {
-    log: Box<dyn LogStore>,
-    next_zxid: i64,
-    committed_zxid: i64,
+/// The member id of a raft id.
+pub fn member_of(raft_id: u64) -> u8 {
+    debug_assert!((1..=256).contains(&raft_id), "raft id {raft_id}");
+    (raft_id - 1) as u8
 }
 
-impl SingleMember {
-    /// A replicator over `log`, continuing after the log's last zxid (all of it committed:
-    /// a single member's log holds only what it made durable).
-    pub fn new(log: Box<dyn LogStore>) -> SingleMember {
-        SingleMember::after(log, 0)
+/// How a member's raft runs.
+#[derive(Clone, Copy, Debug)]
+pub struct ReplicaConfig {
+    /// This member's raft id.
+    pub id: u64,
+    /// Ticks without a leader's word before a follower campaigns (raft randomizes it within
+    /// `[election_ticks, 2 x election_ticks)`).
+    pub election_ticks: usize,
+    /// Ticks between a leader's heartbeats.
+    pub heartbeat_ticks: usize,
+    /// The newest index already applied to the member's tree (at start: what recovery
+    /// restored).
+    pub applied: u64,
+    /// Seeds the election timeouts, so a simulation replays from its seed.
+    pub seed: u64,
+}
+
+/// Why a proposal was not taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProposeError {
+    /// This member is not the leader: the request must go to the leader.
+    NotLeader,
+    /// Raft refused it for now (a leadership transfer, too much uncommitted): retry later.
+    Dropped,
+}
+
+/// A change of who leads, as this member sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Role {
+    /// This member's own role.
+    pub state: StateRole,
+    /// The leader it knows (0: none).
+    pub leader: u64,
+    /// The term.
+    pub term: u64,
+}
+
+/// What one `process` call leaves for the driver: messages to send, committed entries to
+/// apply in order, read states to answer once applied, and a change of role.
+#[derive(Default)]
+pub struct Output {
+    /// Set when a snapshot from the leader was installed (through `process`'s `install`):
+    /// its index. Committed entries it covers are not in `committed`.
+    pub snapshot_index: Option<u64>,
+    /// Entries committed and durable here, to apply in index order.
+    pub committed: Vec<Entry>,
+    /// ReadIndex requests answered: wait until that index applied, then answer.
+    pub read_states: Vec<ReadState>,
+    /// Messages for other members (safe to send: what they vouch for is durable).
+    pub messages: Vec<Message>,
+    /// Set when who leads changed during the call.
+    pub role: Option<Role>,
+}
+
+/// One member's raft.
+pub struct Replica {
+    node: RawNode<RaftLog>,
+    /// Seeded randomness for election timeouts. raft-rs draws its own from the thread's
+    /// generator; this one overrides each draw, so a seeded simulation stays deterministic.
+    random: SplitMix64,
+    /// raft's election timeout range in ticks, `[low, high)`.
+    election_ticks: (usize, usize),
+    /// The (state, term, leader) the current election timeout was drawn for.
+    timer_key: (StateRole, u64, u64),
+    role: Role,
+}
+
+impl Replica {
+    /// A member's raft over `log`.
+    pub fn new(config: ReplicaConfig, log: RaftLog) -> Result<Replica, String> {
+        let raft_config = raft::Config {
+            id: config.id,
+            election_tick: config.election_ticks,
+            heartbeat_tick: config.heartbeat_ticks,
+            applied: config.applied,
+            pre_vote: true,
+            check_quorum: true,
+            max_size_per_msg: 1 << 20,
+            max_inflight_msgs: 256,
+            // Bounds what proposals may pile up uncommitted (a leader cut off from its quorum).
+            max_uncommitted_size: 256 << 20,
+            ..raft::Config::default()
+        };
+        raft_config
+            .validate()
+            .map_err(|error| format!("raft configuration: {error}"))?;
+        let logger = slog::Logger::root(slog::Discard, slog::o!());
+        let node = RawNode::new(&raft_config, log, &logger)
+            .map_err(|error| format!("raft cannot start: {error}"))?;
+        let role = Role {
+            state: node.raft.state,
+            leader: node.raft.leader_id,
+            term: node.raft.term,
+        };
+        let mut replica = Replica {
+            random: SplitMix64(config.seed ^ config.id.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            election_ticks: (
+                raft_config.min_election_tick(),
+                raft_config.max_election_tick(),
+            ),
+            timer_key: (node.raft.state, node.raft.term, node.raft.leader_id),
+            node,
+            role,
+        };
+        replica.draw_election_timeout();
+        Ok(replica)
     }
 
-    /// A replicator whose state already holds everything through `recovered_zxid` (a snapshot
-    /// may reach past a purged log's end).
-    pub fn after(log: Box<dyn LogStore>, recovered_zxid: i64) -> SingleMember {
-        let last = log.last_zxid().max(recovered_zxid);
-        SingleMember {
-            log,
-            next_zxid: last + 1,
-            committed_zxid: last,
+    /// Proposes an entry carrying `data`.
+    pub fn propose(&mut self, data: Vec<u8>) -> Result<(), ProposeError> {
+        if self.node.raft.state != StateRole::Leader {
+            return Err(ProposeError::NotLeader);
+        }
+        self.node
+            .propose(Vec::new(), data)
+            .map_err(|_| ProposeError::Dropped)
+    }
+
+    /// Proposes a membership change.
+    pub fn propose_conf_change(&mut self, change: ConfChangeV2) -> Result<(), ProposeError> {
+        if self.node.raft.state != StateRole::Leader {
+            return Err(ProposeError::NotLeader);
+        }
+        self.node
+            .propose_conf_change(Vec::new(), change)
+            .map_err(|_| ProposeError::Dropped)
+    }
+
+    /// Takes a message from another member (stale or foreign ones are dropped by raft).
+    pub fn step(&mut self, message: Message) {
+        let _ = self.node.step(message);
+        self.after_call();
+    }
+
+    /// One tick of raft time (elections, heartbeats).
+    pub fn tick(&mut self) {
+        self.node.tick();
+        self.after_call();
+    }
+
+    /// Starts an election now (a single member does at start).
+    pub fn campaign(&mut self) {
+        let _ = self.node.campaign();
+        self.after_call();
+    }
+
+    /// Asks for a read index: answered in a later `Output::read_states` with `context`.
+    pub fn read_index(&mut self, context: Vec<u8>) {
+        self.node.read_index(context);
+        self.after_call();
+    }
+
+    /// Applies a committed membership change; answers the new membership.
+    pub fn apply_conf_change(&mut self, change: &ConfChangeV2) -> Result<ConfState, String> {
+        let conf_state = self
+            .node
+            .apply_conf_change(change)
+            .map_err(|error| error.to_string())?;
+        self.node.mut_store().set_conf_state(conf_state.clone());
+        Ok(conf_state)
+    }
+
+    /// `apply_conf_change` for raft's older, single-step form.
+    pub fn apply_conf_change_v1(&mut self, change: &ConfChange) -> Result<ConfState, String> {
+        let conf_state = self
+            .node
+            .apply_conf_change(change)
+            .map_err(|error| error.to_string())?;
+        self.node.mut_store().set_conf_state(conf_state.clone());
+        Ok(conf_state)
+    }
+
+    /// True when raft has something for `process`.
+    pub fn has_ready(&self) -> bool {
+        self.node.has_ready()
+    }
+
+    /// The index of the first entry of the current term in this member's log (a new leader's
+    /// empty entry): once it applied, the leader's tree holds everything committed before it.
+    pub fn term_start_index(&self) -> u64 {
+        let term = self.term();
+        let mut index = self.last_index();
+        while index > 0 && self.term_of(index - 1) == Some(term) {
+            index -= 1;
+        }
+        index
+    }
+
+    /// True while this member leads.
+    pub fn is_leader(&self) -> bool {
+        self.node.raft.state == StateRole::Leader
+    }
+
+    /// Who leads as this member knows (0: nobody).
+    pub fn leader(&self) -> u64 {
+        self.node.raft.leader_id
+    }
+
+    /// The current term.
+    pub fn term(&self) -> u64 {
+        self.node.raft.term
+    }
+
+    /// The newest index this member knows committed.
+    pub fn committed(&self) -> u64 {
+        self.node.raft.raft_log.committed
+    }
+
+    /// The newest index in the log.
+    pub fn last_index(&self) -> u64 {
+        self.node.raft.raft_log.last_index()
+    }
+
+    /// The term of the entry at `index`, when the log still has it.
+    pub fn term_of(&self, index: u64) -> Option<u64> {
+        self.node.raft.raft_log.term(index).ok()
+    }
+
+    /// The log.
+    pub fn log(&self) -> &RaftLog {
+        self.node.store()
+    }
+
+    /// The log, to keep snapshots and compact.
+    pub fn log_mut(&mut self) -> &mut RaftLog {
+        self.node.mut_store()
+    }
+
+    /// The membership.
+    pub fn conf_state(&self) -> ConfState {
+        self.node.store().conf_state().clone()
+    }
+
+    /// Tells raft a member cannot be reached (it then probes instead of streaming).
+    pub fn report_unreachable(&mut self, id: u64) {
+        self.node.report_unreachable(id);
+    }
+
+    /// Runs raft's Ready loop: persists entries and hard state (one sync per ready), and
+    /// gathers what the driver must do. Errors are storage failures: the member must stop
+    /// (fail-stop), since a retried fsync may lie.
+    ///
+    /// `install` runs first for a snapshot from the leader: it must make the snapshot durable
+    /// (and take it into the tree) before the log drops what the snapshot replaces.
+    pub fn process(
+        &mut self,
+        install: &mut dyn FnMut(&Snapshot) -> io::Result<()>,
+    ) -> io::Result<Output> {
+        let mut output = Output::default();
+        while self.node.has_ready() {
+            let mut ready = self.node.ready();
+            output.messages.extend(ready.take_messages());
+            if !ready.snapshot().is_empty() {
+                let snapshot = ready.snapshot().clone();
+                // Entries handed out earlier in this call that the snapshot covers.
+                let index = snapshot.get_metadata().index;
+                output.committed.retain(|entry| entry.index > index);
+                install(&snapshot)?;
+                self.node.mut_store().install_snapshot(&snapshot)?;
+                output.snapshot_index = Some(snapshot.get_metadata().index);
+            }
+            output.committed.extend(ready.take_committed_entries());
+            if !ready.entries().is_empty() {
+                let entries = ready.take_entries();
+                self.node.mut_store().append(&entries)?;
+            }
+            if let Some(hard_state) = ready.hs() {
+                self.node.mut_store().set_hard_state(hard_state)?;
+            }
+            output.read_states.extend(ready.take_read_states());
+            if ready.must_sync() {
+                self.node.mut_store().sync()?;
+            }
+            output.messages.extend(ready.take_persisted_messages());
+            let mut light = self.node.advance(ready);
+            if let Some(commit) = light.commit_index() {
+                self.node.mut_store().set_commit(commit)?;
+            }
+            output.messages.extend(light.take_messages());
+            output.committed.extend(light.take_committed_entries());
+            // The driver applies everything handed out before it calls again.
+            self.node.advance_apply();
+        }
+        self.after_call();
+        if self.role_changed() {
+            output.role = Some(self.role);
+        }
+        Ok(output)
+    }
+
+    /// After raft may have reset its election timer: draw the timeout from the seeded
+    /// generator instead of raft's own.
+    fn after_call(&mut self) {
+        let raft = &self.node.raft;
+        let now = (raft.state, raft.term, raft.leader_id);
+        if now != self.timer_key {
+            self.timer_key = now;
+            self.draw_election_timeout();
         }
     }
+
+    fn role_changed(&mut self) -> bool {
+        let raft = &self.node.raft;
+        let now = Role {
+            state: raft.state,
+            leader: raft.leader_id,
+            term: raft.term,
+        };
+        let changed = now != self.role;
+        self.role = now;
+        changed
+    }
+
+    fn draw_election_timeout(&mut self) {
+        let (low, high) = self.election_ticks;
+        let timeout = low + (self.random.next() % (high - low).max(1) as u64) as usize;
+        self.node.raft.set_randomized_election_timeout(timeout);
+    }
 }
 
-impl Replicator for SingleMember {
-    fn propose(&mut self, txn: Arc<Txn>) -> std::io::Result<i64> {
-        let zxid = self.next_zxid;
-        self.log.append(zxid, txn)?;
-        self.next_zxid += 1;
-        Ok(zxid)
-    }
+/// splitmix64: small, seedable, the same on every machine.
+struct SplitMix64(u64);
 
-    fn commit(&mut self) -> std::io::Result<i64> {
-        let through = self.next_zxid - 1;
-        if self.committed_zxid < through {
-            self.log.sync()?;
-            self.committed_zxid = through;
-        }
-        Ok(self.committed_zxid)
-    }
-
-    fn committed_zxid(&self) -> i64 {
-        self.committed_zxid
-    }
-
-    fn next_zxid(&self) -> i64 {
-        self.next_zxid
-    }
-
-    fn purge_through(&mut self, zxid: i64) -> std::io::Result<()> {
-        self.log.purge_through(zxid)
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
     }
 }

@@ -1,24 +1,30 @@
-//! Apply: committed Txns change the tree in zxid order, their watches fire before any later
-//! read can see the change, and their side effects on sessions follow (a session created is
-//! attached here and tracked, a session closed loses its watches and its requests). Then each
-//! Txn's outcome goes to whoever waits for it, which is where a session's next reads run.
+//! Apply: every member applies committed entries in log order. A Txn changes the tree and
+//! fires its watches before any later read can see the change; its side effects on sessions
+//! follow (a session created is tracked and, on the member its client asked, attached; a
+//! session closed loses its watches and its requests); then the member the Txn came from
+//! answers whoever waits, which is where that session's next reads run. A snapshot from the
+//! leader replaces the tree the same way, as one big step.
 
+use std::io;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
+use protobuf::Message as _;
+use raft::eraftpb::{ConfChange, ConfChangeV2, Entry, EntryType, Snapshot};
 
-use crate::op::{Op, OpResult, Reply};
+use crate::op::{Op, OpResult, Reply, SetWatchesRequest};
+use crate::prepare::Refusal;
 use crate::proto::{ErrorCode, Id, KeeperState, Perms, WatchedEvent};
 use crate::server::driver::{resolve, Driver, OpenSession};
 use crate::server::engine::Engine;
+use crate::server::read;
 use crate::server::session_layer::LocalSession;
+use crate::storage::{decode_payload, SNAPSHOT_FORMAT_VERSION};
 use crate::tree::{acl, Applied, DataTree, TxnResult};
-use crate::txn::{Txn, TxnOp};
+use crate::txn::{Proposal, Txn, TxnOp};
 
-/// Who waits for a proposed Txn.
+/// Who waits for a request of this member.
 pub(super) enum Waiter {
-    /// Nobody (expiry, reaping): its side effects are all there is.
-    Nobody,
     /// A session's write, pipeline entry `seq`; `shape` turns the outcome into its reply.
     Request {
         session: Arc<LocalSession>,
@@ -30,19 +36,45 @@ pub(super) enum Waiter {
         session: Arc<LocalSession>,
         seq: u64,
     },
+    /// A session's sync, pipeline entry `seq`.
+    Sync {
+        session: Arc<LocalSession>,
+        seq: u64,
+        path: String,
+    },
     /// A client opening a session.
     Open(OpenSession),
 }
 
 impl Waiter {
-    /// The Txn will never apply: tell whoever waits.
+    /// The request failed with `code` (its Txn will never apply, or its outcome is unknown).
     pub(super) fn fail(self, engine: &Engine, code: ErrorCode) {
         match self {
-            Waiter::Nobody => {}
-            Waiter::Request { session, seq, .. } | Waiter::Close { session, seq } => {
-                resolve(engine, &session, seq, Err(code))
-            }
+            Waiter::Request { session, seq, .. }
+            | Waiter::Close { session, seq }
+            | Waiter::Sync { session, seq, .. } => resolve(engine, &session, seq, Err(code)),
             Waiter::Open(open) => (open.done)(Err(code)),
+        }
+    }
+
+    /// Prepare refused the request.
+    pub(super) fn refused(self, engine: &Engine, refusal: Refusal) {
+        match (self, refusal) {
+            (Waiter::Request { session, seq, .. }, Refusal::Multi(results)) => {
+                resolve(engine, &session, seq, Ok(Reply::Multi(results)))
+            }
+            (waiter, Refusal::Code(code)) => waiter.fail(engine, code),
+            (waiter, Refusal::Multi(_)) => waiter.fail(engine, ErrorCode::MarshallingError),
+        }
+    }
+
+    /// The sync's index applied here.
+    pub(super) fn synced(self, engine: &Engine) {
+        match self {
+            Waiter::Sync { session, seq, path } => {
+                resolve(engine, &session, seq, Ok(Reply::Sync(path)))
+            }
+            other => other.fail(engine, ErrorCode::SystemError),
         }
     }
 }
@@ -99,27 +131,52 @@ impl Shape {
 }
 
 impl Driver {
-    /// Applies, in zxid order, every proposed Txn committed through `committed`.
-    pub(super) fn apply_committed(&mut self, engine: &Engine, committed: i64) {
-        let mut applied_through = None;
-        while self
-            .proposed
-            .front()
-            .is_some_and(|proposed| proposed.zxid <= committed)
-        {
-            let proposed = self.proposed.pop_front().expect("front checked");
-            let applied = engine.apply_txn(proposed.zxid, &proposed.txn);
-            applied_through = Some(proposed.zxid);
-            self.after_txn(engine, &proposed.txn, applied, proposed.waiter);
+    /// Applies one committed entry. An entry that does not decode stops the member: every
+    /// member must apply the same Txns.
+    pub(super) fn apply_entry(&mut self, engine: &Engine, entry: Entry) -> io::Result<()> {
+        let index = entry.index;
+        let corrupt = |what: String| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("committed entry {index}: {what}"),
+            )
+        };
+        match entry.get_entry_type() {
+            EntryType::EntryNormal if entry.data.is_empty() => engine.mark_applied(index),
+            EntryType::EntryNormal => {
+                let proposal =
+                    Proposal::decode(&entry.data).map_err(|error| corrupt(error.to_string()))?;
+                let applied = engine.apply_txn(index as i64, &proposal.txn);
+                self.applied = index;
+                self.after_txn(engine, proposal, applied);
+            }
+            EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                if let Some(replica) = &mut self.replica {
+                    if entry.get_entry_type() == EntryType::EntryConfChange {
+                        let change = ConfChange::parse_from_bytes(&entry.data)
+                            .map_err(|error| corrupt(error.to_string()))?;
+                        replica.apply_conf_change_v1(&change).map_err(corrupt)?;
+                    } else {
+                        let change = ConfChangeV2::parse_from_bytes(&entry.data)
+                            .map_err(|error| corrupt(error.to_string()))?;
+                        replica.apply_conf_change(&change).map_err(corrupt)?;
+                    }
+                }
+                engine.mark_applied(index);
+            }
         }
-        if let Some(zxid) = applied_through {
-            self.pending.applied_through(zxid);
-        }
+        self.applied = index;
+        self.pending.applied_through(index as i64);
+        Ok(())
     }
 
-    /// A Txn's side effects on sessions, then its outcome to its waiter.
-    fn after_txn(&mut self, engine: &Engine, txn: &Txn, applied: Applied, waiter: Waiter) {
-        match &txn.op {
+    /// A Txn's side effects on sessions, then its outcome to whoever waits here.
+    fn after_txn(&mut self, engine: &Engine, proposal: Proposal, applied: Applied) {
+        let waiter = proposal
+            .origin
+            .filter(|origin| self.is_mine(origin))
+            .and_then(|origin| self.waiting.remove(&origin.request));
+        match &proposal.txn.op {
             TxnOp::CreateSession {
                 session_id,
                 timeout_ms,
@@ -131,7 +188,7 @@ impl Driver {
             TxnOp::CloseSession { session_id } => {
                 self.tracker.remove(*session_id);
                 let asked = match &waiter {
-                    Waiter::Close { seq, .. } => Some(*seq),
+                    Some(Waiter::Close { seq, .. }) => Some(*seq),
                     _ => None,
                 };
                 engine.end_local_session(*session_id, asked);
@@ -139,8 +196,13 @@ impl Driver {
             }
             _ => {}
         }
+        let Some(waiter) = waiter else {
+            return;
+        };
+        if let TxnOp::Failed(refusal) = proposal.txn.op {
+            return waiter.refused(engine, refusal);
+        }
         match waiter {
-            Waiter::Nobody => {}
             Waiter::Request {
                 session,
                 seq,
@@ -149,9 +211,8 @@ impl Driver {
                 let result = shape.reply(applied.result, &engine.tree);
                 resolve(engine, &session, seq, result);
             }
-            Waiter::Close { .. } => unreachable!("a close applies as a CloseSession Txn"),
             Waiter::Open(open) => {
-                let result = match (&txn.op, applied.result) {
+                let result = match (&proposal.txn.op, applied.result) {
                     (
                         TxnOp::CreateSession {
                             session_id,
@@ -177,11 +238,23 @@ impl Driver {
                         Ok(session)
                     }
                     (_, Err(code)) => Err(code),
-                    (other, Ok(_)) => unreachable!("a session opened by {other:?}"),
+                    (_, Ok(_)) => Err(ErrorCode::SystemError),
                 };
                 (open.done)(result);
             }
+            other => other.fail(engine, ErrorCode::SystemError),
         }
+    }
+
+    /// A snapshot from the leader replaced the tree through `index`: what this member waited
+    /// for in the entries it covers cannot be told apart anymore, so it is answered
+    /// ConnectionLoss.
+    pub(super) fn snapshot_installed(&mut self, engine: &Engine, index: u64) {
+        self.applied = index;
+        self.abandon_requests(engine);
+        engine
+            .snapshot_index
+            .store(index, std::sync::atomic::Ordering::Release);
     }
 }
 
@@ -222,6 +295,75 @@ impl Engine {
         }
         drop(tree);
         applied
+    }
+
+    /// An entry without a Txn applied at `index`.
+    pub(super) fn mark_applied(&self, index: u64) {
+        let mut tree = self.tree.write();
+        tree.mark_applied(index as i64);
+        self.applied_zxid
+            .store(tree.last_zxid(), std::sync::atomic::Ordering::Release);
+    }
+
+    /// Takes a snapshot from the leader: made durable first (when the member keeps a data
+    /// directory), then the tree is replaced, and each session attached here hears what it
+    /// missed as if its client had reconnected with setWatches from the old tree's zxid;
+    /// a session the snapshot no longer holds has ended.
+    pub(super) fn install_snapshot(&self, snapshot: &Snapshot) -> io::Result<()> {
+        let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
+        let (_, tree_bytes) =
+            decode_payload(SNAPSHOT_FORMAT_VERSION, &snapshot.data).map_err(invalid)?;
+        let new_tree =
+            DataTree::from_snapshot(tree_bytes).map_err(|error| invalid(error.to_string()))?;
+        let index = snapshot.get_metadata().index;
+        if let Some(store) = &self.snapshots {
+            store.write(index as i64, &snapshot.data)?;
+        }
+        let sessions: Vec<Arc<LocalSession>> = self.sessions.read().values().cloned().collect();
+        let mut tree = self.tree.write();
+        let relative_zxid = tree.last_zxid();
+        let mut rewatch = Vec::new();
+        {
+            let mut watches = self.watches.lock();
+            for session in &sessions {
+                let held = watches.session_watches(session.id());
+                watches.remove_session(session.id());
+                let (exist, data) = held
+                    .data
+                    .into_iter()
+                    .partition(|path| tree.stat(path).is_none());
+                rewatch.push((
+                    session.clone(),
+                    SetWatchesRequest {
+                        relative_zxid,
+                        data,
+                        exist,
+                        child: held.child,
+                        persistent: held.persistent,
+                        persistent_recursive: held.persistent_recursive,
+                    },
+                ));
+            }
+        }
+        *tree = new_tree;
+        self.applied_zxid
+            .store(tree.last_zxid(), std::sync::atomic::Ordering::Release);
+        for (session, request) in rewatch {
+            if tree.session(session.id()).is_none() {
+                continue;
+            }
+            let _ = read::set_watches(&tree, &self.watches, &session, &request, &mut |_, _| {});
+        }
+        let ended: Vec<i64> = sessions
+            .iter()
+            .map(|session| session.id())
+            .filter(|session_id| tree.session(*session_id).is_none())
+            .collect();
+        drop(tree);
+        for session_id in ended {
+            self.end_local_session(session_id, None);
+        }
+        Ok(())
     }
 
     /// A session's close applied: its watches go, and if it is attached here, its requests

@@ -5,8 +5,21 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::proto::DATA_BYTES_MAX_DEFAULT;
+use crate::replication::Transport;
 use crate::server::clock::{Clock, ManualClock, SystemClock};
 use crate::storage::{Disk, RealDisk};
+
+/// Where a member's driver runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DriverThread {
+    /// Its own thread when the member fsyncs or has peers (no front end then waits on the disk
+    /// or the network), the caller's thread otherwise (no hand-off).
+    Auto,
+    /// Always its own thread.
+    Own,
+    /// Always the thread that submits or delivers (a deterministic simulation drives it).
+    Caller,
+}
 
 /// How a server runs. Start from `ServerConfig::default()` and change what you need.
 #[derive(Clone)]
@@ -39,8 +52,26 @@ pub struct ServerConfig {
     pub container_check_interval_ms: u64,
     /// This member's id (0..=254), the top byte of the session ids it creates.
     pub member_id: u8,
-    /// Committed Txns the in-memory log keeps for followers that catch up.
+    /// Entries a single member keeps in memory once applied (an ensemble keeps those since its
+    /// last snapshot, for followers that catch up).
     pub log_entries_max: usize,
+    /// The ensemble's voting members by member id; empty: this member alone (standalone).
+    pub voters: Vec<u8>,
+    /// Members that replicate and serve but do not vote (ZooKeeper's observers).
+    pub observers: Vec<u8>,
+    /// How raft messages and forwarded requests reach the other members (None: standalone).
+    pub transport: Option<Arc<dyn Transport>>,
+    /// The length of a raft tick: heartbeats and election timeouts are counted in them.
+    pub raft_tick_ms: u32,
+    /// Raft ticks without a leader's word before a follower campaigns (randomized up to twice
+    /// as many).
+    pub election_ticks: u32,
+    /// Raft ticks between a leader's heartbeats.
+    pub heartbeat_ticks: u32,
+    /// Seeds raft's election timeouts (a simulation replays from it).
+    pub raft_seed: u64,
+    /// Where the driver runs.
+    pub driver_thread: DriverThread,
     /// Where the transaction log and snapshots live; `None` keeps everything in memory.
     pub data_dir: Option<PathBuf>,
     /// fsync the log before answering a write (zoo.cfg's `forceSync`; off only for tests and
@@ -72,6 +103,14 @@ impl Default for ServerConfig {
             container_check_interval_ms: 60_000,
             member_id: 0,
             log_entries_max: 10_000,
+            voters: Vec::new(),
+            observers: Vec::new(),
+            transport: None,
+            raft_tick_ms: 100,
+            election_ticks: 10,
+            heartbeat_ticks: 1,
+            raft_seed: 0,
+            driver_thread: DriverThread::Auto,
             data_dir: None,
             force_sync: true,
             snap_count: 100_000,
@@ -101,6 +140,12 @@ impl fmt::Debug for ServerConfig {
                 &self.container_check_interval_ms,
             )
             .field("member_id", &self.member_id)
+            .field("voters", &self.voters)
+            .field("observers", &self.observers)
+            .field("raft_tick_ms", &self.raft_tick_ms)
+            .field("election_ticks", &self.election_ticks)
+            .field("heartbeat_ticks", &self.heartbeat_ticks)
+            .field("driver_thread", &self.driver_thread)
             .field("data_dir", &self.data_dir)
             .field("force_sync", &self.force_sync)
             .field("snap_count", &self.snap_count)
@@ -121,6 +166,20 @@ impl ServerConfig {
             },
             clock,
         )
+    }
+
+    /// The voting members (this member alone when none are configured).
+    pub fn voters(&self) -> Vec<u8> {
+        if self.voters.is_empty() && self.observers.is_empty() {
+            vec![self.member_id]
+        } else {
+            self.voters.clone()
+        }
+    }
+
+    /// True when the member has peers to replicate with.
+    pub fn is_ensemble(&self) -> bool {
+        self.voters().len() + self.observers.len() > 1
     }
 
     /// The effective minimum session timeout.
@@ -173,6 +232,25 @@ impl ServerConfig {
             "reply_bytes_max must hold one znode's data and fit a 32-bit frame length",
         )?;
         rule(self.member_id <= 254, "member_id must be at most 254")?;
+        rule(self.raft_tick_ms > 0, "raft_tick_ms must be greater than 0")?;
+        rule(
+            self.heartbeat_ticks > 0 && self.election_ticks > self.heartbeat_ticks,
+            "election_ticks must be greater than heartbeat_ticks, which must be greater than 0",
+        )?;
+        let voters = self.voters();
+        rule(!voters.is_empty(), "an ensemble needs at least one voter")?;
+        rule(
+            voters.contains(&self.member_id) || self.observers.contains(&self.member_id),
+            "member_id must be one of the voters or observers",
+        )?;
+        rule(
+            !voters.iter().any(|voter| self.observers.contains(voter)),
+            "a member cannot both vote and observe",
+        )?;
+        rule(
+            !self.is_ensemble() || self.transport.is_some(),
+            "an ensemble needs a transport",
+        )?;
         rule(
             self.container_check_interval_ms > 0,
             "container_check_interval_ms must be greater than 0",

@@ -1,25 +1,33 @@
-//! The driver: a member's single writer. It takes requests and time from the inbox in rounds:
-//! prepares each write against the tree plus what is proposed and not yet applied, proposes
-//! it to the replicate stage, makes the round durable (one fsync for every write of the round:
-//! group commit), applies the committed Txns in zxid order and hands each outcome to whoever
-//! waits for it. Session expiry, reaping and snapshots are its decisions too.
+//! The driver: a member's single writer. It takes requests, peer messages and time from the
+//! inbox in rounds, routes each write (the leader prepares and proposes it, a follower
+//! forwards it to its leader), runs raft until it has nothing left for the round (one fsync
+//! covers every entry of a ready: group commit), applies what committed in log order and
+//! answers whoever waits. Role changes, session expiry, reaping and snapshots are its
+//! decisions too.
+//!
+//! The stages it runs live beside it: leading (leader.rs), forwarding (forward.rs), applying
+//! (apply.rs), snapshots and compaction (compaction.rs).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use raft::eraftpb::Message;
+use raft::{ReadState, StateRole};
+
 use crate::op::{Op, Reply};
-use crate::prepare::{PendingChanges, Prepare, Refusal, Requester, Role};
+use crate::prepare::PendingChanges;
 use crate::proto::{ErrorCode, Id, CONTAINER_EPHEMERAL_OWNER};
-use crate::replication::{Replicator, SingleMember};
+use crate::replication::{Forwarded, ForwardedRequest, PeerMessage, Replica, Role, Transport};
 use crate::server::apply::{Shape, Waiter};
 use crate::server::config::ServerConfig;
 use crate::server::engine::Engine;
+use crate::server::forward::ForwardStream;
+use crate::server::leader::Lead;
 use crate::server::session_layer::{session_password, LocalSession, SessionSink};
 use crate::session::{negotiate_timeout, SessionTracker};
-use crate::storage::LogStore;
 use crate::tree::DataTree;
-use crate::txn::{Txn, TxnOp};
+use crate::txn::Origin;
 
 /// Runs once, when what it waits for is done.
 pub(super) type Done = Box<dyn FnOnce() + Send>;
@@ -36,10 +44,23 @@ pub(super) enum Event {
         op: Op,
         identities: Vec<Id>,
     },
+    /// A session's sync (pipeline entry `seq`).
+    Sync {
+        session: Arc<LocalSession>,
+        seq: u64,
+        path: String,
+    },
     Open(OpenSession),
     Resume(ResumeSession),
-    /// A tick of time; `Done` runs once what it decided has applied.
+    /// A tick of session time; `Done` runs once what it decided has applied (or never will).
     Tick(Done),
+    /// A tick of raft time (elections, heartbeats, retransmissions).
+    RaftTick,
+    /// A message from another member (by raft id).
+    Peer {
+        from: u64,
+        message: PeerMessage,
+    },
     /// Stop serving; `Done` runs once stopped.
     Stop(Done),
 }
@@ -65,15 +86,18 @@ impl Event {
     /// Answers the event with `code` without running it (the member stopped).
     pub(super) fn refuse(self, engine: &Engine, code: ErrorCode) {
         match self {
-            Event::Request { session, seq, .. } => resolve(engine, &session, seq, Err(code)),
+            Event::Request { session, seq, .. } | Event::Sync { session, seq, .. } => {
+                resolve(engine, &session, seq, Err(code))
+            }
             Event::Open(open) => (open.done)(Err(code)),
             Event::Resume(resume) => (resume.done)(Err(code)),
             Event::Tick(done) | Event::Stop(done) => done(),
+            Event::RaftTick | Event::Peer { .. } => {}
         }
     }
 }
 
-/// Hands a session's write its outcome and sends what its pipeline can send now.
+/// Hands a session's request its outcome and sends what its pipeline can send now.
 pub(super) fn resolve(
     engine: &Engine,
     session: &LocalSession,
@@ -84,35 +108,69 @@ pub(super) fn resolve(
     engine.advance(session);
 }
 
-/// A Txn proposed and not yet applied.
-pub(super) struct Proposed {
-    pub(super) zxid: i64,
-    pub(super) txn: Arc<Txn>,
-    pub(super) waiter: Waiter,
+/// Whether what a deferred action waited for happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Reached {
+    /// The member applied through the index it waited for.
+    Applied,
+    /// It never will as things stand (leadership lost, member stopped): answer
+    /// ConnectionLoss, the outcome is unknown.
+    Abandoned,
+}
+
+/// Runs once the member applied through an index (or learns it will not).
+pub(super) type Deferred = Box<dyn FnOnce(&Engine, Reached) + Send>;
+
+/// A sync waiting for raft's read index.
+struct PendingSync {
+    waiter: Waiter,
+    /// The raft tick it was (last) asked at, to ask again if the answer was lost.
+    asked_at_tick: u64,
 }
 
 /// The single writer's state.
 pub(crate) struct Driver {
-    /// Orders and commits Txns (the replicate and persist stages); None once stopped.
-    replicator: Option<Box<dyn Replicator>>,
-    /// What proposed but unapplied Txns will change, for prepare.
+    /// This member's raft id.
+    pub(super) me: u64,
+    /// This run of the member (see `Origin::run`).
+    pub(super) run: u64,
+    /// The replicate stage; None once stopped or failed.
+    pub(super) replica: Option<Replica>,
+    pub(super) transport: Option<Arc<dyn Transport>>,
+    /// What proposed but unapplied Txns will change, for prepare (the leader's).
     pub(super) pending: PendingChanges,
-    /// The sessions' liveness (the leader's, in an ensemble).
+    /// The sessions' liveness; expiry is decided from it while this member leads.
     pub(super) tracker: SessionTracker,
     next_session_id: i64,
-    last_reap_ms: u64,
-    /// Proposed Txns in zxid order.
-    pub(super) proposed: VecDeque<Proposed>,
-    /// Runs once everything through the zxid has applied (ticks wait on this).
-    after_apply: Vec<(i64, Done)>,
+    /// This member's requests waiting for their entry to apply, by request number.
+    pub(super) waiting: HashMap<u64, Waiter>,
+    next_request: u64,
+    syncs: HashMap<u64, PendingSync>,
+    /// What runs once an index applied, by (index, order of deferral).
+    deferred: BTreeMap<(u64, u64), Deferred>,
+    deferred_count: u64,
+    /// The newest applied index.
+    pub(super) applied: u64,
+    /// The leader's half: holds requests until its term started, takes forwarded streams.
+    pub(super) lead: Lead,
+    /// The follower's half: its stream of requests to the leader.
+    pub(super) forward: ForwardStream,
+    pub(super) role: Role,
+    /// Raft ticks so far.
+    pub(super) raft_ticks: u64,
+    pub(super) election_ticks: u64,
+    /// When sessions were last touched on the leader's behalf (a follower's touches).
+    pub(super) last_touches_ms: u64,
+    pub(super) last_reap_ms: u64,
 }
 
 impl Driver {
-    /// The driver of an engine recovered to `tree`, continuing `log`.
+    /// The driver of an engine recovered to `tree`, with `replica` over its log.
     pub(super) fn recovered(
         config: &ServerConfig,
         tree: &DataTree,
-        log: Box<dyn LogStore>,
+        replica: Replica,
+        applied: u64,
         now_ms: u64,
     ) -> Driver {
         // Session ids as ZooKeeper makes them: member id in the top byte, then time-derived
@@ -131,18 +189,50 @@ impl Driver {
         for (session_id, record) in tree.sessions() {
             tracker.add(session_id, record.timeout_ms, now_ms);
         }
+        let role = Role {
+            state: StateRole::Follower,
+            leader: 0,
+            term: replica.term(),
+        };
         Driver {
-            replicator: Some(Box::new(SingleMember::after(log, tree.last_zxid()))),
+            me: crate::replication::raft_id(config.member_id),
+            // Runs of successive starts differ (see `Origin::run`), with room for the bumps
+            // a run takes when its requests are abandoned.
+            run: (config.clock.wall_ms().max(0) as u64) << 20,
+            replica: Some(replica),
+            transport: config.transport.clone(),
             pending: PendingChanges::default(),
             tracker,
             next_session_id,
+            waiting: HashMap::new(),
+            next_request: 1,
+            syncs: HashMap::new(),
+            deferred: BTreeMap::new(),
+            deferred_count: 0,
+            applied,
+            lead: Lead::default(),
+            forward: ForwardStream::default(),
+            role,
+            raft_ticks: 0,
+            election_ticks: config.election_ticks as u64,
+            last_touches_ms: now_ms,
             last_reap_ms: now_ms,
-            proposed: VecDeque::new(),
-            after_apply: Vec::new(),
         }
     }
 
-    /// One round: runs every event, makes what they proposed durable, applies it and answers.
+    /// Starts raft: a member that is its ensemble's only voter elects itself at once, so a
+    /// single server serves as soon as it started.
+    pub(super) fn start(&mut self, engine: &Engine) {
+        if let Some(replica) = &mut self.replica {
+            if engine.config.voters() == [engine.config.member_id] {
+                replica.campaign();
+            }
+        }
+        self.drive(engine);
+    }
+
+    /// One round: runs every event, then raft until it has nothing left, applying and
+    /// answering what committed.
     pub(super) fn round(&mut self, engine: &Engine, events: Vec<Event>) {
         let mut stop = None;
         for event in events {
@@ -152,69 +242,208 @@ impl Driver {
                     seq,
                     op,
                     identities,
-                } => self.request(engine, session, seq, op, &identities),
+                } => self.request(engine, session, seq, op, identities),
+                Event::Sync { session, seq, path } => self.sync(engine, session, seq, path),
                 Event::Open(open) => self.open(engine, open),
                 Event::Resume(resume) => self.resume(engine, resume),
                 Event::Tick(done) => self.tick(engine, done),
+                Event::RaftTick => self.raft_tick(engine),
+                Event::Peer { from, message } => self.peer(engine, from, message),
                 Event::Stop(done) => stop = Some(done),
             }
         }
-        self.commit_and_apply(engine);
+        self.drive(engine);
         if let Some(done) = stop {
             self.stop(engine);
             done();
         }
     }
 
+    /// Runs raft's ready loop until it has nothing more: persist, send, apply, answer.
+    fn drive(&mut self, engine: &Engine) {
+        loop {
+            self.flush_forwards(engine);
+            let Some(replica) = &mut self.replica else {
+                return;
+            };
+            if !replica.has_ready() {
+                break;
+            }
+            let output = match replica.process(&mut |snapshot| engine.install_snapshot(snapshot)) {
+                Ok(output) => output,
+                Err(error) => return self.fail(engine, error),
+            };
+            if let Some(index) = output.snapshot_index {
+                self.snapshot_installed(engine, index);
+            }
+            self.send_raft(output.messages);
+            for entry in output.committed {
+                if let Err(error) = self.apply_entry(engine, entry) {
+                    return self.fail(engine, error);
+                }
+            }
+            self.run_deferred(engine);
+            for read_state in output.read_states {
+                self.read_state(engine, read_state);
+            }
+            if let Some(role) = output.role {
+                self.role_changed(engine, role);
+            }
+            self.lead_if_ready(engine);
+        }
+        self.compact_if_due(engine);
+    }
+
+    fn send_raft(&self, messages: Vec<Message>) {
+        if messages.is_empty() {
+            return;
+        }
+        let Some(transport) = &self.transport else {
+            return;
+        };
+        for message in messages {
+            transport.send(self.me, message.to, PeerMessage::Raft(message));
+        }
+    }
+
+    /// Sends `message` to member `to` (nothing without a transport: a single member).
+    pub(super) fn send(&self, to: u64, message: PeerMessage) {
+        if let Some(transport) = &self.transport {
+            transport.send(self.me, to, message);
+        }
+    }
+
+    /// A new request number for a waiter of this member.
+    pub(super) fn wait_for(&mut self, waiter: Waiter) -> Origin {
+        let request = self.next_request;
+        self.next_request += 1;
+        self.waiting.insert(request, waiter);
+        self.origin(request)
+    }
+
+    pub(super) fn origin(&self, request: u64) -> Origin {
+        Origin {
+            member: self.me,
+            run: self.run,
+            request,
+        }
+    }
+
+    /// True when `origin` is one of this run's requests.
+    pub(super) fn is_mine(&self, origin: &Origin) -> bool {
+        origin.member == self.me && origin.run == self.run
+    }
+
+    /// Runs `action` once the member applied through `index` (now, if it has).
+    pub(super) fn defer(&mut self, engine: &Engine, index: u64, action: Deferred) {
+        if index <= self.applied {
+            return action(engine, Reached::Applied);
+        }
+        self.deferred_count += 1;
+        self.deferred.insert((index, self.deferred_count), action);
+    }
+
+    fn run_deferred(&mut self, engine: &Engine) {
+        while let Some(entry) = self.deferred.first_entry() {
+            if entry.key().0 > self.applied {
+                return;
+            }
+            entry.remove()(engine, Reached::Applied);
+        }
+    }
+
+    /// A session's write: the leader prepares it, a follower forwards it to its leader.
     fn request(
         &mut self,
         engine: &Engine,
         session: Arc<LocalSession>,
         seq: u64,
         op: Op,
-        identities: &[Id],
+        identities: Vec<Id>,
     ) {
-        if engine.failed.load(Ordering::Acquire) {
+        if engine.failed.load(Ordering::Acquire) || self.replica.is_none() {
             return resolve(engine, &session, seq, Err(ErrorCode::SystemError));
         }
         // A session closing (by its client or by expiry) takes no more writes: an ephemeral
         // created now would outlive the close that deletes the session's ephemerals.
-        if session.is_closed() || !self.tracker.is_active(session.id()) {
+        if session.is_closed() {
             return resolve(engine, &session, seq, Err(ErrorCode::SessionExpired));
         }
-        if op == Op::CloseSession {
-            self.tracker.set_closing(session.id());
-            let txn_op = self.prepare(engine, |prepare| prepare.close_session(session.id()));
-            return self.propose(engine, txn_op, Waiter::Close { session, seq });
-        }
-        let who = Requester {
-            session_id: session.id(),
-            identities,
-            role: Role::Client,
+        let session_id = session.id();
+        let waiter = if op == Op::CloseSession {
+            Waiter::Close { session, seq }
+        } else {
+            Waiter::Request {
+                shape: Shape::of(&op),
+                session,
+                seq,
+            }
         };
-        match self.prepare(engine, |prepare| prepare.request(who, &op)) {
-            Ok(txn_op) => {
-                let shape = Shape::of(&op);
-                self.propose(
-                    engine,
-                    txn_op,
-                    Waiter::Request {
-                        session,
-                        seq,
-                        shape,
-                    },
-                );
-            }
-            // A failed write changes nothing and is answered without a Txn.
-            Err(Refusal::Code(code)) => resolve(engine, &session, seq, Err(code)),
-            Err(Refusal::Multi(results)) => {
-                resolve(engine, &session, seq, Ok(Reply::Multi(results)))
-            }
+        let origin = self.wait_for(waiter);
+        self.route(
+            engine,
+            Forwarded {
+                seq: 0,
+                origin,
+                session_id,
+                identities,
+                request: ForwardedRequest::Write(op),
+            },
+        );
+    }
+
+    /// Hands a request of this member to whoever leads.
+    fn route(&mut self, engine: &Engine, request: Forwarded) {
+        if self.role.state == StateRole::Leader {
+            self.lead_request(engine, request);
+        } else if self.role.leader != 0 {
+            self.forward.push(request);
+        } else if let Some(waiter) = self.waiting.remove(&request.origin.request) {
+            waiter.fail(engine, ErrorCode::ConnectionLoss);
         }
     }
 
+    /// sync: asks raft for the leader's commit index (ReadIndex); answered once applied here.
+    fn sync(&mut self, engine: &Engine, session: Arc<LocalSession>, seq: u64, path: String) {
+        let Some(replica) = &mut self.replica else {
+            return resolve(engine, &session, seq, Err(ErrorCode::ConnectionLoss));
+        };
+        if self.role.leader == 0 {
+            return resolve(engine, &session, seq, Err(ErrorCode::ConnectionLoss));
+        }
+        let request = self.next_request;
+        self.next_request += 1;
+        replica.read_index(request.to_le_bytes().to_vec());
+        self.syncs.insert(
+            request,
+            PendingSync {
+                waiter: Waiter::Sync { session, seq, path },
+                asked_at_tick: self.raft_ticks,
+            },
+        );
+    }
+
+    /// raft answered a read index: the sync is answered once this member applied through it.
+    fn read_state(&mut self, engine: &Engine, read_state: ReadState) {
+        let Ok(request) = <[u8; 8]>::try_from(read_state.request_ctx.as_slice()) else {
+            return;
+        };
+        let Some(sync) = self.syncs.remove(&u64::from_le_bytes(request)) else {
+            return; // answered already (it was asked again)
+        };
+        let waiter = sync.waiter;
+        self.defer(
+            engine,
+            read_state.index,
+            Box::new(move |engine, reached| match reached {
+                Reached::Applied => waiter.synced(engine),
+                Reached::Abandoned => waiter.fail(engine, ErrorCode::ConnectionLoss),
+            }),
+        );
+    }
+
     fn open(&mut self, engine: &Engine, open: OpenSession) {
-        if engine.failed.load(Ordering::Acquire) {
+        if engine.failed.load(Ordering::Acquire) || self.replica.is_none() {
             return (open.done)(Err(ErrorCode::SystemError));
         }
         if engine.sessions.read().len() >= engine.config.sessions_max {
@@ -232,12 +461,21 @@ impl Driver {
         let session_id = self.next_session_id;
         self.next_session_id = self.next_session_id.wrapping_add(1);
         let password = session_password(session_id, engine.clock.wall_ms());
-        let txn_op = TxnOp::CreateSession {
-            session_id,
-            timeout_ms,
-            password,
-        };
-        self.propose(engine, txn_op, Waiter::Open(open));
+        let origin = self.wait_for(Waiter::Open(open));
+        self.route(
+            engine,
+            Forwarded {
+                seq: 0,
+                origin,
+                session_id,
+                identities: Vec::new(),
+                request: ForwardedRequest::OpenSession {
+                    session_id,
+                    timeout_ms,
+                    password,
+                },
+            },
+        );
     }
 
     fn resume(&mut self, engine: &Engine, resume: ResumeSession) {
@@ -245,23 +483,30 @@ impl Driver {
         (resume.done)(result);
     }
 
-    /// The session a reconnecting client resumes. The driver decides expiry, so a session
-    /// cannot end between this check and the move, and the new connection hears of any end.
+    /// The session a reconnecting client resumes. The leader decides expiry here, so a
+    /// session cannot end between this check and the move, and the new connection hears of
+    /// any end; a follower trusts its tree (an expiry on its way applies here and ends it).
     fn resumed(
         &mut self,
         engine: &Engine,
         resume: &ResumeSession,
     ) -> Result<Arc<LocalSession>, ErrorCode> {
         let session_id = resume.session_id;
+        let alive = |driver: &Driver| {
+            if driver.role.state == StateRole::Leader {
+                driver.tracker.is_active(session_id)
+            } else {
+                engine.tree.read().session(session_id).is_some()
+            }
+        };
         let known = engine.sessions.read().get(&session_id).cloned();
         let (session, attached_here) = match known {
             Some(session) => (session, false),
-            // A session recovered at start-up whose client comes back: attach it here.
+            // A session created elsewhere, or recovered at start-up: attach it here.
             None => {
                 let record = engine.tree.read().session(session_id).cloned();
-                let record = record.filter(|record| {
-                    self.tracker.is_active(session_id) && record.password[..] == resume.password
-                });
+                let record =
+                    record.filter(|record| alive(self) && record.password[..] == resume.password);
                 let record = record.ok_or(ErrorCode::SessionExpired)?;
                 let session = Arc::new(LocalSession::new(
                     session_id,
@@ -280,6 +525,9 @@ impl Driver {
             return Err(ErrorCode::SessionExpired);
         }
         session.touch(engine.clock.now_ms());
+        if self.role.state == StateRole::Leader {
+            self.tracker.touch(session_id, engine.clock.now_ms());
+        }
         if let Some(ip) = &resume.ip {
             session.set_ip(ip);
         }
@@ -289,167 +537,136 @@ impl Driver {
         Ok(session)
     }
 
-    /// Expires the sessions whose time passed, reaps, snapshots when due.
+    /// Session time: the leader expires sessions and reaps, a follower tells the leader which
+    /// of its sessions are alive; every member snapshots when one is due.
     fn tick(&mut self, engine: &Engine, done: Done) {
+        if engine.failed.load(Ordering::Acquire) || self.replica.is_none() {
+            return done();
+        }
         let now_ms = engine.clock.now_ms();
-        if !engine.failed.load(Ordering::Acquire) && self.replicator.is_some() {
-            for session in engine.sessions.read().values() {
-                let touched_ms = if session.is_attached() {
-                    now_ms
-                } else {
-                    session.last_touch_ms()
-                };
-                self.tracker.touch(session.id(), touched_ms);
-            }
-            for session_id in self.tracker.expired(now_ms) {
-                tracing::info!(
-                    session_id = format_args!("0x{session_id:x}"),
-                    "session expired"
-                );
-                // Its requests from now on answer SessionExpired; the close applies below.
-                if let Some(session) = engine.sessions.read().get(&session_id) {
-                    session.mark_closed();
-                }
-                let txn_op = self.prepare(engine, |prepare| prepare.close_session(session_id));
-                self.propose(engine, txn_op, Waiter::Nobody);
-            }
-            if now_ms.saturating_sub(self.last_reap_ms) >= engine.config.container_check_interval_ms
-            {
-                self.last_reap_ms = now_ms;
-                self.reap(engine);
-            }
-            self.snapshot_if_due(engine);
+        if self.role.state == StateRole::Leader && self.lead.ready {
+            self.expire_and_reap(engine, now_ms);
+        } else if self.role.leader != 0 {
+            self.send_touches(engine, now_ms);
         }
-        let through = self.last_proposed_zxid();
-        self.after_apply.push((through, done));
-    }
-
-    /// Deletes empty containers and expired TTL znodes, as ZooKeeper's ContainerManager.
-    fn reap(&mut self, engine: &Engine) {
-        let candidates = engine.tree.read().reap_candidates(engine.clock.wall_ms());
-        for path in candidates {
-            let op = Op::DeleteContainer { path };
-            match self.prepare(engine, |prepare| prepare.request(Requester::reaper(), &op)) {
-                Ok(txn_op) => self.propose(engine, txn_op, Waiter::Nobody),
-                Err(refusal) => tracing::debug!(?op, ?refusal, "reap candidate skipped"),
-            }
-        }
-    }
-
-    /// Runs `prepare_with` against the tree plus the pending changes, for the Txn that will
-    /// get the next zxid.
-    fn prepare<R>(
-        &mut self,
-        engine: &Engine,
-        prepare_with: impl FnOnce(&mut Prepare<'_>) -> R,
-    ) -> R {
-        let zxid = self.last_proposed_zxid() + 1;
-        let tree = engine.tree.read();
-        let mut prepare = Prepare::new(&tree, &mut self.pending, &engine.limits, zxid);
-        prepare_with(&mut prepare)
-    }
-
-    fn last_proposed_zxid(&self) -> i64 {
-        match &self.replicator {
-            Some(replicator) => replicator.next_zxid() - 1,
-            None => 0,
-        }
-    }
-
-    /// Proposes a prepared Txn; its outcome goes to `waiter` once it applies.
-    fn propose(&mut self, engine: &Engine, txn_op: TxnOp, waiter: Waiter) {
-        let txn = Arc::new(Txn {
-            time_ms: engine.clock.wall_ms(),
-            op: txn_op,
-        });
-        let Some(replicator) = &mut self.replicator else {
-            return waiter.fail(engine, ErrorCode::ConnectionLoss);
-        };
-        match replicator.propose(txn.clone()) {
-            Ok(zxid) => self.proposed.push_back(Proposed { zxid, txn, waiter }),
-            Err(error) => {
-                waiter.fail(engine, ErrorCode::SystemError);
-                self.fail(engine, error);
-            }
-        }
-    }
-
-    /// Makes every proposed Txn durable (one fsync), then applies it.
-    fn commit_and_apply(&mut self, engine: &Engine) {
-        if !self.proposed.is_empty() {
-            let Some(replicator) = &mut self.replicator else {
-                return;
-            };
-            match replicator.commit() {
-                Ok(committed) => self.apply_committed(engine, committed),
-                Err(error) => self.fail(engine, error),
-            }
-        }
-        let applied = engine.last_zxid();
-        let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.after_apply)
-            .into_iter()
-            .partition(|(zxid, _)| *zxid <= applied || self.proposed.is_empty());
-        self.after_apply = waiting;
-        for (_, done) in due {
+        self.snapshot_if_due(engine);
+        let through = self.replica.as_ref().map_or(0, Replica::last_index);
+        if self.role.state == StateRole::Leader {
+            self.defer(engine, through, Box::new(move |_, _| done()));
+        } else {
             done();
         }
     }
 
-    /// Writes a snapshot once `snap_count` Txns have applied since the last one, then drops the
-    /// snapshots past `snapshots_retained` and the log only they needed. The tree is
-    /// read-locked while it is encoded, so the snapshot is exact.
-    fn snapshot_if_due(&mut self, engine: &Engine) {
-        let Some(store) = &engine.snapshots else {
+    /// Raft time: elections and heartbeats, and asking again what may have been lost.
+    fn raft_tick(&mut self, engine: &Engine) {
+        let Some(replica) = &mut self.replica else {
             return;
         };
-        if engine.last_zxid() - engine.snapshot_zxid.load(Ordering::Acquire)
-            < engine.config.snap_count as i64
-        {
+        replica.tick();
+        self.raft_ticks += 1;
+        let stale = self.raft_ticks.saturating_sub(self.election_ticks);
+        for (request, sync) in &mut self.syncs {
+            if sync.asked_at_tick <= stale {
+                sync.asked_at_tick = self.raft_ticks;
+                replica.read_index(request.to_le_bytes().to_vec());
+            }
+        }
+        self.forward.tick();
+        let _ = engine;
+    }
+
+    /// A message from member `from`.
+    fn peer(&mut self, engine: &Engine, from: u64, message: PeerMessage) {
+        let Some(replica) = &mut self.replica else {
             return;
-        }
-        let (zxid, bytes) = {
-            let tree = engine.tree.read();
-            (tree.last_zxid(), tree.to_snapshot())
         };
-        if let Err(error) = store.write(zxid, &bytes) {
-            return self.fail(engine, error);
-        }
-        engine.snapshot_zxid.store(zxid, Ordering::Release);
-        tracing::info!(
-            zxid = format_args!("0x{zxid:x}"),
-            bytes = bytes.len(),
-            "snapshot written"
-        );
-        match store.purge(engine.config.snapshots_retained) {
-            Ok(Some(oldest)) => {
-                if let Some(replicator) = &mut self.replicator {
-                    if let Err(error) = replicator.purge_through(oldest) {
-                        self.fail(engine, error);
+        match message {
+            PeerMessage::Raft(message) => replica.step(message),
+            PeerMessage::Forward {
+                term,
+                run,
+                requests,
+            } => self.take_forwarded(engine, from, term, run, requests),
+            PeerMessage::ForwardAck { term, run, through } => {
+                if let Some(newer) = self.forward.acked(from, term, run, self.run, through) {
+                    self.abandon_requests(engine);
+                    self.run = self.run.max(newer);
+                }
+            }
+            PeerMessage::Touches(sessions) => {
+                if self.role.state == StateRole::Leader {
+                    let now_ms = engine.clock.now_ms();
+                    for session_id in sessions {
+                        self.tracker.touch(session_id, now_ms);
                     }
                 }
             }
-            Ok(None) => {}
-            // A snapshot that could not be removed costs disk space, nothing more.
-            Err(error) => tracing::warn!(%error, "old snapshots not purged"),
         }
     }
 
-    /// The member cannot promise durability anymore: it stops accepting writes (fail-stop),
-    /// and what it proposed will never apply.
-    fn fail(&mut self, engine: &Engine, error: std::io::Error) {
+    /// Who leads changed as this member sees it. Requests in flight are answered
+    /// ConnectionLoss (their outcome is unknown, as a ZooKeeper client hears when its server
+    /// leaves the quorum), and the member serves only while it knows a leader.
+    fn role_changed(&mut self, engine: &Engine, role: Role) {
+        let old = std::mem::replace(&mut self.role, role);
+        tracing::info!(
+            member = self.me,
+            state = ?role.state,
+            leader = role.leader,
+            term = role.term,
+            "raft role changed"
+        );
+        if (old.leader, old.term) != (role.leader, role.term) {
+            self.abandon_requests(engine);
+            engine.set_serving(false);
+            self.forward.follow(role.leader, role.term);
+        }
+        if role.state == StateRole::Leader {
+            let replica = self.replica.as_ref().expect("a leader has raft");
+            self.lead.start_term(replica.term_start_index());
+        } else if role.leader != 0 {
+            engine.set_serving(true);
+        }
+    }
+
+    /// Answers ConnectionLoss to everything waiting on raft: its outcome is unknown now.
+    /// The member's run moves on, so an entry proposed for one of them that still commits
+    /// is not taken for a later request.
+    pub(super) fn abandon_requests(&mut self, engine: &Engine) {
+        self.pending.clear();
+        self.lead.clear();
+        self.forward.restart();
+        self.run += 1;
+        let waiting: Vec<Waiter> = self.waiting.drain().map(|(_, waiter)| waiter).collect();
+        for waiter in waiting {
+            waiter.fail(engine, ErrorCode::ConnectionLoss);
+        }
+        let syncs: Vec<PendingSync> = self.syncs.drain().map(|(_, sync)| sync).collect();
+        for sync in syncs {
+            sync.waiter.fail(engine, ErrorCode::ConnectionLoss);
+        }
+        for (_, action) in std::mem::take(&mut self.deferred) {
+            action(engine, Reached::Abandoned);
+        }
+    }
+
+    /// The member cannot promise durability anymore: it stops taking part in replication
+    /// (fail-stop) and answers writes SystemError; what it proposed is answered
+    /// ConnectionLoss, since another member may still commit it.
+    pub(super) fn fail(&mut self, engine: &Engine, error: std::io::Error) {
         tracing::error!(%error, "the log failed; this member stops accepting writes");
         engine.failed.store(true, Ordering::Release);
-        self.pending.clear();
-        for proposed in std::mem::take(&mut self.proposed) {
-            proposed.waiter.fail(engine, ErrorCode::SystemError);
-        }
+        self.replica = None;
+        self.abandon_requests(engine);
     }
 
-    /// Stops serving after the round's Txns applied: no event is taken anymore, requests
-    /// still queued answer ConnectionLoss, attached clients hear that the member stopped,
-    /// and the log is closed. Sessions stay as they are (see `Engine::shutdown`).
+    /// Stops serving after the round: no event is taken anymore, requests still queued or in
+    /// flight answer ConnectionLoss, attached clients hear that the member stopped, and the
+    /// log is closed. Sessions stay as they are (see `Engine::shutdown`).
     fn stop(&mut self, engine: &Engine) {
         engine.stop_taking_events();
+        self.abandon_requests(engine);
         let sessions_live_on = engine.config.data_dir.is_some();
         let sessions: Vec<Arc<LocalSession>> = engine.sessions.read().values().cloned().collect();
         for session in sessions {
@@ -459,6 +676,6 @@ impl Driver {
             }
             session.member_stopped(sessions_live_on);
         }
-        self.replicator = None;
+        self.replica = None;
     }
 }

@@ -1,9 +1,10 @@
 //! One member's engine and its single entry point: every front end (the in-process client,
-//! the TCP client port, the C ABI, later a follower forwarding) hands requests to `submit`,
-//! which decides how each one runs. Sessions open, resume, tick and stop here too.
+//! the TCP client port, the C ABI) hands requests to `submit`, which decides how each one
+//! runs. Sessions open, resume, tick and stop here too, and other members' messages come in
+//! through `receive`.
 //!
-//! The stages behind it: per-session order (pipeline.rs), the driver that prepares,
-//! replicates, persists and applies Txns (driver.rs, apply.rs), and reads (read.rs).
+//! The stages behind it: per-session order (pipeline.rs), the driver that leads or forwards,
+//! replicates, persists and applies (driver.rs and its neighbours), and reads (read.rs).
 //!
 //! Locks, in the order they may be taken: `driver`, a session's `pipeline`, `tree`,
 //! `watches`, `sessions`; `inbox` is taken alone (or last). The driver is the single writer:
@@ -13,7 +14,7 @@
 //! later read can see the change.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -22,8 +23,9 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use crate::op::{Op, OpKind, Reply, Response};
 use crate::prepare::WriteLimits;
 use crate::proto::ErrorCode;
+use crate::replication::{raft_id, PeerMessage, Replica, ReplicaConfig};
 use crate::server::clock::Clock;
-use crate::server::config::ServerConfig;
+use crate::server::config::{DriverThread, ServerConfig};
 use crate::server::driver::{Driver, Event, OpenSession, ResumeSession};
 use crate::server::pipeline::{Answer, Front};
 use crate::server::read::{self, WatchRegistered};
@@ -63,10 +65,13 @@ pub struct Engine {
     pub(super) failed: AtomicBool,
     /// Set once the member stopped serving.
     pub(super) stopped: AtomicBool,
+    /// Set while the member knows a leader (and, leading, its term started): only then are
+    /// requests taken.
+    serving: AtomicBool,
     /// Where snapshots go (none in memory).
     pub(super) snapshots: Option<SnapshotStore>,
-    /// The zxid of the newest snapshot.
-    pub(super) snapshot_zxid: AtomicI64,
+    /// The index of the newest durable snapshot.
+    pub(super) snapshot_index: AtomicU64,
 }
 
 impl Engine {
@@ -76,19 +81,48 @@ impl Engine {
     pub fn open(config: ServerConfig) -> Result<Engine, StartError> {
         let recovered = recover(&config)?;
         let clock = config.clock.clone();
-        let threaded = config.data_dir.is_some() && config.force_sync;
+        let threaded = match config.driver_thread {
+            DriverThread::Auto => {
+                (config.data_dir.is_some() && config.force_sync) || config.is_ensemble()
+            }
+            DriverThread::Own => true,
+            DriverThread::Caller => false,
+        };
         let applied_zxid = recovered.tree.last_zxid();
-        let driver = Driver::recovered(&config, &recovered.tree, recovered.log, clock.now_ms());
-        Ok(Engine {
+        let replica = Replica::new(
+            ReplicaConfig {
+                id: raft_id(config.member_id),
+                election_ticks: config.election_ticks as usize,
+                heartbeat_ticks: config.heartbeat_ticks as usize,
+                applied: recovered.applied,
+                seed: config.raft_seed,
+            },
+            recovered.log,
+        )
+        .map_err(|reason| {
+            StartError::Storage(crate::storage::StorageError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                reason,
+            )))
+        })?;
+        let driver = Driver::recovered(
+            &config,
+            &recovered.tree,
+            replica,
+            recovered.applied,
+            clock.now_ms(),
+        );
+        let engine = Engine {
             limits: WriteLimits {
                 data_bytes_max: config.data_bytes_max,
                 ephemerals_per_session_max: config.ephemerals_per_session_max,
                 ttl_enabled: config.ttl_enabled,
             },
             snapshots: recovered.snapshots,
-            snapshot_zxid: AtomicI64::new(recovered.snapshot_zxid),
+            snapshot_index: AtomicU64::new(recovered.snapshot_index),
             failed: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
+            serving: AtomicBool::new(false),
             tree: RwLock::new(recovered.tree),
             applied_zxid: AtomicI64::new(applied_zxid),
             watches: Mutex::new(WatchRegistry::new(config.watches_per_session_max)),
@@ -99,7 +133,9 @@ impl Engine {
             threaded,
             clock,
             config,
-        })
+        };
+        engine.driver.lock().start(&engine);
+        Ok(engine)
     }
 
     /// Starts the driver's thread if this engine drives on one (see `threaded`).
@@ -129,12 +165,32 @@ impl Engine {
         self.stopped.load(Ordering::Acquire)
     }
 
+    /// True while the member takes requests: it knows a leader (a single member always
+    /// does) and has not stopped.
+    pub fn is_serving(&self) -> bool {
+        self.serving.load(Ordering::Acquire) && !self.is_stopped()
+    }
+
+    /// The driver says whether the member serves; sessions attached here hear of a change.
+    pub(super) fn set_serving(&self, serving: bool) {
+        if self.serving.swap(serving, Ordering::AcqRel) == serving {
+            return;
+        }
+        for session in self.sessions.read().values() {
+            if serving {
+                session.reconnected();
+            } else {
+                session.disconnected();
+            }
+        }
+    }
+
     /// The one entry point: runs `op` for `session` and answers through `answer`, in the
     /// session's request order (addAuth, which takes effect as it arrives, is answered at
     /// once). Writes go to the driver; reads run at once when nothing of the session is
     /// waiting, else in their turn.
     pub fn submit(&self, session: &Arc<LocalSession>, op: Op, mut answer: Box<dyn Answer>) {
-        if self.is_stopped() {
+        if !self.is_serving() {
             answer.respond(self.response(Err(ErrorCode::ConnectionLoss)));
             return;
         }
@@ -180,6 +236,18 @@ impl Engine {
                 drop(pipeline);
                 self.kick();
             }
+            OpKind::Sync => {
+                let Op::Sync { path } = op else {
+                    unreachable!("{op:?} is not a sync");
+                };
+                let seq = session.pipeline.lock().push_write(answer);
+                self.send(Event::Sync {
+                    session: session.clone(),
+                    seq,
+                    path,
+                });
+                self.kick();
+            }
         }
     }
 
@@ -195,7 +263,7 @@ impl Engine {
         op: Op,
         on_watch: &mut dyn FnMut(&str, WatchRegistered),
     ) -> Result<Response, Op> {
-        if op.kind() != OpKind::InTurn || self.is_stopped() {
+        if op.kind() != OpKind::InTurn || !self.is_serving() {
             return Err(op);
         }
         let pipeline = session.pipeline.lock();
@@ -284,6 +352,26 @@ impl Engine {
         resume.recv().unwrap_or(Err(ErrorCode::ConnectionLoss))
     }
 
+    /// Takes a message another member sent this one (`Transport`'s receiving half).
+    pub fn receive(&self, from: u64, message: PeerMessage) {
+        self.send(Event::Peer { from, message });
+        self.kick();
+    }
+
+    /// One tick of raft time (`ServerConfig::raft_tick_ms`): elections, heartbeats and
+    /// retransmissions. A single member needs none.
+    pub fn raft_tick(&self) {
+        self.send(Event::RaftTick);
+        self.kick();
+    }
+
+    /// `tick` without waiting: `done` runs once what the tick decided has applied (or never
+    /// will). For drivers that run on the caller's thread, such as a simulation.
+    pub fn tick_then(&self, done: Box<dyn FnOnce() + Send>) {
+        self.send(Event::Tick(done));
+        self.kick();
+    }
+
     /// Records that the session's client is alive (a ping, or any packet).
     pub fn touch(&self, session: &LocalSession) {
         session.touch(self.clock.now_ms());
@@ -294,10 +382,9 @@ impl Engine {
     /// what the tick decided has applied. Called every tick by the ticker, or by tests.
     pub fn tick(&self) {
         let (ticked, tick) = crossbeam_channel::bounded(1);
-        self.send(Event::Tick(Box::new(move || {
+        self.tick_then(Box::new(move || {
             let _ = ticked.send(());
-        })));
-        self.kick();
+        }));
         let _ = tick.recv();
     }
 
@@ -428,8 +515,6 @@ impl Engine {
             Op::Refused(code) => Err(code),
             Op::Ping | Op::Sasl => Ok(Reply::Done),
             Op::WhoAmI => Ok(Reply::WhoAmI(session.client_infos())),
-            // A single member has applied everything committed.
-            Op::Sync { path } => Ok(Reply::Sync(path)),
             Op::AddWatch { path, mode } => {
                 let (kind, registered) = match mode {
                     crate::proto::AddWatchMode::Persistent => {

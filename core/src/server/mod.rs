@@ -3,10 +3,13 @@
 
 mod apply;
 mod clock;
+mod compaction;
 mod config;
 mod driver;
 pub mod embedded;
 mod engine;
+mod forward;
+mod leader;
 pub mod net;
 mod pipeline;
 mod read;
@@ -22,7 +25,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{ConfigError, ServerConfig};
+pub use config::{ConfigError, DriverThread, ServerConfig};
 pub use engine::Engine;
 pub use pipeline::Answer;
 pub use read::WatchRegistered;

@@ -5,10 +5,16 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::server::config::{ConfigError, ServerConfig};
+use raft::eraftpb::{ConfState, HardState};
+
+use crate::replication::log::from_log_entry;
+use crate::replication::{raft_id, DurableLog, RaftLog};
 use crate::storage::{
-    DiskLogStore, FileLog, LogOptions, LogStore, MemoryLogStore, SnapshotStore, StorageError,
+    decode_payload, EntryKind, FileLog, LogOptions, Membership, SnapshotMeta, SnapshotStore,
+    StorageError,
 };
 use crate::tree::DataTree;
+use crate::txn::Proposal;
 
 /// Why a server could not start.
 #[derive(Debug)]
@@ -51,20 +57,34 @@ impl From<std::io::Error> for StartError {
 /// What start-up hands the engine.
 pub(super) struct Recovered {
     pub(super) tree: DataTree,
-    pub(super) log: Box<dyn LogStore>,
+    /// The replicated log as raft will read it.
+    pub(super) log: RaftLog,
     pub(super) snapshots: Option<SnapshotStore>,
-    /// The zxid of the snapshot the tree came from (0: none).
-    pub(super) snapshot_zxid: i64,
+    /// The index of the snapshot the tree came from (0: none).
+    pub(super) snapshot_index: u64,
+    /// The newest index the tree holds (the snapshot's, or the last committed entry replayed).
+    pub(super) applied: u64,
+}
+
+/// The membership a member starts with when its data has none: the configured one.
+pub(super) fn configured_membership(config: &ServerConfig) -> ConfState {
+    ConfState {
+        voters: config.voters().into_iter().map(raft_id).collect(),
+        learners: config.observers.iter().copied().map(raft_id).collect(),
+        ..ConfState::default()
+    }
 }
 
 /// Rebuilds the state in `config.data_dir` (or an empty one in memory).
 pub(super) fn recover(config: &ServerConfig) -> Result<Recovered, StartError> {
+    let membership = configured_membership(config);
     let Some(dir) = &config.data_dir else {
         return Ok(Recovered {
             tree: DataTree::new(),
-            log: Box::new(MemoryLogStore::new(config.log_entries_max)),
+            log: RaftLog::new(HardState::default(), membership, (0, 0), Vec::new(), None),
             snapshots: None,
-            snapshot_zxid: 0,
+            snapshot_index: 0,
+            applied: 0,
         });
     };
     let disk = Arc::clone(&config.disk);
@@ -76,8 +96,8 @@ pub(super) fn recover(config: &ServerConfig) -> Result<Recovered, StartError> {
     })?;
     let snapshots = SnapshotStore::open(Arc::clone(&disk), dir)?;
     let files = snapshots.load()?;
-    let (log, records) = FileLog::open(disk, dir, LogOptions::default())?;
-    let first_logged = records.first().map(|(zxid, _)| *zxid);
+    let (log, contents) = FileLog::open(disk, dir, LogOptions::default())?;
+    let first_logged = contents.entries.first().map(|entry| entry.index);
 
     // The newest snapshot the log continues without a gap. A damaged snapshot is passed over
     // only when an older one plus the log still hold everything; otherwise start-up stops.
@@ -86,19 +106,26 @@ pub(super) fn recover(config: &ServerConfig) -> Result<Recovered, StartError> {
     for file in files {
         match file.payload {
             Ok(bytes) => {
-                if first_logged.is_some_and(|first| first > file.zxid + 1) {
+                let index = file.zxid as u64;
+                if first_logged.is_some_and(|first| first > index + 1) {
                     // The log was purged past this snapshot: it cannot be continued.
                     continue;
                 }
-                let tree =
-                    DataTree::from_snapshot_of_version(&bytes, file.version).map_err(|error| {
-                        StorageError::Corrupt {
-                            file: file.path.clone(),
-                            offset: 0,
-                            reason: error.to_string(),
-                        }
-                    })?;
-                chosen = Some((file.zxid, tree));
+                let corrupt = |reason: String| StorageError::Corrupt {
+                    file: file.path.clone(),
+                    offset: 0,
+                    reason,
+                };
+                let (meta, tree_bytes) = decode_payload(file.version, &bytes).map_err(corrupt)?;
+                // Formats 1 and 2 were a single member's, in term 1.
+                let meta = meta.unwrap_or(SnapshotMeta {
+                    index,
+                    term: 1,
+                    membership: membership_of(&membership),
+                });
+                let tree = DataTree::from_snapshot_of_version(tree_bytes, file.version)
+                    .map_err(|error| corrupt(error.to_string()))?;
+                chosen = Some((meta, tree));
                 break;
             }
             Err(error @ StorageError::NewerFormat { .. }) => return Err(error.into()),
@@ -108,7 +135,7 @@ pub(super) fn recover(config: &ServerConfig) -> Result<Recovered, StartError> {
             }
         }
     }
-    let (snapshot_zxid, mut tree) = match chosen {
+    let (snapshot, mut tree) = match chosen {
         Some(found) => found,
         None => {
             if let Some(error) = damaged {
@@ -120,42 +147,117 @@ pub(super) fn recover(config: &ServerConfig) -> Result<Recovered, StartError> {
                     file: dir.clone(),
                     offset: 0,
                     reason: format!(
-                        "the log starts at zxid {} and no snapshot covers what came before",
+                        "the log starts at index {} and no snapshot covers what came before",
                         first_logged.unwrap_or_default()
                     ),
                 }
                 .into());
             }
-            (0, DataTree::new())
+            let meta = SnapshotMeta {
+                index: 0,
+                term: 0,
+                membership: membership_of(&membership),
+            };
+            (meta, DataTree::new())
         }
     };
-    let replaying: Vec<_> = records
+    let entries: Vec<_> = contents
+        .entries
         .into_iter()
-        .filter(|(zxid, _)| *zxid > snapshot_zxid)
+        .filter(|entry| entry.index > snapshot.index)
         .collect();
-    let replayed = replaying.len();
-    for (expected, (zxid, txn)) in (snapshot_zxid + 1..).zip(replaying) {
-        if zxid != expected {
+    if let Some(first) = entries.first() {
+        if first.index != snapshot.index + 1 {
             return Err(StorageError::Corrupt {
                 file: dir.clone(),
                 offset: 0,
-                reason: format!("the log jumps from zxid {} to {zxid}", expected - 1),
+                reason: format!(
+                    "the log jumps from index {} to {}",
+                    snapshot.index, first.index
+                ),
             }
             .into());
         }
-        // Replay is idempotent: a Txn the snapshot already holds fails harmlessly.
-        let _ = tree.apply(zxid, &txn);
+    }
+    let last_index = entries.last().map_or(snapshot.index, |entry| entry.index);
+    let hard_state = match contents.hard_state {
+        Some(state) => HardState {
+            term: state.term,
+            vote: state.vote,
+            commit: state.commit.min(last_index),
+            ..HardState::default()
+        },
+        // Written before replication (or never written): a single member's log holds only
+        // what it made durable, all committed, in term 1 (or nothing at all).
+        None if last_index > 0 || snapshot.index > 0 => HardState {
+            term: snapshot.term.max(1),
+            vote: raft_id(config.member_id),
+            commit: last_index,
+            ..HardState::default()
+        },
+        None => HardState::default(),
+    };
+    // Replay what was committed: the tree then holds everything through `applied`.
+    let mut applied = snapshot.index;
+    for entry in entries
+        .iter()
+        .take_while(|entry| entry.index <= hard_state.commit)
+    {
+        if entry.kind == EntryKind::Normal && !entry.data.is_empty() {
+            let proposal =
+                Proposal::decode(&entry.data).map_err(|error| StorageError::Corrupt {
+                    file: dir.clone(),
+                    offset: 0,
+                    reason: format!("entry {} does not decode: {error}", entry.index),
+                })?;
+            // Replay is idempotent: a Txn the snapshot already holds fails harmlessly.
+            let _ = tree.apply(entry.index as i64, &proposal.txn);
+        }
+        applied = entry.index;
     }
     tracing::info!(
-        snapshot_zxid = format_args!("0x{snapshot_zxid:x}"),
-        replayed,
+        snapshot_index = format_args!("0x{:x}", snapshot.index),
+        applied = format_args!("0x{applied:x}"),
+        last_index = format_args!("0x{last_index:x}"),
         znodes = tree.node_count(),
         "recovered"
     );
+    let raft_entries = entries.into_iter().map(from_log_entry).collect();
+    let conf_state = conf_state_of(&snapshot.membership);
     Ok(Recovered {
         tree,
-        log: Box::new(DiskLogStore::new(log, config.force_sync)),
+        log: RaftLog::new(
+            hard_state,
+            conf_state,
+            (snapshot.index, snapshot.term),
+            raft_entries,
+            Some(DurableLog::new(log, config.force_sync)),
+        ),
         snapshots: Some(snapshots),
-        snapshot_zxid,
+        snapshot_index: snapshot.index,
+        applied,
     })
+}
+
+/// raft's ConfState as a snapshot keeps it.
+pub(super) fn membership_of(conf_state: &ConfState) -> Membership {
+    Membership {
+        voters: conf_state.voters.clone(),
+        learners: conf_state.learners.clone(),
+        voters_outgoing: conf_state.voters_outgoing.clone(),
+        learners_next: conf_state.learners_next.clone(),
+        auto_leave: conf_state.auto_leave,
+    }
+}
+
+/// A snapshot's membership as raft's ConfState.
+pub(super) fn conf_state_of(membership: &Membership) -> ConfState {
+    ConfState {
+        voters: membership.voters.clone(),
+        learners: membership.learners.clone(),
+        voters_outgoing: membership.voters_outgoing.clone(),
+        learners_next: membership.learners_next.clone(),
+        auto_leave: membership.auto_leave,
+        ..ConfState::default()
+    }
 }

@@ -23,6 +23,17 @@ pub trait SessionSink: Send + Sync {
     /// must not block.
     fn detach(&self) {}
 
+    /// The member stopped serving for now (it lost its leader, or its leader changed): the
+    /// session lives on, and requests in flight were answered ConnectionLoss. A connection
+    /// should close, so its client reconnects (to this member or another), as ZooKeeper's
+    /// clients do when a member leaves its quorum. Must not block.
+    fn disconnected(&self) {
+        self.detach();
+    }
+
+    /// The member serves again after `disconnected`. Must not block.
+    fn reconnected(&self) {}
+
     /// The member stopped serving. `session_lives_on`: the session is durable (the member
     /// keeps a data directory), so a client may resume it once a member serves again; an
     /// in-memory member's sessions end with it. Must not block.
@@ -136,6 +147,16 @@ impl LocalSession {
     /// Tells the session's current sink that the session no longer sends there.
     pub(crate) fn detach_sink(&self) {
         self.sink.read().detach();
+    }
+
+    /// Tells the session's current sink that the member stopped serving for now.
+    pub(crate) fn disconnected(&self) {
+        self.sink.read().disconnected();
+    }
+
+    /// Tells the session's current sink that the member serves again.
+    pub(crate) fn reconnected(&self) {
+        self.sink.read().reconnected();
     }
 
     /// Tells the session's current sink that the member stopped.

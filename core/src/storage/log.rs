@@ -1,13 +1,18 @@
-//! The transaction log on disk: committed (zxid, Txn) pairs in segment files of checksummed
-//! records, made durable by `sync`.
+//! The replicated log on disk: entries (index, term, payload) and hard-state records in
+//! segment files of checksummed records, made durable by `sync`.
 //!
 //! # Format
 //!
-//! A segment is named `log.<first zxid as 16 lowercase hex digits>`. It opens with a 12-byte
-//! header (`ZKRSLOG\0`, then the format version as u32 big-endian) followed by records: u32 BE
-//! payload length, u32 BE crc32c of the payload, then the payload, postcard of `(zxid, Txn)`.
-//! Segments are preallocated with zeros, so eight zero bytes where a record would start mark
-//! the end of the written part.
+//! A segment is named `log.<index of its first entry as 16 lowercase hex digits>`. It opens
+//! with a 12-byte header (`ZKRSLOG\0`, then the format version as u32 big-endian) followed by
+//! records: u32 BE payload length, u32 BE crc32c of the payload, then the payload, postcard of
+//! a `LogRecord`. Entry indexes increase by one from record to record, across segments too;
+//! hard-state records sit between entries. Segments are preallocated with zeros, so eight
+//! zero bytes where a record would start mark the end of the written part.
+//!
+//! A follower whose entries conflict with the leader's cuts them off (`truncate_after`), made
+//! durable before anything is written after the cut, so the log never holds a stale entry
+//! beyond a newer one.
 //!
 //! # Recovery
 //!
@@ -24,13 +29,14 @@ use std::sync::Arc;
 use super::disk::{Disk, DiskFile};
 use super::error::StorageError;
 use super::log_scan::scan_segment;
-use crate::txn::Txn;
+use super::record::{HardState, LogEntry, LogRecord};
 
 /// The first bytes of every segment.
 pub const MAGIC: &[u8; 8] = b"ZKRSLOG\0";
-/// The segment format this build writes and the newest it reads. Version 2 keeps null znode
-/// data apart from empty (`Option` data in `Txn`); version 1 segments are still read.
-pub const FORMAT_VERSION: u32 = 2;
+/// The segment format this build writes and the newest it reads. Version 3 holds raft
+/// entries (index, term, payload) and hard states; versions 1 and 2 held `(zxid, Txn)` pairs
+/// (2 with null data kept apart from empty) and are read as entries of term 1.
+pub const FORMAT_VERSION: u32 = 3;
 /// The largest record payload the log writes or accepts when reading; a longer length field
 /// is damage, not a record.
 pub const PAYLOAD_BYTES_MAX: u32 = 64 << 20;
@@ -78,10 +84,10 @@ impl LogOptions {
 #[derive(Clone, Debug)]
 struct Segment {
     path: PathBuf,
-    /// The zxid in its name, also its first record's.
-    first_zxid: i64,
-    /// Its newest record's zxid.
-    last_zxid: i64,
+    /// The index in its name, also its first entry's.
+    first_index: u64,
+    /// Its newest entry's index (`first_index - 1` while it holds none).
+    last_index: u64,
 }
 
 /// The segment appends go to.
@@ -91,22 +97,26 @@ struct OpenSegment {
     write_offset: u64,
     /// The file's length (preallocated zeros beyond `write_offset`).
     allocated_bytes: u64,
-    records: u64,
+    /// Entries it holds.
+    entries: u64,
 }
 
-/// ZooKeeper's transaction log: append, then `sync` to make the appended records durable.
+/// The replicated log: append entries and hard states, then `sync` to make them durable.
 ///
-/// Invariants: zxids strictly increase across the whole log; every segment but the last is
-/// fully durable (data and directory entry); `segments` is empty exactly when `current` is
-/// `None`, and otherwise its last entry is the current segment.
+/// Invariants: entry indexes increase by one across the whole log; every segment but the
+/// last is fully durable (data and directory entry); `segments` is empty exactly when
+/// `current` is `None`, and otherwise its last entry is the current segment.
 pub struct FileLog {
     disk: Arc<dyn Disk>,
     dir: PathBuf,
     options: LogOptions,
     segments: Vec<Segment>,
     current: Option<OpenSegment>,
-    last_zxid: i64,
-    synced_zxid: i64,
+    /// The newest entry's index; the log continues at `last_index + 1` (after a snapshot it
+    /// may start there with no entry written yet).
+    last_index: u64,
+    /// The newest hard state written, rewritten after anything that may remove it.
+    hard_state: Option<HardState>,
     /// A segment was created or removed since the last `sync_dir`.
     dir_unsynced: bool,
     /// Set by the first I/O failure; every later call fails (fail-stop).
@@ -115,7 +125,7 @@ pub struct FileLog {
 
 /// What reading one segment found.
 pub(super) struct Scan {
-    pub(super) records: Vec<(i64, Txn)>,
+    pub(super) records: Vec<LogRecord>,
     /// The end of the valid records (where the next record goes).
     pub(super) end: u64,
     /// One past the last nonzero byte after `end` (`end` when only zeros follow).
@@ -125,10 +135,18 @@ pub(super) struct Scan {
     pub(super) version: u32,
 }
 
+/// What `FileLog::open` found: every entry in index order, and the newest hard state.
+#[derive(Debug, Default)]
+pub struct LogContents {
+    /// The entries, indexes increasing by one.
+    pub entries: Vec<LogEntry>,
+    /// The newest hard state written, if any.
+    pub hard_state: Option<HardState>,
+}
+
 impl FileLog {
     /// Opens the log in `dir` (creating the directory if missing), recovering from a crash,
-    /// and returns it with every record it holds, in zxid order; the caller skips those its
-    /// snapshot covers.
+    /// and returns it with what it holds; the caller skips the entries its snapshot covers.
     ///
     /// A torn tail of the last segment is cut off (later appends overwrite it). Files not named
     /// `log.*` are left alone.
@@ -136,61 +154,80 @@ impl FileLog {
     /// # Errors
     ///
     /// `Corrupt` for damage a crash cannot explain: a bad record followed by a valid one, a bad
-    /// record in a segment other than the last, zxids that do not strictly increase, a segment
-    /// whose first zxid is not its name's. `NewerFormat` for a header version above
+    /// record in a segment other than the last, entry indexes that do not increase by one, a
+    /// segment whose first entry is not its name's. `NewerFormat` for a header version above
     /// `FORMAT_VERSION`; `Foreign` for a `log.*` file not named by 16 hex digits; `Io` when the
     /// disk fails or `options` are invalid.
     pub fn open(
         disk: Arc<dyn Disk>,
         dir: &Path,
         options: LogOptions,
-    ) -> Result<(FileLog, Vec<(i64, Txn)>), StorageError> {
+    ) -> Result<(FileLog, LogContents), StorageError> {
         options.validate()?;
         disk.create_dir_all(dir)?;
-        let mut named: Vec<(i64, PathBuf)> = Vec::new();
+        let mut named: Vec<(u64, PathBuf)> = Vec::new();
         for name in disk.list(dir)? {
             let Some(digits) = name.strip_prefix(SEGMENT_PREFIX) else {
                 continue;
             };
             let path = dir.join(&name);
-            match parse_zxid(digits) {
-                Some(zxid) => named.push((zxid, path)),
+            match parse_index(digits) {
+                Some(index) => named.push((index, path)),
                 None => return Err(StorageError::Foreign { file: path }),
             }
         }
-        named.sort_by_key(|(zxid, _)| *zxid);
+        named.sort_by_key(|(index, _)| *index);
 
-        let mut records: Vec<(i64, Txn)> = Vec::new();
+        let mut contents = LogContents::default();
         let mut segments: Vec<Segment> = Vec::new();
         let mut last_scan: Option<Scan> = None;
         let mut empty_last: Option<PathBuf> = None;
-        for (index, (first_zxid, path)) in named.iter().enumerate() {
-            let is_last = index + 1 == named.len();
+        for (position, (first_index, path)) in named.iter().enumerate() {
+            let is_last = position + 1 == named.len();
             let bytes = disk.read(path)?;
-            let previous_zxid = records.last().map_or(0, |(zxid, _)| *zxid);
-            let mut scan = scan_segment(path, &bytes, *first_zxid, previous_zxid, is_last)?;
-            let Some((last_zxid, _)) = scan.records.last() else {
+            let previous_index = contents.entries.last().map(|entry| entry.index);
+            let scan = scan_segment(path, &bytes, *first_index, previous_index, is_last)?;
+            let mut last_index = None;
+            let mut hard_state = None;
+            let mut entries = Vec::new();
+            for record in &scan.records {
+                match record {
+                    LogRecord::Entry(entry) => {
+                        last_index = Some(entry.index);
+                        entries.push(entry.clone());
+                    }
+                    LogRecord::HardState(state) => hard_state = Some(*state),
+                }
+            }
+            let Some(last_index) = last_index else {
                 if is_last {
-                    // Created but nothing in it survived the crash: no acknowledged record
-                    // lives here, and keeping it would misname the next record appended.
+                    // Created but no entry in it survived the crash: no acknowledged entry
+                    // lives here, and keeping it would misname the next entry appended. A hard
+                    // state in it was written with the entries that did not survive.
                     empty_last = Some(path.clone());
                     continue;
                 }
                 return Err(StorageError::Corrupt {
                     file: path.clone(),
                     offset: HEADER_BYTES,
-                    reason: "a segment other than the last holds no records".into(),
+                    reason: "a segment other than the last holds no entries".into(),
                 });
             };
             segments.push(Segment {
                 path: path.clone(),
-                first_zxid: *first_zxid,
-                last_zxid: *last_zxid,
+                first_index: *first_index,
+                last_index,
             });
-            records.append(&mut scan.records);
+            contents.entries.append(&mut entries);
+            if hard_state.is_some() {
+                contents.hard_state = hard_state;
+            }
             last_scan = Some(scan);
         }
-        debug_assert!(records.windows(2).all(|pair| pair[0].0 < pair[1].0));
+        debug_assert!(contents
+            .entries
+            .windows(2)
+            .all(|pair| pair[0].index + 1 == pair[1].index));
 
         if let Some(path) = empty_last {
             disk.remove(&path)?;
@@ -203,8 +240,8 @@ impl FileLog {
                     Some(scan_segment(
                         &segment.path,
                         &bytes,
-                        segment.first_zxid,
-                        segment.first_zxid - 1,
+                        segment.first_index,
+                        None,
                         true,
                     )?)
                 }
@@ -231,25 +268,25 @@ impl FileLog {
                 file,
                 write_offset: scan.end,
                 allocated_bytes: scan.file_bytes,
-                records: 1,
+                entries: segment.last_index + 1 - segment.first_index,
             });
         }
-        let last_zxid = records.last().map_or(0, |(zxid, _)| *zxid);
+        let last_index = contents.entries.last().map_or(0, |entry| entry.index);
         let log = FileLog {
             disk,
             dir: dir.to_path_buf(),
             options,
             segments,
             current,
-            last_zxid,
-            synced_zxid: last_zxid,
+            last_index,
+            hard_state: contents.hard_state,
             dir_unsynced: false,
             poisoned: None,
         };
-        Ok((log, records))
+        Ok((log, contents))
     }
 
-    /// Writes one record; it is durable only after the next successful `sync`. Rolls to a new
+    /// Writes one entry; it is durable only after the next successful `sync`. Rolls to a new
     /// segment when this record would carry the current one past `segment_bytes_max`.
     ///
     /// # Errors
@@ -260,17 +297,29 @@ impl FileLog {
     ///
     /// # Panics
     ///
-    /// If `zxid` is not greater than `last_zxid()`: such a log could not be opened again.
-    pub fn append(&mut self, zxid: i64, txn: &Txn) -> io::Result<()> {
+    /// If `entry.index` is not `last_index() + 1` (cut conflicting entries off first with
+    /// `truncate_after`): such a log could not be opened again.
+    pub fn append(&mut self, entry: &LogEntry) -> io::Result<()> {
         self.check_poisoned()?;
         assert!(
-            zxid > self.last_zxid,
-            "zxids must grow: {zxid:#x} after {:#x}",
-            self.last_zxid
+            entry.index == self.last_index + 1 || self.segments.is_empty(),
+            "entries must follow on: {} after {}",
+            entry.index,
+            self.last_index
         );
-        let record = encode_record(zxid, txn)?;
-        let result = self.append_record(zxid, &record);
+        let record = encode_record(&LogRecord::Entry(entry.clone()))?;
+        let result = self.append_record(Some(entry.index), &record);
         self.poison_on_error(result)
+    }
+
+    /// Writes the member's hard state (durable after the next `sync`).
+    pub fn set_hard_state(&mut self, state: HardState) -> io::Result<()> {
+        self.check_poisoned()?;
+        let record = encode_record(&LogRecord::HardState(state))?;
+        let result = self.append_record(None, &record);
+        self.poison_on_error(result)?;
+        self.hard_state = Some(state);
+        Ok(())
     }
 
     /// Makes every appended record durable: the current segment's bytes, then the directory
@@ -283,33 +332,99 @@ impl FileLog {
     pub fn sync(&mut self) -> io::Result<()> {
         self.check_poisoned()?;
         let result = self.sync_inner();
-        self.poison_on_error(result)?;
-        self.synced_zxid = self.last_zxid;
+        self.poison_on_error(result)
+    }
+
+    /// The newest entry's index, 0 when the log holds none.
+    pub fn last_index(&self) -> u64 {
+        self.last_index
+    }
+
+    /// Removes every entry after `index` (a follower's entries that conflict with its
+    /// leader's), durably, before anything else is written: the log never holds a stale
+    /// entry behind a newer one, whatever a crash leaves. The hard state is written again.
+    pub fn truncate_after(&mut self, index: u64) -> io::Result<()> {
+        self.check_poisoned()?;
+        let result = self.truncate_inner(index);
+        self.poison_on_error(result)
+    }
+
+    fn truncate_inner(&mut self, index: u64) -> io::Result<()> {
+        if index >= self.last_index {
+            return Ok(());
+        }
+        // Whole segments after the cut go first (newest first, so a crash leaves a prefix).
+        while self
+            .segments
+            .last()
+            .is_some_and(|segment| segment.first_index > index)
+        {
+            let segment = self.segments.pop().expect("checked above");
+            self.current = None;
+            self.disk.remove(&segment.path)?;
+            self.disk.sync_dir(&self.dir)?;
+        }
+        if let Some(segment) = self.segments.last_mut() {
+            // Cut the segment at its first entry past `index`.
+            let bytes = self.disk.read(&segment.path)?;
+            let scan = scan_segment(&segment.path, &bytes, segment.first_index, None, true)
+                .map_err(|error| io::Error::other(error.to_string()))?;
+            let cut = cut_offset(&scan, &bytes, index)?;
+            let mut file = self.disk.open(&segment.path)?;
+            let zeros = vec![0u8; (scan.dirty_until.max(scan.end) - cut) as usize];
+            file.write_at(cut, &zeros)?;
+            file.sync()?;
+            segment.last_index = index;
+            self.current = Some(OpenSegment {
+                file,
+                write_offset: cut,
+                allocated_bytes: scan.file_bytes,
+                entries: index + 1 - segment.first_index,
+            });
+        }
+        self.last_index = index;
+        if let Some(state) = self.hard_state {
+            self.set_hard_state(state)?;
+            self.sync_inner()?;
+        }
         Ok(())
     }
 
-    /// The newest zxid appended, 0 when the log is empty.
-    pub fn last_zxid(&self) -> i64 {
-        self.last_zxid
+    /// Removes every segment, durably: the log continues at `index + 1` (a follower that
+    /// installed a snapshot through `index`). The hard state is written again.
+    pub fn reset_after(&mut self, index: u64) -> io::Result<()> {
+        self.check_poisoned()?;
+        let result = self.reset_inner(index);
+        self.poison_on_error(result)
     }
 
-    /// The newest zxid known durable, 0 when none is.
-    pub fn synced_zxid(&self) -> i64 {
-        self.synced_zxid
+    fn reset_inner(&mut self, index: u64) -> io::Result<()> {
+        self.current = None;
+        while let Some(segment) = self.segments.pop() {
+            self.disk.remove(&segment.path)?;
+        }
+        self.disk.sync_dir(&self.dir)?;
+        self.dir_unsynced = false;
+        self.last_index = index;
+        if let Some(state) = self.hard_state {
+            self.set_hard_state(state)?;
+            self.sync_inner()?;
+        }
+        Ok(())
     }
 
-    /// Removes the oldest segments whose records all have zxids at most `zxid` (never the
+    /// Removes the oldest segments whose entries all have indexes at most `index` (never the
     /// current segment), then syncs the directory. Call it once a durable snapshot covers
-    /// `zxid`.
+    /// `index`.
     ///
     /// # Errors
     ///
     /// A failed removal leaves the log usable (the segments not yet removed stay listed); a
     /// failed directory sync poisons it.
-    pub fn purge_through(&mut self, zxid: i64) -> io::Result<()> {
+    pub fn purge_through(&mut self, index: u64) -> io::Result<()> {
         self.check_poisoned()?;
         let mut removed = 0;
-        while self.segments.len() > 1 && self.segments[0].last_zxid <= zxid {
+        while self.segments.len() > 1 && self.segments[0].last_index <= index {
             self.disk.remove(&self.segments[0].path)?;
             self.segments.remove(0);
             self.dir_unsynced = true;
@@ -323,17 +438,20 @@ impl FileLog {
         Ok(())
     }
 
-    fn append_record(&mut self, zxid: i64, record: &[u8]) -> io::Result<()> {
+    /// Writes a record; `entry_index` is Some for an entry, which may roll the segment.
+    fn append_record(&mut self, entry_index: Option<u64>, record: &[u8]) -> io::Result<()> {
         let record_bytes = record.len() as u64;
-        let roll = match &self.current {
-            None => true,
-            Some(current) => {
-                current.records > 0
+        let roll = match (&self.current, entry_index) {
+            (None, _) => true,
+            // A segment always takes its first entry; a hard state never rolls.
+            (Some(current), Some(_)) => {
+                current.entries > 0
                     && current.write_offset + record_bytes > self.options.segment_bytes_max
             }
+            (Some(_), None) => false,
         };
         if roll {
-            self.roll(zxid)?;
+            self.roll(entry_index.unwrap_or(self.last_index + 1))?;
         }
         let current = self
             .current
@@ -348,27 +466,28 @@ impl FileLog {
         }
         current.file.write_at(current.write_offset, record)?;
         current.write_offset = end;
-        current.records += 1;
-        self.last_zxid = zxid;
-        self.segments
-            .last_mut()
-            .expect("the current segment is listed")
-            .last_zxid = zxid;
+        if let Some(index) = entry_index {
+            current.entries += 1;
+            self.last_index = index;
+            self.segments
+                .last_mut()
+                .expect("the current segment is listed")
+                .last_index = index;
+        }
         Ok(())
     }
 
-    /// Starts the segment `log.<zxid>`. The previous segment is made fully durable first, data
-    /// and directory entry, so a crash can only ever tear the last segment.
-    fn roll(&mut self, zxid: i64) -> io::Result<()> {
+    /// Starts the segment `log.<first_index>`. The previous segment is made fully durable
+    /// first, data and directory entry, so a crash can only ever tear the last segment.
+    fn roll(&mut self, first_index: u64) -> io::Result<()> {
         if let Some(mut previous) = self.current.take() {
             previous.file.sync()?;
             if self.dir_unsynced {
                 self.disk.sync_dir(&self.dir)?;
                 self.dir_unsynced = false;
             }
-            self.synced_zxid = self.last_zxid;
         }
-        let path = self.dir.join(segment_name(zxid));
+        let path = self.dir.join(segment_name(first_index));
         let mut file = self.disk.open(&path)?;
         self.dir_unsynced = true;
         let mut header = [0u8; HEADER_BYTES as usize];
@@ -382,14 +501,14 @@ impl FileLog {
         }
         self.segments.push(Segment {
             path,
-            first_zxid: zxid,
-            last_zxid: self.last_zxid,
+            first_index,
+            last_index: first_index - 1,
         });
         self.current = Some(OpenSegment {
             file,
             write_offset: HEADER_BYTES,
             allocated_bytes,
-            records: 0,
+            entries: 0,
         });
         Ok(())
     }
@@ -423,23 +542,42 @@ impl FileLog {
     }
 }
 
-/// `log.<zxid as 16 lowercase hex digits>`.
-fn segment_name(zxid: i64) -> String {
-    format!("{SEGMENT_PREFIX}{zxid:016x}")
+/// Where the first entry after `index` starts in a scanned segment (its end when none does).
+fn cut_offset(scan: &Scan, bytes: &[u8], index: u64) -> io::Result<u64> {
+    let mut offset = HEADER_BYTES;
+    for record in &scan.records {
+        if let LogRecord::Entry(entry) = record {
+            if entry.index > index {
+                return Ok(offset);
+            }
+        }
+        let length = u32::from_be_bytes(
+            bytes[offset as usize..offset as usize + 4]
+                .try_into()
+                .expect("four bytes make a u32"),
+        );
+        offset += RECORD_HEADER_BYTES + u64::from(length);
+    }
+    Ok(scan.end)
 }
 
-/// The zxid in a segment name's suffix, if it is 16 hex digits naming a positive zxid.
-fn parse_zxid(digits: &str) -> Option<i64> {
+/// `log.<index as 16 lowercase hex digits>`.
+fn segment_name(index: u64) -> String {
+    format!("{SEGMENT_PREFIX}{index:016x}")
+}
+
+/// The index in a segment name's suffix, if it is 16 hex digits naming a positive index.
+fn parse_index(digits: &str) -> Option<u64> {
     if digits.len() != 16 || !digits.bytes().all(|byte| byte.is_ascii_hexdigit()) {
         return None;
     }
-    let zxid = i64::try_from(u64::from_str_radix(digits, 16).ok()?).ok()?;
-    (zxid > 0).then_some(zxid)
+    let index = u64::from_str_radix(digits, 16).ok()?;
+    (index > 0 && index <= i64::MAX as u64).then_some(index)
 }
 
 /// A record's bytes: length, crc32c, postcard payload.
-fn encode_record(zxid: i64, txn: &Txn) -> io::Result<Vec<u8>> {
-    let payload = postcard::to_allocvec(&(zxid, txn))
+fn encode_record(record: &LogRecord) -> io::Result<Vec<u8>> {
+    let payload = postcard::to_allocvec(record)
         .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error.to_string()))?;
     if payload.len() > PAYLOAD_BYTES_MAX as usize {
         return Err(io::Error::new(
@@ -450,11 +588,11 @@ fn encode_record(zxid: i64, txn: &Txn) -> io::Result<Vec<u8>> {
             ),
         ));
     }
-    let mut record = Vec::with_capacity(RECORD_HEADER_BYTES as usize + payload.len());
-    record.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    record.extend_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
-    record.extend_from_slice(&payload);
-    Ok(record)
+    let mut bytes = Vec::with_capacity(RECORD_HEADER_BYTES as usize + payload.len());
+    bytes.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    bytes.extend_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
+    bytes.extend_from_slice(&payload);
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use super::error::StorageError;
 use super::log::{
     Scan, FORMAT_VERSION, HEADER_BYTES, MAGIC, PAYLOAD_BYTES_MAX, RECORD_HEADER_BYTES,
 };
+use super::record::{LogEntry, LogRecord};
 use crate::txn::Txn;
 
 fn read_u32(bytes: &[u8], offset: usize) -> u32 {
@@ -18,8 +19,8 @@ fn read_u32(bytes: &[u8], offset: usize) -> u32 {
 }
 
 /// The record at `offset` (its 8-byte header is in bounds) of a segment in format `version`,
-/// or why it is not one.
-fn decode_record(bytes: &[u8], offset: usize, version: u32) -> Result<(i64, Txn, usize), String> {
+/// and where the next one starts, or why it is not one.
+fn decode_record(bytes: &[u8], offset: usize, version: u32) -> Result<(LogRecord, usize), String> {
     let length = read_u32(bytes, offset);
     let checksum = read_u32(bytes, offset + 4);
     if length == 0 {
@@ -42,22 +43,28 @@ fn decode_record(bytes: &[u8], offset: usize, version: u32) -> Result<(i64, Txn,
     if crc32c::crc32c(payload) != checksum {
         return Err("checksum mismatch".into());
     }
-    let decoded = if version == 1 {
-        postcard::take_from_bytes::<(i64, crate::txn::v1::Txn)>(payload)
-            .map(|((zxid, txn), rest)| ((zxid, Txn::from(txn)), rest))
-    } else {
-        postcard::take_from_bytes::<(i64, Txn)>(payload)
+    // Versions 1 and 2 held (zxid, Txn) pairs of a single member: entries of term 1.
+    let legacy = |(zxid, txn): (i64, Txn)| LogRecord::Entry(LogEntry::legacy(zxid, txn));
+    let decoded = match version {
+        1 => postcard::take_from_bytes::<(i64, crate::txn::v1::Txn)>(payload)
+            .map(|((zxid, txn), rest)| (legacy((zxid, Txn::from(txn))), rest)),
+        2 => postcard::take_from_bytes::<(i64, Txn)>(payload)
+            .map(|(pair, rest)| (legacy(pair), rest)),
+        _ => postcard::take_from_bytes::<LogRecord>(payload),
     };
     match decoded {
-        Ok(((zxid, txn), [])) => Ok((zxid, txn, end)),
+        Ok((LogRecord::Entry(entry), [])) if entry.index == 0 || entry.index > i64::MAX as u64 => {
+            Err(format!("entry index {} out of range", entry.index))
+        }
+        Ok((record, [])) => Ok((record, end)),
         Ok((_, rest)) => Err(format!("{} undecoded bytes in the payload", rest.len())),
         Err(error) => Err(format!("undecodable payload: {error}")),
     }
 }
 
-/// The offset of the first valid record at or after `from` with a zxid above `after`: proof
-/// that a bad record before it is damage, not a torn tail.
-fn find_valid_record(bytes: &[u8], from: usize, after: i64, version: u32) -> Option<usize> {
+/// The offset of the first valid record at or after `from` (an entry after index `after`, or
+/// a hard state): proof that a bad record before it is damage, not a torn tail.
+fn find_valid_record(bytes: &[u8], from: usize, after: u64, version: u32) -> Option<usize> {
     let header = RECORD_HEADER_BYTES as usize;
     (from..bytes.len().saturating_sub(header - 1)).find(|&offset| {
         let length = read_u32(bytes, offset) as usize;
@@ -65,16 +72,21 @@ fn find_valid_record(bytes: &[u8], from: usize, after: i64, version: u32) -> Opt
         length != 0
             && length <= PAYLOAD_BYTES_MAX as usize
             && offset + header + length <= bytes.len()
-            && matches!(decode_record(bytes, offset, version), Ok((zxid, _, _)) if zxid > after)
+            && match decode_record(bytes, offset, version) {
+                Ok((LogRecord::Entry(entry), _)) => entry.index > after,
+                Ok((LogRecord::HardState(_), _)) => true,
+                Err(_) => false,
+            }
     })
 }
 
-/// Reads one segment. `previous_zxid` is the last zxid of the segments before it.
+/// Reads one segment. `previous_index` is the last entry index of the segments before it,
+/// which this segment's first entry must follow (None: not checked).
 pub(super) fn scan_segment(
     path: &Path,
     bytes: &[u8],
-    name_zxid: i64,
-    previous_zxid: i64,
+    name_index: u64,
+    previous_index: Option<u64>,
     is_last: bool,
 ) -> Result<Scan, StorageError> {
     let corrupt = |offset: u64, reason: String| StorageError::Corrupt {
@@ -117,8 +129,8 @@ pub(super) fn scan_segment(
         }
     };
 
-    let mut records: Vec<(i64, Txn)> = Vec::new();
-    let mut last_zxid = previous_zxid;
+    let mut records: Vec<LogRecord> = Vec::new();
+    let mut last_index: Option<u64> = None;
     let mut offset = header;
     loop {
         if bytes.len() - offset < RECORD_HEADER_BYTES as usize {
@@ -138,26 +150,42 @@ pub(super) fn scan_segment(
             break;
         }
         match decode_record(bytes, offset, version) {
-            Ok((zxid, txn, end)) => {
-                if zxid <= last_zxid {
+            Ok((LogRecord::Entry(entry), end)) => {
+                let expected = match last_index {
+                    Some(last) => Some(last + 1),
+                    None => previous_index.map(|previous| previous + 1),
+                };
+                if last_index.is_none() && entry.index != name_index {
                     return Err(corrupt(
                         offset as u64,
-                        format!("zxid {zxid:#x} does not follow {last_zxid:#x}"),
+                        format!(
+                            "first entry {:#x} differs from the name's {name_index:#x}",
+                            entry.index
+                        ),
                     ));
                 }
-                if records.is_empty() && zxid != name_zxid {
+                if expected.is_some_and(|expected| entry.index != expected) {
                     return Err(corrupt(
                         offset as u64,
-                        format!("first zxid {zxid:#x} differs from the name's {name_zxid:#x}"),
+                        format!(
+                            "entry {:#x} does not follow {:#x}",
+                            entry.index,
+                            expected.unwrap_or_default() - 1
+                        ),
                     ));
                 }
-                records.push((zxid, txn));
-                last_zxid = zxid;
+                last_index = Some(entry.index);
+                records.push(LogRecord::Entry(entry));
+                offset = end;
+            }
+            Ok((record, end)) => {
+                records.push(record);
                 offset = end;
             }
             Err(reason) if !is_last => return Err(corrupt(offset as u64, reason)),
             Err(reason) => {
-                if let Some(valid) = find_valid_record(bytes, offset + 1, last_zxid, version) {
+                let after = last_index.or(previous_index).unwrap_or(0);
+                if let Some(valid) = find_valid_record(bytes, offset + 1, after, version) {
                     return Err(corrupt(
                         offset as u64,
                         format!("{reason}, yet a valid record follows at offset {valid}"),

@@ -17,12 +17,61 @@ use super::error::StorageError;
 
 const MAGIC: &[u8; 8] = b"ZKRSSNAP";
 /// The format this build writes and the newest it reads.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 3;
 /// Magic, version, zxid, payload length, checksum.
 const HEADER_BYTES: usize = 8 + 4 + 8 + 8 + 4;
 const NAME_PREFIX: &str = "snapshot.";
 const TMP_SUFFIX: &str = ".tmp";
 const ZXID_HEX_DIGITS: usize = 16;
+
+/// What a snapshot stands for in the replicated log: the index it holds the tree through, that
+/// entry's term, and the membership then (raft's SnapshotMetadata). Format 3 writes it at the
+/// head of the payload; formats 1 and 2 (a single member's, before replication) had none.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SnapshotMeta {
+    /// The newest log index the tree holds (the snapshot's zxid).
+    pub index: u64,
+    /// That entry's term.
+    pub term: u64,
+    /// The membership as of `index`.
+    pub membership: Membership,
+}
+
+/// Raft's ConfState: who votes (and, during a joint change, who voted), who learns.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Membership {
+    /// Voting members.
+    pub voters: Vec<u64>,
+    /// Non-voting members (observers).
+    pub learners: Vec<u64>,
+    /// The outgoing voters of a joint configuration.
+    pub voters_outgoing: Vec<u64>,
+    /// Learners that become so when a joint configuration is left.
+    pub learners_next: Vec<u64>,
+    /// Whether a joint configuration is left on its own.
+    pub auto_leave: bool,
+}
+
+/// A format-3 payload: the metadata, then the tree's bytes.
+pub fn encode_payload(meta: &SnapshotMeta, tree: &[u8]) -> Vec<u8> {
+    let mut payload = postcard::to_allocvec(meta).expect("a Vec never refuses bytes");
+    payload.extend_from_slice(tree);
+    payload
+}
+
+/// Splits a payload of format `version` into its metadata (None before format 3) and the
+/// tree's bytes.
+pub fn decode_payload(
+    version: u32,
+    payload: &[u8],
+) -> Result<(Option<SnapshotMeta>, &[u8]), String> {
+    if version < 3 {
+        return Ok((None, payload));
+    }
+    postcard::take_from_bytes::<SnapshotMeta>(payload)
+        .map(|(meta, tree)| (Some(meta), tree))
+        .map_err(|error| format!("snapshot metadata does not decode: {error}"))
+}
 
 /// One snapshot file found by [`SnapshotStore::load`].
 #[derive(Debug)]

@@ -62,6 +62,8 @@ pub enum TxnResult {
         /// The deleted ephemerals' paths.
         deleted: Vec<String>,
     },
+    /// A refused write's Txn: nothing changed.
+    Refused(crate::txn::Refusal),
 }
 
 /// The znode tree with its indexes, and the session records.
@@ -206,6 +208,12 @@ impl DataTree {
         self.last_zxid
     }
 
+    /// Records that the log entry at `zxid` applied without a Txn (a new leader's empty
+    /// entry, a membership change), so `last_zxid` names the newest applied log position.
+    pub fn mark_applied(&mut self, zxid: i64) {
+        self.last_zxid = self.last_zxid.max(zxid);
+    }
+
     /// The number of znodes, the four system znodes included.
     pub fn node_count(&self) -> usize {
         self.nodes.len()
@@ -336,6 +344,7 @@ impl DataTree {
                     .collect();
                 Ok(TxnResult::Multi(results))
             }
+            TxnOp::Failed(refusal) => Ok(TxnResult::Refused(refusal.clone())),
         }
     }
 

@@ -77,6 +77,19 @@ impl WatchKind {
     }
 }
 
+/// One session's watches by kind (`WatchRegistry::session_watches`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionWatches {
+    /// One-shot data-table watches (getData, or exists on a znode then present or not).
+    pub data: Vec<String>,
+    /// One-shot child watches.
+    pub child: Vec<String>,
+    /// Persistent watches.
+    pub persistent: Vec<String>,
+    /// Persistent recursive watches.
+    pub persistent_recursive: Vec<String>,
+}
+
 /// The watches of every session connected to this server.
 ///
 /// Not replicated: watches live where the session's connection is, and a client re-registers
@@ -263,6 +276,38 @@ impl WatchRegistry {
     pub fn remove_session(&mut self, session: i64) {
         self.data.remove_session(session);
         self.child.remove_session(session);
+    }
+
+    /// Every watch `session` holds, by kind, paths sorted (for re-registering them against
+    /// another tree: a member that installs a snapshot runs setWatches for its sessions).
+    pub fn session_watches(&self, session: i64) -> SessionWatches {
+        let mut watches = SessionWatches::default();
+        for path in self.data.session_paths(session) {
+            let modes = self.data.modes(session, &path);
+            if modes & STANDARD != 0 {
+                watches.data.push(path.clone());
+            }
+            if modes & PERSISTENT != 0 {
+                watches.persistent.push(path.clone());
+            }
+            if modes & RECURSIVE != 0 {
+                watches.persistent_recursive.push(path);
+            }
+        }
+        for path in self.child.session_paths(session) {
+            if self.child.modes(session, &path) & STANDARD != 0 {
+                watches.child.push(path);
+            }
+        }
+        for paths in [
+            &mut watches.data,
+            &mut watches.child,
+            &mut watches.persistent,
+            &mut watches.persistent_recursive,
+        ] {
+            paths.sort();
+        }
+        watches
     }
 
     /// Number of watch entries in both tables, one per (table, path, session): ZooKeeper's

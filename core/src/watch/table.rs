@@ -207,6 +207,14 @@ impl WatchTable {
         self.by_session.get(&session).map_or(0, HashSet::len)
     }
 
+    /// The paths `session` has an entry on.
+    pub(super) fn session_paths(&self, session: i64) -> Vec<String> {
+        self.by_session
+            .get(&session)
+            .map(|paths| paths.iter().map(|path| path.to_string()).collect())
+            .unwrap_or_default()
+    }
+
     /// Every session's watched paths.
     pub(super) fn paths_by_session(
         &self,

@@ -1,0 +1,108 @@
+//! Snapshots and compaction: a member writes a durable snapshot once `snap_count` entries
+//! applied since the last one and keeps it for followers too far behind; the log's memory is
+//! compacted up to it (a single member, which has no follower, up to what it applied), and
+//! log segments only purged snapshots needed are deleted.
+
+use std::sync::atomic::Ordering;
+
+use raft::eraftpb::Snapshot;
+
+use crate::replication::log::snapshot_metadata;
+use crate::server::driver::Driver;
+use crate::server::engine::Engine;
+use crate::server::recovery::membership_of;
+use crate::storage::{encode_payload, SnapshotMeta};
+
+impl Driver {
+    /// Writes a snapshot once `snap_count` entries applied since the last one, then drops
+    /// the snapshots past `snapshots_retained` and the log only they needed. The tree is
+    /// read-locked while it is encoded, so the snapshot is exact.
+    pub(super) fn snapshot_if_due(&mut self, engine: &Engine) {
+        let Some(store) = &engine.snapshots else {
+            return;
+        };
+        let since = self
+            .applied
+            .saturating_sub(engine.snapshot_index.load(Ordering::Acquire));
+        if since < engine.config.snap_count {
+            return;
+        }
+        let Some(snapshot) = self.snapshot_now(engine) else {
+            return;
+        };
+        let index = snapshot.get_metadata().index;
+        if let Err(error) = store.write(index as i64, &snapshot.data) {
+            return self.fail(engine, error);
+        }
+        engine.snapshot_index.store(index, Ordering::Release);
+        tracing::info!(
+            zxid = format_args!("0x{index:x}"),
+            bytes = snapshot.data.len(),
+            "snapshot written"
+        );
+        let purge = store.purge(engine.config.snapshots_retained);
+        let Some(replica) = &mut self.replica else {
+            return;
+        };
+        if engine.config.is_ensemble() {
+            replica.log_mut().set_snapshot(snapshot);
+        }
+        match purge {
+            Ok(Some(oldest)) => {
+                if let Err(error) = replica.log_mut().purge_through(oldest as u64) {
+                    self.fail(engine, error);
+                }
+            }
+            Ok(None) => {}
+            // A snapshot that could not be removed costs disk space, nothing more.
+            Err(error) => tracing::warn!(%error, "old snapshots not purged"),
+        }
+    }
+
+    /// Bounds the entries kept in memory by `log_entries_max`: a single member drops what it
+    /// applied; an ensemble member keeps an in-memory snapshot for followers that fall behind
+    /// and drops what it covers.
+    pub(super) fn compact_if_due(&mut self, engine: &Engine) {
+        let Some(replica) = &self.replica else {
+            return;
+        };
+        if replica.log().entries_in_memory() <= engine.config.log_entries_max {
+            return;
+        }
+        if !engine.config.is_ensemble() {
+            let applied = self.applied;
+            if let Some(replica) = &mut self.replica {
+                replica.log_mut().compact_through(applied);
+            }
+            return;
+        }
+        if let Some(snapshot) = self.snapshot_now(engine) {
+            if let Some(replica) = &mut self.replica {
+                replica.log_mut().set_snapshot(snapshot);
+            }
+        }
+    }
+
+    /// A raft snapshot of the tree as applied now: the snapshot file's payload, with the
+    /// index, term and membership it was taken at.
+    fn snapshot_now(&self, engine: &Engine) -> Option<Snapshot> {
+        let replica = self.replica.as_ref()?;
+        let tree = engine.tree.read();
+        let index = tree.last_zxid() as u64;
+        let term = replica.term_of(index)?;
+        let conf_state = replica.conf_state();
+        let meta = SnapshotMeta {
+            index,
+            term,
+            membership: membership_of(&conf_state),
+        };
+        let payload = encode_payload(&meta, &tree.to_snapshot());
+        drop(tree);
+        let mut snapshot = Snapshot {
+            data: payload.into(),
+            ..Snapshot::default()
+        };
+        snapshot.set_metadata(snapshot_metadata(index, term, &conf_state));
+        Some(snapshot)
+    }
+}
