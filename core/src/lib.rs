@@ -66,12 +66,15 @@
 //! when sessions expire and TTL znodes are reaped.
 
 pub mod client;
+pub mod ensemble;
 pub mod op;
 pub mod prepare;
 pub mod proto;
+pub mod random;
 pub mod replication;
 pub mod server;
 pub mod session;
+pub mod sim;
 pub mod storage;
 pub mod tree;
 pub mod txn;
@@ -81,6 +84,7 @@ pub use client::{
     AsyncClient, Client, ClientState, ConnectOptions, Error, ReadCacheConfig, ReadCacheStats,
     SessionCredentials, WatchStream, Watcher,
 };
+pub use ensemble::{Ensemble, EnsembleConfig};
 pub use op::{CreateRequest, IntoData, Op, OpResult, ReadOp, ReadResult};
 pub use proto::{
     Acl, AddWatchMode, ClientInfo, CreateMode, ErrorCode, EventType, Id, KeeperState, Perms, Stat,

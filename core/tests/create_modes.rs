@@ -70,14 +70,14 @@ fn expect_event(
 #[test]
 fn ephemeral_is_owned_by_its_session_and_dies_with_it() {
     let (server, clock) = start();
-    let owner = server.connect().unwrap(); // zxid 1
-    let observer = server.connect().unwrap(); // zxid 2
+    let owner = server.connect().unwrap(); // zxid 2
+    let observer = server.connect().unwrap(); // zxid 3
     clock.advance(5);
     let (path, created) = owner
         .create2("/eph", b"d", &open(), CreateMode::Ephemeral)
         .unwrap();
     assert_eq!(path, "/eph");
-    assert_eq!(created, new_stat(3, T0 + 5, owner.session_id(), 1));
+    assert_eq!(created, new_stat(4, T0 + 5, owner.session_id(), 1));
     assert_ne!(owner.session_id(), observer.session_id());
     assert_eq!(observer.exists("/eph", None).unwrap(), Some(created));
     assert_eq!(owner.get_ephemerals("/").unwrap(), vec!["/eph"]);
@@ -102,7 +102,7 @@ fn ephemeral_is_owned_by_its_session_and_dies_with_it() {
         );
     }
     assert_eq!(observer.exists("/eph", None).unwrap(), Some(created));
-    assert_eq!(server.engine().last_zxid(), 3);
+    assert_eq!(server.engine().last_zxid(), 4);
 
     let (watcher, events) = Watcher::channel();
     assert_eq!(
@@ -213,12 +213,12 @@ fn many_sequential_creates_keep_ten_digits() {
 #[test]
 fn container_is_reaped_after_its_last_child_goes() {
     let (server, clock) = start();
-    let zk = server.connect().unwrap(); // zxid 1
+    let zk = server.connect().unwrap(); // zxid 2
     let interval = server.engine().config().container_check_interval_ms;
     let (path, created) = zk.create_container("/c", b"", &open()).unwrap();
     assert_eq!(path, "/c");
     // ZooKeeper hides the container marker: clients see ephemeralOwner 0.
-    assert_eq!(created, new_stat(2, T0, 0, 0));
+    assert_eq!(created, new_stat(3, T0, 0, 0));
     zk.create("/c/x", b"", &open(), CreateMode::Persistent)
         .unwrap();
     zk.create("/c/y", b"", &open(), CreateMode::Ephemeral)
@@ -252,7 +252,7 @@ fn container_that_never_had_children_is_kept() {
     let (server, clock) = start_reaping_every_ms();
     let zk = server.connect().unwrap();
     let (_, created) = zk.create_container("/c2", b"data", &open()).unwrap();
-    assert_eq!(created, new_stat(2, T0, 0, 4));
+    assert_eq!(created, new_stat(3, T0, 0, 4));
     for _ in 0..3 {
         clock.advance(120_000);
         server.tick();
@@ -275,13 +275,13 @@ fn container_that_never_had_children_is_kept() {
 #[test]
 fn ttl_znode_is_reaped_once_unmodified_for_longer_than_its_ttl() {
     let (server, clock) = start_reaping_every_ms();
-    let zk = server.connect().unwrap(); // zxid 1
+    let zk = server.connect().unwrap(); // zxid 2
     let (path, created) = zk
         .create_ttl("/t", b"v", &open(), CreateMode::PersistentWithTtl, 500)
         .unwrap();
     assert_eq!(path, "/t");
     // ZooKeeper hides the TTL encoding: clients see ephemeralOwner 0.
-    assert_eq!(created, new_stat(2, T0, 0, 1));
+    assert_eq!(created, new_stat(3, T0, 0, 1));
     let (watcher, events) = Watcher::channel();
     zk.get_data("/t", Some(watcher)).unwrap();
 
@@ -331,7 +331,7 @@ fn sequential_ttl_znode_gets_a_suffix() {
     let (server, clock) = start_reaping_every_ms();
     let zk = server.connect().unwrap();
     zk.create("/q", b"", &open(), CreateMode::Persistent)
-        .unwrap(); // zxid 2
+        .unwrap(); // zxid 3
     let (path, created) = zk
         .create_ttl(
             "/q/ts-",
@@ -342,7 +342,7 @@ fn sequential_ttl_znode_gets_a_suffix() {
         )
         .unwrap();
     assert_eq!(path, "/q/ts-0000000000");
-    assert_eq!(created, new_stat(3, T0, 0, 0));
+    assert_eq!(created, new_stat(4, T0, 0, 0));
     let max = zk
         .create_ttl(
             "/q/max",
@@ -352,7 +352,7 @@ fn sequential_ttl_znode_gets_a_suffix() {
             TTL_MS_MAX,
         )
         .unwrap();
-    assert_eq!(max.1, new_stat(4, T0, 0, 0));
+    assert_eq!(max.1, new_stat(5, T0, 0, 0));
     clock.advance(51);
     server.tick();
     assert_eq!(zk.get_children("/q", None).unwrap(), vec!["max"]);

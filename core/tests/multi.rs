@@ -58,7 +58,7 @@ fn persistent(path: &str, data: &[u8]) -> Op {
 #[test]
 fn successful_multi_results_share_one_zxid_and_see_earlier_ops() {
     let (server, clock) = start();
-    let zk = server.connect().unwrap(); // zxid 1
+    let zk = server.connect().unwrap(); // zxid 2
     clock.advance(3);
     let t = T0 + 3;
     let results = zk
@@ -80,34 +80,34 @@ fn successful_multi_results_share_one_zxid_and_see_earlier_ops() {
         vec![
             OpResult::Create {
                 path: "/m".into(),
-                stat: stat(2, 2, t, t, 0, 0, 1, 0, 2)
+                stat: stat(3, 3, t, t, 0, 0, 1, 0, 3)
             },
             OpResult::Create {
                 path: "/m/c".into(),
-                stat: stat(2, 2, t, t, 0, 0, 0, 0, 2)
+                stat: stat(3, 3, t, t, 0, 0, 0, 0, 3)
             },
-            OpResult::SetData(stat(2, 2, t, t, 1, 1, 1, 1, 2)),
-            OpResult::SetData(stat(2, 2, t, t, 2, 1, 2, 1, 2)),
+            OpResult::SetData(stat(3, 3, t, t, 1, 1, 1, 1, 3)),
+            OpResult::SetData(stat(3, 3, t, t, 2, 1, 2, 1, 3)),
             OpResult::Check,
             OpResult::Create {
                 path: "/m/s-0000000001".into(),
-                stat: stat(2, 2, t, t, 0, 0, 0, 0, 2)
+                stat: stat(3, 3, t, t, 0, 0, 0, 0, 3)
             },
             OpResult::Create {
                 path: "/m/s-0000000002".into(),
-                stat: stat(2, 2, t, t, 0, 0, 0, 0, 2)
+                stat: stat(3, 3, t, t, 0, 0, 0, 0, 3)
             },
             OpResult::Create {
                 path: "/tmp".into(),
-                stat: stat(2, 2, t, t, 0, 0, 0, 0, 2)
+                stat: stat(3, 3, t, t, 0, 0, 0, 0, 3)
             },
             OpResult::Delete,
         ]
     );
-    assert_eq!(server.engine().last_zxid(), 2);
+    assert_eq!(server.engine().last_zxid(), 3);
     assert_eq!(
         zk.get_data("/m", None).unwrap(),
-        (Some(b"cc".to_vec()), stat(2, 2, t, t, 2, 3, 2, 3, 2))
+        (Some(b"cc".to_vec()), stat(3, 3, t, t, 2, 3, 2, 3, 3))
     );
     assert_eq!(
         zk.get_children("/m", None).unwrap(),
@@ -117,7 +117,7 @@ fn successful_multi_results_share_one_zxid_and_see_earlier_ops() {
     // The root: 2 creates (/m, /tmp), 2 children (/m, /zookeeper).
     assert_eq!(
         zk.exists("/", None).unwrap(),
-        Some(stat(0, 0, 0, 0, 0, 2, 0, 2, 2))
+        Some(stat(0, 0, 0, 0, 0, 2, 0, 2, 3))
     );
 }
 
@@ -198,15 +198,15 @@ fn failed_multi_reports_each_op_and_changes_nothing() {
     let (_, created) = zk
         .create2("/after", b"", &open(), CreateMode::Persistent)
         .unwrap();
-    assert_eq!(created.czxid, 3);
+    assert_eq!(created.czxid, 4);
 }
 
 #[test]
 fn a_later_op_can_undo_an_earlier_one() {
     let (server, clock) = start();
-    let zk = server.connect().unwrap(); // zxid 1
+    let zk = server.connect().unwrap(); // zxid 2
     zk.create("/p", b"old", &open(), CreateMode::Persistent)
-        .unwrap(); // zxid 2
+        .unwrap(); // zxid 3
     clock.advance(9);
 
     // Create then delete the same path: nothing remains but the parent's child bookkeeping.
@@ -218,7 +218,7 @@ fn a_later_op_can_undo_an_earlier_one() {
         vec![
             OpResult::Create {
                 path: "/p/gone".into(),
-                stat: stat(3, 3, T0 + 9, T0 + 9, 0, 0, 0, 0, 3)
+                stat: stat(4, 4, T0 + 9, T0 + 9, 0, 0, 0, 0, 4)
             },
             OpResult::Delete,
         ]
@@ -226,14 +226,14 @@ fn a_later_op_can_undo_an_earlier_one() {
     assert_eq!(zk.exists("/p/gone", None).unwrap(), None);
     assert_eq!(
         zk.exists("/p", None).unwrap(),
-        Some(stat(2, 2, T0, T0, 0, 2, 3, 0, 3))
+        Some(stat(3, 3, T0, T0, 0, 2, 3, 0, 4))
     );
 
     // Delete then recreate: a new znode with the new data, created at this zxid.
     let results = zk
         .multi(vec![Op::delete("/p", 0), persistent("/p", b"new")])
         .unwrap();
-    let recreated = stat(4, 4, T0 + 9, T0 + 9, 0, 0, 3, 0, 4);
+    let recreated = stat(5, 5, T0 + 9, T0 + 9, 0, 0, 3, 0, 5);
     assert_eq!(
         results,
         vec![
@@ -251,7 +251,7 @@ fn a_later_op_can_undo_an_earlier_one() {
 
     // A delete sees a child deleted earlier in the same multi, and a version bumped earlier.
     zk.create("/p/c", b"", &open(), CreateMode::Persistent)
-        .unwrap(); // zxid 5
+        .unwrap(); // zxid 6
     let results = zk
         .multi(vec![
             Op::set_data("/p/c", b"1", 0),
@@ -340,7 +340,7 @@ fn ephemeral_rules_hold_inside_a_multi() {
 #[test]
 fn empty_multi_succeeds_and_changes_nothing() {
     let (server, _clock) = start();
-    let zk = server.connect().unwrap(); // zxid 1
+    let zk = server.connect().unwrap(); // zxid 2
     let before = snapshot(&server, &zk, &["/", "/zookeeper"])[1..].to_vec();
     assert_eq!(zk.multi(vec![]).unwrap(), vec![]);
     assert_eq!(
@@ -350,13 +350,13 @@ fn empty_multi_succeeds_and_changes_nothing() {
     // ZooKeeper 3.8's server commits an empty multi as a Txn of its own (kazoo: the next
     // create's czxid is 2 higher); its Java client never sends one (ZooKeeper.multiInternal
     // returns early). This client sends it, so the server's numbering applies.
-    assert_eq!(server.engine().last_zxid(), 2);
+    assert_eq!(server.engine().last_zxid(), 3);
     assert_eq!(
         zk.create2("/a", b"", &open(), CreateMode::Persistent)
             .unwrap()
             .1
             .czxid,
-        3
+        4
     );
 }
 
@@ -394,10 +394,10 @@ fn a_read_inside_a_multi_is_refused() {
 #[test]
 fn multi_read_answers_each_read_on_its_own() {
     let (server, clock) = start();
-    let zk = server.connect().unwrap(); // zxid 1
+    let zk = server.connect().unwrap(); // zxid 2
     clock.advance(4);
     zk.create("/m", b"cc", &open(), CreateMode::Persistent)
-        .unwrap(); // zxid 2
+        .unwrap(); // zxid 3
     for child in ["s-2", "c", "s-1"] {
         zk.create(&format!("/m/{child}"), b"", &open(), CreateMode::Persistent)
             .unwrap();
@@ -422,7 +422,7 @@ fn multi_read_answers_each_read_on_its_own() {
         vec![
             ReadResult::Data {
                 data: Some(b"cc".to_vec()),
-                stat: stat(2, 2, T0 + 4, T0 + 4, 0, 3, 2, 3, 5)
+                stat: stat(3, 3, T0 + 4, T0 + 4, 0, 3, 2, 3, 6)
             },
             // ZooKeeper lists children in hash order; this client sorts them.
             ReadResult::Children(vec!["c".into(), "s-1".into(), "s-2".into()]),
@@ -430,12 +430,12 @@ fn multi_read_answers_each_read_on_its_own() {
             ReadResult::Error(ErrorCode::NoNode),
             ReadResult::Data {
                 data: Some(vec![]),
-                stat: stat(4, 4, T0 + 4, T0 + 4, 0, 0, 0, 0, 4)
+                stat: stat(5, 5, T0 + 4, T0 + 4, 0, 0, 0, 0, 5)
             },
         ]
     );
     assert_eq!(zk.multi_read(vec![]).unwrap(), vec![]);
-    assert_eq!(server.engine().last_zxid(), 5);
+    assert_eq!(server.engine().last_zxid(), 6);
 }
 
 #[test]
@@ -453,12 +453,12 @@ fn many_ops_in_one_multi() {
             panic!("{result:?}")
         };
         assert_eq!(path, &format!("/bulk/n-{index:010}"));
-        assert_eq!((stat.czxid, stat.mzxid, stat.pzxid), (2, 2, 2));
+        assert_eq!((stat.czxid, stat.mzxid, stat.pzxid), (3, 3, 3));
     }
     let parent = zk.exists("/bulk", None).unwrap().unwrap();
     assert_eq!(
         (parent.cversion, parent.num_children, parent.pzxid),
-        (200, 200, 2)
+        (200, 200, 3)
     );
     assert_eq!(zk.get_all_children_number("/bulk").unwrap(), 200);
 }

@@ -130,7 +130,7 @@ fn reserved_znodes_cannot_be_deleted_or_recreated() {
 
     // Only deletion is refused: ZooKeeper lets /zookeeper's data change and children be added.
     let changed = zk.set_data("/zookeeper", b"z", -1).unwrap();
-    assert_eq!(changed, stat(0, 2, 0, T0, 1, -2, 0, 0, 1, 2, 0));
+    assert_eq!(changed, stat(0, 3, 0, T0, 1, -2, 0, 0, 1, 2, 0));
     assert_eq!(
         zk.create("/zookeeper/x", b"", &open(), CreateMode::Persistent)
             .unwrap(),
@@ -138,7 +138,7 @@ fn reserved_znodes_cannot_be_deleted_or_recreated() {
     );
     assert_eq!(
         zk.exists("/zookeeper", None).unwrap(),
-        Some(stat(0, 2, 0, T0, 1, -1, 0, 0, 1, 3, 3))
+        Some(stat(0, 3, 0, T0, 1, -1, 0, 0, 1, 3, 4))
     );
 }
 
@@ -152,7 +152,7 @@ fn create_gives_an_exact_stat_and_moves_the_parent() {
         .create2("/a", b"hello", &open(), CreateMode::Persistent)
         .unwrap();
     assert_eq!(path, "/a");
-    let expected = stat(2, 2, T0 + 1_000, T0 + 1_000, 0, 0, 0, 0, 5, 0, 2);
+    let expected = stat(3, 3, T0 + 1_000, T0 + 1_000, 0, 0, 0, 0, 5, 0, 3);
     assert_eq!(created, expected);
     assert_eq!(zk.exists("/a", None).unwrap(), Some(expected));
     assert_eq!(
@@ -160,12 +160,12 @@ fn create_gives_an_exact_stat_and_moves_the_parent() {
         (Some(b"hello".to_vec()), expected)
     );
     assert_eq!(zk.get_children2("/a", None).unwrap(), (vec![], expected));
-    assert_eq!(server.engine().last_zxid(), 2);
+    assert_eq!(server.engine().last_zxid(), 3);
 
     // The root gained a created child: creates 1, children 2, so the client's cversion is 0.
     assert_eq!(
         zk.exists("/", None).unwrap(),
-        Some(stat(0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2))
+        Some(stat(0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 3))
     );
     assert_eq!(zk.get_children("/", None).unwrap(), vec!["a", "zookeeper"]);
     assert_eq!(
@@ -181,38 +181,38 @@ fn child_create_and_delete_move_parent_cversion_and_pzxid() {
     let (server, clock) = start();
     let zk = server.connect().unwrap();
     zk.create("/a", b"abc", &open(), CreateMode::Persistent)
-        .unwrap(); // zxid 2
+        .unwrap(); // zxid 3
     let parent = |cversion, num_children, pzxid| {
-        stat(2, 2, T0, T0, 0, cversion, 0, 0, 3, num_children, pzxid)
+        stat(3, 3, T0, T0, 0, cversion, 0, 0, 3, num_children, pzxid)
     };
 
     clock.advance(10);
     let (_, child) = zk
         .create2("/a/b", b"", &open(), CreateMode::Persistent)
         .unwrap();
-    assert_eq!(child, stat(3, 3, T0 + 10, T0 + 10, 0, 0, 0, 0, 0, 0, 3));
+    assert_eq!(child, stat(4, 4, T0 + 10, T0 + 10, 0, 0, 0, 0, 0, 0, 4));
     assert_eq!(child.czxid, zk.exists("/a", None).unwrap().unwrap().pzxid);
-    assert_eq!(zk.exists("/a", None).unwrap(), Some(parent(1, 1, 3)));
+    assert_eq!(zk.exists("/a", None).unwrap(), Some(parent(1, 1, 4)));
 
     // ZooKeeper 3.8 reports cversion as 2 * creates - children: a delete moves it too, and
     // the parent's pzxid becomes the delete's zxid; its mzxid and mtime stay.
     zk.delete("/a/b", 0).unwrap();
-    assert_eq!(server.engine().last_zxid(), 4);
-    assert_eq!(zk.exists("/a", None).unwrap(), Some(parent(2, 0, 4)));
+    assert_eq!(server.engine().last_zxid(), 5);
+    assert_eq!(zk.exists("/a", None).unwrap(), Some(parent(2, 0, 5)));
 
     zk.create("/a/c", b"", &open(), CreateMode::Persistent)
-        .unwrap(); // zxid 5
-    assert_eq!(zk.exists("/a", None).unwrap(), Some(parent(3, 1, 5)));
-    zk.create("/a/d", b"", &open(), CreateMode::Persistent)
         .unwrap(); // zxid 6
+    assert_eq!(zk.exists("/a", None).unwrap(), Some(parent(3, 1, 6)));
+    zk.create("/a/d", b"", &open(), CreateMode::Persistent)
+        .unwrap(); // zxid 7
     assert_eq!(
         zk.get_children2("/a", None).unwrap(),
-        (vec!["c".to_string(), "d".to_string()], parent(4, 2, 6))
+        (vec!["c".to_string(), "d".to_string()], parent(4, 2, 7))
     );
     assert_eq!(zk.get_all_children_number("/a").unwrap(), 2);
-    zk.delete("/a/c", -1).unwrap(); // zxid 7
-    zk.delete("/a/d", -1).unwrap(); // zxid 8
-    assert_eq!(zk.exists("/a", None).unwrap(), Some(parent(6, 0, 8)));
+    zk.delete("/a/c", -1).unwrap(); // zxid 8
+    zk.delete("/a/d", -1).unwrap(); // zxid 9
+    assert_eq!(zk.exists("/a", None).unwrap(), Some(parent(6, 0, 9)));
 
     // The sequence suffix counts creates (3 so far), not the client's cversion (6).
     assert_eq!(
@@ -220,7 +220,7 @@ fn child_create_and_delete_move_parent_cversion_and_pzxid() {
             .unwrap(),
         "/a/s-0000000003"
     );
-    assert_eq!(zk.exists("/a", None).unwrap(), Some(parent(7, 1, 9)));
+    assert_eq!(zk.exists("/a", None).unwrap(), Some(parent(7, 1, 10)));
 }
 
 #[test]
@@ -228,13 +228,13 @@ fn set_data_versions_and_bad_version() {
     let (server, clock) = start();
     let zk = server.connect().unwrap();
     zk.create("/a", b"hello", &open(), CreateMode::Persistent)
-        .unwrap(); // zxid 2
-    zk.create("/a/b", b"", &open(), CreateMode::Persistent)
         .unwrap(); // zxid 3
+    zk.create("/a/b", b"", &open(), CreateMode::Persistent)
+        .unwrap(); // zxid 4
 
     clock.advance(50);
     let changed = zk.set_data("/a", b"world!", 0).unwrap();
-    assert_eq!(changed, stat(2, 4, T0, T0 + 50, 1, 1, 0, 0, 6, 1, 3));
+    assert_eq!(changed, stat(3, 5, T0, T0 + 50, 1, 1, 0, 0, 6, 1, 4));
     assert_eq!(
         zk.get_data("/a", None).unwrap(),
         (Some(b"world!".to_vec()), changed)
@@ -250,7 +250,7 @@ fn set_data_versions_and_bad_version() {
     let any = zk.set_data("/a", b"xyz", -1).unwrap();
     assert_eq!(any.mzxid, server.engine().last_zxid());
     assert!(any.mzxid > changed.mzxid);
-    assert_eq!(any, stat(2, any.mzxid, T0, T0 + 100, 2, 1, 0, 0, 3, 1, 3));
+    assert_eq!(any, stat(3, any.mzxid, T0, T0 + 100, 2, 1, 0, 0, 3, 1, 4));
     let empty = zk.set_data("/a", b"", 2).unwrap();
     assert_eq!((empty.version, empty.data_length), (3, 0));
     assert_eq!(zk.get_data("/a", None).unwrap(), (Some(Vec::new()), empty));
@@ -549,18 +549,18 @@ fn sync_echoes_the_path_and_changes_nothing() {
 #[test]
 fn a_second_session_sees_every_write_at_once() {
     let (server, clock) = start();
-    let writer = server.connect().unwrap(); // zxid 1
-    let reader = server.connect().unwrap(); // zxid 2
+    let writer = server.connect().unwrap(); // zxid 2
+    let reader = server.connect().unwrap(); // zxid 3
     clock.advance(7);
     let (_, created) = writer
         .create2("/shared", b"v", &open(), CreateMode::Persistent)
         .unwrap();
-    assert_eq!(created, stat(3, 3, T0 + 7, T0 + 7, 0, 0, 0, 0, 1, 0, 3));
+    assert_eq!(created, stat(4, 4, T0 + 7, T0 + 7, 0, 0, 0, 0, 1, 0, 4));
     assert_eq!(
         reader.get_data("/shared", None).unwrap(),
         (Some(b"v".to_vec()), created)
     );
     let changed = reader.set_data("/shared", b"w", 0).unwrap();
     assert_eq!(writer.exists("/shared", None).unwrap(), Some(changed));
-    assert_eq!(changed, stat(3, 4, T0 + 7, T0 + 7, 1, 0, 0, 0, 1, 0, 3));
+    assert_eq!(changed, stat(4, 5, T0 + 7, T0 + 7, 1, 0, 0, 0, 1, 0, 4));
 }

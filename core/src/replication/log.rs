@@ -38,6 +38,8 @@ pub struct RaftLog {
     compacted: (u64, u64),
     /// The newest snapshot, for a follower whose next entry was compacted away.
     snapshot: Option<Snapshot>,
+    /// Set when raft asked for a snapshot this log did not have: the driver takes one.
+    snapshot_wanted: std::cell::Cell<bool>,
     durable: Option<DurableLog>,
 }
 
@@ -61,6 +63,7 @@ impl RaftLog {
             entries: entries.into(),
             compacted,
             snapshot: None,
+            snapshot_wanted: std::cell::Cell::new(false),
             durable,
         }
     }
@@ -189,6 +192,12 @@ impl RaftLog {
         }
     }
 
+    /// True (once) when raft asked for a snapshot newer than the one kept: the driver should
+    /// take one of the tree as applied and `set_snapshot` it; raft asks again meanwhile.
+    pub fn take_snapshot_wanted(&self) -> bool {
+        self.snapshot_wanted.replace(false)
+    }
+
     /// Entries held in memory.
     pub fn entries_in_memory(&self) -> usize {
         self.entries.len()
@@ -254,9 +263,12 @@ impl raft::Storage for RaftLog {
             Some(snapshot) if snapshot.get_metadata().index >= request_index => {
                 Ok(snapshot.clone())
             }
-            _ => Err(raft::Error::Store(
-                StorageError::SnapshotTemporarilyUnavailable,
-            )),
+            _ => {
+                self.snapshot_wanted.set(true);
+                Err(raft::Error::Store(
+                    StorageError::SnapshotTemporarilyUnavailable,
+                ))
+            }
         }
     }
 }

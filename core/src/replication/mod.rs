@@ -7,12 +7,15 @@
 //! path: its quorum is itself, so an entry commits once its own log holds it durably.
 
 pub mod log;
+pub mod memory;
 pub mod transport;
 
 use std::io;
 
 use raft::eraftpb::{ConfChange, ConfChangeV2, ConfState, Entry, Message, Snapshot};
 use raft::{RawNode, ReadState, StateRole};
+
+use crate::random::SplitMix64;
 
 pub use log::{DurableLog, RaftLog};
 pub use transport::{Forwarded, ForwardedRequest, PeerMessage, Transport};
@@ -123,7 +126,7 @@ impl Replica {
             term: node.raft.term,
         };
         let mut replica = Replica {
-            random: SplitMix64(config.seed ^ config.id.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            random: SplitMix64::new(config.seed ^ config.id.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
             election_ticks: (
                 raft_config.min_election_tick(),
                 raft_config.max_election_tick(),
@@ -261,6 +264,41 @@ impl Replica {
         self.node.store().conf_state().clone()
     }
 
+    /// A one-line account of raft's state, for diagnostics: term, role, log bounds, commit
+    /// and, on a leader, each follower's progress.
+    pub fn describe(&self) -> String {
+        let raft = &self.node.raft;
+        let mut text = format!(
+            "term {} {:?} leader {} log {}..={} committed {} applied {}",
+            raft.term,
+            raft.state,
+            raft.leader_id,
+            raft.raft_log.first_index(),
+            raft.raft_log.last_index(),
+            raft.raft_log.committed,
+            raft.raft_log.applied,
+        );
+        if raft.state == StateRole::Leader {
+            for (id, progress) in raft.prs().iter() {
+                text.push_str(&format!(
+                    " | {id}: matched {} next {} {:?} paused {} pending snapshot {}",
+                    progress.matched,
+                    progress.next_idx,
+                    progress.state,
+                    progress.is_paused(),
+                    progress.pending_snapshot
+                ));
+            }
+        }
+        text
+    }
+
+    /// Tells raft a snapshot message was handed to the transport: it then probes the
+    /// follower, and sends the snapshot again if the message was lost.
+    pub fn report_snapshot_sent(&mut self, id: u64) {
+        self.node.report_snapshot(id, raft::SnapshotStatus::Finish);
+    }
+
     /// Tells raft a member cannot be reached (it then probes instead of streaming).
     pub fn report_unreachable(&mut self, id: u64) {
         self.node.report_unreachable(id);
@@ -343,20 +381,7 @@ impl Replica {
 
     fn draw_election_timeout(&mut self) {
         let (low, high) = self.election_ticks;
-        let timeout = low + (self.random.next() % (high - low).max(1) as u64) as usize;
+        let timeout = low + (self.random.next_u64() % (high - low).max(1) as u64) as usize;
         self.node.raft.set_randomized_election_timeout(timeout);
-    }
-}
-
-/// splitmix64: small, seedable, the same on every machine.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
     }
 }

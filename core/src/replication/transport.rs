@@ -62,10 +62,9 @@ pub struct Forwarded {
 pub enum ForwardedRequest {
     /// A session's write (closeSession included).
     Write(Op),
-    /// A session a client opened on the follower, with the id and password it chose.
+    /// A session a client opened on the follower, with the password it chose (the leader
+    /// gives the id).
     OpenSession {
-        /// The new session's id (the follower's member id in the top byte).
-        session_id: i64,
         /// The negotiated timeout.
         timeout_ms: u32,
         /// The password the client will show to resume it.

@@ -15,7 +15,7 @@ use raft::eraftpb::{ConfChange, ConfChangeV2, Entry, EntryType, Snapshot};
 use crate::op::{Op, OpResult, Reply, SetWatchesRequest};
 use crate::prepare::Refusal;
 use crate::proto::{ErrorCode, Id, KeeperState, Perms, WatchedEvent};
-use crate::server::driver::{resolve, Driver, OpenSession};
+use crate::server::driver::{attach_resumed, resolve, Driver, OpenSession, ResumeSession};
 use crate::server::engine::Engine;
 use crate::server::read;
 use crate::server::session_layer::LocalSession;
@@ -44,6 +44,8 @@ pub(super) enum Waiter {
     },
     /// A client opening a session.
     Open(OpenSession),
+    /// A client resuming a session on a follower, once it caught up with the leader.
+    Resume(ResumeSession),
 }
 
 impl Waiter {
@@ -54,6 +56,7 @@ impl Waiter {
             | Waiter::Close { session, seq }
             | Waiter::Sync { session, seq, .. } => resolve(engine, &session, seq, Err(code)),
             Waiter::Open(open) => (open.done)(Err(code)),
+            Waiter::Resume(resume) => (resume.done)(Err(code)),
         }
     }
 
@@ -68,11 +71,16 @@ impl Waiter {
         }
     }
 
-    /// The sync's index applied here.
-    pub(super) fn synced(self, engine: &Engine) {
+    /// The read index it waited for applied here.
+    pub(super) fn caught_up(self, engine: &Engine) {
         match self {
             Waiter::Sync { session, seq, path } => {
                 resolve(engine, &session, seq, Ok(Reply::Sync(path)))
+            }
+            Waiter::Resume(resume) => {
+                let alive = engine.tree.read().session(resume.session_id).is_some();
+                let result = attach_resumed(engine, &resume, alive);
+                (resume.done)(result);
             }
             other => other.fail(engine, ErrorCode::SystemError),
         }

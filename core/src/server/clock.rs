@@ -72,6 +72,14 @@ impl ManualClock {
     pub fn advance(&self, ms: u64) {
         self.inner.now_ms.fetch_add(ms, Ordering::SeqCst);
     }
+
+    /// Steps the wall clock by `delta_ms` (either way) as an NTP step would; the monotonic
+    /// clock does not move.
+    pub fn jump_wall(&self, delta_ms: i64) {
+        self.inner
+            .wall_base_ms
+            .fetch_add(delta_ms, Ordering::SeqCst);
+    }
 }
 
 impl Default for ManualClock {

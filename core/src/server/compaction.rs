@@ -61,11 +61,20 @@ impl Driver {
 
     /// Bounds the entries kept in memory by `log_entries_max`: a single member drops what it
     /// applied; an ensemble member keeps an in-memory snapshot for followers that fall behind
-    /// and drops what it covers.
+    /// and drops what it covers. Takes a snapshot when raft asked for one it did not have.
     pub(super) fn compact_if_due(&mut self, engine: &Engine) {
         let Some(replica) = &self.replica else {
             return;
         };
+        // A follower needs entries compacted away: it gets a snapshot of the tree as applied.
+        if replica.log().take_snapshot_wanted() {
+            if let Some(snapshot) = self.snapshot_now(engine) {
+                if let Some(replica) = &mut self.replica {
+                    replica.log_mut().set_snapshot(snapshot);
+                }
+            }
+            return;
+        }
         if replica.log().entries_in_memory() <= engine.config.log_entries_max {
             return;
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::proto::DATA_BYTES_MAX_DEFAULT;
 use crate::replication::Transport;
 use crate::server::clock::{Clock, ManualClock, SystemClock};
-use crate::storage::{Disk, RealDisk};
+use crate::storage::{Disk, LogOptions, RealDisk};
 
 /// Where a member's driver runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +74,8 @@ pub struct ServerConfig {
     pub driver_thread: DriverThread,
     /// Where the transaction log and snapshots live; `None` keeps everything in memory.
     pub data_dir: Option<PathBuf>,
+    /// The log's segment sizes (smaller preallocation suits disks in memory).
+    pub log_options: LogOptions,
     /// fsync the log before answering a write (zoo.cfg's `forceSync`; off only for tests and
     /// benchmarks that choose speed over durability).
     pub force_sync: bool,
@@ -112,6 +114,7 @@ impl Default for ServerConfig {
             raft_seed: 0,
             driver_thread: DriverThread::Auto,
             data_dir: None,
+            log_options: LogOptions::default(),
             force_sync: true,
             snap_count: 100_000,
             snapshots_retained: 3,

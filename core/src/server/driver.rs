@@ -8,16 +8,16 @@
 //! The stages it runs live beside it: leading (leader.rs), forwarding (forward.rs), applying
 //! (apply.rs), snapshots and compaction (compaction.rs).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use raft::eraftpb::Message;
+use raft::eraftpb::{Message, MessageType};
 use raft::{ReadState, StateRole};
 
 use crate::op::{Op, Reply};
 use crate::prepare::PendingChanges;
-use crate::proto::{ErrorCode, Id, CONTAINER_EPHEMERAL_OWNER};
+use crate::proto::{ErrorCode, Id};
 use crate::replication::{Forwarded, ForwardedRequest, PeerMessage, Replica, Role, Transport};
 use crate::server::apply::{Shape, Waiter};
 use crate::server::config::ServerConfig;
@@ -141,11 +141,11 @@ pub(crate) struct Driver {
     pub(super) pending: PendingChanges,
     /// The sessions' liveness; expiry is decided from it while this member leads.
     pub(super) tracker: SessionTracker,
-    next_session_id: i64,
-    /// This member's requests waiting for their entry to apply, by request number.
-    pub(super) waiting: HashMap<u64, Waiter>,
+    /// This member's requests waiting for their entry to apply, by request number (ordered
+    /// maps here and below, so a simulation replays the same from its seed).
+    pub(super) waiting: BTreeMap<u64, Waiter>,
     next_request: u64,
-    syncs: HashMap<u64, PendingSync>,
+    syncs: BTreeMap<u64, PendingSync>,
     /// What runs once an index applied, by (index, order of deferral).
     deferred: BTreeMap<(u64, u64), Deferred>,
     deferred_count: u64,
@@ -173,17 +173,6 @@ impl Driver {
         applied: u64,
         now_ms: u64,
     ) -> Driver {
-        // Session ids as ZooKeeper makes them: member id in the top byte, then time-derived
-        // bits so ids are not reused after a restart.
-        let time_bits = ((config.clock.wall_ms() as u64) << 24) >> 8;
-        let next_session_id = ((config.member_id as u64) << 56 | time_bits) as i64;
-        // Never reuse a recovered session's id, even if the wall clock went back since.
-        let next_session_id = tree
-            .sessions()
-            .map(|(session_id, _)| session_id)
-            .filter(|session_id| (*session_id as u64 >> 56) == config.member_id as u64)
-            .map(|session_id| session_id.wrapping_add(1))
-            .fold(next_session_id, i64::max);
         let mut tracker = SessionTracker::new(config.tick_ms as u64, now_ms);
         // Recovered sessions get a whole timeout from now to reconnect, as in ZooKeeper.
         for (session_id, record) in tree.sessions() {
@@ -203,10 +192,9 @@ impl Driver {
             transport: config.transport.clone(),
             pending: PendingChanges::default(),
             tracker,
-            next_session_id,
-            waiting: HashMap::new(),
+            waiting: BTreeMap::new(),
             next_request: 1,
-            syncs: HashMap::new(),
+            syncs: BTreeMap::new(),
             deferred: BTreeMap::new(),
             deferred_count: 0,
             applied,
@@ -294,7 +282,7 @@ impl Driver {
         self.compact_if_due(engine);
     }
 
-    fn send_raft(&self, messages: Vec<Message>) {
+    fn send_raft(&mut self, messages: Vec<Message>) {
         if messages.is_empty() {
             return;
         }
@@ -302,7 +290,16 @@ impl Driver {
             return;
         };
         for message in messages {
-            transport.send(self.me, message.to, PeerMessage::Raft(message));
+            let to = message.to;
+            let snapshot = message.get_msg_type() == MessageType::MsgSnapshot;
+            transport.send(self.me, to, PeerMessage::Raft(message));
+            // Delivery is best effort: raft probes the follower from here and sends the
+            // snapshot again if it never arrived (else it would wait for it forever).
+            if snapshot {
+                if let Some(replica) = &mut self.replica {
+                    replica.report_snapshot_sent(to);
+                }
+            }
         }
     }
 
@@ -423,7 +420,8 @@ impl Driver {
         );
     }
 
-    /// raft answered a read index: the sync is answered once this member applied through it.
+    /// raft answered a read index: the sync (or resume) goes on once this member applied
+    /// through it.
     fn read_state(&mut self, engine: &Engine, read_state: ReadState) {
         let Ok(request) = <[u8; 8]>::try_from(read_state.request_ctx.as_slice()) else {
             return;
@@ -436,7 +434,7 @@ impl Driver {
             engine,
             read_state.index,
             Box::new(move |engine, reached| match reached {
-                Reached::Applied => waiter.synced(engine),
+                Reached::Applied => waiter.caught_up(engine),
                 Reached::Abandoned => waiter.fail(engine, ErrorCode::ConnectionLoss),
             }),
         );
@@ -454,23 +452,16 @@ impl Driver {
             engine.config.session_timeout_ms_min(),
             engine.config.session_timeout_ms_max(),
         );
-        // 0 means "no owner" and the container marker means "container" in ephemeralOwner.
-        while self.next_session_id == 0 || self.next_session_id == CONTAINER_EPHEMERAL_OWNER {
-            self.next_session_id = self.next_session_id.wrapping_add(1);
-        }
-        let session_id = self.next_session_id;
-        self.next_session_id = self.next_session_id.wrapping_add(1);
-        let password = session_password(session_id, engine.clock.wall_ms());
+        let password = session_password(self.next_request as i64, engine.clock.wall_ms());
         let origin = self.wait_for(Waiter::Open(open));
         self.route(
             engine,
             Forwarded {
                 seq: 0,
                 origin,
-                session_id,
+                session_id: 0,
                 identities: Vec::new(),
                 request: ForwardedRequest::OpenSession {
-                    session_id,
                     timeout_ms,
                     password,
                 },
@@ -478,63 +469,43 @@ impl Driver {
         );
     }
 
+    /// A client reconnecting with its session's id and password. The leader decides from
+    /// its tracker (it decides expiry, so a session cannot end between this check and the
+    /// move, and the new connection hears of any end). A follower first catches up with the
+    /// leader's commit index (ReadIndex): its tree then holds every session created before the
+    /// client asked, and none that ended.
     fn resume(&mut self, engine: &Engine, resume: ResumeSession) {
-        let result = self.resumed(engine, &resume);
-        (resume.done)(result);
-    }
-
-    /// The session a reconnecting client resumes. The leader decides expiry here, so a
-    /// session cannot end between this check and the move, and the new connection hears of
-    /// any end; a follower trusts its tree (an expiry on its way applies here and ends it).
-    fn resumed(
-        &mut self,
-        engine: &Engine,
-        resume: &ResumeSession,
-    ) -> Result<Arc<LocalSession>, ErrorCode> {
-        let session_id = resume.session_id;
-        let alive = |driver: &Driver| {
-            if driver.role.state == StateRole::Leader {
-                driver.tracker.is_active(session_id)
-            } else {
-                engine.tree.read().session(session_id).is_some()
-            }
-        };
-        let known = engine.sessions.read().get(&session_id).cloned();
-        let (session, attached_here) = match known {
-            Some(session) => (session, false),
-            // A session created elsewhere, or recovered at start-up: attach it here.
-            None => {
-                let record = engine.tree.read().session(session_id).cloned();
-                let record =
-                    record.filter(|record| alive(self) && record.password[..] == resume.password);
-                let record = record.ok_or(ErrorCode::SessionExpired)?;
-                let session = Arc::new(LocalSession::new(
-                    session_id,
-                    record.password,
-                    record.timeout_ms,
-                    Vec::new(),
-                    resume.sink.clone(),
-                    engine.clock.now_ms(),
-                ));
-                session.set_attached(false);
-                engine.sessions.write().insert(session_id, session.clone());
-                (session, true)
-            }
-        };
-        if session.is_closed() || session.password()[..] != resume.password {
-            return Err(ErrorCode::SessionExpired);
-        }
-        session.touch(engine.clock.now_ms());
         if self.role.state == StateRole::Leader {
-            self.tracker.touch(session_id, engine.clock.now_ms());
+            let session_id = resume.session_id;
+            let alive = self.lead.ready && self.tracker.is_active(session_id);
+            let result = attach_resumed(engine, &resume, alive);
+            let result = result.map_err(|code| {
+                if self.lead.ready {
+                    code
+                } else {
+                    ErrorCode::ConnectionLoss
+                }
+            });
+            if result.is_ok() {
+                self.tracker.touch(session_id, engine.clock.now_ms());
+            }
+            return (resume.done)(result);
         }
-        if let Some(ip) = &resume.ip {
-            session.set_ip(ip);
+        match &mut self.replica {
+            Some(replica) if self.role.leader != 0 => {
+                let request = self.next_request;
+                self.next_request += 1;
+                replica.read_index(request.to_le_bytes().to_vec());
+                self.syncs.insert(
+                    request,
+                    PendingSync {
+                        waiter: Waiter::Resume(resume),
+                        asked_at_tick: self.raft_ticks,
+                    },
+                );
+            }
+            _ => (resume.done)(Err(ErrorCode::ConnectionLoss)),
         }
-        if !attached_here {
-            session.replace_sink(resume.sink.clone());
-        }
-        Ok(session)
     }
 
     /// Session time: the leader expires sessions and reaps, a follower tells the leader which
@@ -610,6 +581,9 @@ impl Driver {
     /// leaves the quorum), and the member serves only while it knows a leader.
     fn role_changed(&mut self, engine: &Engine, role: Role) {
         let old = std::mem::replace(&mut self.role, role);
+        engine
+            .leading
+            .store(role.state == StateRole::Leader, Ordering::Release);
         tracing::info!(
             member = self.me,
             state = ?role.state,
@@ -638,11 +612,27 @@ impl Driver {
         self.lead.clear();
         self.forward.restart();
         self.run += 1;
-        let waiting: Vec<Waiter> = self.waiting.drain().map(|(_, waiter)| waiter).collect();
+        // A session with a write or sync in flight loses everything it queued: a read behind
+        // a request whose outcome is unknown must not run as if that request had been
+        // answered (ZooKeeper closes the connection; nothing after it is answered either).
+        let sessions: Vec<Arc<LocalSession>> = engine.sessions.read().values().cloned().collect();
+        for session in sessions {
+            let left = {
+                let mut pipeline = session.pipeline.lock();
+                if !pipeline.has_request_at_driver() {
+                    continue;
+                }
+                pipeline.drain()
+            };
+            for answer in left {
+                answer.respond(engine.response(Err(ErrorCode::ConnectionLoss)));
+            }
+        }
+        let waiting: Vec<Waiter> = std::mem::take(&mut self.waiting).into_values().collect();
         for waiter in waiting {
             waiter.fail(engine, ErrorCode::ConnectionLoss);
         }
-        let syncs: Vec<PendingSync> = self.syncs.drain().map(|(_, sync)| sync).collect();
+        let syncs: Vec<PendingSync> = std::mem::take(&mut self.syncs).into_values().collect();
         for sync in syncs {
             sync.waiter.fail(engine, ErrorCode::ConnectionLoss);
         }
@@ -678,4 +668,46 @@ impl Driver {
         }
         self.replica = None;
     }
+}
+
+/// Attaches a resumed session here (unless it is not `alive` or the password is wrong:
+/// SessionExpired, as ZooKeeper answers both), its events going to the new connection.
+pub(super) fn attach_resumed(
+    engine: &Engine,
+    resume: &ResumeSession,
+    alive: bool,
+) -> Result<Arc<LocalSession>, ErrorCode> {
+    let session_id = resume.session_id;
+    let known = engine.sessions.read().get(&session_id).cloned();
+    let (session, attached_here) = match known {
+        Some(session) => (session, false),
+        // A session created elsewhere, or recovered at start-up: attach it here.
+        None => {
+            let record = engine.tree.read().session(session_id).cloned();
+            let record = record.filter(|record| alive && record.password[..] == resume.password);
+            let record = record.ok_or(ErrorCode::SessionExpired)?;
+            let session = Arc::new(LocalSession::new(
+                session_id,
+                record.password,
+                record.timeout_ms,
+                Vec::new(),
+                resume.sink.clone(),
+                engine.clock.now_ms(),
+            ));
+            session.set_attached(false);
+            engine.sessions.write().insert(session_id, session.clone());
+            (session, true)
+        }
+    };
+    if !alive || session.is_closed() || session.password()[..] != resume.password {
+        return Err(ErrorCode::SessionExpired);
+    }
+    session.touch(engine.clock.now_ms());
+    if let Some(ip) = &resume.ip {
+        session.set_ip(ip);
+    }
+    if !attached_here {
+        session.replace_sink(resume.sink.clone());
+    }
+    Ok(session)
 }

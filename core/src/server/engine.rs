@@ -13,7 +13,7 @@
 //! can slip between the read and its watch, and apply fires a change's watches before any
 //! later read can see the change.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -39,6 +39,9 @@ use crate::watch::{WatchKind, WatchRegistry};
 #[derive(Default)]
 pub(super) struct Inbox {
     pub(super) events: Vec<Event>,
+    /// Set while the member is paused (as if its process were stopped): events wait, and so
+    /// do the front ends' calls.
+    paused: bool,
 }
 
 /// One member's engine.
@@ -50,13 +53,16 @@ pub struct Engine {
     /// The newest applied zxid, readable without the tree lock.
     pub(super) applied_zxid: AtomicI64,
     pub(super) watches: Mutex<WatchRegistry>,
-    /// The sessions attached to this member, by id.
-    pub(super) sessions: RwLock<HashMap<i64, Arc<LocalSession>>>,
+    /// The sessions attached to this member, by id (ordered, so what is done to each of them
+    /// happens in the same order every run).
+    pub(super) sessions: RwLock<BTreeMap<i64, Arc<LocalSession>>>,
     /// The single writer's state: prepare, replicate, persist, apply.
     pub(super) driver: Mutex<Driver>,
     inbox: Mutex<Inbox>,
     /// Wakes the driver thread when the inbox fills.
     wake: Condvar,
+    /// Wakes callers waiting for a paused member.
+    resumed: Condvar,
     /// A durable member that fsyncs drives on its own thread, so no front end (a TCP
     /// connection on a runtime thread) ever waits on the disk; an in-memory one drives on the
     /// thread that submits, which costs no hand-off.
@@ -68,6 +74,8 @@ pub struct Engine {
     /// Set while the member knows a leader (and, leading, its term started): only then are
     /// requests taken.
     serving: AtomicBool,
+    /// Set while the member leads.
+    pub(super) leading: AtomicBool,
     /// Where snapshots go (none in memory).
     pub(super) snapshots: Option<SnapshotStore>,
     /// The index of the newest durable snapshot.
@@ -123,13 +131,15 @@ impl Engine {
             failed: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
             serving: AtomicBool::new(false),
+            leading: AtomicBool::new(false),
             tree: RwLock::new(recovered.tree),
             applied_zxid: AtomicI64::new(applied_zxid),
             watches: Mutex::new(WatchRegistry::new(config.watches_per_session_max)),
-            sessions: RwLock::new(HashMap::new()),
+            sessions: RwLock::new(BTreeMap::new()),
             driver: Mutex::new(driver),
             inbox: Mutex::new(Inbox::default()),
             wake: Condvar::new(),
+            resumed: Condvar::new(),
             threaded,
             clock,
             config,
@@ -171,6 +181,26 @@ impl Engine {
         self.serving.load(Ordering::Acquire) && !self.is_stopped()
     }
 
+    /// Runs `look` on the member's tree as applied now (for introspection: tests, the
+    /// simulation's checks). Holds the tree's read lock meanwhile: keep it short.
+    pub fn with_tree<R>(&self, look: impl FnOnce(&DataTree) -> R) -> R {
+        look(&self.tree.read())
+    }
+
+    /// raft's state in one line, for diagnostics.
+    pub fn describe_replication(&self) -> String {
+        let driver = self.driver.lock();
+        match &driver.replica {
+            Some(replica) => replica.describe(),
+            None => "no replication (stopped or failed)".into(),
+        }
+    }
+
+    /// True while the member leads its ensemble (a single member always does once started).
+    pub fn is_leader(&self) -> bool {
+        self.leading.load(Ordering::Acquire)
+    }
+
     /// The driver says whether the member serves; sessions attached here hear of a change.
     pub(super) fn set_serving(&self, serving: bool) {
         if self.serving.swap(serving, Ordering::AcqRel) == serving {
@@ -190,6 +220,7 @@ impl Engine {
     /// once). Writes go to the driver; reads run at once when nothing of the session is
     /// waiting, else in their turn.
     pub fn submit(&self, session: &Arc<LocalSession>, op: Op, mut answer: Box<dyn Answer>) {
+        self.wait_while_paused();
         if !self.is_serving() {
             answer.respond(self.response(Err(ErrorCode::ConnectionLoss)));
             return;
@@ -263,6 +294,7 @@ impl Engine {
         op: Op,
         on_watch: &mut dyn FnMut(&str, WatchRegistered),
     ) -> Result<Response, Op> {
+        self.wait_while_paused();
         if op.kind() != OpKind::InTurn || !self.is_serving() {
             return Err(op);
         }
@@ -394,6 +426,7 @@ impl Engine {
     /// to resume after a restart, as ZooKeeper's do; an in-memory member's go with it. Their
     /// attached clients are told either way. Idempotent.
     pub fn shutdown(&self, driver_thread: Option<JoinHandle<()>>) {
+        self.set_paused(false);
         let (stopped, stop) = crossbeam_channel::bounded(1);
         self.send(Event::Stop(Box::new(move || {
             let _ = stopped.send(());
@@ -441,7 +474,13 @@ impl Engine {
                 return;
             };
             loop {
-                let events = std::mem::take(&mut self.inbox.lock().events);
+                let events = {
+                    let mut inbox = self.inbox.lock();
+                    if inbox.paused {
+                        break;
+                    }
+                    std::mem::take(&mut inbox.events)
+                };
                 if events.is_empty() {
                     break;
                 }
@@ -450,9 +489,35 @@ impl Engine {
             drop(driver);
             // Checked after letting go: an event queued while this thread drove, by a thread
             // that found the driver busy, is never left behind.
-            if self.inbox.lock().events.is_empty() {
+            let inbox = self.inbox.lock();
+            if inbox.events.is_empty() || inbox.paused {
                 return;
             }
+        }
+    }
+
+    /// Pauses (true) or resumes (false) the member as if its process were stopped and
+    /// continued: its driver takes no event meanwhile (time, peers' messages and requests
+    /// wait in the inbox) and its clients' calls wait.
+    pub fn set_paused(&self, paused: bool) {
+        self.inbox.lock().paused = paused;
+        if !paused {
+            self.resumed.notify_all();
+            self.kick();
+            self.wake.notify_one();
+        }
+    }
+
+    /// True while paused.
+    pub fn is_paused(&self) -> bool {
+        self.inbox.lock().paused
+    }
+
+    /// Waits while the member is paused (a stopped process answers nobody).
+    fn wait_while_paused(&self) {
+        let mut inbox = self.inbox.lock();
+        while inbox.paused && !self.is_stopped() {
+            self.resumed.wait(&mut inbox);
         }
     }
 
@@ -462,7 +527,7 @@ impl Engine {
         loop {
             let events = {
                 let mut inbox = self.inbox.lock();
-                while inbox.events.is_empty() {
+                while inbox.events.is_empty() || inbox.paused {
                     self.wake.wait(&mut inbox);
                 }
                 std::mem::take(&mut inbox.events)

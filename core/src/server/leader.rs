@@ -4,7 +4,7 @@
 //! TTL znodes. Until the empty entry that starts its term applied, its tree may lack entries
 //! an earlier leader committed, so it holds requests until then.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use raft::StateRole;
 
@@ -35,7 +35,7 @@ pub(super) struct Lead {
     /// Requests that came before the term started, in order.
     held: VecDeque<Forwarded>,
     /// Each follower's stream, by raft id.
-    intake: HashMap<u64, Intake>,
+    intake: BTreeMap<u64, Intake>,
 }
 
 impl Lead {
@@ -87,11 +87,10 @@ impl Driver {
         let origin = request.origin;
         let outcome = match request.request {
             ForwardedRequest::OpenSession {
-                session_id,
                 timeout_ms,
                 password,
             } => Ok(TxnOp::CreateSession {
-                session_id,
+                session_id: session_id_at(origin, self.next_index()),
                 timeout_ms,
                 password,
             }),
@@ -140,6 +139,14 @@ impl Driver {
                 Reached::Abandoned => waiter.fail(engine, ErrorCode::ConnectionLoss),
             }),
         );
+    }
+
+    /// The log index the next proposal takes.
+    fn next_index(&self) -> u64 {
+        self.replica
+            .as_ref()
+            .map_or(0, |replica| replica.last_index())
+            + 1
     }
 
     /// Runs `prepare_with` against the tree plus the pending changes, for the Txn that will
@@ -281,4 +288,13 @@ impl Driver {
             }
         }
     }
+}
+
+/// A new session's id: the member its client asked in the top byte, as ZooKeeper's, then the
+/// log index of its CreateSession entry, which no other entry ever takes; so ids are never
+/// reused, whatever the clocks do. Never 0 ("no owner"), the container marker (index 0) or a
+/// TTL marker (top byte 0xFF: member ids stop at 254).
+fn session_id_at(origin: Origin, index: u64) -> i64 {
+    let member = u64::from(crate::replication::member_of(origin.member));
+    ((member << 56) | (index & ((1 << 56) - 1))) as i64
 }

@@ -20,7 +20,7 @@ pub mod zoo_cfg;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
@@ -50,6 +50,10 @@ impl Server {
         config.validate()?;
         let manual = config.clock.is_manual();
         let tick = Duration::from_millis(config.tick_ms as u64);
+        // A single member needs no raft time: it leads alone, with nobody to hear from.
+        let raft_tick = config
+            .is_ensemble()
+            .then(|| Duration::from_millis(config.raft_tick_ms as u64));
         let engine = Arc::new(Engine::open(config)?);
         let driver = engine.start_driver()?;
         let ticker = if manual {
@@ -59,7 +63,7 @@ impl Server {
             let ticking = engine.clone();
             let spawned = std::thread::Builder::new()
                 .name("zk-ticker".into())
-                .spawn(move || tick_loop(&ticking, &stopped, tick));
+                .spawn(move || tick_loop(&ticking, &stopped, tick, raft_tick));
             match spawned {
                 Ok(handle) => Some((stop, handle)),
                 Err(error) => {
@@ -107,11 +111,34 @@ impl Drop for Server {
     }
 }
 
-fn tick_loop(engine: &Engine, stopped: &Receiver<()>, tick: Duration) {
+/// Moves time for the engine: a session tick every `tick`, a raft tick every `raft_tick`
+/// (ensembles only); neither while the member is paused. Never waits on the engine, so a
+/// member that cannot commit (no quorum) still gets its raft ticks.
+fn tick_loop(engine: &Engine, stopped: &Receiver<()>, tick: Duration, raft_tick: Option<Duration>) {
+    let start = Instant::now();
+    let mut next_tick = start + tick;
+    let mut next_raft_tick = raft_tick.map(|raft_tick| start + raft_tick);
     loop {
-        match stopped.recv_timeout(tick) {
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => engine.tick(),
+        let deadline = next_raft_tick.map_or(next_tick, |next| next.min(next_tick));
+        match stopped.recv_deadline(deadline) {
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
             _ => return,
+        }
+        let now = Instant::now();
+        let paused = engine.is_paused();
+        if let (Some(next), Some(raft_tick)) = (&mut next_raft_tick, raft_tick) {
+            if now >= *next {
+                *next = (*next + raft_tick).max(now);
+                if !paused {
+                    engine.raft_tick();
+                }
+            }
+        }
+        if now >= next_tick {
+            next_tick = (next_tick + tick).max(now);
+            if !paused {
+                engine.tick_then(Box::new(|| {}));
+            }
         }
     }
 }

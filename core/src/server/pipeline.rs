@@ -129,6 +129,13 @@ impl Pipeline {
         }
     }
 
+    /// True when a request waits for the driver (a write or a sync).
+    pub(super) fn has_request_at_driver(&self) -> bool {
+        self.entries
+            .iter()
+            .any(|entry| matches!(entry.state, State::AtDriver))
+    }
+
     /// Every request not answered yet, oldest first, emptying the queue (the session ended
     /// or the member stopped: they are answered with an error).
     pub(super) fn drain(&mut self) -> Vec<Box<dyn Answer>> {

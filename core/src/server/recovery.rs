@@ -10,8 +10,7 @@ use raft::eraftpb::{ConfState, HardState};
 use crate::replication::log::from_log_entry;
 use crate::replication::{raft_id, DurableLog, RaftLog};
 use crate::storage::{
-    decode_payload, EntryKind, FileLog, LogOptions, Membership, SnapshotMeta, SnapshotStore,
-    StorageError,
+    decode_payload, EntryKind, FileLog, Membership, SnapshotMeta, SnapshotStore, StorageError,
 };
 use crate::tree::DataTree;
 use crate::txn::Proposal;
@@ -96,7 +95,7 @@ pub(super) fn recover(config: &ServerConfig) -> Result<Recovered, StartError> {
     })?;
     let snapshots = SnapshotStore::open(Arc::clone(&disk), dir)?;
     let files = snapshots.load()?;
-    let (log, contents) = FileLog::open(disk, dir, LogOptions::default())?;
+    let (mut log, contents) = FileLog::open(disk, dir, config.log_options)?;
     let first_logged = contents.entries.first().map(|entry| entry.index);
 
     // The newest snapshot the log continues without a gap. A damaged snapshot is passed over
@@ -180,11 +179,18 @@ pub(super) fn recover(config: &ServerConfig) -> Result<Recovered, StartError> {
         }
     }
     let last_index = entries.last().map_or(snapshot.index, |entry| entry.index);
+    // Everything the log holds is older than the snapshot (a follower crashed soon after
+    // installing one): it continues after the snapshot, not after its own last entry.
+    if log.last_index() < snapshot.index {
+        log.reset_after(snapshot.index)?;
+    }
     let hard_state = match contents.hard_state {
+        // A snapshot holds only committed entries: the commit index is at least its index
+        // (a crash may keep the snapshot and lose the hard state written after it).
         Some(state) => HardState {
-            term: state.term,
+            term: state.term.max(snapshot.term),
             vote: state.vote,
-            commit: state.commit.min(last_index),
+            commit: state.commit.clamp(snapshot.index, last_index),
             ..HardState::default()
         },
         // Written before replication (or never written): a single member's log holds only

@@ -1,0 +1,293 @@
+//! An in-process ensemble for test suites: several members replicating over the in-memory
+//! network, each with a disk in memory that outlives its restarts. Connect a client to a
+//! chosen member; kill, restart, partition, heal or pause members, and watch the others carry
+//! on as a ZooKeeper ensemble would.
+//!
+//! ```
+//! use std::time::Duration;
+//! use zookeeper_core::{Acl, CreateMode, Ensemble};
+//!
+//! let mut ensemble = Ensemble::start(3).unwrap();
+//! let leader = ensemble.wait_for_leader(Duration::from_secs(10)).unwrap();
+//! let follower = (leader + 1) % 3;
+//! let zk = ensemble.connect(follower).unwrap();
+//! zk.create("/config", b"v1", &Acl::open_unsafe(), CreateMode::Persistent).unwrap();
+//!
+//! ensemble.kill(leader); // the other two elect a new leader and keep the data
+//! ensemble.wait_for_leader(Duration::from_secs(10)).unwrap();
+//! let other = ensemble.connect(3 - leader - follower).unwrap();
+//! assert_eq!(other.get_data("/config", None).unwrap().0.as_deref(), Some(&b"v1"[..]));
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::client::{Client, ConnectOptions, Error as ClientError};
+use crate::proto::ErrorCode;
+use crate::replication::memory::{Faults, MemoryNetwork};
+use crate::replication::raft_id;
+use crate::server::{Clock, Server, ServerConfig, StartError, SystemClock};
+use crate::storage::{Crash, FakeDisk, LogOptions};
+
+/// How an ensemble runs.
+#[derive(Clone, Debug)]
+pub struct EnsembleConfig {
+    /// Voting members (member ids 0..members).
+    pub members: usize,
+    /// Settings every member starts from (member id, voters, transport, data directory and
+    /// disk are set per member).
+    pub server: ServerConfig,
+    /// What the network does to messages.
+    pub faults: Faults,
+    /// Seeds the network's faults and raft's election timeouts.
+    pub seed: u64,
+}
+
+impl Default for EnsembleConfig {
+    fn default() -> EnsembleConfig {
+        EnsembleConfig {
+            members: 3,
+            server: ServerConfig {
+                // Elections within ~100-200 ms, so a test sees fail-over quickly.
+                raft_tick_ms: 10,
+                election_ticks: 10,
+                heartbeat_ticks: 2,
+                tick_ms: 200,
+                log_options: LogOptions {
+                    segment_bytes_max: 4 << 20,
+                    preallocate_bytes: 64 << 10,
+                },
+                ..ServerConfig::default()
+            },
+            faults: Faults::default(),
+            seed: 1,
+        }
+    }
+}
+
+/// One member: its disk, and its server while it runs.
+struct Member {
+    config: ServerConfig,
+    disk: FakeDisk,
+    server: Option<Server>,
+}
+
+/// A running ensemble. Dropping it stops every member.
+pub struct Ensemble {
+    network: Arc<MemoryNetwork>,
+    pump: Option<JoinHandle<()>>,
+    members: Vec<Member>,
+}
+
+impl Ensemble {
+    /// Starts `members` voting members with default settings.
+    pub fn start(members: usize) -> Result<Ensemble, StartError> {
+        Ensemble::start_with(EnsembleConfig {
+            members,
+            ..EnsembleConfig::default()
+        })
+    }
+
+    /// Starts an ensemble as `config` says.
+    pub fn start_with(config: EnsembleConfig) -> Result<Ensemble, StartError> {
+        let clock: Arc<dyn Clock> = if config.server.clock.is_manual() {
+            Arc::clone(&config.server.clock)
+        } else {
+            Arc::new(SystemClock::default())
+        };
+        let network = MemoryNetwork::new(config.seed, config.faults, Arc::clone(&clock));
+        let voters: Vec<u8> = (0..config.members).map(|member| member as u8).collect();
+        let members = voters
+            .iter()
+            .map(|&member_id| {
+                let disk = FakeDisk::new();
+                let member_config = ServerConfig {
+                    member_id,
+                    voters: voters.clone(),
+                    transport: Some(network.clone()),
+                    data_dir: Some(PathBuf::from(format!("/zookeeper/member-{member_id}"))),
+                    disk: Arc::new(disk.clone()),
+                    raft_seed: config.seed,
+                    clock: Arc::clone(&clock),
+                    ..config.server.clone()
+                };
+                Member {
+                    config: member_config,
+                    disk,
+                    server: None,
+                }
+            })
+            .collect();
+        let mut ensemble = Ensemble {
+            pump: if clock.is_manual() {
+                None
+            } else {
+                Some(network.start_pump()?)
+            },
+            network,
+            members,
+        };
+        for member in 0..config.members {
+            ensemble.restart(member)?;
+        }
+        Ok(ensemble)
+    }
+
+    /// How many members the ensemble has (running or not).
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// True for an ensemble of no member.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The member's server while it runs.
+    pub fn server(&self, member: usize) -> Option<&Server> {
+        self.members[member].server.as_ref()
+    }
+
+    /// The network, to change its faults or look at its counters.
+    pub fn network(&self) -> &MemoryNetwork {
+        &self.network
+    }
+
+    /// The member that leads and serves, if one does.
+    pub fn leader(&self) -> Option<usize> {
+        self.members.iter().position(|member| {
+            member
+                .server
+                .as_ref()
+                .is_some_and(|server| server.engine().is_leader() && server.engine().is_serving())
+        })
+    }
+
+    /// Waits until a member leads and serves.
+    pub fn wait_for_leader(&self, timeout: Duration) -> Option<usize> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(leader) = self.leader() {
+                return Some(leader);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Opens a session on `member` with default options.
+    pub fn connect(&self, member: usize) -> crate::client::Result<Client> {
+        self.connect_with(member, ConnectOptions::default())
+    }
+
+    /// Opens (or resumes) a session on `member`, waiting up to the connect timeout (the
+    /// session timeout by default) for the member to serve, as a ZooKeeper client keeps
+    /// trying while its server has no quorum.
+    pub fn connect_with(
+        &self,
+        member: usize,
+        options: ConnectOptions,
+    ) -> crate::client::Result<Client> {
+        let timeout_ms = options
+            .connect_timeout_ms
+            .unwrap_or(options.session_timeout_ms.max(0) as u64);
+        let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+        loop {
+            let Some(server) = self.server(member) else {
+                return Err(ClientError::new(ErrorCode::ConnectionLoss, None));
+            };
+            match server.connect_with(options.clone()) {
+                Err(error)
+                    if error.code() == ErrorCode::ConnectionLoss && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Crashes `member`: its process is gone, and its disk keeps only what it made durable.
+    /// Its clients are disconnected. Does nothing to a member that is down.
+    pub fn kill(&mut self, member: usize) {
+        let slot = &mut self.members[member];
+        let Some(server) = slot.server.take() else {
+            return;
+        };
+        self.network.unregister(raft_id(member as u8));
+        // The disk image is taken before the server stops, so nothing the stop writes counts.
+        let image = slot.disk.crash(Crash::Clean);
+        drop(server);
+        slot.disk = image;
+        slot.config.disk = Arc::new(slot.disk.clone());
+    }
+
+    /// Starts `member` again on its disk (a member that runs is killed first).
+    pub fn restart(&mut self, member: usize) -> Result<(), StartError> {
+        self.kill(member);
+        let slot = &mut self.members[member];
+        let server = Server::start(slot.config.clone())?;
+        self.network
+            .register(raft_id(member as u8), server.engine());
+        slot.server = Some(server);
+        Ok(())
+    }
+
+    /// Splits the members into groups that cannot reach each other (a member in no group
+    /// reaches nobody).
+    pub fn partition(&self, groups: &[&[usize]]) {
+        let groups: Vec<Vec<u64>> = groups
+            .iter()
+            .map(|group| group.iter().map(|&member| raft_id(member as u8)).collect())
+            .collect();
+        let groups: Vec<&[u64]> = groups.iter().map(Vec::as_slice).collect();
+        self.network.partition(&groups);
+    }
+
+    /// Cuts `member` off from every other member.
+    pub fn isolate(&self, member: usize) {
+        let others: Vec<usize> = (0..self.len()).filter(|other| *other != member).collect();
+        self.partition(&[&[member], &others]);
+    }
+
+    /// Every member reaches every other again.
+    pub fn heal(&self) {
+        self.network.heal();
+    }
+
+    /// Pauses `member` as if its process were stopped: it takes no message, tick or request
+    /// until `resume`.
+    pub fn pause(&self, member: usize) {
+        if let Some(server) = self.server(member) {
+            self.network.pause(raft_id(member as u8));
+            server.engine().set_paused(true);
+        }
+    }
+
+    /// Continues a paused member.
+    pub fn resume(&self, member: usize) {
+        if let Some(server) = self.server(member) {
+            server.engine().set_paused(false);
+            self.network.resume(raft_id(member as u8));
+        }
+    }
+}
+
+impl Drop for Ensemble {
+    fn drop(&mut self) {
+        for member in &mut self.members {
+            if let Some(server) = &member.server {
+                server.engine().set_paused(false);
+            }
+            member.server = None;
+        }
+        self.network.stop();
+        if let Some(pump) = self.pump.take() {
+            let _ = pump.join();
+        }
+    }
+}
