@@ -109,3 +109,131 @@ fn a_session_moves_to_another_member_with_its_ephemerals() {
         ErrorCode::SessionExpired
     );
 }
+
+/// Guards against a linearizable read answered from a member cut off from its leader: a
+/// plain read there may be stale (as in ZooKeeper), a linearizable one must not be.
+#[test]
+fn a_linearizable_read_never_answers_stale_data() {
+    let ensemble = Ensemble::start(3).unwrap();
+    let leader = ensemble.wait_for_leader(WAIT).expect("a leader");
+    let cut_off = (leader + 1) % 3;
+    let writer = ensemble.connect(leader).unwrap();
+    writer
+        .create("/v", b"1", &open(), CreateMode::Persistent)
+        .unwrap();
+    let reader = ensemble.connect(cut_off).unwrap();
+    assert_eq!(
+        reader.get_data_linearizable("/v", None).unwrap().0,
+        Some(b"1".to_vec())
+    );
+
+    ensemble.isolate(cut_off);
+    writer.set_data("/v", b"2", 0).unwrap();
+    match reader.get_data_linearizable("/v", None) {
+        Ok((data, _)) => panic!("a cut-off member answered a linearizable read: {data:?}"),
+        Err(error) => assert_eq!(error.code(), ErrorCode::ConnectionLoss),
+    }
+
+    ensemble.heal();
+    let reader = ensemble.connect(cut_off).unwrap();
+    assert_eq!(
+        reader.get_data_linearizable("/v", None).unwrap().0,
+        Some(b"2".to_vec())
+    );
+}
+
+/// Guards against a leader cut off from its quorum acknowledging writes, and against the
+/// ensemble losing what the majority wrote meanwhile.
+#[test]
+fn a_leader_in_the_minority_acknowledges_nothing() {
+    let ensemble = Ensemble::start(5).unwrap();
+    let old_leader = ensemble.wait_for_leader(WAIT).expect("a leader");
+    let stranded = ensemble.connect(old_leader).unwrap();
+    stranded
+        .create("/before", b"", &open(), CreateMode::Persistent)
+        .unwrap();
+
+    let minority = [old_leader, (old_leader + 1) % 5];
+    let majority: Vec<usize> = (0..5).filter(|member| !minority.contains(member)).collect();
+    ensemble.partition(&[&minority, &majority]);
+    let result = stranded.create("/lost", b"", &open(), CreateMode::Persistent);
+    assert_eq!(result.unwrap_err().code(), ErrorCode::ConnectionLoss);
+
+    let new_leader = ensemble
+        .wait_for_leader(WAIT)
+        .expect("the majority elects a leader");
+    assert!(
+        majority.contains(&new_leader),
+        "{new_leader} leads from the minority"
+    );
+    let zk = ensemble.connect(new_leader).unwrap();
+    zk.create("/during", b"", &open(), CreateMode::Persistent)
+        .unwrap();
+
+    ensemble.heal();
+    let back = ensemble.connect(old_leader).unwrap();
+    back.sync("/").unwrap();
+    let mut children = back.get_children("/", None).unwrap();
+    children.sort();
+    assert_eq!(children, vec!["before", "during", "zookeeper"]);
+}
+
+/// Guards against sessions that outlive their clients on an ensemble: the leader expires a
+/// session whose member died, on every member, and watchers elsewhere hear of its ephemeral.
+#[test]
+fn a_session_whose_member_dies_expires_everywhere() {
+    let mut ensemble = Ensemble::start(3).unwrap();
+    let leader = ensemble.wait_for_leader(WAIT).expect("a leader");
+    let doomed = (leader + 1) % 3;
+    let watcher_member = (leader + 2) % 3;
+    let owner = ensemble
+        .connect_with(
+            doomed,
+            ConnectOptions {
+                session_timeout_ms: 1_000,
+                ..ConnectOptions::default()
+            },
+        )
+        .unwrap();
+    owner
+        .create("/lock", b"", &open(), CreateMode::Ephemeral)
+        .unwrap();
+    let observer = ensemble.connect(watcher_member).unwrap();
+    observer.sync("/").unwrap();
+    let (watcher, events) = zookeeper_core::Watcher::channel();
+    assert!(observer.exists("/lock", Some(watcher)).unwrap().is_some());
+
+    ensemble.kill(doomed);
+    let event = events.recv_timeout(WAIT).expect("the ephemeral's deletion");
+    assert_eq!(
+        (event.event_type, event.path.as_str()),
+        (zookeeper_core::EventType::NodeDeleted, "/lock")
+    );
+    assert_eq!(observer.exists("/lock", None).unwrap(), None);
+}
+
+/// Guards against a paused leader (a stopped process) blocking the ensemble, or acting on
+/// stale leadership once it continues.
+#[test]
+fn a_paused_leader_is_replaced_and_follows_when_it_continues() {
+    let ensemble = Ensemble::start(3).unwrap();
+    let leader = ensemble.wait_for_leader(WAIT).expect("a leader");
+    ensemble.pause(leader);
+    let deadline = std::time::Instant::now() + WAIT;
+    let new_leader = loop {
+        match ensemble.leader() {
+            Some(member) if member != leader => break member,
+            _ if std::time::Instant::now() > deadline => panic!("no new leader"),
+            _ => std::thread::sleep(Duration::from_millis(5)),
+        }
+    };
+    let zk = ensemble.connect(new_leader).unwrap();
+    zk.create("/while-paused", b"", &open(), CreateMode::Persistent)
+        .unwrap();
+
+    ensemble.resume(leader);
+    let resumed = ensemble.connect(leader).unwrap();
+    resumed.sync("/").unwrap();
+    assert!(resumed.exists("/while-paused", None).unwrap().is_some());
+    assert_ne!(ensemble.leader(), None);
+}

@@ -228,6 +228,56 @@ impl Client {
         }
     }
 
+    /// A read that sees every write committed before the call began, wherever the client is
+    /// connected (ZooKeeper's reads may lag on a follower; its clients cannot ask for more):
+    /// a sync and the read are sent together, and the read counts only if the sync, answered
+    /// through the leader's commit index (raft's ReadIndex), succeeded. `op` is a read
+    /// (getData, exists, getChildren, getACL, getAllChildrenNumber); a watch it
+    /// leaves fires as a plain read's would.
+    pub fn read_linearizable(&self, op: Op, watcher: Option<Watcher>) -> Result<Reply> {
+        let path = match &op {
+            Op::GetData { path, .. }
+            | Op::Exists { path, .. }
+            | Op::GetChildren { path, .. }
+            | Op::GetAcl { path }
+            | Op::GetAllChildrenNumber { path } => path.clone(),
+            other => {
+                return Err(Error::new(
+                    ErrorCode::BadArguments,
+                    other.path().map(str::to_string).as_deref(),
+                ))
+            }
+        };
+        validate(&path)?;
+        let synced = self.submit_deferred(Op::Sync { path }, None);
+        let read = self.submit_deferred(op, watcher);
+        match synced.wait() {
+            Ok(_) => read.wait(),
+            Err(error) => {
+                // The read behind a failed sync was answered ConnectionLoss too, or saw a tree
+                // that may be stale: either way it does not count.
+                drop(read.wait());
+                Err(error)
+            }
+        }
+    }
+
+    /// `get_data` as a linearizable read (see [`Client::read_linearizable`]).
+    pub fn get_data_linearizable(
+        &self,
+        path: &str,
+        watcher: Option<Watcher>,
+    ) -> Result<(Option<Vec<u8>>, Stat)> {
+        let op = Op::GetData {
+            path: path.into(),
+            watch: watcher.is_some(),
+        };
+        match self.read_linearizable(op, watcher)? {
+            Reply::Data { data, stat } => Ok((data, stat)),
+            other => unexpected(other),
+        }
+    }
+
     /// Fails with BadVersion unless the znode's data version is `version` (-1: any); returns its Stat.
     pub fn check(&self, path: &str, version: i32) -> Result<Stat> {
         validate(path)?;

@@ -178,6 +178,19 @@ impl MemoryNetwork {
         self.wake.notify_all();
     }
 
+    /// Loses every message on its way for which `lost` holds (a test's precise fault);
+    /// answers how many.
+    pub fn drop_in_flight(&self, lost: impl Fn(u64, u64, &PeerMessage) -> bool) -> usize {
+        let mut state = self.state.lock();
+        let before = state.queue.len();
+        state
+            .queue
+            .retain(|_, envelope| !lost(envelope.from, envelope.to, &envelope.message));
+        let dropped = before - state.queue.len();
+        state.stats.dropped += dropped as u64;
+        dropped
+    }
+
     /// The counters so far.
     pub fn stats(&self) -> NetworkStats {
         self.state.lock().stats
