@@ -1,7 +1,11 @@
 //! A load generator for any server speaking ZooKeeper's client protocol (ours or Apache's):
 //! several connections, each keeping a fixed number of requests in flight, for a fixed time.
 //!
-//! `cargo run --release --example wire_load -- HOST:PORT get|set|create|exists CONNECTIONS DEPTH SECONDS`
+//! `cargo run --release --example wire_load -- HOST:PORT get|set|create|exists|mix CONNECTIONS DEPTH SECONDS`
+//!
+//! `mix` is 70% getData and 30% setData of one znode, interleaved in each connection's
+//! pipeline (of every ten requests, seven reads then three writes). `VALUE_BYTES` (environment,
+//! default 100) sets the size of written values.
 //!
 //! Prints one line: operation, connections, depth, completed requests and requests per second.
 
@@ -16,7 +20,16 @@ use zookeeper_core::proto::wire::{self, ConnectRequest, ConnectResponse, Request
 use zookeeper_core::proto::OpCode;
 use zookeeper_core::{Acl, CreateMode};
 
-const VALUE_BYTES: usize = 100;
+/// The size of written values: `VALUE_BYTES` from the environment, 100 by default.
+fn value_bytes() -> usize {
+    static VALUE_BYTES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *VALUE_BYTES.get_or_init(|| {
+        std::env::var("VALUE_BYTES")
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(100)
+    })
+}
 
 fn read_frame(reader: &mut impl Read) -> std::io::Result<Vec<u8>> {
     let mut prefix = [0u8; 4];
@@ -51,6 +64,12 @@ fn connect(address: &str) -> (BufReader<TcpStream>, BufWriter<TcpStream>) {
 
 fn request(kind: &str, xid: i32, connection: usize) -> Vec<u8> {
     let path = "/wire-load".to_string();
+    let kind = match kind {
+        // 7 reads, then 3 writes, in every 10 requests.
+        "mix" if xid % 10 < 7 => "get",
+        "mix" => "set",
+        other => other,
+    };
     let (opcode, op) = match kind {
         "get" => (OpCode::GetData, Op::GetData { path, watch: false }),
         "exists" => (OpCode::Exists, Op::Exists { path, watch: false }),
@@ -58,7 +77,7 @@ fn request(kind: &str, xid: i32, connection: usize) -> Vec<u8> {
             OpCode::SetData,
             Op::SetData {
                 path,
-                data: Some(vec![b's'; VALUE_BYTES]),
+                data: Some(vec![b's'; value_bytes()]),
                 version: -1,
             },
         ),
@@ -66,13 +85,13 @@ fn request(kind: &str, xid: i32, connection: usize) -> Vec<u8> {
             OpCode::Create,
             Op::Create(CreateRequest {
                 path: format!("/wire-load/c{connection}-{xid}"),
-                data: Some(vec![b'c'; VALUE_BYTES]),
+                data: Some(vec![b'c'; value_bytes()]),
                 acl: Acl::open_unsafe(),
                 mode: CreateMode::Persistent,
                 ttl_ms: -1,
             }),
         ),
-        other => panic!("unknown operation {other}: get, set, create or exists"),
+        other => panic!("unknown operation {other}: get, set, create, exists or mix"),
     };
     wire::encode_request(&RequestFrame {
         xid,
@@ -85,7 +104,7 @@ fn request(kind: &str, xid: i32, connection: usize) -> Vec<u8> {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [address, kind, connections, depth, seconds] = args.as_slice() else {
-        eprintln!("usage: wire_load HOST:PORT get|set|create|exists CONNECTIONS DEPTH SECONDS");
+        eprintln!("usage: wire_load HOST:PORT get|set|create|exists|mix CONNECTIONS DEPTH SECONDS");
         std::process::exit(2);
     };
     let connections: usize = connections.parse().expect("CONNECTIONS");
@@ -96,7 +115,7 @@ fn main() {
     let (mut reader, mut writer) = connect(address);
     let setup = Op::Create(CreateRequest {
         path: "/wire-load".into(),
-        data: Some(vec![b'v'; VALUE_BYTES]),
+        data: Some(vec![b'v'; value_bytes()]),
         acl: Acl::open_unsafe(),
         mode: CreateMode::Persistent,
         ttl_ms: -1,
