@@ -313,3 +313,7 @@ pub fn snapshot_metadata(index: u64, term: u64, conf_state: &ConfState) -> Snaps
     meta.set_conf_state(conf_state.clone());
     meta
 }
+
+#[cfg(test)]
+#[path = "log_tests.rs"]
+mod tests;

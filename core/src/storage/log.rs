@@ -10,9 +10,15 @@
 //! hard-state records sit between entries. Segments are preallocated with zeros, so eight
 //! zero bytes where a record would start mark the end of the written part.
 //!
+//! The newest hard-state record of the last segment holding one is the member's hard state.
+//! A segment opens with a copy of the hard state current when it started, so purging older
+//! segments never loses it. The last segment may hold only hard states (a vote before any
+//! entry, or what a cut or a reset keeps); the next entry appended names it after itself.
+//!
 //! A follower whose entries conflict with the leader's cuts them off (`truncate_after`), made
 //! durable before anything is written after the cut, so the log never holds a stale entry
-//! beyond a newer one.
+//! beyond a newer one. A segment cut or emptied that way is replaced whole: written as
+//! `log-replacement.tmp`, synced, renamed over it.
 //!
 //! # Recovery
 //!
@@ -44,6 +50,9 @@ pub const PAYLOAD_BYTES_MAX: u32 = 64 << 20;
 pub(super) const HEADER_BYTES: u64 = 12;
 pub(super) const RECORD_HEADER_BYTES: u64 = 8;
 const SEGMENT_PREFIX: &str = "log.";
+/// Where a segment's replacement is written before it is renamed over the segment; not a
+/// `log.*` name, so `open` passes over one a crash left behind.
+const REPLACEMENT_NAME: &str = "log-replacement.tmp";
 
 /// Sizes of the log's files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,7 +164,8 @@ impl FileLog {
     ///
     /// `Corrupt` for damage a crash cannot explain: a bad record followed by a valid one, a bad
     /// record in a segment other than the last, entry indexes that do not increase by one, a
-    /// segment whose first entry is not its name's. `NewerFormat` for a header version above
+    /// segment whose first entry is not its name's, a segment of hard states only that is not
+    /// the last or is named among the entries before it. `NewerFormat` for a header version above
     /// `FORMAT_VERSION`; `Foreign` for a `log.*` file not named by 16 hex digits; `Io` when the
     /// disk fails or `options` are invalid.
     pub fn open(
@@ -200,10 +210,35 @@ impl FileLog {
                 }
             }
             let Some(last_index) = last_index else {
+                if is_last && hard_state.is_some() {
+                    // Only hard states: a vote before any entry, or the hard state kept through
+                    // a cut or a reset (which a crash may have interrupted before the segment
+                    // was named after the next index). The log continues after the entries
+                    // before it, or at its name when there are none; the next entry names it.
+                    if segments
+                        .last()
+                        .is_some_and(|previous| previous.last_index >= *first_index)
+                    {
+                        return Err(StorageError::Corrupt {
+                            file: path.clone(),
+                            offset: HEADER_BYTES,
+                            reason: "a segment holding only hard states is named among the \
+                                     entries before it"
+                                .into(),
+                        });
+                    }
+                    segments.push(Segment {
+                        path: path.clone(),
+                        first_index: *first_index,
+                        last_index: *first_index - 1,
+                    });
+                    contents.hard_state = hard_state;
+                    last_scan = Some(scan);
+                    continue;
+                }
                 if is_last {
-                    // Created but no entry in it survived the crash: no acknowledged entry
-                    // lives here, and keeping it would misname the next entry appended. A hard
-                    // state in it was written with the entries that did not survive.
+                    // Created but nothing in it survived the crash: no acknowledged entry lives
+                    // here, and keeping it would misname the next entry appended.
                     empty_last = Some(path.clone());
                     continue;
                 }
@@ -271,7 +306,10 @@ impl FileLog {
                 entries: segment.last_index + 1 - segment.first_index,
             });
         }
-        let last_index = contents.entries.last().map_or(0, |entry| entry.index);
+        let last_index = match contents.entries.last() {
+            Some(entry) => entry.index,
+            None => segments.last().map_or(0, |segment| segment.last_index),
+        };
         let log = FileLog {
             disk,
             dir: dir.to_path_buf(),
@@ -297,12 +335,13 @@ impl FileLog {
     ///
     /// # Panics
     ///
-    /// If `entry.index` is not `last_index() + 1` (cut conflicting entries off first with
-    /// `truncate_after`): such a log could not be opened again.
+    /// If `entry.index` is not `last_index() + 1` while the log holds entries (cut conflicting
+    /// entries off first with `truncate_after`): such a log could not be opened again. A log
+    /// holding no entry takes any index.
     pub fn append(&mut self, entry: &LogEntry) -> io::Result<()> {
         self.check_poisoned()?;
         assert!(
-            entry.index == self.last_index + 1 || self.segments.is_empty(),
+            entry.index == self.last_index + 1 || self.holds_no_entries(),
             "entries must follow on: {} after {}",
             entry.index,
             self.last_index
@@ -335,14 +374,25 @@ impl FileLog {
         self.poison_on_error(result)
     }
 
-    /// The newest entry's index, 0 when the log holds none.
+    /// The newest entry's index, 0 when the log holds none (after `reset_after`, the index it
+    /// continues after).
     pub fn last_index(&self) -> u64 {
         self.last_index
     }
 
     /// Removes every entry after `index` (a follower's entries that conflict with its
     /// leader's), durably, before anything else is written: the log never holds a stale
-    /// entry behind a newer one, whatever a crash leaves. The hard state is written again.
+    /// entry behind a newer one, whatever a crash leaves, and keeps its newest hard state.
+    ///
+    /// The segments after the one holding `index` go newest first (a crash leaves a prefix of
+    /// the log); with a hard state, the newest of them is first replaced by a segment holding
+    /// only that, which stays and continues the log. The segment holding `index` is replaced whole, cut
+    /// (written under a temporary name, then renamed over it), so a crash finds it cut or not
+    /// cut, never torn.
+    ///
+    /// # Errors
+    ///
+    /// Any failure poisons the log.
     pub fn truncate_after(&mut self, index: u64) -> io::Result<()> {
         self.check_poisoned()?;
         let result = self.truncate_inner(index);
@@ -353,45 +403,53 @@ impl FileLog {
         if index >= self.last_index {
             return Ok(());
         }
-        // Whole segments after the cut go first (newest first, so a crash leaves a prefix).
-        while self
+        let Some(kept) = self
             .segments
-            .last()
-            .is_some_and(|segment| segment.first_index > index)
-        {
-            let segment = self.segments.pop().expect("checked above");
-            self.current = None;
-            self.disk.remove(&segment.path)?;
-            self.disk.sync_dir(&self.dir)?;
+            .iter()
+            .rposition(|segment| segment.first_index <= index)
+        else {
+            // The cut reaches before the first segment: nothing is kept.
+            return self.reset_inner(index);
+        };
+        self.current = None;
+        let segment = self.segments[kept].clone();
+        let bytes = self.disk.read(&segment.path)?;
+        let scan = scan_segment(&segment.path, &bytes, segment.first_index, None, true)
+            .map_err(|error| io::Error::other(error.to_string()))?;
+        let cut = cut_offset(&scan, &bytes, index)? as usize;
+        let holder = self.remove_segments_after(kept + 1)?;
+        // A segment of an older format takes no record of this one.
+        let current_format = scan.version == FORMAT_VERSION;
+        let mut kept_bytes = bytes[..cut].to_vec();
+        if let (None, Some(state), true) = (&holder, self.hard_state, current_format) {
+            kept_bytes.extend_from_slice(&encode_record(&LogRecord::HardState(state))?);
         }
-        if let Some(segment) = self.segments.last_mut() {
-            // Cut the segment at its first entry past `index`.
-            let bytes = self.disk.read(&segment.path)?;
-            let scan = scan_segment(&segment.path, &bytes, segment.first_index, None, true)
-                .map_err(|error| io::Error::other(error.to_string()))?;
-            let cut = cut_offset(&scan, &bytes, index)?;
-            let mut file = self.disk.open(&segment.path)?;
-            let zeros = vec![0u8; (scan.dirty_until.max(scan.end) - cut) as usize];
-            file.write_at(cut, &zeros)?;
-            file.sync()?;
-            segment.last_index = index;
-            self.current = Some(OpenSegment {
-                file,
-                write_offset: cut,
-                allocated_bytes: scan.file_bytes,
-                entries: index + 1 - segment.first_index,
-            });
-        }
+        let file = self.replace_segment(&segment.path, &kept_bytes)?;
+        self.segments[kept].last_index = index;
         self.last_index = index;
-        if let Some(state) = self.hard_state {
-            self.set_hard_state(state)?;
-            self.sync_inner()?;
+        match holder {
+            Some(holder) => self.continue_in(holder, index),
+            None if current_format => {
+                self.current = Some(OpenSegment {
+                    file,
+                    write_offset: kept_bytes.len() as u64,
+                    allocated_bytes: kept_bytes.len() as u64,
+                    entries: index + 1 - segment.first_index,
+                });
+                Ok(())
+            }
+            None => self.start_with_hard_state(index),
         }
-        Ok(())
     }
 
-    /// Removes every segment, durably: the log continues at `index + 1` (a follower that
-    /// installed a snapshot through `index`). The hard state is written again.
+    /// Removes every entry, durably: the log continues at `index + 1` (a follower that
+    /// installed a snapshot through `index`), keeping its newest hard state. Segments go as in
+    /// `truncate_after`; a crash midway leaves entries of the old log, which the caller's
+    /// snapshot covers.
+    ///
+    /// # Errors
+    ///
+    /// Any failure poisons the log.
     pub fn reset_after(&mut self, index: u64) -> io::Result<()> {
         self.check_poisoned()?;
         let result = self.reset_inner(index);
@@ -400,29 +458,88 @@ impl FileLog {
 
     fn reset_inner(&mut self, index: u64) -> io::Result<()> {
         self.current = None;
-        while let Some(segment) = self.segments.pop() {
-            self.disk.remove(&segment.path)?;
-        }
-        self.disk.sync_dir(&self.dir)?;
-        self.dir_unsynced = false;
+        let holder = self.remove_segments_after(0)?;
         self.last_index = index;
-        if let Some(state) = self.hard_state {
-            self.set_hard_state(state)?;
+        match holder {
+            Some(holder) => self.continue_in(holder, index),
+            None => self.start_with_hard_state(index),
+        }
+    }
+
+    /// Removes every segment but the first `keep`, newest first, so that a crash leaves a
+    /// prefix of the log. With a hard state, the newest segment is first replaced by one
+    /// holding only that: it stays (returned, for `continue_in`), so the newest hard state is
+    /// never missing and no older one left in a kept segment ever reads as the newest.
+    fn remove_segments_after(&mut self, keep: usize) -> io::Result<Option<(Segment, OpenSegment)>> {
+        let mut holder = None;
+        if let (Some(state), true) = (self.hard_state, self.segments.len() > keep) {
+            let newest = self.segments.pop().expect("more segments than kept");
+            let bytes = [
+                &segment_header()[..],
+                &encode_record(&LogRecord::HardState(state))?,
+            ]
+            .concat();
+            let file = self.replace_segment(&newest.path, &bytes)?;
+            let open = OpenSegment {
+                file,
+                write_offset: bytes.len() as u64,
+                allocated_bytes: bytes.len() as u64,
+                entries: 0,
+            };
+            let last_index = newest.first_index - 1;
+            holder = Some((
+                Segment {
+                    last_index,
+                    ..newest
+                },
+                open,
+            ));
+        }
+        while self.segments.len() > keep {
+            let removed = self.segments.pop().expect("more segments than kept");
+            self.disk.remove(&removed.path)?;
+            self.disk.sync_dir(&self.dir)?;
+        }
+        Ok(holder)
+    }
+
+    /// Continues the log after `index` in the segment holding only the hard state.
+    fn continue_in(
+        &mut self,
+        (segment, open): (Segment, OpenSegment),
+        index: u64,
+    ) -> io::Result<()> {
+        self.segments.push(segment);
+        self.current = Some(open);
+        self.rename_empty_segment(index + 1)
+    }
+
+    /// Continues the log after `index` in a new segment, which opens with the hard state (if
+    /// any), durably.
+    fn start_with_hard_state(&mut self, index: u64) -> io::Result<()> {
+        if self.hard_state.is_some() {
+            self.roll(index + 1)?;
             self.sync_inner()?;
         }
         Ok(())
     }
 
     /// Removes the oldest segments whose entries all have indexes at most `index` (never the
-    /// current segment), then syncs the directory. Call it once a durable snapshot covers
+    /// current segment, which is synced first), then syncs the directory. Call it once a durable snapshot covers
     /// `index`.
     ///
     /// # Errors
     ///
     /// A failed removal leaves the log usable (the segments not yet removed stay listed); a
-    /// failed directory sync poisons it.
+    /// failed sync poisons it.
     pub fn purge_through(&mut self, index: u64) -> io::Result<()> {
         self.check_poisoned()?;
+        if self.segments.len() > 1 && self.segments[0].last_index <= index {
+            // The current segment (and its copy of the hard state) must be durable before the
+            // segments before it go, or a crash could leave a log holding nothing.
+            let result = self.sync_inner();
+            self.poison_on_error(result)?;
+        }
         let mut removed = 0;
         while self.segments.len() > 1 && self.segments[0].last_index <= index {
             self.disk.remove(&self.segments[0].path)?;
@@ -436,6 +553,13 @@ impl FileLog {
             self.dir_unsynced = false;
         }
         Ok(())
+    }
+
+    /// Whether the log holds no entry (at most a segment of hard states).
+    fn holds_no_entries(&self) -> bool {
+        self.segments
+            .iter()
+            .all(|segment| segment.last_index < segment.first_index)
     }
 
     /// Writes a record; `entry_index` is Some for an entry, which may roll the segment.
@@ -452,22 +576,20 @@ impl FileLog {
         };
         if roll {
             self.roll(entry_index.unwrap_or(self.last_index + 1))?;
+        } else if let Some(index) = entry_index {
+            let segment = self.segments.last().expect("the current segment is listed");
+            if segment.last_index < segment.first_index && segment.first_index != index {
+                // A segment of hard states only, named before the log's next index was known
+                // (a cut or a reset that a crash interrupted): it takes the first entry's name.
+                self.rename_empty_segment(index)?;
+            }
         }
-        let current = self
-            .current
-            .as_mut()
-            .expect("a segment is open after rolling");
-        let end = current.write_offset + record_bytes;
-        if self.options.preallocate_bytes > 0 && end > current.allocated_bytes {
-            let chunks = (end - current.allocated_bytes).div_ceil(self.options.preallocate_bytes);
-            let allocated_bytes = current.allocated_bytes + chunks * self.options.preallocate_bytes;
-            current.file.set_len(allocated_bytes)?;
-            current.allocated_bytes = allocated_bytes;
-        }
-        current.file.write_at(current.write_offset, record)?;
-        current.write_offset = end;
+        self.write_record(record)?;
         if let Some(index) = entry_index {
-            current.entries += 1;
+            self.current
+                .as_mut()
+                .expect("a segment is open after writing")
+                .entries += 1;
             self.last_index = index;
             self.segments
                 .last_mut()
@@ -477,7 +599,26 @@ impl FileLog {
         Ok(())
     }
 
-    /// Starts the segment `log.<first_index>`. The previous segment is made fully durable
+    /// Writes `record` at the end of the current segment, growing the file by whole chunks.
+    fn write_record(&mut self, record: &[u8]) -> io::Result<()> {
+        let current = self
+            .current
+            .as_mut()
+            .expect("a segment is open after rolling");
+        let end = current.write_offset + record.len() as u64;
+        if self.options.preallocate_bytes > 0 && end > current.allocated_bytes {
+            let chunks = (end - current.allocated_bytes).div_ceil(self.options.preallocate_bytes);
+            let allocated_bytes = current.allocated_bytes + chunks * self.options.preallocate_bytes;
+            current.file.set_len(allocated_bytes)?;
+            current.allocated_bytes = allocated_bytes;
+        }
+        current.file.write_at(current.write_offset, record)?;
+        current.write_offset = end;
+        Ok(())
+    }
+
+    /// Starts the segment `log.<first_index>`, opening with a copy of the hard state so that
+    /// purging older segments never loses it. The previous segment is made fully durable
     /// first, data and directory entry, so a crash can only ever tear the last segment.
     fn roll(&mut self, first_index: u64) -> io::Result<()> {
         if let Some(mut previous) = self.current.take() {
@@ -490,10 +631,7 @@ impl FileLog {
         let path = self.dir.join(segment_name(first_index));
         let mut file = self.disk.open(&path)?;
         self.dir_unsynced = true;
-        let mut header = [0u8; HEADER_BYTES as usize];
-        header[..8].copy_from_slice(MAGIC);
-        header[8..].copy_from_slice(&FORMAT_VERSION.to_be_bytes());
-        file.write_at(0, &header)?;
+        file.write_at(0, &segment_header())?;
         let mut allocated_bytes = HEADER_BYTES;
         if self.options.preallocate_bytes > 0 {
             allocated_bytes = self.options.preallocate_bytes.max(HEADER_BYTES);
@@ -510,6 +648,47 @@ impl FileLog {
             allocated_bytes,
             entries: 0,
         });
+        if let Some(state) = self.hard_state {
+            self.write_record(&encode_record(&LogRecord::HardState(state))?)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the segment at `path` with `bytes` in one step a crash cannot tear: written
+    /// under a temporary name, synced, renamed over it, the directory synced. Returns the new
+    /// file, open for appending.
+    fn replace_segment(&mut self, path: &Path, bytes: &[u8]) -> io::Result<Box<dyn DiskFile>> {
+        let temporary = self.dir.join(REPLACEMENT_NAME);
+        let mut file = self.disk.open(&temporary)?;
+        // A replacement cut short by a crash may have left a longer file behind.
+        file.set_len(0)?;
+        file.write_at(0, bytes)?;
+        file.sync()?;
+        self.disk.rename(&temporary, path)?;
+        self.disk.sync_dir(&self.dir)?;
+        self.dir_unsynced = false;
+        Ok(file)
+    }
+
+    /// Names the current segment, which holds no entry, after `first_index`, durably before
+    /// any entry is written into it.
+    fn rename_empty_segment(&mut self, first_index: u64) -> io::Result<()> {
+        let segment = self
+            .segments
+            .last_mut()
+            .expect("the current segment is listed");
+        if segment.first_index == first_index {
+            return Ok(());
+        }
+        let path = self.dir.join(segment_name(first_index));
+        self.disk.rename(&segment.path, &path)?;
+        *segment = Segment {
+            path,
+            first_index,
+            last_index: first_index - 1,
+        };
+        self.disk.sync_dir(&self.dir)?;
+        self.dir_unsynced = false;
         Ok(())
     }
 
@@ -559,6 +738,14 @@ fn cut_offset(scan: &Scan, bytes: &[u8], index: u64) -> io::Result<u64> {
         offset += RECORD_HEADER_BYTES + u64::from(length);
     }
     Ok(scan.end)
+}
+
+/// The 12 bytes a segment of this format opens with.
+fn segment_header() -> [u8; HEADER_BYTES as usize] {
+    let mut header = [0u8; HEADER_BYTES as usize];
+    header[..8].copy_from_slice(MAGIC);
+    header[8..].copy_from_slice(&FORMAT_VERSION.to_be_bytes());
+    header
 }
 
 /// `log.<index as 16 lowercase hex digits>`.

@@ -1,34 +1,52 @@
-//! Guards against a transaction log that loses an acknowledged record in a crash, refuses to open
-//! after a torn tail (or silently drops records after real corruption), or keeps acknowledging
-//! writes after a failed fsync.
+//! Guards against a log that loses an acknowledged entry in a crash, refuses to open after a
+//! torn tail (or silently drops entries after real corruption), keeps acknowledging writes after
+//! a failed fsync, or reads a file another build or program wrote as one of its segments.
+//!
+//! What is new with raft (hard states, cutting a conflicting suffix, resetting after a
+//! snapshot, legacy segments as term-1 entries) is tested in `log_raft_tests.rs`; crashes at
+//! every disk operation in `log_crash_tests.rs`.
 
-use std::io;
+#[path = "log_crash_tests.rs"]
+mod crash;
+#[path = "log_raft_tests.rs"]
+mod replicated;
+
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-
-use parking_lot::Mutex;
 
 use super::*;
 use crate::storage::disk::{Disk, DiskFile, RealDisk};
-use crate::storage::{Crash, FakeDisk};
-use crate::txn::TxnOp;
+use crate::storage::{Crash, EntryKind, FakeDisk};
+use crate::txn::{Txn, TxnOp};
 
-/// A Txn whose size varies with its zxid, so records straddle segment and chunk boundaries
-/// at different places.
-fn txn(zxid: i64) -> Txn {
-    Txn {
-        time_ms: 1_700_000_000_000 + zxid,
-        op: TxnOp::SetData {
-            path: format!("/node/{zxid}"),
-            data: Some(vec![(zxid % 200) as u8 + 1; (zxid as usize * 7) % 40]),
-            version: zxid as i32,
-        },
+/// The entry at `index` written in `term`. Its kind and payload vary with both, so records
+/// straddle segment and chunk boundaries at different places and a stale entry never equals
+/// the one that replaces it.
+fn entry_in(index: u64, term: u64) -> LogEntry {
+    let kind = match index % 10 {
+        3 => EntryKind::ConfChange,
+        7 => EntryKind::ConfChangeV2,
+        _ => EntryKind::Normal,
+    };
+    LogEntry {
+        index,
+        term,
+        kind,
+        data: vec![(index + term) as u8 | 1; ((index * 7 + term * 3) % 40) as usize],
     }
 }
 
-fn expected(zxids: impl IntoIterator<Item = i64>) -> Vec<(i64, Txn)> {
-    zxids.into_iter().map(|zxid| (zxid, txn(zxid))).collect()
+/// The entry at `index` of a log whose term grows every 16 entries.
+fn entry(index: u64) -> LogEntry {
+    entry_in(index, 1 + index / 16)
+}
+
+fn expected(indexes: impl IntoIterator<Item = u64>) -> Vec<LogEntry> {
+    indexes.into_iter().map(entry).collect()
+}
+
+fn hard_state(term: u64, vote: u64, commit: u64) -> HardState {
+    HardState { term, vote, commit }
 }
 
 /// Segments of a few records, grown in small chunks: every path (roll, preallocation) runs often.
@@ -43,237 +61,128 @@ fn dir() -> &'static Path {
     Path::new("/data/log")
 }
 
-fn open(disk: &FakeDisk) -> Result<(FileLog, Vec<(i64, Txn)>), StorageError> {
+fn open(disk: &FakeDisk) -> Result<(FileLog, LogContents), StorageError> {
     FileLog::open(Arc::new(disk.clone()), dir(), small())
 }
 
-/// A disk holding a synced log of zxids `1..=count`.
-fn synced_log(count: i64) -> FakeDisk {
+/// What a restarted machine finds: the contents of the log on a clean crash image of `disk`.
+fn reopened(disk: &FakeDisk) -> LogContents {
+    open(&disk.crash(Crash::Clean)).unwrap().1
+}
+
+fn segment_names(disk: &FakeDisk) -> Vec<String> {
+    disk.list(dir()).unwrap()
+}
+
+/// The index a segment's name says its first entry has.
+fn first_index_of(name: &str) -> u64 {
+    parse_index(name.strip_prefix("log.").unwrap()).unwrap()
+}
+
+/// A disk holding a synced log of `entry(1..=count)`.
+fn synced_log(count: u64) -> FakeDisk {
     let disk = FakeDisk::new();
     let (mut log, _) = open(&disk).unwrap();
-    for zxid in 1..=count {
-        log.append(zxid, &txn(zxid)).unwrap();
+    for index in 1..=count {
+        log.append(&entry(index)).unwrap();
     }
     log.sync().unwrap();
     disk
 }
 
-/// Every segment's path with the byte offset of each of its records, as `(zxid, offset)`.
-fn layout(disk: &FakeDisk, last_zxid: i64) -> Vec<(PathBuf, Vec<(i64, u64)>)> {
-    let names = disk.list(dir()).unwrap();
-    let firsts: Vec<i64> = names
-        .iter()
-        .map(|name| parse_zxid(name.strip_prefix("log.").unwrap()).unwrap())
-        .collect();
+fn record_bytes(index: u64) -> u64 {
+    encode_record(&LogRecord::Entry(entry(index)))
+        .unwrap()
+        .len() as u64
+}
+
+/// Every segment's path with the byte offset of each of its records, as `(index, offset)`, for
+/// a log of `entry(..=last_index)` and no hard state.
+fn layout(disk: &FakeDisk, last_index: u64) -> Vec<(PathBuf, Vec<(u64, u64)>)> {
+    let names = segment_names(disk);
+    let firsts: Vec<u64> = names.iter().map(|name| first_index_of(name)).collect();
     let mut segments = Vec::new();
-    for (index, name) in names.iter().enumerate() {
-        let end = firsts.get(index + 1).map_or(last_zxid, |next| next - 1);
+    for (position, name) in names.iter().enumerate() {
+        let end = firsts.get(position + 1).map_or(last_index, |next| next - 1);
         let mut offset = HEADER_BYTES;
         let mut records = Vec::new();
-        for zxid in firsts[index]..=end {
-            records.push((zxid, offset));
-            offset += encode_record(zxid, &txn(zxid)).unwrap().len() as u64;
+        for index in firsts[position]..=end {
+            records.push((index, offset));
+            offset += record_bytes(index);
         }
         segments.push((dir().join(name), records));
     }
     segments
 }
 
-fn payload_middle(zxid: i64, offset: u64) -> usize {
-    let record = encode_record(zxid, &txn(zxid)).unwrap();
-    (offset + RECORD_HEADER_BYTES) as usize + (record.len() - RECORD_HEADER_BYTES as usize) / 2
+fn payload_middle(index: u64, offset: u64) -> usize {
+    (offset + RECORD_HEADER_BYTES + (record_bytes(index) - RECORD_HEADER_BYTES) / 2) as usize
+}
+
+/// A record around `payload`: its length and crc32c, the same framing in every format version.
+fn raw_record(payload: &[u8]) -> Vec<u8> {
+    let mut bytes = (payload.len() as u32).to_be_bytes().to_vec();
+    bytes.extend_from_slice(&crc32c::crc32c(payload).to_be_bytes());
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+/// Writes (and syncs) a segment file of `version` holding `records`.
+fn write_segment(disk: &FakeDisk, name: &str, version: u32, records: &[Vec<u8>]) -> PathBuf {
+    disk.create_dir_all(dir()).unwrap();
+    let path = dir().join(name);
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend_from_slice(&version.to_be_bytes());
+    for record in records {
+        bytes.extend_from_slice(record);
+    }
+    let mut file = disk.open(&path).unwrap();
+    file.write_at(0, &bytes).unwrap();
+    file.sync().unwrap();
+    disk.sync_dir(dir()).unwrap();
+    path
 }
 
 #[test]
-fn records_survive_reopening_across_many_segments() {
+fn entries_survive_reopening_across_many_segments() {
     let disk = FakeDisk::new();
-    let (mut log, records) = open(&disk).unwrap();
-    assert!(records.is_empty());
-    assert_eq!((log.last_zxid(), log.synced_zxid()), (0, 0));
-    // Gaps in the zxids: segment names follow the first zxid, not a count.
-    let zxids: Vec<i64> = (1..=120).map(|index| index * 3).collect();
-    for &zxid in &zxids {
-        log.append(zxid, &txn(zxid)).unwrap();
-        if zxid % 30 == 0 {
+    let (mut log, contents) = open(&disk).unwrap();
+    assert_eq!((contents.entries.len(), contents.hard_state), (0, None));
+    assert_eq!(log.last_index(), 0);
+    // A log that starts after a snapshot: its first entry may have any index, and segment
+    // names follow the index of their first entry.
+    for index in 7..=126 {
+        log.append(&entry(index)).unwrap();
+        if index % 30 == 0 {
             log.sync().unwrap();
         }
     }
-    assert_eq!(log.last_zxid(), 360);
+    assert_eq!(log.last_index(), 126);
     log.sync().unwrap();
-    assert_eq!(log.synced_zxid(), 360);
     drop(log);
 
-    let names = disk.list(dir()).unwrap();
+    let names = segment_names(&disk);
     assert!(names.len() > 10, "{names:?}");
-    assert_eq!(names[0], "log.0000000000000003");
+    assert_eq!(names[0], "log.0000000000000007");
     let restarted = disk.crash(Crash::Clean);
-    let (mut log, records) = open(&restarted).unwrap();
-    assert_eq!(records, expected(zxids.iter().copied()));
-    assert_eq!((log.last_zxid(), log.synced_zxid()), (360, 360));
-    log.append(361, &txn(361)).unwrap();
+    let (mut log, contents) = open(&restarted).unwrap();
+    assert_eq!(contents.entries, expected(7..=126));
+    assert_eq!(contents.hard_state, None);
+    assert_eq!(log.last_index(), 126);
+    log.append(&entry(127)).unwrap();
     log.sync().unwrap();
-    let (_, records) = open(&restarted.crash(Crash::Clean)).unwrap();
-    assert_eq!(records.last().unwrap().0, 361);
-    assert_eq!(records.len(), 121);
-}
-
-/// Records, after every disk operation, what a crash at that moment would leave behind and
-/// which zxids had been acknowledged (appended, then synced successfully) by then.
-#[derive(Clone)]
-struct RecordingDisk {
-    inner: FakeDisk,
-    moments: Arc<Mutex<Vec<Moment>>>,
-    acknowledged: Arc<AtomicI64>,
-    purged_through: Arc<AtomicI64>,
-}
-
-struct Moment {
-    disk: FakeDisk,
-    crash: Crash,
-    acknowledged: i64,
-    purged_through: i64,
-}
-
-impl RecordingDisk {
-    fn record(&self) {
-        let mut moments = self.moments.lock();
-        for crash in [Crash::Clean, Crash::TearLastWrite] {
-            moments.push(Moment {
-                disk: self.inner.crash(crash),
-                crash,
-                acknowledged: self.acknowledged.load(Ordering::SeqCst),
-                purged_through: self.purged_through.load(Ordering::SeqCst),
-            });
-        }
-    }
-
-    fn after<T>(&self, result: io::Result<T>) -> io::Result<T> {
-        self.record();
-        result
-    }
-}
-
-struct RecordingFile {
-    inner: Box<dyn DiskFile>,
-    disk: RecordingDisk,
-}
-
-impl DiskFile for RecordingFile {
-    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
-        let result = self.inner.write_at(offset, bytes);
-        self.disk.after(result)
-    }
-
-    fn sync(&mut self) -> io::Result<()> {
-        let result = self.inner.sync();
-        self.disk.after(result)
-    }
-
-    fn set_len(&mut self, length: u64) -> io::Result<()> {
-        let result = self.inner.set_len(length);
-        self.disk.after(result)
-    }
-}
-
-impl Disk for RecordingDisk {
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        self.inner.create_dir_all(dir)
-    }
-
-    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        self.inner.list(dir)
-    }
-
-    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        self.inner.read(path)
-    }
-
-    fn open(&self, path: &Path) -> io::Result<Box<dyn DiskFile>> {
-        let inner = self.after(self.inner.open(path))?;
-        Ok(Box::new(RecordingFile {
-            inner,
-            disk: self.clone(),
-        }))
-    }
-
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.after(self.inner.rename(from, to))
-    }
-
-    fn remove(&self, path: &Path) -> io::Result<()> {
-        self.after(self.inner.remove(path))
-    }
-
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        self.after(self.inner.sync_dir(dir))
-    }
-}
-
-#[test]
-fn a_crash_at_any_disk_operation_loses_no_acknowledged_record() {
-    const APPENDS: i64 = 60;
-    let disk = RecordingDisk {
-        inner: FakeDisk::new(),
-        moments: Arc::default(),
-        acknowledged: Arc::default(),
-        purged_through: Arc::default(),
-    };
-    disk.record();
-    let (mut log, _) = FileLog::open(Arc::new(disk.clone()), dir(), small()).unwrap();
-    for zxid in 1..=APPENDS {
-        log.append(zxid, &txn(zxid)).unwrap();
-        if zxid % 3 == 0 || zxid % 7 == 0 {
-            log.sync().unwrap();
-            disk.acknowledged.store(zxid, Ordering::SeqCst);
-        }
-        if zxid == 40 {
-            disk.purged_through.store(20, Ordering::SeqCst);
-            log.purge_through(20).unwrap();
-        }
-    }
-    drop(log);
-    let moments = std::mem::take(&mut *disk.moments.lock());
-    assert!(moments.len() > 200, "{} moments", moments.len());
-
-    for (index, moment) in moments.iter().enumerate() {
-        let context = format!(
-            "moment {index} ({:?}, acknowledged {}, purged through {})",
-            moment.crash, moment.acknowledged, moment.purged_through
-        );
-        let (mut log, records) =
-            open(&moment.disk).unwrap_or_else(|error| panic!("{context}: open failed: {error}"));
-        let first = records.first().map_or(1, |(zxid, _)| *zxid);
-        let last = records.last().map_or(0, |(zxid, _)| *zxid);
-        assert!(last >= moment.acknowledged, "{context}: lost up to {last}");
-        assert!(
-            first <= moment.purged_through + 1,
-            "{context}: starts at {first}"
-        );
-        assert_eq!(records, expected(first..=last), "{context}");
-        assert_eq!(log.last_zxid(), last, "{context}");
-
-        // The recovered log takes new records over its cut-off tail and keeps them.
-        for zxid in last + 1..=last + 3 {
-            log.append(zxid, &txn(zxid)).unwrap();
-        }
-        log.sync().unwrap();
-        drop(log);
-        let (_, records) = open(&moment.disk.crash(Crash::Clean))
-            .unwrap_or_else(|error| panic!("{context}: reopen failed: {error}"));
-        assert_eq!(records, expected(first..=last + 3), "{context}");
-    }
+    assert_eq!(reopened(&restarted).entries, expected(7..=127));
 }
 
 #[test]
 fn a_flipped_bit_before_the_last_record_is_corruption_naming_file_and_offset() {
-    // The shortest log from 30 records on whose last segment holds at least three.
+    // The shortest log from 30 entries on whose last segment holds at least three.
     let (count, segments) = (30..90)
         .map(|count| (count, layout(&synced_log(count), count)))
         .find(|(_, segments)| segments.last().unwrap().1.len() >= 3)
         .unwrap();
     assert!(segments.len() >= 3);
     let last_segment = segments.last().unwrap();
-    assert!(last_segment.1.len() >= 3, "{:?}", last_segment.1);
     let cases = [
         // The second record of the first segment (in its payload).
         (segments[0].0.clone(), segments[0].1[1], false),
@@ -284,76 +193,79 @@ fn a_flipped_bit_before_the_last_record_is_corruption_naming_file_and_offset() {
         // The same record's length field: the next record is found by scanning.
         (last_segment.0.clone(), last_segment.1[1], true),
     ];
-    for (path, (zxid, offset), in_length) in cases {
+    for (path, (index, offset), in_length) in cases {
         let disk = synced_log(count);
         let at = if in_length {
             offset as usize + 3
         } else {
-            payload_middle(zxid, offset)
+            payload_middle(index, offset)
         };
         disk.flip_bit(&path, at);
         match open(&disk) {
-            Err(StorageError::Corrupt {
-                file,
-                offset: reported,
-                reason,
-            }) => {
-                assert_eq!((&file, reported), (&path, offset), "{reason}");
-                let message = StorageError::Corrupt {
+            Err(error @ StorageError::Corrupt { .. }) => {
+                let message = error.to_string();
+                let StorageError::Corrupt {
                     file,
-                    offset,
+                    offset: reported,
                     reason,
-                }
-                .to_string();
+                } = error
+                else {
+                    unreachable!()
+                };
+                assert_eq!((&file, reported), (&path, offset), "{reason}");
                 assert!(message.contains(&format!("offset {offset}")), "{message}");
                 assert!(message.contains("/data/log/log."), "{message}");
             }
-            other => panic!("zxid {zxid} flipped at {at}: {:?}", other.map(|(_, r)| r)),
+            other => panic!("entry {index} flipped at {at}: {:?}", other.map(|(_, c)| c)),
         }
     }
 }
 
 #[test]
 fn a_flipped_bit_in_the_last_record_is_a_torn_tail() {
-    const COUNT: i64 = 30;
+    const COUNT: u64 = 30;
     let disk = synced_log(COUNT);
     let segments = layout(&disk, COUNT);
     let (path, records) = segments.last().unwrap();
-    let (zxid, offset) = *records.last().unwrap();
-    assert_eq!(zxid, COUNT);
-    disk.flip_bit(path, payload_middle(zxid, offset));
+    let (index, offset) = *records.last().unwrap();
+    assert_eq!(index, COUNT);
+    disk.flip_bit(path, payload_middle(index, offset));
 
-    let (mut log, records) = open(&disk).unwrap();
-    assert_eq!(records, expected(1..COUNT));
-    assert_eq!(log.last_zxid(), COUNT - 1);
+    let (mut log, contents) = open(&disk).unwrap();
+    assert_eq!(contents.entries, expected(1..COUNT));
+    assert_eq!(log.last_index(), COUNT - 1);
     // A shorter record overwrites the damaged one without leaving its bytes behind.
-    let shorter = Txn {
-        time_ms: 1,
-        op: TxnOp::Delete { path: "/a".into() },
+    let shorter = LogEntry {
+        index: COUNT,
+        term: 9,
+        kind: EntryKind::Normal,
+        data: Vec::new(),
     };
-    log.append(COUNT, &shorter).unwrap();
+    log.append(&shorter).unwrap();
     log.sync().unwrap();
-    let (_, records) = open(&disk.crash(Crash::Clean)).unwrap();
-    assert_eq!(records.len(), COUNT as usize);
-    assert_eq!(records.last().unwrap(), &(COUNT, shorter));
+    let entries = reopened(&disk).entries;
+    assert_eq!(entries.len(), COUNT as usize);
+    assert_eq!(entries.last().unwrap(), &shorter);
 }
 
 #[test]
 fn a_failed_sync_poisons_the_log() {
     let disk = FakeDisk::new();
     let (mut log, _) = open(&disk).unwrap();
-    log.append(1, &txn(1)).unwrap();
+    log.append(&entry(1)).unwrap();
     log.sync().unwrap();
     disk.fail_sync_after(1);
-    log.append(2, &txn(2)).unwrap();
+    log.append(&entry(2)).unwrap();
     assert!(log.sync().is_err());
-    assert_eq!((log.last_zxid(), log.synced_zxid()), (2, 1));
+    assert_eq!(log.last_index(), 2);
     // Fail-stop: nothing works any more, even calls that need no sync.
-    assert!(log.append(3, &txn(3)).is_err());
-    assert!(log.sync().is_err());
+    assert!(log.append(&entry(3)).is_err());
+    assert!(log.set_hard_state(hard_state(1, 1, 1)).is_err());
+    assert!(log.truncate_after(1).is_err());
+    assert!(log.reset_after(5).is_err());
     assert!(log.purge_through(1).is_err());
-    let (_, records) = open(&disk.crash(Crash::Clean)).unwrap();
-    assert_eq!(records, expected([1]));
+    assert!(log.sync().is_err());
+    assert_eq!(reopened(&disk).entries, expected([1]));
 }
 
 #[test]
@@ -361,7 +273,7 @@ fn a_failed_sync_while_rolling_poisons_the_log() {
     let disk = FakeDisk::new();
     let (mut log, _) = open(&disk).unwrap();
     disk.fail_sync_after(1);
-    let failed = (1..=20).find(|&zxid| log.append(zxid, &txn(zxid)).is_err());
+    let failed = (1..=20).find(|&index| log.append(&entry(index)).is_err());
     assert!(failed.is_some(), "a roll syncs the segment it leaves");
     assert!(log.sync().is_err());
 }
@@ -369,83 +281,106 @@ fn a_failed_sync_while_rolling_poisons_the_log() {
 #[test]
 fn a_newer_format_or_a_foreign_log_file_is_refused() {
     let disk = FakeDisk::new();
-    disk.create_dir_all(dir()).unwrap();
-    let path = dir().join("log.0000000000000001");
-    let mut file = disk.open(&path).unwrap();
-    let mut header = MAGIC.to_vec();
-    header.extend_from_slice(&(FORMAT_VERSION + 1).to_be_bytes());
-    file.write_at(0, &header).unwrap();
+    let path = write_segment(&disk, "log.0000000000000001", FORMAT_VERSION + 1, &[]);
     match open(&disk) {
         Err(StorageError::NewerFormat { file, version }) => {
             assert_eq!((file, version), (path, FORMAT_VERSION + 1));
         }
-        other => panic!("{:?}", other.map(|(_, records)| records)),
+        other => panic!("{:?}", other.map(|(_, contents)| contents)),
     }
 
     let disk = synced_log(3);
     // The snapshot store's files and other names are not the log's business.
     disk.open(&dir().join("snapshot.0000000000000002")).unwrap();
     disk.open(&dir().join("log")).unwrap();
-    assert_eq!(open(&disk).unwrap().1, expected(1..=3));
+    assert_eq!(open(&disk).unwrap().1.entries, expected(1..=3));
     for name in ["log.xyz", "log.00000000000000001", "log.+000000000000001"] {
         let disk = synced_log(3);
         disk.open(&dir().join(name)).unwrap();
         match open(&disk) {
             Err(StorageError::Foreign { file }) => assert_eq!(file, dir().join(name)),
-            other => panic!("{name}: {:?}", other.map(|(_, records)| records)),
+            other => panic!("{name}: {:?}", other.map(|(_, contents)| contents)),
         }
     }
 }
 
 #[test]
-fn zxids_that_do_not_increase_across_segments_are_corruption() {
+fn indexes_that_do_not_follow_on_are_corruption() {
+    let record = |index: u64| encode_record(&LogRecord::Entry(entry(index))).unwrap();
+    let corrupt_at = |disk: &FakeDisk| match open(disk) {
+        Err(StorageError::Corrupt { file, offset, .. }) => (file, offset),
+        other => panic!("{:?}", other.map(|(_, contents)| contents)),
+    };
+
+    // Across segments: log.2 after a segment holding 1..=3.
     let disk = FakeDisk::new();
     let (mut log, _) = FileLog::open(Arc::new(disk.clone()), dir(), LogOptions::default()).unwrap();
-    for zxid in 1..=3 {
-        log.append(zxid, &txn(zxid)).unwrap();
+    for index in 1..=3 {
+        log.append(&entry(index)).unwrap();
     }
     log.sync().unwrap();
-    let path = dir().join("log.0000000000000002");
-    let mut file = disk.open(&path).unwrap();
-    let mut bytes = MAGIC.to_vec();
-    bytes.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
-    bytes.extend_from_slice(&encode_record(2, &txn(2)).unwrap());
-    file.write_at(0, &bytes).unwrap();
-    match open(&disk) {
-        Err(StorageError::Corrupt { file, offset, .. }) => {
-            assert_eq!((file, offset), (path, HEADER_BYTES));
-        }
-        other => panic!("{:?}", other.map(|(_, records)| records)),
-    }
+    let path = write_segment(&disk, "log.0000000000000002", FORMAT_VERSION, &[record(2)]);
+    assert_eq!(corrupt_at(&disk), (path, HEADER_BYTES));
+
+    // Inside a segment: 1, 2, then 4.
+    let disk = FakeDisk::new();
+    let records = [record(1), record(2), record(4)];
+    let path = write_segment(&disk, "log.0000000000000001", FORMAT_VERSION, &records);
+    let offset = HEADER_BYTES + (records[0].len() + records[1].len()) as u64;
+    assert_eq!(corrupt_at(&disk), (path, offset));
+
+    // A first entry that is not the one the segment's name says.
+    let disk = FakeDisk::new();
+    let path = write_segment(&disk, "log.0000000000000005", FORMAT_VERSION, &[record(6)]);
+    assert_eq!(corrupt_at(&disk), (path, HEADER_BYTES));
+
+    // A segment of hard states only: named among the entries before it, or not the last.
+    let state = encode_record(&LogRecord::HardState(hard_state(1, 1, 0))).unwrap();
+    let disk = FakeDisk::new();
+    write_segment(
+        &disk,
+        "log.0000000000000001",
+        FORMAT_VERSION,
+        &[record(1), record(2)],
+    );
+    let path = write_segment(
+        &disk,
+        "log.0000000000000002",
+        FORMAT_VERSION,
+        std::slice::from_ref(&state),
+    );
+    assert_eq!(corrupt_at(&disk), (path, HEADER_BYTES));
+    let disk = FakeDisk::new();
+    let path = write_segment(&disk, "log.0000000000000001", FORMAT_VERSION, &[state]);
+    write_segment(&disk, "log.0000000000000002", FORMAT_VERSION, &[record(2)]);
+    assert_eq!(corrupt_at(&disk), (path, HEADER_BYTES));
 }
 
 #[test]
-fn purge_keeps_the_segment_holding_the_next_zxid() {
-    const COUNT: i64 = 60;
+fn purge_keeps_the_segment_holding_the_next_index() {
+    const COUNT: u64 = 60;
     let disk = synced_log(COUNT);
     let before = layout(&disk, COUNT);
     let (mut log, _) = open(&disk).unwrap();
     log.purge_through(25).unwrap();
     let after = layout(&disk, COUNT);
     assert!(after.len() < before.len());
-    let holding = |segments: &[(PathBuf, Vec<(i64, u64)>)], zxid: i64| {
+    let holding = |segments: &[(PathBuf, Vec<(u64, u64)>)], index: u64| {
         segments
             .iter()
-            .find(|(_, records)| records.iter().any(|(z, _)| *z == zxid))
+            .find(|(_, records)| records.iter().any(|(held, _)| *held == index))
             .map(|(path, _)| path.clone())
     };
     assert_eq!(after[0].0, holding(&before, 26).unwrap());
     // Durable: the removals survive a crash.
-    let (_, records) = open(&disk.crash(Crash::Clean)).unwrap();
-    assert_eq!(records, expected(after[0].1[0].0..=COUNT));
+    assert_eq!(reopened(&disk).entries, expected(after[0].1[0].0..=COUNT));
 
     // Never the current segment, even when everything is covered.
     log.purge_through(COUNT).unwrap();
-    assert_eq!(disk.list(dir()).unwrap().len(), 1);
-    log.append(COUNT + 1, &txn(COUNT + 1)).unwrap();
+    assert_eq!(segment_names(&disk).len(), 1);
+    log.append(&entry(COUNT + 1)).unwrap();
     log.sync().unwrap();
-    let (_, records) = open(&disk.crash(Crash::Clean)).unwrap();
-    assert_eq!(records.last().unwrap().0, COUNT + 1);
+    assert_eq!(reopened(&disk).entries.last(), Some(&entry(COUNT + 1)));
 }
 
 #[test]
@@ -465,22 +400,41 @@ fn the_real_disk_round_trips() {
     }
     let _cleanup = Cleanup(root);
     let disk: Arc<dyn Disk> = Arc::new(RealDisk);
-    let (mut log, records) = FileLog::open(disk.clone(), &dir, small()).unwrap();
-    assert!(records.is_empty());
-    for zxid in 1..=50 {
-        log.append(zxid, &txn(zxid)).unwrap();
+    let (mut log, contents) = FileLog::open(disk.clone(), &dir, small()).unwrap();
+    assert!(contents.entries.is_empty());
+    for index in 1..=50 {
+        log.append(&entry(index)).unwrap();
+    }
+    log.set_hard_state(hard_state(4, 2, 30)).unwrap();
+    log.sync().unwrap();
+    drop(log);
+    let (mut log, contents) = FileLog::open(disk.clone(), &dir, small()).unwrap();
+    assert_eq!(contents.entries, expected(1..=50));
+    assert_eq!(contents.hard_state, Some(hard_state(4, 2, 30)));
+    // Cutting a suffix rewrites files in place of others: the real file system must agree.
+    log.truncate_after(35).unwrap();
+    for index in 36..=40 {
+        log.append(&entry_in(index, 5)).unwrap();
     }
     log.sync().unwrap();
     drop(log);
-    let (mut log, records) = FileLog::open(disk.clone(), &dir, small()).unwrap();
-    assert_eq!(records, expected(1..=50));
-    log.purge_through(50).unwrap();
-    assert_eq!(disk.list(&dir).unwrap().len(), 1);
+    let (mut log, contents) = FileLog::open(disk.clone(), &dir, small()).unwrap();
+    let kept = expected(1..=35).into_iter();
+    assert_eq!(
+        contents.entries,
+        kept.chain((36..=40).map(|index| entry_in(index, 5)))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(contents.hard_state, Some(hard_state(4, 2, 30)));
+    log.purge_through(40).unwrap();
+    let names = disk.list(&dir).unwrap();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].starts_with("log."), "{names:?}");
 }
 
 /// Guards against a binary upgrade losing an older data directory: a format-1 segment (data
-/// never null) is read, and new records go to a new segment in today's format rather than
-/// being appended under the old header.
+/// never null) is read as entries of term 1, and new entries go to a new segment in today's
+/// format rather than being appended under the old header.
 #[test]
 fn a_format_1_segment_is_read_and_continued_in_a_new_segment() {
     /// TxnOp as format 1 laid it out, up to the variant written here (postcard writes the
@@ -497,49 +451,44 @@ fn a_format_1_segment_is_read_and_continued_in_a_new_segment() {
             version: i32,
         },
     }
+    let records: Vec<Vec<u8>> = (1..=2i64)
+        .map(|zxid| {
+            let op = V1Op::SetData {
+                path: format!("/v1/{zxid}"),
+                data: vec![7; zxid as usize],
+                version: 1,
+            };
+            raw_record(&postcard::to_allocvec(&(zxid, (5i64, op))).unwrap())
+        })
+        .collect();
     let disk = FakeDisk::new();
-    disk.create_dir_all(dir()).unwrap();
-    let mut file = disk.open(&dir().join("log.0000000000000001")).unwrap();
-    let mut bytes = MAGIC.to_vec();
-    bytes.extend_from_slice(&1u32.to_be_bytes());
-    for zxid in 1..=2i64 {
-        let op = V1Op::SetData {
-            path: format!("/v1/{zxid}"),
-            data: vec![7; zxid as usize],
-            version: 1,
-        };
-        let payload = postcard::to_allocvec(&(zxid, (5i64, op))).unwrap();
-        bytes.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-        bytes.extend_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
-        bytes.extend_from_slice(&payload);
-    }
-    file.write_at(0, &bytes).unwrap();
-    file.sync().unwrap();
+    write_segment(&disk, "log.0000000000000001", 1, &records);
 
-    let v1 = |zxid: i64| Txn {
-        time_ms: 5,
-        op: TxnOp::SetData {
-            path: format!("/v1/{zxid}"),
-            data: Some(vec![7; zxid as usize]),
-            version: 1,
-        },
+    let v1 = |zxid: i64| {
+        let txn = Txn {
+            time_ms: 5,
+            op: TxnOp::SetData {
+                path: format!("/v1/{zxid}"),
+                data: Some(vec![7; zxid as usize]),
+                version: 1,
+            },
+        };
+        LogEntry::legacy(zxid, txn)
     };
-    let (mut log, records) = open(&disk).unwrap();
-    assert_eq!(records, vec![(1, v1(1)), (2, v1(2))]);
-    let null = Txn {
-        time_ms: 6,
-        op: TxnOp::SetData {
-            path: "/v1/1".into(),
-            data: None,
-            version: 2,
-        },
-    };
-    log.append(3, &null).unwrap();
+    let (mut log, contents) = open(&disk).unwrap();
+    assert_eq!(contents.entries, vec![v1(1), v1(2)]);
+    assert_eq!(contents.entries[0].term, 1);
+    assert_eq!(contents.hard_state, None);
+    assert_eq!(log.last_index(), 2);
+    log.append(&entry_in(3, 2)).unwrap();
     log.sync().unwrap();
     drop(log);
-    let (_, records) = open(&disk).unwrap();
-    assert_eq!(records, vec![(1, v1(1)), (2, v1(2)), (3, null)]);
-    let mut names = disk.list(dir()).unwrap();
-    names.sort();
-    assert_eq!(names, ["log.0000000000000001", "log.0000000000000003"]);
+    assert_eq!(
+        open(&disk).unwrap().1.entries,
+        vec![v1(1), v1(2), entry_in(3, 2)]
+    );
+    assert_eq!(
+        segment_names(&disk),
+        ["log.0000000000000001", "log.0000000000000003"]
+    );
 }

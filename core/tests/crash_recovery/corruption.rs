@@ -9,8 +9,8 @@ use zookeeper_core::storage::{Disk, FileLog, LogOptions, SnapshotStore};
 use super::*;
 
 /// A data directory as a long-running server leaves it: the log in many small segments and
-/// snapshots at several zxids. Returns the disk, the open log (for purging), the snapshot
-/// zxids (oldest first) and the tree every layout of it must recover.
+/// snapshots at several zxids (a zxid is a log index). Returns the disk, the open log (for
+/// purging), the snapshot zxids (oldest first) and the tree every layout of it must recover.
 fn long_running_layout() -> (FakeDisk, FileLog, Vec<i64>, State) {
     let (fake, server, work) = plain_workload(7, 30);
     let expected = read_state(&work.owner);
@@ -19,15 +19,18 @@ fn long_running_layout() -> (FakeDisk, FileLog, Vec<i64>, State) {
     drop(server);
 
     let dir = Path::new("/data");
-    let (_, records) = FileLog::open(Arc::new(image.clone()), dir, LogOptions::default()).unwrap();
+    let (_, contents) = FileLog::open(Arc::new(image.clone()), dir, LogOptions::default()).unwrap();
     let laid = FakeDisk::new();
     let small = LogOptions {
         segment_bytes_max: 200,
         preallocate_bytes: 0,
     };
     let (mut log, _) = FileLog::open(Arc::new(laid.clone()), dir, small).unwrap();
-    for (zxid, txn) in &records {
-        log.append(*zxid, txn).unwrap();
+    // The hard state first, so that every segment opens with it as a server's segments do.
+    let hard_state = contents.hard_state.expect("a server writes its hard state");
+    log.set_hard_state(hard_state).unwrap();
+    for entry in &contents.entries {
+        log.append(entry).unwrap();
     }
     log.sync().unwrap();
     let snapshots = SnapshotStore::open(Arc::new(laid.clone()), dir).unwrap();
@@ -93,7 +96,7 @@ fn a_flipped_bit_in_the_only_snapshot_the_log_needs_stops_start_up_naming_it() {
     let newest = *zxids.last().unwrap();
     let snapshots = SnapshotStore::open(Arc::new(disk.clone()), "/data").unwrap();
     assert_eq!(snapshots.purge(1).unwrap(), Some(newest));
-    log.purge_through(newest).unwrap();
+    log.purge_through(newest as u64).unwrap();
     assert!(
         !segments(&disk).contains(&"log.0000000000000001".to_string()),
         "the log still starts at zxid 1: {:?}",
@@ -111,7 +114,7 @@ fn a_flipped_bit_in_the_only_snapshot_the_log_needs_stops_start_up_naming_it() {
 fn a_damaged_newest_snapshot_falls_back_to_an_older_one_the_log_still_continues() {
     let (disk, mut log, zxids, expected) = long_running_layout();
     let (older, newest) = (zxids[zxids.len() - 2], zxids[zxids.len() - 1]);
-    log.purge_through(older).unwrap();
+    log.purge_through(older as u64).unwrap();
     assert!(
         !segments(&disk).contains(&"log.0000000000000001".to_string()),
         "the log still starts at zxid 1: {:?}",
