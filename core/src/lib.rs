@@ -72,6 +72,7 @@ pub mod prepare;
 pub mod proto;
 pub mod random;
 pub mod replication;
+mod serde_bytes;
 pub mod server;
 pub mod session;
 pub mod sim;

@@ -24,6 +24,7 @@ pub enum Op {
         /// The znode.
         path: String,
         /// The new data; None is ZooKeeper's null, kept apart from empty.
+        #[serde(with = "crate::serde_bytes::option")]
         data: Option<Vec<u8>>,
         /// Expected data version, -1 for any.
         version: i32,
@@ -195,6 +196,7 @@ pub struct CreateRequest {
     /// Requested path (a sequence suffix is appended for sequential modes).
     pub path: String,
     /// Initial data; None is ZooKeeper's null, kept apart from empty.
+    #[serde(with = "crate::serde_bytes::option")]
     pub data: Option<Vec<u8>>,
     /// ACL; `auth` entries are expanded to the session's identities.
     pub acl: Vec<Acl>,

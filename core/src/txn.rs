@@ -42,6 +42,7 @@ pub enum TxnOp {
         /// The final path, sequence suffix included.
         path: String,
         /// The data; None is null, kept apart from empty.
+        #[serde(with = "crate::serde_bytes::option")]
         data: Option<Vec<u8>>,
         /// The ACL with `auth` entries already expanded.
         acl: Vec<Acl>,
@@ -60,6 +61,7 @@ pub enum TxnOp {
         /// The znode.
         path: String,
         /// The new data; None is null.
+        #[serde(with = "crate::serde_bytes::option")]
         data: Option<Vec<u8>>,
         /// The znode's new data version.
         version: i32,

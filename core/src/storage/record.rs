@@ -26,7 +26,7 @@ pub struct LogEntry {
     /// What the payload is.
     pub kind: EntryKind,
     /// The payload.
-    #[serde(with = "serde_bytes_vec")]
+    #[serde(with = "crate::serde_bytes::vec")]
     pub data: Vec<u8>,
 }
 
@@ -61,19 +61,5 @@ impl LogEntry {
             kind: EntryKind::Normal,
             data: Proposal { origin: None, txn }.encode(),
         }
-    }
-}
-
-/// The payload as one length-prefixed byte string (serde would write a Vec<u8> byte by byte
-/// in formats that are not postcard; postcard writes the same bytes either way).
-mod serde_bytes_vec {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(bytes)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-        <&[u8]>::deserialize(deserializer).map(<[u8]>::to_vec)
     }
 }
