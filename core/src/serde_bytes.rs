@@ -36,8 +36,11 @@ pub mod vec {
     use super::*;
 
     /// Writes the bytes as one byte string.
-    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(bytes)
+    pub fn serialize<S: Serializer>(
+        bytes: &impl AsRef<[u8]>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(bytes.as_ref())
     }
 
     /// Reads a byte string.

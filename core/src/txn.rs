@@ -88,6 +88,19 @@ pub enum TxnOp {
     Failed(Refusal),
 }
 
+impl TxnOp {
+    /// The bytes of znode data it carries (to size buffers before encoding it).
+    pub fn data_bytes(&self) -> usize {
+        match self {
+            TxnOp::Create { data, path, .. } | TxnOp::SetData { data, path, .. } => {
+                data.as_ref().map_or(0, Vec::len) + path.len()
+            }
+            TxnOp::Multi(ops) => ops.iter().map(|op| op.data_bytes() + 16).sum(),
+            _ => 0,
+        }
+    }
+}
+
 /// Why a write makes no change: prepare's refusal.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Refusal {
@@ -122,7 +135,9 @@ pub struct Proposal {
 impl Proposal {
     /// The bytes a log entry carries.
     pub fn encode(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).expect("a Vec never refuses bytes")
+        // Room for the payload up front: a Vec grown by doubling copies it several times.
+        let capacity = 64 + self.txn.op.data_bytes();
+        postcard::to_extend(self, Vec::with_capacity(capacity)).expect("a Vec never refuses bytes")
     }
 
     /// The proposal in a log entry's bytes.

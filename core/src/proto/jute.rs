@@ -192,7 +192,15 @@ impl JuteWriter {
 
     /// A writer that starts with a 4-byte placeholder for the frame length (see `into_frame`).
     pub fn frame() -> Self {
-        JuteWriter { bytes: vec![0; 4] }
+        JuteWriter::frame_with_capacity(0)
+    }
+
+    /// `frame`, with room for `payload_bytes` more before it grows (one allocation for a
+    /// reply whose size is known).
+    pub fn frame_with_capacity(payload_bytes: usize) -> Self {
+        let mut bytes = Vec::with_capacity(4 + payload_bytes);
+        bytes.extend_from_slice(&[0; 4]);
+        JuteWriter { bytes }
     }
 
     /// The bytes written.

@@ -106,7 +106,10 @@ impl RaftLog {
         }
         for entry in new {
             if let Some(durable) = &mut self.durable {
-                durable.log.append(&to_log_entry(entry))?;
+                let kind = entry_kind(entry.get_entry_type());
+                durable
+                    .log
+                    .append_entry(entry.index, entry.term, kind, &entry.data)?;
             }
             self.entries.push_back(entry.clone());
         }
@@ -278,12 +281,17 @@ pub fn to_log_entry(entry: &Entry) -> LogEntry {
     LogEntry {
         index: entry.index,
         term: entry.term,
-        kind: match entry.get_entry_type() {
-            EntryType::EntryNormal => EntryKind::Normal,
-            EntryType::EntryConfChange => EntryKind::ConfChange,
-            EntryType::EntryConfChangeV2 => EntryKind::ConfChangeV2,
-        },
+        kind: entry_kind(entry.get_entry_type()),
         data: entry.data.to_vec(),
+    }
+}
+
+/// raft's entry type as the log names it.
+fn entry_kind(entry_type: EntryType) -> EntryKind {
+    match entry_type {
+        EntryType::EntryNormal => EntryKind::Normal,
+        EntryType::EntryConfChange => EntryKind::ConfChange,
+        EntryType::EntryConfChangeV2 => EntryKind::ConfChangeV2,
     }
 }
 

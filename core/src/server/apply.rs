@@ -152,8 +152,12 @@ impl Driver {
         match entry.get_entry_type() {
             EntryType::EntryNormal if entry.data.is_empty() => engine.mark_applied(index),
             EntryType::EntryNormal => {
-                let proposal =
-                    Proposal::decode(&entry.data).map_err(|error| corrupt(error.to_string()))?;
+                let proposal = match self.take_proposed(index, entry.term) {
+                    Some(proposal) => proposal,
+                    None => {
+                        Proposal::decode(&entry.data).map_err(|error| corrupt(error.to_string()))?
+                    }
+                };
                 let applied = engine.apply_txn(index as i64, &proposal.txn);
                 self.applied = index;
                 self.after_txn(engine, proposal, applied);
@@ -176,6 +180,24 @@ impl Driver {
         self.applied = index;
         self.pending.applied_through(index as i64);
         Ok(())
+    }
+
+    /// This member's own proposal for the entry at `index` in `term`, if it proposed it: the
+    /// entry then needs no decoding. Older ones were cut from the log by a later leader.
+    fn take_proposed(&mut self, index: u64, term: u64) -> Option<Proposal> {
+        while self
+            .proposed
+            .front()
+            .is_some_and(|(proposed, _, _)| *proposed < index)
+        {
+            self.proposed.pop_front();
+        }
+        match self.proposed.front() {
+            Some((proposed, proposed_term, _)) if *proposed == index && *proposed_term == term => {
+                self.proposed.pop_front().map(|(_, _, proposal)| proposal)
+            }
+            _ => None,
+        }
     }
 
     /// A Txn's side effects on sessions, then its outcome to whoever waits here.

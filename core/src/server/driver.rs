@@ -8,7 +8,7 @@
 //! The stages it runs live beside it: leading (leader.rs), forwarding (forward.rs), applying
 //! (apply.rs), snapshots and compaction (compaction.rs).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -27,7 +27,7 @@ use crate::server::leader::Lead;
 use crate::server::session_layer::{session_password, LocalSession, SessionSink};
 use crate::session::{negotiate_timeout, SessionTracker};
 use crate::tree::DataTree;
-use crate::txn::Origin;
+use crate::txn::{Origin, Proposal};
 
 /// Runs once, when what it waits for is done.
 pub(super) type Done = Box<dyn FnOnce() + Send>;
@@ -146,6 +146,9 @@ pub(crate) struct Driver {
     pub(super) waiting: BTreeMap<u64, Waiter>,
     next_request: u64,
     syncs: BTreeMap<u64, PendingSync>,
+    /// This member's proposals not applied yet, oldest first, with their index and term: they
+    /// apply from here without decoding their entries (cleared with a new term).
+    pub(super) proposed: VecDeque<(u64, u64, Proposal)>,
     /// What runs once an index applied, by (index, order of deferral).
     deferred: BTreeMap<(u64, u64), Deferred>,
     deferred_count: u64,
@@ -195,6 +198,7 @@ impl Driver {
             waiting: BTreeMap::new(),
             next_request: 1,
             syncs: BTreeMap::new(),
+            proposed: VecDeque::new(),
             deferred: BTreeMap::new(),
             deferred_count: 0,
             applied,
@@ -609,6 +613,7 @@ impl Driver {
     /// is not taken for a later request.
     pub(super) fn abandon_requests(&mut self, engine: &Engine) {
         self.pending.clear();
+        self.proposed.clear();
         self.lead.clear();
         self.forward.restart();
         self.run += 1;

@@ -178,15 +178,25 @@ impl Driver {
         let Some(replica) = &mut self.replica else {
             return self.fail_origin(engine, origin, ErrorCode::ConnectionLoss);
         };
-        if let Err(error) = replica.propose(proposal.encode()) {
-            // What prepare recorded for it will not happen; the next prepares judge against
-            // the tree alone, and apply refuses what no longer fits.
-            self.pending.clear();
-            let code = match error {
-                ProposeError::NotLeader | ProposeError::Dropped => ErrorCode::ConnectionLoss,
-            };
-            self.fail_origin(engine, origin, code);
+        match replica.propose(proposal.encode()) {
+            Ok(()) => {
+                // raft appended it at once: its index and term are known.
+                let (index, term) = (replica.last_index(), replica.term());
+                self.proposed.push_back((index, term, proposal));
+            }
+            Err(error) => self.propose_failed(engine, origin, error),
         }
+    }
+
+    /// raft did not take a proposal: what prepare recorded for it will not happen, so the next
+    /// prepares judge against the tree alone (apply refuses what no longer fits), and whoever
+    /// waits may ask again.
+    fn propose_failed(&mut self, engine: &Engine, origin: Option<Origin>, error: ProposeError) {
+        self.pending.clear();
+        let code = match error {
+            ProposeError::NotLeader | ProposeError::Dropped => ErrorCode::ConnectionLoss,
+        };
+        self.fail_origin(engine, origin, code);
     }
 
     fn fail_origin(&mut self, engine: &Engine, origin: Option<Origin>, code: ErrorCode) {

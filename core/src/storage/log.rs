@@ -35,7 +35,7 @@ use std::sync::Arc;
 use super::disk::{Disk, DiskFile};
 use super::error::StorageError;
 use super::log_scan::scan_segment;
-use super::record::{HardState, LogEntry, LogRecord};
+use super::record::{EntryKind, HardState, LogEntry, LogRecord};
 
 /// The first bytes of every segment.
 pub const MAGIC: &[u8; 8] = b"ZKRSLOG\0";
@@ -339,22 +339,39 @@ impl FileLog {
     /// entries off first with `truncate_after`): such a log could not be opened again. A log
     /// holding no entry takes any index.
     pub fn append(&mut self, entry: &LogEntry) -> io::Result<()> {
+        self.append_entry(entry.index, entry.term, entry.kind, &entry.data)
+    }
+
+    /// `append` from borrowed parts (raft's entries), so the payload is copied once, into the
+    /// record.
+    pub fn append_entry(
+        &mut self,
+        index: u64,
+        term: u64,
+        kind: EntryKind,
+        data: &[u8],
+    ) -> io::Result<()> {
         self.check_poisoned()?;
         assert!(
-            entry.index == self.last_index + 1 || self.holds_no_entries(),
-            "entries must follow on: {} after {}",
-            entry.index,
+            index == self.last_index + 1 || self.holds_no_entries(),
+            "entries must follow on: {index} after {}",
             self.last_index
         );
-        let record = encode_record(&LogRecord::Entry(entry.clone()))?;
-        let result = self.append_record(Some(entry.index), &record);
+        let entry = EntryRecord {
+            index,
+            term,
+            kind,
+            data,
+        };
+        let record = encode_record(&RecordRef::Entry(entry), data.len())?;
+        let result = self.append_record(Some(index), &record);
         self.poison_on_error(result)
     }
 
     /// Writes the member's hard state (durable after the next `sync`).
     pub fn set_hard_state(&mut self, state: HardState) -> io::Result<()> {
         self.check_poisoned()?;
-        let record = encode_record(&LogRecord::HardState(state))?;
+        let record = encode_record(&RecordRef::HardState(state), 0)?;
         let result = self.append_record(None, &record);
         self.poison_on_error(result)?;
         self.hard_state = Some(state);
@@ -467,7 +484,7 @@ impl FileLog {
             entries: 0,
         });
         if let Some(state) = self.hard_state {
-            self.write_record(&encode_record(&LogRecord::HardState(state))?)?;
+            self.write_record(&encode_record(&RecordRef::HardState(state), 0)?)?;
         }
         Ok(())
     }
@@ -524,23 +541,42 @@ fn parse_index(digits: &str) -> Option<u64> {
 }
 
 /// A record's bytes: length, crc32c, postcard payload.
-fn encode_record(record: &LogRecord) -> io::Result<Vec<u8>> {
-    let payload = postcard::to_allocvec(record)
+fn encode_record(record: &impl serde::Serialize, data_bytes: usize) -> io::Result<Vec<u8>> {
+    // One allocation: the header's room, then the payload encoded after it.
+    let mut bytes = Vec::with_capacity(RECORD_HEADER_BYTES as usize + 32 + data_bytes);
+    bytes.extend_from_slice(&[0; RECORD_HEADER_BYTES as usize]);
+    let mut bytes = postcard::to_extend(record, bytes)
         .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error.to_string()))?;
-    if payload.len() > PAYLOAD_BYTES_MAX as usize {
+    let payload_bytes = bytes.len() - RECORD_HEADER_BYTES as usize;
+    if payload_bytes > PAYLOAD_BYTES_MAX as usize {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
-                "a log record of {} bytes exceeds PAYLOAD_BYTES_MAX ({PAYLOAD_BYTES_MAX})",
-                payload.len()
+                "a log record of {payload_bytes} bytes exceeds PAYLOAD_BYTES_MAX ({PAYLOAD_BYTES_MAX})"
             ),
         ));
     }
-    let mut bytes = Vec::with_capacity(RECORD_HEADER_BYTES as usize + payload.len());
-    bytes.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    bytes.extend_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
-    bytes.extend_from_slice(&payload);
+    let checksum = crc32c::crc32c(&bytes[RECORD_HEADER_BYTES as usize..]);
+    bytes[..4].copy_from_slice(&(payload_bytes as u32).to_be_bytes());
+    bytes[4..8].copy_from_slice(&checksum.to_be_bytes());
     Ok(bytes)
+}
+
+/// A `LogRecord` to write, borrowing the entry's payload: encodes to the same bytes.
+#[derive(serde::Serialize)]
+enum RecordRef<'a> {
+    Entry(EntryRecord<'a>),
+    HardState(HardState),
+}
+
+/// A `LogEntry` borrowing its payload: encodes to the same bytes.
+#[derive(serde::Serialize)]
+struct EntryRecord<'a> {
+    index: u64,
+    term: u64,
+    kind: EntryKind,
+    #[serde(with = "crate::serde_bytes::vec")]
+    data: &'a [u8],
 }
 
 // Cutting the log (a conflicting suffix, a reset after a snapshot, purged segments).

@@ -51,7 +51,7 @@ impl FileLog {
         let current_format = scan.version == FORMAT_VERSION;
         let mut kept_bytes = bytes[..cut].to_vec();
         if let (None, Some(state), true) = (&holder, self.hard_state, current_format) {
-            kept_bytes.extend_from_slice(&encode_record(&LogRecord::HardState(state))?);
+            kept_bytes.extend_from_slice(&encode_record(&RecordRef::HardState(state), 0)?);
         }
         let file = self.replace_segment(&segment.path, &kept_bytes)?;
         self.segments[kept].last_index = index;
@@ -105,7 +105,7 @@ impl FileLog {
             let newest = self.segments.pop().expect("more segments than kept");
             let bytes = [
                 &segment_header()[..],
-                &encode_record(&LogRecord::HardState(state))?,
+                &encode_record(&RecordRef::HardState(state), 0)?,
             ]
             .concat();
             let file = self.replace_segment(&newest.path, &bytes)?;

@@ -7,7 +7,9 @@ use super::*;
 use crate::txn::Proposal;
 
 fn hard_state_bytes(state: HardState) -> u64 {
-    encode_record(&LogRecord::HardState(state)).unwrap().len() as u64
+    encode_record(&LogRecord::HardState(state), 0)
+        .unwrap()
+        .len() as u64
 }
 
 #[test]

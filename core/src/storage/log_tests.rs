@@ -91,7 +91,7 @@ fn synced_log(count: u64) -> FakeDisk {
 }
 
 fn record_bytes(index: u64) -> u64 {
-    encode_record(&LogRecord::Entry(entry(index)))
+    encode_record(&LogRecord::Entry(entry(index)), 0)
         .unwrap()
         .len() as u64
 }
@@ -306,7 +306,7 @@ fn a_newer_format_or_a_foreign_log_file_is_refused() {
 
 #[test]
 fn indexes_that_do_not_follow_on_are_corruption() {
-    let record = |index: u64| encode_record(&LogRecord::Entry(entry(index))).unwrap();
+    let record = |index: u64| encode_record(&LogRecord::Entry(entry(index)), 0).unwrap();
     let corrupt_at = |disk: &FakeDisk| match open(disk) {
         Err(StorageError::Corrupt { file, offset, .. }) => (file, offset),
         other => panic!("{:?}", other.map(|(_, contents)| contents)),
@@ -335,7 +335,7 @@ fn indexes_that_do_not_follow_on_are_corruption() {
     assert_eq!(corrupt_at(&disk), (path, HEADER_BYTES));
 
     // A segment of hard states only: named among the entries before it, or not the last.
-    let state = encode_record(&LogRecord::HardState(hard_state(1, 1, 0))).unwrap();
+    let state = encode_record(&LogRecord::HardState(hard_state(1, 1, 0)), 0).unwrap();
     let disk = FakeDisk::new();
     write_segment(
         &disk,

@@ -34,7 +34,14 @@ pub fn encode_reply(frame: &RequestFrame, response: &Response) -> Vec<u8> {
         }
         Ok(reply) => reply,
     };
-    let mut writer = JuteWriter::frame();
+    // Header, a Stat and a little more; data and paths on top.
+    let capacity = 128
+        + match reply {
+            Reply::Data { data, .. } => data.as_ref().map_or(0, Vec::len),
+            Reply::Create { path, .. } => path.len(),
+            _ => 0,
+        };
+    let mut writer = JuteWriter::frame_with_capacity(capacity);
     writer.i32(frame.xid).i64(response.zxid).i32(0);
     let opcode = OpCode::from_code(frame.opcode);
     match reply {
