@@ -38,6 +38,8 @@ pub struct RaftLog {
     compacted: (u64, u64),
     /// The newest snapshot, for a follower whose next entry was compacted away.
     snapshot: Option<Snapshot>,
+    /// The commit index moved since the last hard state written: it goes with the next sync.
+    commit_unwritten: bool,
     /// Set when raft asked for a snapshot this log did not have: the driver takes one.
     snapshot_wanted: std::cell::Cell<bool>,
     durable: Option<DurableLog>,
@@ -64,6 +66,7 @@ impl RaftLog {
             compacted,
             snapshot: None,
             snapshot_wanted: std::cell::Cell::new(false),
+            commit_unwritten: false,
             durable,
         }
     }
@@ -119,6 +122,7 @@ impl RaftLog {
     /// Records the hard state (durable with the next `sync`).
     pub fn set_hard_state(&mut self, hard_state: &HardState) -> io::Result<()> {
         self.hard_state = hard_state.clone();
+        self.commit_unwritten = false;
         if let Some(durable) = &mut self.durable {
             durable.log.set_hard_state(storage::HardState {
                 term: hard_state.term,
@@ -129,11 +133,13 @@ impl RaftLog {
         Ok(())
     }
 
-    /// Records a newer commit index (durable with the next `sync`).
+    /// Records a newer commit index, written with the next `sync` (one hard state record per
+    /// round at most: a commit index that lags after a crash only replays less at start-up,
+    /// raft commits the rest again).
     pub fn set_commit(&mut self, commit: u64) -> io::Result<()> {
-        let mut hard_state = self.hard_state.clone();
-        hard_state.commit = commit;
-        self.set_hard_state(&hard_state)
+        self.hard_state.commit = commit;
+        self.commit_unwritten = true;
+        Ok(())
     }
 
     /// Records the membership a committed configuration change left.
@@ -141,11 +147,17 @@ impl RaftLog {
         self.conf_state = conf_state;
     }
 
-    /// Makes everything written durable: one fsync for every entry of a round.
+    /// Makes everything written durable: one write and one fsync for every record of a round
+    /// (without forceSync, the write only).
     pub fn sync(&mut self) -> io::Result<()> {
+        if self.commit_unwritten {
+            let hard_state = self.hard_state.clone();
+            self.set_hard_state(&hard_state)?;
+        }
         match &mut self.durable {
             Some(durable) if durable.force_sync => durable.log.sync(),
-            _ => Ok(()),
+            Some(durable) => durable.log.flush(),
+            None => Ok(()),
         }
     }
 

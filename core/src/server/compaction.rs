@@ -13,6 +13,9 @@ use crate::server::engine::Engine;
 use crate::server::recovery::membership_of;
 use crate::storage::{encode_payload, SnapshotMeta};
 
+/// Applied entries a single member lets pile up before it drops them.
+const SINGLE_MEMBER_ENTRIES_MAX: usize = 256;
+
 impl Driver {
     /// Writes a snapshot once `snap_count` entries applied since the last one, then drops
     /// the snapshots past `snapshots_retained` and the log only they needed. The tree is
@@ -59,9 +62,10 @@ impl Driver {
         }
     }
 
-    /// Bounds the entries kept in memory by `log_entries_max`: a single member drops what it
-    /// applied; an ensemble member keeps an in-memory snapshot for followers that fall behind
-    /// and drops what it covers. Takes a snapshot when raft asked for one it did not have.
+    /// Bounds the entries kept in memory: a single member drops what it applied; an ensemble
+    /// member keeps `log_entries_max` for followers a little behind, then an in-memory snapshot
+    /// for those further behind and drops what it covers. Takes a snapshot when raft asked for
+    /// one it did not have.
     pub(super) fn compact_if_due(&mut self, engine: &Engine) {
         let Some(replica) = &self.replica else {
             return;
@@ -75,14 +79,18 @@ impl Driver {
             }
             return;
         }
-        if replica.log().entries_in_memory() <= engine.config.log_entries_max {
+        // A single member has no follower to catch up: what it applied, it drops (in batches,
+        // so the log's memory is reused rather than churned).
+        if !engine.config.is_ensemble() {
+            if replica.log().entries_in_memory() > SINGLE_MEMBER_ENTRIES_MAX {
+                let applied = self.applied;
+                if let Some(replica) = &mut self.replica {
+                    replica.log_mut().compact_through(applied);
+                }
+            }
             return;
         }
-        if !engine.config.is_ensemble() {
-            let applied = self.applied;
-            if let Some(replica) = &mut self.replica {
-                replica.log_mut().compact_through(applied);
-            }
+        if replica.log().entries_in_memory() <= engine.config.log_entries_max {
             return;
         }
         if let Some(snapshot) = self.snapshot_now(engine) {

@@ -52,8 +52,8 @@ pub struct ServerConfig {
     pub container_check_interval_ms: u64,
     /// This member's id (0..=254), the top byte of the session ids it creates.
     pub member_id: u8,
-    /// Entries a single member keeps in memory once applied (an ensemble keeps those since its
-    /// last snapshot, for followers that catch up).
+    /// Applied entries an ensemble member keeps in memory for followers a little behind; one
+    /// further behind gets a snapshot.
     pub log_entries_max: usize,
     /// The ensemble's voting members by member id; empty: this member alone (standalone).
     pub voters: Vec<u8>,

@@ -108,6 +108,41 @@ struct OpenSegment {
     allocated_bytes: u64,
     /// Entries it holds.
     entries: u64,
+    /// Records appended but not yet written, to go at `pending_offset` in one call: a round's
+    /// records cost one write, not one each.
+    pending: Vec<u8>,
+    pending_offset: u64,
+}
+
+/// Buffered record bytes past which they are written without waiting for the next flush.
+const PENDING_BYTES_MAX: usize = 1 << 20;
+
+impl OpenSegment {
+    fn new(
+        file: Box<dyn DiskFile>,
+        write_offset: u64,
+        allocated_bytes: u64,
+        entries: u64,
+    ) -> OpenSegment {
+        OpenSegment {
+            file,
+            write_offset,
+            allocated_bytes,
+            entries,
+            pending: Vec::new(),
+            pending_offset: write_offset,
+        }
+    }
+
+    /// Writes what was appended since the last flush.
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.pending.is_empty() {
+            self.file.write_at(self.pending_offset, &self.pending)?;
+            self.pending.clear();
+        }
+        self.pending_offset = self.write_offset;
+        Ok(())
+    }
 }
 
 /// The replicated log: append entries and hard states, then `sync` to make them durable.
@@ -299,12 +334,12 @@ impl FileLog {
             disk.sync_dir(dir)?;
             // A segment of an older format is left as it is: the next record starts a new
             // segment in this format, since a segment's records share its header's version.
-            current = (scan.version == FORMAT_VERSION).then_some(OpenSegment {
+            current = (scan.version == FORMAT_VERSION).then_some(OpenSegment::new(
                 file,
-                write_offset: scan.end,
-                allocated_bytes: scan.file_bytes,
-                entries: segment.last_index + 1 - segment.first_index,
-            });
+                scan.end,
+                scan.file_bytes,
+                segment.last_index + 1 - segment.first_index,
+            ));
         }
         let last_index = match contents.entries.last() {
             Some(entry) => entry.index,
@@ -391,6 +426,26 @@ impl FileLog {
         self.poison_on_error(result)
     }
 
+    /// Writes every record appended so far, without waiting for the disk (what `forceSync=no`
+    /// does each round: the records survive the process, not a power cut).
+    ///
+    /// # Errors
+    ///
+    /// Any failure poisons the log.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.check_poisoned()?;
+        let result = self.flush_current();
+        self.poison_on_error(result)
+    }
+
+    /// Writes the current segment's buffered records.
+    pub(super) fn flush_current(&mut self) -> io::Result<()> {
+        match self.current.as_mut() {
+            Some(current) => current.flush(),
+            None => Ok(()),
+        }
+    }
+
     /// The newest entry's index, 0 when the log holds none (after `reset_after`, the index it
     /// continues after).
     pub fn last_index(&self) -> u64 {
@@ -447,8 +502,11 @@ impl FileLog {
             current.file.set_len(allocated_bytes)?;
             current.allocated_bytes = allocated_bytes;
         }
-        current.file.write_at(current.write_offset, record)?;
+        current.pending.extend_from_slice(record);
         current.write_offset = end;
+        if current.pending.len() >= PENDING_BYTES_MAX {
+            current.flush()?;
+        }
         Ok(())
     }
 
@@ -457,6 +515,7 @@ impl FileLog {
     /// first, data and directory entry, so a crash can only ever tear the last segment.
     fn roll(&mut self, first_index: u64) -> io::Result<()> {
         if let Some(mut previous) = self.current.take() {
+            previous.flush()?;
             previous.file.sync()?;
             if self.dir_unsynced {
                 self.disk.sync_dir(&self.dir)?;
@@ -477,12 +536,7 @@ impl FileLog {
             first_index,
             last_index: first_index - 1,
         });
-        self.current = Some(OpenSegment {
-            file,
-            write_offset: HEADER_BYTES,
-            allocated_bytes,
-            entries: 0,
-        });
+        self.current = Some(OpenSegment::new(file, HEADER_BYTES, allocated_bytes, 0));
         if let Some(state) = self.hard_state {
             self.write_record(&encode_record(&RecordRef::HardState(state), 0)?)?;
         }
@@ -491,6 +545,7 @@ impl FileLog {
 
     fn sync_inner(&mut self) -> io::Result<()> {
         if let Some(current) = self.current.as_mut() {
+            current.flush()?;
             current.file.sync()?;
         }
         if self.dir_unsynced {
@@ -586,3 +641,13 @@ mod cut;
 #[cfg(test)]
 #[path = "log_tests.rs"]
 mod tests;
+
+impl Drop for FileLog {
+    /// Records appended and never flushed are written (best effort): a process that stops
+    /// keeps what it wrote, as it did before buffering.
+    fn drop(&mut self) {
+        if self.poisoned.is_none() {
+            let _ = self.flush_current();
+        }
+    }
+}

@@ -24,7 +24,9 @@ impl FileLog {
     /// Any failure poisons the log.
     pub fn truncate_after(&mut self, index: u64) -> io::Result<()> {
         self.check_poisoned()?;
-        let result = self.truncate_inner(index);
+        let result = self
+            .flush_current()
+            .and_then(|()| self.truncate_inner(index));
         self.poison_on_error(result)
     }
 
@@ -59,12 +61,12 @@ impl FileLog {
         match holder {
             Some(holder) => self.continue_in(holder, index),
             None if current_format => {
-                self.current = Some(OpenSegment {
+                self.current = Some(OpenSegment::new(
                     file,
-                    write_offset: kept_bytes.len() as u64,
-                    allocated_bytes: kept_bytes.len() as u64,
-                    entries: index + 1 - segment.first_index,
-                });
+                    kept_bytes.len() as u64,
+                    kept_bytes.len() as u64,
+                    index + 1 - segment.first_index,
+                ));
                 Ok(())
             }
             None => self.start_with_hard_state(index),
@@ -81,7 +83,7 @@ impl FileLog {
     /// Any failure poisons the log.
     pub fn reset_after(&mut self, index: u64) -> io::Result<()> {
         self.check_poisoned()?;
-        let result = self.reset_inner(index);
+        let result = self.flush_current().and_then(|()| self.reset_inner(index));
         self.poison_on_error(result)
     }
 
@@ -109,12 +111,7 @@ impl FileLog {
             ]
             .concat();
             let file = self.replace_segment(&newest.path, &bytes)?;
-            let open = OpenSegment {
-                file,
-                write_offset: bytes.len() as u64,
-                allocated_bytes: bytes.len() as u64,
-                entries: 0,
-            };
+            let open = OpenSegment::new(file, bytes.len() as u64, bytes.len() as u64, 0);
             let last_index = newest.first_index - 1;
             holder = Some((
                 Segment {
