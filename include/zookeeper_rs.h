@@ -398,7 +398,7 @@ typedef struct zk_leader_election zk_leader_election;
 
 /*
  A leader latch participant (opaque). Thread-safe; `zk_leader_latch_free` must be the
- last call and must not be made from the latch's own listener.
+ last call.
  */
 typedef struct zk_leader_latch zk_leader_latch;
 
@@ -919,7 +919,8 @@ enum zk_result zk_client_connect(const char *connect_string,
 /*
  Closes the session: its ephemerals go at once and its watchers hear the Closed state.
  Later calls on the handle answer `ZK_CLOSED_HANDLE`; closing twice answers it too. Safe to
- call from the client's own watcher or completion callbacks.
+ call from the client's own watcher or completion callbacks. Callbacks already queued still
+ run; `zk_client_free` waits for them.
 
  # Safety
  `client` is NULL or a live handle.
@@ -927,8 +928,14 @@ enum zk_result zk_client_connect(const char *connect_string,
 enum zk_result zk_client_close(const struct zk_client *client);
 
 /*
- Frees the handle, closing its session first if it is open. NULL is ignored. Completions
- of calls still on their way run (with an error) before their memory goes.
+ Frees the handle, closing its session first if it is open. NULL is ignored.
+
+ Before it returns, every watcher and completion still queued runs (completions of calls
+ the server did not answer hear `ZK_SESSIONEXPIRED`) and the callback running on another
+ thread, if any, ends: once it returns, no callback of this client runs again, so the
+ caller may free whatever their userdata points to. Called from one of the client's own
+ callbacks it runs the queued ones itself, as ZooKeeper's `zookeeper_close` does. Do not
+ call it while holding a lock one of the client's callbacks waits for.
 
  # Safety
  `client` is NULL or a handle from this library, not used after this call.
@@ -1710,11 +1717,13 @@ enum zk_result zk_leader_latch_participants(const struct zk_leader_latch *latch,
                                             struct zk_strings **participants_out);
 
 /*
- Closes (silently, if started) and frees the participant. NULL is ignored.
+ Closes (silently, if started) and frees the participant. NULL is ignored. Once it
+ returns the listener is not called again: a call in progress on the latch's worker is
+ waited for, unless this is called from that very call (then it returns at once and the
+ worker deletes the znode on its own).
 
  # Safety
- `latch` is NULL or a handle from this library, not used after this call, and not freed
- from its own listener.
+ `latch` is NULL or a handle from this library, not used after this call.
  */
 void zk_leader_latch_free(struct zk_leader_latch *latch);
 

@@ -313,6 +313,39 @@ fn a_latch_hands_over_on_close_and_notifies_only_when_asked() {
 }
 
 #[test]
+fn no_listener_runs_once_a_latch_is_dropped_even_from_its_own_listener() {
+    let (server, _clock) = common::server();
+    let latch = Arc::new(Mutex::new(Some(LeaderLatch::new(
+        slot(&server),
+        "/latch",
+        "p",
+    ))));
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let late_calls = Arc::new(AtomicUsize::new(0));
+    let (owner, on_drop) = (latch.clone(), dropped.clone());
+    let first = Arc::new(move |_| {
+        drop(owner.lock().unwrap().take());
+        on_drop.fetch_add(1, Ordering::SeqCst);
+    });
+    let late = late_calls.clone();
+    let second = Arc::new(move |_| {
+        late.fetch_add(1, Ordering::SeqCst);
+    });
+    {
+        let guard = latch.lock().unwrap();
+        let latch = guard.as_ref().unwrap();
+        latch.add_listener(first);
+        latch.add_listener(second);
+        latch.start().unwrap();
+    }
+    wait_until("the first listener dropped the latch", || {
+        dropped.load(Ordering::SeqCst) == 1
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(late_calls.load(Ordering::SeqCst), 0);
+}
+
+#[test]
 fn an_expired_leader_steps_down_and_rejoins_with_a_new_session() {
     let (server, clock) = common::server();
     let options = || ConnectOptions {

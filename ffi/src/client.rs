@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 use std::ffi::{c_char, c_void, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use zookeeper_core::{
     Client, ClientState, ConnectOptions, ReadCacheConfig, SessionCredentials, WatchedEvent, Watcher,
 };
@@ -103,8 +104,10 @@ pub struct zk_read_cache_stats {
 /// A session on a ZooKeeper server (opaque). Thread-safe: any thread may call any function
 /// on it at once, except that `zk_client_free` must be the last call on it.
 pub struct zk_client {
-    /// None once closed: later calls answer `ZK_CLOSED_HANDLE`.
-    client: RwLock<Option<Arc<Client>>>,
+    /// Kept after a close: freeing the handle still waits for the client's dispatcher.
+    client: Arc<Client>,
+    /// False once closed: later calls answer `ZK_CLOSED_HANDLE`.
+    open: AtomicBool,
     /// One watcher per (callback, userdata), so the same pair registered twice fires once
     /// and `zk_remove_watcher` finds it, as with one Watcher object in ZooKeeper's clients.
     watchers: Mutex<HashMap<(usize, usize), Watcher>>,
@@ -113,17 +116,19 @@ pub struct zk_client {
 impl zk_client {
     pub(crate) fn new(client: Client) -> zk_client {
         zk_client {
-            client: RwLock::new(Some(Arc::new(client))),
+            client: Arc::new(client),
+            open: AtomicBool::new(true),
             watchers: Mutex::new(HashMap::new()),
         }
     }
 
     /// The client while the handle is open.
     pub(crate) fn live(&self) -> Result<Arc<Client>, zk_result> {
-        self.client
-            .read()
-            .clone()
-            .ok_or(zk_result::ZK_CLOSED_HANDLE)
+        if self.open.load(Ordering::Acquire) {
+            Ok(self.client.clone())
+        } else {
+            Err(zk_result::ZK_CLOSED_HANDLE)
+        }
     }
 
     /// The watcher for a callback and its userdata; None for a NULL callback.
@@ -268,7 +273,8 @@ pub unsafe extern "C" fn zk_client_connect(
 
 /// Closes the session: its ephemerals go at once and its watchers hear the Closed state.
 /// Later calls on the handle answer `ZK_CLOSED_HANDLE`; closing twice answers it too. Safe to
-/// call from the client's own watcher or completion callbacks.
+/// call from the client's own watcher or completion callbacks. Callbacks already queued still
+/// run; `zk_client_free` waits for them.
 ///
 /// # Safety
 /// `client` is NULL or a live handle.
@@ -277,30 +283,41 @@ pub unsafe extern "C" fn zk_client_close(client: *const zk_client) -> zk_result 
     boundary(|| {
         // SAFETY: per the contract above.
         let handle = unsafe { reference(client) }?;
-        let taken = handle
-            .client
-            .write()
-            .take()
-            .ok_or(zk_result::ZK_CLOSED_HANDLE)?;
+        if !handle.open.swap(false, Ordering::AcqRel) {
+            return Err(zk_result::ZK_CLOSED_HANDLE);
+        }
         handle.watchers.lock().clear();
-        taken.close().map_err(|error| zk_result::from(&error))
+        handle
+            .client
+            .close()
+            .map_err(|error| zk_result::from(&error))
     })
 }
 
-/// Frees the handle, closing its session first if it is open. NULL is ignored. Completions
-/// of calls still on their way run (with an error) before their memory goes.
+/// Frees the handle, closing its session first if it is open. NULL is ignored.
+///
+/// Before it returns, every watcher and completion still queued runs (completions of calls
+/// the server did not answer hear `ZK_SESSIONEXPIRED`) and the callback running on another
+/// thread, if any, ends: once it returns, no callback of this client runs again, so the
+/// caller may free whatever their userdata points to. Called from one of the client's own
+/// callbacks it runs the queued ones itself, as ZooKeeper's `zookeeper_close` does. Do not
+/// call it while holding a lock one of the client's callbacks waits for.
 ///
 /// # Safety
 /// `client` is NULL or a handle from this library, not used after this call.
 #[no_mangle]
 pub unsafe extern "C" fn zk_client_free(client: *mut zk_client) {
     boundary_void(|| {
-        // SAFETY: per the contract above.
-        if let Some(handle) = unsafe { from_raw(client) } {
-            if let Some(open) = handle.client.write().take() {
-                let _ = open.close();
-            }
-        }
+        // SAFETY: per the contract above. The handle is borrowed until the dispatcher stopped,
+        // since a callback running meanwhile may still call functions on it.
+        let Some(handle) = (unsafe { client.as_ref() }) else {
+            return;
+        };
+        handle.open.store(false, Ordering::Release);
+        handle.watchers.lock().clear();
+        let _ = handle.client.close_and_join();
+        // SAFETY: no callback of this client runs any more; the caller makes no other call.
+        drop(unsafe { from_raw(client) });
     });
 }
 

@@ -45,7 +45,7 @@ pub struct zk_leader_election {
 }
 
 /// A leader latch participant (opaque). Thread-safe; `zk_leader_latch_free` must be the
-/// last call and must not be made from the latch's own listener.
+/// last call.
 pub struct zk_leader_latch {
     latch: LeaderLatch,
 }
@@ -547,11 +547,13 @@ pub unsafe extern "C" fn zk_leader_latch_participants(
     })
 }
 
-/// Closes (silently, if started) and frees the participant. NULL is ignored.
+/// Closes (silently, if started) and frees the participant. NULL is ignored. Once it
+/// returns the listener is not called again: a call in progress on the latch's worker is
+/// waited for, unless this is called from that very call (then it returns at once and the
+/// worker deletes the znode on its own).
 ///
 /// # Safety
-/// `latch` is NULL or a handle from this library, not used after this call, and not freed
-/// from its own listener.
+/// `latch` is NULL or a handle from this library, not used after this call.
 #[no_mangle]
 pub unsafe extern "C" fn zk_leader_latch_free(latch: *mut zk_leader_latch) {
     // SAFETY: per the contract above.

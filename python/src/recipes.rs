@@ -383,11 +383,11 @@ impl NativeLeaderLatch {
 }
 
 impl Drop for NativeLeaderLatch {
-    /// Collected with the GIL held: the latch's close, which may wait for a listener that
-    /// needs the GIL, runs on a thread of its own.
+    /// Collected with the GIL held: dropping the latch, which waits for a listener call in
+    /// progress (and one needs the GIL), runs on a thread of its own once it ever started.
     fn drop(&mut self) {
         if let Some(latch) = self.latch.take() {
-            if latch.state() == LatchState::Started {
+            if latch.state() != LatchState::Latent {
                 let _ = std::thread::Builder::new()
                     .name("zk-latch-close".into())
                     .spawn(move || drop(latch));

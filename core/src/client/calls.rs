@@ -1,7 +1,6 @@
 //! The client's typed calls, one per ZooKeeper operation, each checking its paths as the Java
 //! client does before anything is sent.
 
-use super::dispatcher::Dispatch;
 use super::validate::{unexpected, validate, validate_create_path, validate_op};
 use super::{Client, ClientState, Error, Result, Watcher};
 use crate::op::{CreateRequest, IntoData, Op, OpResult, ReadOp, ReadResult, Reply};
@@ -367,10 +366,7 @@ impl Client {
         }
         for (watcher, event_type) in removed {
             let event = WatchedEvent::node(event_type, path, -1);
-            let _ = self
-                .shared
-                .dispatch
-                .send(Dispatch::Event(vec![watcher], event));
+            self.shared.dispatcher.event(vec![watcher], event);
         }
         Ok(())
     }

@@ -7,6 +7,7 @@
 
 mod async_client;
 mod calls;
+mod close;
 mod dispatcher;
 mod error;
 mod in_process;
@@ -30,7 +31,7 @@ pub use watcher::{WatchStream, Watcher};
 use crate::op::{Op, OpResult, Reply};
 use crate::proto::{ErrorCode, KeeperState, WatchedEvent};
 use crate::server::{Engine, LocalSession, WatchRegistered};
-use dispatcher::{dispatch_loop, Dispatch, Shared};
+use dispatcher::{Dispatcher, Shared};
 use in_process::{Destination, InProcessAnswer};
 use read_cache::ReadCache;
 use validate::validate_request;
@@ -173,19 +174,13 @@ pub struct Client {
 
 impl Client {
     fn new_shared(options: &ConnectOptions) -> Result<Arc<Shared>> {
-        let (sender, receiver) = crossbeam_channel::unbounded();
-        let shared = Arc::new(Shared {
+        Ok(Arc::new(Shared {
             tables: Mutex::new(WatchTables::new(options.watcher.clone())),
             cache: options.read_cache.map(ReadCache::new),
             gate: Arc::default(),
             state: AtomicU8::new(ClientState::Connected as u8),
-            dispatch: sender,
-        });
-        std::thread::Builder::new()
-            .name("zk-dispatch".into())
-            .spawn(move || dispatch_loop(receiver))
-            .map_err(|_| Error::new(ErrorCode::SystemError, None))?;
-        Ok(shared)
+            dispatcher: Dispatcher::start()?,
+        }))
     }
 
     pub(crate) fn in_process(engine: Arc<Engine>, options: ConnectOptions) -> Result<Client> {
@@ -206,7 +201,7 @@ impl Client {
         let session = match opened {
             Ok(session) => session,
             Err(code) => {
-                let _ = shared.dispatch.send(Dispatch::Stop);
+                shared.dispatcher.stop();
                 return Err(code.into());
             }
         };
@@ -216,10 +211,7 @@ impl Client {
         };
         if let Some(watcher) = options.watcher {
             let event = WatchedEvent::state(KeeperState::SyncConnected);
-            let _ = client
-                .shared
-                .dispatch
-                .send(Dispatch::Event(vec![watcher], event));
+            client.shared.dispatcher.event(vec![watcher], event);
         }
         Ok(client)
     }
@@ -237,7 +229,7 @@ impl Client {
                 shared,
             }),
             Err(error) => {
-                let _ = shared.dispatch.send(Dispatch::Stop);
+                shared.dispatcher.stop();
                 Err(error)
             }
         }
@@ -431,10 +423,9 @@ impl Client {
     /// Hands an answer known without asking the server to `done`.
     fn answer_now(&self, done: Completion, reply: Result<Reply>, dispatched: bool) {
         if dispatched {
-            let _ = self
-                .shared
-                .dispatch
-                .send(Dispatch::Completion(Box::new(move || done(reply))));
+            self.shared
+                .dispatcher
+                .completion(Box::new(move || done(reply)));
         } else {
             done(reply);
         }
@@ -465,11 +456,7 @@ impl Client {
     pub fn submit_async(&self, op: Op, watcher: Option<Watcher>, done: Completion) {
         if !is_stateful(&op) {
             if let Err(error) = validate_request(&op) {
-                let _ = self
-                    .shared
-                    .dispatch
-                    .send(Dispatch::Completion(Box::new(move || done(Err(error)))));
-                return;
+                return self.answer_now(done, Err(error), true);
             }
             let shape = shape_for(&op);
             let path = op.path().map(str::to_string);
@@ -477,10 +464,7 @@ impl Client {
         }
         // addAuth, watch removal and close keep client-side state: through their typed calls.
         let reply = self.submit(op, watcher);
-        let _ = self
-            .shared
-            .dispatch
-            .send(Dispatch::Completion(Box::new(move || done(reply))));
+        self.answer_now(done, reply, true);
     }
 
     fn submit_stateful(&self, op: Op, watcher: Option<Watcher>) -> Result<Reply> {
@@ -495,51 +479,6 @@ impl Client {
                 .check_watches(&path, watcher_type)
                 .map(|()| Reply::Done),
             _ => self.close().map(|()| Reply::Done),
-        }
-    }
-
-    /// Closes the session: its ephemerals are deleted and its watches dropped. Later calls
-    /// answer SessionExpired, as ZooKeeper's clients do after close.
-    pub fn close(&self) -> Result<()> {
-        let from = [ClientState::Connected, ClientState::Connecting];
-        let was_connected = self.shared.transition(&from, ClientState::Closed);
-        let was_auth_failed = !was_connected
-            && self
-                .shared
-                .transition(&[ClientState::AuthFailed], ClientState::Closed);
-        if !was_connected && !was_auth_failed {
-            return Ok(()); // closed or expired already
-        }
-        let result = match &self.link {
-            Link::InProcess { engine, session } => {
-                let (sender, receiver) = crossbeam_channel::bounded(1);
-                let answer = InProcessAnswer {
-                    shared: self.shared.clone(),
-                    watcher: None,
-                    ticket: None,
-                    path: None,
-                    destination: Destination::Direct(Box::new(move |reply| {
-                        drop(sender.send(reply))
-                    })),
-                };
-                engine.submit(session, Op::CloseSession, Box::new(answer));
-                receiver
-                    .recv()
-                    .unwrap_or_else(|_| Err(Error::new(ErrorCode::ConnectionLoss, None)))
-                    .map(drop)
-            }
-            Link::Tcp(connection) => connection.close(),
-        };
-        if was_connected {
-            // As ZooKeeper's clients (3.5+): the default watcher and every waiting watcher hear
-            // (None, Closed), so nothing waits forever on a closed client.
-            self.shared
-                .dispatch(WatchedEvent::state(KeeperState::Closed));
-        }
-        match result {
-            // The session ended first (expired meanwhile): it is closed either way.
-            Err(error) if error.code() == ErrorCode::SessionExpired => Ok(()),
-            other => other,
         }
     }
 }
@@ -594,16 +533,6 @@ fn is_stateful(op: &Op) -> bool {
         op,
         Op::AddAuth { .. } | Op::RemoveWatches { .. } | Op::CheckWatches { .. } | Op::CloseSession
     )
-}
-
-impl Drop for Client {
-    /// Closes the session. The dispatcher thread finishes the events already queued and stops
-    /// on its own; it is not joined, so a callback waiting on the dropping thread cannot
-    /// deadlock the drop (ZooKeeper's close does not join its event thread either).
-    fn drop(&mut self) {
-        let _ = self.close();
-        let _ = self.shared.dispatch.send(Dispatch::Stop);
-    }
 }
 
 impl std::fmt::Debug for Client {

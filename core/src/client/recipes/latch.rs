@@ -110,6 +110,10 @@ struct Inner {
     changed: Condvar,
     listeners: Mutex<Vec<(u64, LatchListener)>>,
     next_listener: AtomicU64,
+    /// Held while listeners run, so silencing them can wait for a call in progress.
+    calling_listeners: Mutex<()>,
+    /// Set when the latch is dropped: no listener call starts after that.
+    listeners_silenced: AtomicBool,
     feed: Feed,
     receiver: Mutex<Option<Receiver<Work>>>,
     /// One watcher for every watch the latch sets, so repeated checks do not pile up watchers.
@@ -150,6 +154,8 @@ impl LeaderLatch {
                 changed: Condvar::new(),
                 listeners: Mutex::new(Vec::new()),
                 next_listener: AtomicU64::new(1),
+                calling_listeners: Mutex::new(()),
+                listeners_silenced: AtomicBool::new(false),
                 feed,
                 receiver: Mutex::new(Some(receiver)),
                 watcher: Watcher::new(move |event| watched.event(&event)),
@@ -306,9 +312,15 @@ impl LeaderLatch {
 }
 
 impl Drop for LeaderLatch {
-    /// A latch dropped without `close` leaves the election silently.
+    /// A latch dropped without `close` leaves the election silently. Once dropped, no listener
+    /// runs again: a call in progress on the worker is waited for (unless the drop happens in
+    /// that very call), so a listener's captured state may go with the latch.
     fn drop(&mut self) {
         self.close(false);
+        self.inner.listeners_silenced.store(true, Ordering::Release);
+        if !self.inner.is_worker_thread() {
+            drop(self.inner.calling_listeners.lock());
+        }
     }
 }
 
@@ -319,6 +331,13 @@ impl std::fmt::Debug for LeaderLatch {
             .field("id", &self.inner.id)
             .field("state", &self.state())
             .finish()
+    }
+}
+
+impl Inner {
+    /// True on the latch's worker thread, that is inside a listener.
+    fn is_worker_thread(&self) -> bool {
+        self.status.lock().worker == Some(std::thread::current().id())
     }
 }
 
@@ -483,6 +502,7 @@ impl Inner {
     }
 
     fn call_listeners(&self, leader: bool) {
+        let _calling = self.calling_listeners.lock();
         let listeners: Vec<LatchListener> = self
             .listeners
             .lock()
@@ -490,6 +510,9 @@ impl Inner {
             .map(|(_, listener)| listener.clone())
             .collect();
         for listener in listeners {
+            if self.listeners_silenced.load(Ordering::Acquire) {
+                return;
+            }
             // A listener's bug must not stop the latch.
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listener(leader))).is_err()
             {
