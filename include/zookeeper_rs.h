@@ -1501,9 +1501,12 @@ enum zk_result zk_lock_new(const struct zk_client *client,
                            struct zk_lock **lock_out);
 
 /*
- Acquires the lock; `*acquired_out` true when held. Non-blocking: false at once when taken.
- Blocking: waits up to `timeout_ms` (-1: forever), then `ZK_TIMED_OUT`; `ZK_CANCELLED`
- after `zk_lock_cancel`. A failed attempt leaves no znode behind.
+ Acquires the lock; `*acquired_out` true when held. Non-blocking: false at once when taken,
+ with one attempt at each step (`ZK_CONNECTIONLOSS` is not retried). Blocking: waits up to
+ `timeout_ms` (-1: forever), retrying connection loss within it (for at most 10 s), then
+ `ZK_TIMED_OUT`; `ZK_CANCELLED` after `zk_lock_cancel`. A failed attempt leaves no znode
+ behind. A blocking call from a watcher or completion of the lock's own client answers
+ `ZK_INVALID_STATE` at once: the event that ends the wait would queue behind it.
 
  # Safety
  `lock` is NULL or a live handle; `acquired_out` is NULL or writable.
@@ -1514,13 +1517,24 @@ enum zk_result zk_lock_acquire(const struct zk_lock *lock,
                                bool *acquired_out);
 
 /*
- Releases the lock; `*released_out` false when this contender did not hold it.
+ Releases the lock; `*released_out` false when this contender did not hold it (a lock
+ lost with its session included: its znode went with the session).
 
  # Safety
  `lock` is NULL or a live handle; `released_out` is NULL or writable.
  */
 enum zk_result zk_lock_release(const struct zk_lock *lock,
                                bool *released_out);
+
+/*
+ Whether this contender holds the lock now: acquired, and (for its ephemeral znode) on a
+ session that is still alive.
+
+ # Safety
+ `lock` is NULL or a live handle; `acquired_out` is writable.
+ */
+enum zk_result zk_lock_is_acquired(const struct zk_lock *lock,
+                                   bool *acquired_out);
 
 /*
  Makes a waiting (or the next) `zk_lock_acquire` answer `ZK_CANCELLED`.
@@ -1561,8 +1575,9 @@ enum zk_result zk_semaphore_new(const struct zk_client *client,
                                 struct zk_semaphore **semaphore_out);
 
 /*
- Acquires a lease, as `zk_lock_acquire`; `ZK_LEASE_MISMATCH` when the semaphore was made
- with another lease count.
+ Acquires a lease, as `zk_lock_acquire` (timeouts, retries, `ZK_INVALID_STATE` inside the
+ client's own callbacks); `ZK_LEASE_MISMATCH` when the semaphore was made with another
+ lease count.
 
  # Safety
  `semaphore` is NULL or a live handle; `acquired_out` is NULL or writable.
@@ -1582,7 +1597,8 @@ enum zk_result zk_semaphore_release(const struct zk_semaphore *semaphore,
                                     bool *released_out);
 
 /*
- Makes a waiting `zk_semaphore_acquire` answer `ZK_CANCELLED`.
+ Makes a waiting (or the next) `zk_semaphore_acquire` answer `ZK_CANCELLED`, also one
+ waiting for another contender to finish looking at the leases.
 
  # Safety
  `semaphore` is NULL or a live handle.
@@ -1620,6 +1636,7 @@ enum zk_result zk_leader_election_new(const struct zk_client *client,
 /*
  Blocks until elected, calls `lead(userdata)` on this thread, and gives up leadership when
  it returns. `*led_out` is false when `zk_leader_election_cancel` stopped the wait first.
+ `ZK_INVALID_STATE` from a watcher or completion of the election's own client.
 
  # Safety
  `election` is NULL or a live handle; `lead` is callable; `led_out` is NULL or writable.
@@ -1698,7 +1715,8 @@ enum zk_result zk_leader_latch_has_leadership(const struct zk_leader_latch *latc
 
 /*
  Waits up to `timeout_ms` (-1: forever) until this participant leads; `*leader_out` says
- whether it does.
+ whether it does. `ZK_INVALID_STATE` for a wait (a timeout other than 0) from a watcher or
+ completion of the latch's own client.
 
  # Safety
  `latch` is NULL or a live handle; `leader_out` is writable.

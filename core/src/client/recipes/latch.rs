@@ -19,9 +19,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 
+use super::protected::create_protected;
 use super::support::{
-    child_path, create_protected, ensure_path, identifiers, normalize, retry, split_sequence,
-    uuid_dashed, RecipeError, RecipeResult, SessionSlot,
+    child_path, ensure_path, identifiers, normalize, refuse_in_callback, retry, split_sequence,
+    uuid_dashed, Deadline, RecipeError, RecipeResult, SessionSlot,
 };
 use crate::client::{Error, Watcher};
 use crate::proto::{CreateMode, ErrorCode, EventType, KeeperState, WatchedEvent};
@@ -272,9 +273,14 @@ impl LeaderLatch {
     }
 
     /// Waits until this participant leads, up to `timeout` (None: forever); true when it
-    /// does. False at once when the latch is not started.
-    pub fn await_leadership(&self, timeout: Option<Duration>) -> bool {
-        let deadline = timeout.map(|timeout| Instant::now() + timeout);
+    /// does. False at once when the latch is not started. `InvalidState` for a wait inside a
+    /// callback of the slot's client (a zero timeout only looks), since the events that move
+    /// leadership would queue behind it.
+    pub fn await_leadership(&self, timeout: Option<Duration>) -> RecipeResult<bool> {
+        if timeout != Some(Duration::ZERO) {
+            refuse_in_callback(&self.inner.slot)?;
+        }
+        let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
         let mut status = self.inner.status.lock();
         while status.state == LatchState::Started && !status.leader {
             match deadline {
@@ -291,7 +297,7 @@ impl LeaderLatch {
                 None => self.inner.changed.wait(&mut status),
             }
         }
-        status.state == LatchState::Started && status.leader
+        Ok(status.state == LatchState::Started && status.leader)
     }
 
     /// The identifiers of all participants, the leader first.
@@ -389,7 +395,9 @@ impl Inner {
     }
 
     fn ordered_children(&self) -> RecipeResult<Vec<String>> {
-        let children = match retry(|| Ok(self.slot.client()?.get_children(&self.path, None)?)) {
+        let children = match retry(Deadline::none(), || {
+            Ok(self.slot.client()?.get_children(&self.path, None)?)
+        }) {
             Ok(children) => children,
             Err(error) if error.zookeeper_code() == Some(ErrorCode::NoNode) => return Ok(vec![]),
             Err(error) => return Err(error),
@@ -409,13 +417,16 @@ impl Inner {
     fn reset(&self) -> RecipeResult<()> {
         self.set_leader(false);
         self.delete_node()?;
-        retry(|| ensure_path(&*self.slot.client()?, &self.path))?;
+        retry(Deadline::none(), || {
+            ensure_path(&*self.slot.client()?, &self.path)
+        })?;
         let created = create_protected(
             &self.slot,
             &self.path,
             &self.prefix,
             self.id.as_bytes(),
             CreateMode::EphemeralSequential,
+            Deadline::none(),
         )?;
         self.status.lock().node_path = Some(created);
         Ok(())
@@ -445,7 +456,7 @@ impl Inner {
             } else {
                 child_path(&self.path, &ordered[index - 1])
             };
-            let exists = retry(|| {
+            let exists = retry(Deadline::none(), || {
                 Ok(self
                     .slot
                     .client()?
@@ -463,7 +474,9 @@ impl Inner {
         let Some(node_path) = self.status.lock().node_path.clone() else {
             return Ok(());
         };
-        match retry(|| Ok(self.slot.client()?.delete(&node_path, -1)?)) {
+        match retry(Deadline::none(), || {
+            Ok(self.slot.client()?.delete(&node_path, -1)?)
+        }) {
             Ok(()) => {}
             Err(error) if error.zookeeper_code() == Some(ErrorCode::NoNode) => {}
             Err(error) => return Err(error),
