@@ -201,6 +201,11 @@ typedef enum zk_result {
    The server serves in-process clients only: it has no address.
    */
   ZK_NOT_LISTENING = -1012,
+  /*
+   A limit of this library was reached (distinct watcher callback and userdata pairs
+   one client watches with at once); nothing was sent.
+   */
+  ZK_LIMIT_EXCEEDED = -1013,
 } zk_result;
 
 /*
@@ -447,7 +452,10 @@ typedef struct zk_watch_event {
 /*
  A watcher: called on the client's dispatcher thread, one event at a time, in the order
  the events happened, never while the library holds a lock the client needs. It may call
- any function of the client, including `zk_client_close`.
+ any function of the client, including `zk_client_close` and `zk_client_free`. A (watcher,
+ userdata) pair is one watcher; a client watches with at most 1,048,576 distinct pairs at
+ once (a pair counts while a watch, a queued event or a call holds it), and a call that
+ would add one more answers `ZK_LIMIT_EXCEEDED`.
  */
 typedef void (*zk_watcher_fn)(void *userdata,
                               const struct zk_watch_event *event);

@@ -27,6 +27,7 @@ mod recipes;
 mod result;
 mod server;
 mod types;
+mod watchers;
 
 pub use answer::{zk_completion_fn, zk_reply};
 pub use client::{

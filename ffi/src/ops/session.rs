@@ -153,7 +153,7 @@ unsafe fn add_watch_request(
     // SAFETY: per the caller's contract.
     let path = unsafe { text(path) }?.to_string();
     let watcher = handle
-        .watcher(watcher, watcher_userdata)
+        .watcher(watcher, watcher_userdata)?
         .ok_or(zk_result::ZK_NULL_ARGUMENT)?;
     Ok((Op::AddWatch { path, mode }, Some(watcher)))
 }

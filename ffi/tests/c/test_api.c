@@ -10,6 +10,9 @@ static void test_result_messages(void) {
   CHECK(strcmp(zk_result_message(ZK_NONODE), "no node") == 0);
   CHECK(strcmp(zk_result_message(-101), "no node") == 0);
   CHECK(strcmp(zk_result_message(12345), "unknown result code") == 0);
+  CHECK(strcmp(zk_result_message(ZK_NOTREADONLY),
+               "state-changing request is passed to read-only server") == 0);
+  CHECK(strcmp(zk_result_message(ZK_LIMIT_EXCEEDED), "a limit of the library was reached") == 0);
   CHECK(ZK_NONODE == -101 && ZK_NODEEXISTS == -110 && ZK_SESSIONEXPIRED == -112);
   CHECK(ZK_NULL_ARGUMENT < -1000 + 1 && ZK_PANIC < -1000);
 }
