@@ -1309,7 +1309,9 @@ enum zk_result zk_add_auth(const struct zk_client *client,
                            size_t auth_len);
 
 /*
- `zk_add_auth` with a completion.
+ `zk_add_auth` with a completion. Returns without waiting for the server; the completion
+ runs on the dispatcher thread once it answered, after a failure has moved the client to
+ `ZK_STATE_AUTH_FAILED`.
 
  # Safety
  As `zk_add_auth`.
@@ -1363,7 +1365,10 @@ enum zk_result zk_remove_watches(const struct zk_client *client,
                                  void *watcher_userdata);
 
 /*
- `zk_remove_watches` with a completion.
+ `zk_remove_watches` with a completion. Returns without waiting for the server; the
+ removed watchers hear their "watch removed" event before the completion runs. A removal
+ made while another one, or a call setting a watch, is on its way waits for them on the
+ dispatcher thread, not the caller's.
 
  # Safety
  As `zk_remove_watches`.

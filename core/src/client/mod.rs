@@ -14,6 +14,7 @@ mod in_process;
 mod read_cache;
 pub mod recipes;
 mod remote;
+mod stateful;
 mod validate;
 mod watch_gate;
 mod watcher;
@@ -34,6 +35,7 @@ use crate::server::{Engine, LocalSession, WatchRegistered};
 use dispatcher::{Dispatcher, Shared};
 use in_process::{Destination, InProcessAnswer};
 use read_cache::ReadCache;
+use stateful::is_stateful;
 use validate::validate_request;
 use watcher::WatchTables;
 
@@ -168,8 +170,18 @@ pub type Completion = Box<dyn FnOnce(Result<Reply>) + Send>;
 /// (`Client::connect`). `Send + Sync`: share it between threads with an `Arc`.
 /// Dropping it closes the session.
 pub struct Client {
-    link: Link,
+    /// Shared with work that finishes after a call returned (see `Route`).
+    link: Arc<Link>,
     shared: Arc<Shared>,
+}
+
+/// What a call needs to reach the session: the link and the state shared with the dispatcher.
+/// Borrowed from the `Client` for a call; work that runs after the call returned (an async
+/// watch removal waiting its turn) holds the two `Arc`s and borrows them back.
+#[derive(Clone, Copy)]
+struct Route<'a> {
+    link: &'a Link,
+    shared: &'a Arc<Shared>,
 }
 
 impl Client {
@@ -206,7 +218,7 @@ impl Client {
             }
         };
         let client = Client {
-            link: Link::InProcess { engine, session },
+            link: Arc::new(Link::InProcess { engine, session }),
             shared,
         };
         if let Some(watcher) = options.watcher {
@@ -225,7 +237,7 @@ impl Client {
         let shared = Client::new_shared(&options)?;
         match remote::Connection::open(connect_string, &options, shared.clone()) {
             Ok(connection) => Ok(Client {
-                link: Link::Tcp(connection),
+                link: Arc::new(Link::Tcp(connection)),
                 shared,
             }),
             Err(error) => {
@@ -237,7 +249,7 @@ impl Client {
 
     /// The session id.
     pub fn session_id(&self) -> i64 {
-        match &self.link {
+        match &*self.link {
             Link::InProcess { session, .. } => session.id(),
             Link::Tcp(connection) => connection.session_id(),
         }
@@ -245,7 +257,7 @@ impl Client {
 
     /// The session password.
     pub fn session_password(&self) -> [u8; 16] {
-        match &self.link {
+        match &*self.link {
             Link::InProcess { session, .. } => session.password(),
             Link::Tcp(connection) => connection.password(),
         }
@@ -253,7 +265,7 @@ impl Client {
 
     /// The timeout the server granted.
     pub fn session_timeout_ms(&self) -> u32 {
-        match &self.link {
+        match &*self.link {
             Link::InProcess { session, .. } => session.timeout_ms(),
             Link::Tcp(connection) => connection.timeout_ms(),
         }
@@ -266,12 +278,19 @@ impl Client {
 
     /// True for a session on an engine in this process (calls never wait on a network).
     pub fn is_in_process(&self) -> bool {
-        matches!(self.link, Link::InProcess { .. })
+        matches!(*self.link, Link::InProcess { .. })
     }
 
     /// Where the client stands.
     pub fn state(&self) -> ClientState {
         self.shared.state()
+    }
+
+    fn route(&self) -> Route<'_> {
+        Route {
+            link: &self.link,
+            shared: &self.shared,
+        }
     }
 
     /// The same client with async methods.
@@ -283,18 +302,8 @@ impl Client {
     /// timeout unless reattached (`true`) first. Requests still work and count as touches.
     /// Over TCP it does nothing: cut the network instead.
     pub fn set_attached(&self, attached: bool) {
-        if let Link::InProcess { session, .. } = &self.link {
+        if let Link::InProcess { session, .. } = &*self.link {
             session.set_attached(attached);
-        }
-    }
-
-    fn refusal(&self, path: Option<&str>) -> Option<Error> {
-        match self.state() {
-            ClientState::Connected | ClientState::Connecting => None,
-            ClientState::AuthFailed => Some(Error::new(ErrorCode::AuthFailed, path)),
-            ClientState::Expired | ClientState::Closed => {
-                Some(Error::new(ErrorCode::SessionExpired, path))
-            }
         }
     }
 
@@ -303,9 +312,9 @@ impl Client {
         // the engine's tree, with none of the deferred machinery; it is what in-process
         // benchmarks measure.
         if let (Link::InProcess { engine, session }, None, None) =
-            (&self.link, watcher, &self.shared.cache)
+            (&*self.link, watcher, &self.shared.cache)
         {
-            if let Some(error) = self.refusal(path) {
+            if let Some(error) = self.route().refusal(path) {
                 return Err(error);
             }
             return match engine.call_now(session, op, &mut |_, _| {}) {
@@ -326,7 +335,7 @@ impl Client {
     ) -> PendingReply {
         let (sender, receiver) = crossbeam_channel::bounded(1);
         let done: Completion = Box::new(move |reply| drop(sender.send(reply)));
-        self.start(op, path, watcher, shape, done, false);
+        self.route().start(op, path, watcher, shape, done, false);
         // In process the answer is often there already.
         match receiver.try_recv() {
             Ok(reply) => PendingReply(PendingInner::Ready(Some(reply))),
@@ -334,10 +343,58 @@ impl Client {
         }
     }
 
+    /// Sends any op; the answer as `Reply` (a failed multi is an `Error` carrying every op's
+    /// result). The form bindings use: the typed calls are the same with typed answers.
+    pub fn submit(&self, op: Op, watcher: Option<Watcher>) -> Result<Reply> {
+        self.submit_deferred(op, watcher).wait()
+    }
+
+    /// `submit` without waiting: the answer comes through the returned `PendingReply`.
+    pub fn submit_deferred(&self, op: Op, watcher: Option<Watcher>) -> PendingReply {
+        if is_stateful(&op) {
+            return PendingReply(PendingInner::Ready(Some(self.submit_stateful(op, watcher))));
+        }
+        if let Err(error) = validate_request(&op) {
+            return PendingReply(PendingInner::Ready(Some(Err(error))));
+        }
+        let shape = shape_for(&op);
+        let path = op.path().map(str::to_string);
+        self.deferred(op, path.as_deref(), watcher.as_ref(), shape)
+    }
+
+    /// `submit` whose answer goes to `done` on the client's dispatcher thread, in order with
+    /// watch events (a change's events run before the completion of the write that made it),
+    /// as ZooKeeper's async callbacks do.
+    pub fn submit_async(&self, op: Op, watcher: Option<Watcher>, done: Completion) {
+        if !is_stateful(&op) {
+            if let Err(error) = validate_request(&op) {
+                return self.route().answer_now(done, Err(error), true);
+            }
+            let shape = shape_for(&op);
+            let path = op.path().map(str::to_string);
+            return self
+                .route()
+                .start(op, path.as_deref(), watcher.as_ref(), shape, done, true);
+        }
+        self.submit_stateful_async(op, watcher, done);
+    }
+}
+
+impl Route<'_> {
+    fn refusal(self, path: Option<&str>) -> Option<Error> {
+        match self.shared.state() {
+            ClientState::Connected | ClientState::Connecting => None,
+            ClientState::AuthFailed => Some(Error::new(ErrorCode::AuthFailed, path)),
+            ClientState::Expired | ClientState::Closed => {
+                Some(Error::new(ErrorCode::SessionExpired, path))
+            }
+        }
+    }
+
     /// Sends `op` on its way; its answer, shaped by `shape`, goes to `done`: on the answering
     /// thread, or through the dispatcher (`dispatched`), in order with watch events.
     fn start(
-        &self,
+        self,
         op: Op,
         path: Option<&str>,
         watcher: Option<&Watcher>,
@@ -373,13 +430,13 @@ impl Client {
             }
             done(shape(reply))
         });
-        match &self.link {
+        match self.link {
             Link::InProcess { engine, session } => {
                 // A read of a session with nothing waiting runs here and now.
                 let op = if dispatched {
                     op
                 } else {
-                    let shared = &self.shared;
+                    let shared = self.shared;
                     let mut on_watch = |watched: &str, registered: WatchRegistered| {
                         if let Some(watcher) = watcher {
                             shared
@@ -421,64 +478,13 @@ impl Client {
     }
 
     /// Hands an answer known without asking the server to `done`.
-    fn answer_now(&self, done: Completion, reply: Result<Reply>, dispatched: bool) {
+    fn answer_now(self, done: Completion, reply: Result<Reply>, dispatched: bool) {
         if dispatched {
             self.shared
                 .dispatcher
                 .completion(Box::new(move || done(reply)));
         } else {
             done(reply);
-        }
-    }
-
-    /// Sends any op; the answer as `Reply` (a failed multi is an `Error` carrying every op's
-    /// result). The form bindings use: the typed calls are the same with typed answers.
-    pub fn submit(&self, op: Op, watcher: Option<Watcher>) -> Result<Reply> {
-        self.submit_deferred(op, watcher).wait()
-    }
-
-    /// `submit` without waiting: the answer comes through the returned `PendingReply`.
-    pub fn submit_deferred(&self, op: Op, watcher: Option<Watcher>) -> PendingReply {
-        if is_stateful(&op) {
-            return PendingReply(PendingInner::Ready(Some(self.submit_stateful(op, watcher))));
-        }
-        if let Err(error) = validate_request(&op) {
-            return PendingReply(PendingInner::Ready(Some(Err(error))));
-        }
-        let shape = shape_for(&op);
-        let path = op.path().map(str::to_string);
-        self.deferred(op, path.as_deref(), watcher.as_ref(), shape)
-    }
-
-    /// `submit` whose answer goes to `done` on the client's dispatcher thread, in order with
-    /// watch events (a change's events run before the completion of the write that made it),
-    /// as ZooKeeper's async callbacks do.
-    pub fn submit_async(&self, op: Op, watcher: Option<Watcher>, done: Completion) {
-        if !is_stateful(&op) {
-            if let Err(error) = validate_request(&op) {
-                return self.answer_now(done, Err(error), true);
-            }
-            let shape = shape_for(&op);
-            let path = op.path().map(str::to_string);
-            return self.start(op, path.as_deref(), watcher.as_ref(), shape, done, true);
-        }
-        // addAuth, watch removal and close keep client-side state: through their typed calls.
-        let reply = self.submit(op, watcher);
-        self.answer_now(done, reply, true);
-    }
-
-    fn submit_stateful(&self, op: Op, watcher: Option<Watcher>) -> Result<Reply> {
-        match op {
-            Op::AddAuth { scheme, auth } => self.add_auth(&scheme, &auth).map(|()| Reply::Done),
-            Op::RemoveWatches { path, watcher_type } => match watcher {
-                Some(watcher) => self.remove_watcher(&path, &watcher, watcher_type),
-                None => self.remove_watches(&path, watcher_type),
-            }
-            .map(|()| Reply::Done),
-            Op::CheckWatches { path, watcher_type } => self
-                .check_watches(&path, watcher_type)
-                .map(|()| Reply::Done),
-            _ => self.close().map(|()| Reply::Done),
         }
     }
 }
@@ -524,15 +530,6 @@ fn sets_watch(op: &Op) -> bool {
         Op::AddWatch { .. } => true,
         _ => false,
     }
-}
-
-/// Ops that keep client-side state (identities, watch tables, the session's end): they go
-/// through their typed calls.
-fn is_stateful(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::AddAuth { .. } | Op::RemoveWatches { .. } | Op::CheckWatches { .. } | Op::CloseSession
-    )
 }
 
 impl std::fmt::Debug for Client {

@@ -7,7 +7,8 @@
 //! read cache's entry) would wait forever. So a removal waits until the calls setting watches
 //! have been answered, and calls that set watches wait while a removal is on its way. Tickets
 //! are released when the reply has been handled (watcher recorded), on the reader's thread,
-//! never on the dispatcher: a removal made from a callback cannot wait on itself.
+//! never on the dispatcher: a removal made from a callback cannot wait on itself, and an
+//! async removal that cannot start at once waits for its turn on the dispatcher.
 
 use parking_lot::{Condvar, Mutex};
 
@@ -37,7 +38,7 @@ impl WatchGate {
     }
 
     /// Before a removal: waits for other removals and for the calls setting watches.
-    pub(crate) fn exclusive(&self) -> Removal<'_> {
+    pub(crate) fn exclusive(self: &std::sync::Arc<Self>) -> Removal {
         let mut state = self.state.lock();
         while state.removing {
             self.changed.wait(&mut state);
@@ -47,7 +48,18 @@ impl WatchGate {
         while state.setting > 0 {
             self.changed.wait(&mut state);
         }
-        Removal(self)
+        Removal(self.clone())
+    }
+
+    /// The removal's turn if it can start without waiting: no removal and no call setting a
+    /// watch on its way.
+    pub(crate) fn try_exclusive(self: &std::sync::Arc<Self>) -> Option<Removal> {
+        let mut state = self.state.lock();
+        if state.removing || state.setting > 0 {
+            return None;
+        }
+        state.removing = true;
+        Some(Removal(self.clone()))
     }
 }
 
@@ -65,9 +77,9 @@ impl Drop for SettingTicket {
 }
 
 /// Held by a removal until the server answered it.
-pub(crate) struct Removal<'a>(&'a WatchGate);
+pub(crate) struct Removal(std::sync::Arc<WatchGate>);
 
-impl Drop for Removal<'_> {
+impl Drop for Removal {
     fn drop(&mut self) {
         self.0.state.lock().removing = false;
         self.0.changed.notify_all();

@@ -1,6 +1,7 @@
 //! A TCP relay between a client and a server whose connections a test can cut, as a network
-//! failure would, without root; and which can lose replies the server did send, as a
-//! connection that breaks after the server applied a request but before its reply arrived.
+//! failure would, without root; which can lose replies the server did send, as a connection
+//! that breaks after the server applied a request but before its reply arrived; and which can
+//! hold the server's frames back for a while, as a slow network.
 
 use std::collections::{HashSet, VecDeque};
 use std::io::{Read, Write};
@@ -16,6 +17,7 @@ pub struct Proxy {
     open: Arc<Mutex<Vec<TcpStream>>>,
     refusing: Arc<AtomicBool>,
     losses: Arc<Mutex<Losses>>,
+    holding: Arc<AtomicBool>,
 }
 
 /// Replies to lose: the next requests with these opcodes, in order, and the xids they got.
@@ -32,7 +34,13 @@ impl Proxy {
         let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
         let refusing = Arc::new(AtomicBool::new(false));
         let losses: Arc<Mutex<Losses>> = Arc::default();
-        let (sockets, refuse, lose) = (open.clone(), refusing.clone(), losses.clone());
+        let holding = Arc::new(AtomicBool::new(false));
+        let (sockets, refuse, lose, hold) = (
+            open.clone(),
+            refusing.clone(),
+            losses.clone(),
+            holding.clone(),
+        );
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 if refuse.load(Ordering::SeqCst) {
@@ -45,7 +53,7 @@ impl Proxy {
                 sockets
                     .lock()
                     .extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
-                let (requests, replies) = (lose.clone(), lose.clone());
+                let (requests, replies, held) = (lose.clone(), lose.clone(), hold.clone());
                 let (from, to) = (client.try_clone().unwrap(), server.try_clone().unwrap());
                 std::thread::spawn(move || {
                     relay_frames(from, to, |header| {
@@ -61,6 +69,9 @@ impl Proxy {
                 });
                 std::thread::spawn(move || {
                     relay_frames(server, client, |header| {
+                        while held.load(Ordering::SeqCst) {
+                            std::thread::sleep(std::time::Duration::from_millis(1));
+                        }
                         header.is_none_or(|(xid, _)| !replies.lock().xids.remove(&xid))
                     })
                 });
@@ -71,6 +82,7 @@ impl Proxy {
             open,
             refusing,
             losses,
+            holding,
         }
     }
 
@@ -91,6 +103,12 @@ impl Proxy {
     /// request asked.
     pub fn lose_replies_to(&self, opcodes: &[i32]) {
         self.losses.lock().opcodes.extend(opcodes);
+    }
+
+    /// While `hold` is true, nothing the server sends reaches the client (it is delivered
+    /// once released).
+    pub fn hold_replies(&self, hold: bool) {
+        self.holding.store(hold, Ordering::SeqCst);
     }
 }
 

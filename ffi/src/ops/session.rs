@@ -106,7 +106,9 @@ pub unsafe extern "C" fn zk_add_auth(
     }
 }
 
-/// `zk_add_auth` with a completion.
+/// `zk_add_auth` with a completion. Returns without waiting for the server; the completion
+/// runs on the dispatcher thread once it answered, after a failure has moved the client to
+/// `ZK_STATE_AUTH_FAILED`.
 ///
 /// # Safety
 /// As `zk_add_auth`.
@@ -271,7 +273,10 @@ pub unsafe extern "C" fn zk_remove_watches(
     }
 }
 
-/// `zk_remove_watches` with a completion.
+/// `zk_remove_watches` with a completion. Returns without waiting for the server; the
+/// removed watchers hear their "watch removed" event before the completion runs. A removal
+/// made while another one, or a call setting a watch, is on its way waits for them on the
+/// dispatcher thread, not the caller's.
 ///
 /// # Safety
 /// As `zk_remove_watches`.
