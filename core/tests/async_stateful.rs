@@ -122,7 +122,7 @@ fn an_auth_failure_is_the_clients_state_before_its_completion_runs() {
 }
 
 #[test]
-fn a_removal_behind_a_call_setting_a_watch_waits_for_it_then_removes_it() {
+fn a_removal_behind_a_call_setting_a_watch_keeps_the_order_of_calls() {
     let (server, _clock) = common::server();
     let net = common::serve_tcp(&server);
     let proxy = Proxy::start(net.local_address());
@@ -144,27 +144,39 @@ fn a_removal_behind_a_call_setting_a_watch_waits_for_it_then_removes_it() {
         Some(watcher),
         Box::new(move |reply| record(&reading, format!("get {}", reply.is_ok()))),
     );
-    let took = submit(
-        &client,
-        &heard,
-        "remove",
-        Op::RemoveWatches {
-            path: "/w".into(),
-            watcher_type: WatcherType::Any,
-        },
-    );
-    assert!(
-        took < Duration::from_millis(200),
-        "the caller waited: {took:?}"
-    );
-    proxy.hold_replies(false);
-    common::wait_for("the removal", || heard.lock().len() == 3);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            proxy.hold_replies(false);
+        });
+        // The removal waits for the getData's answer (its watcher must be in the tables to
+        // be removed with the server's watch), never for its own.
+        let took = submit(
+            &client,
+            &heard,
+            "remove",
+            Op::RemoveWatches {
+                path: "/w".into(),
+                watcher_type: WatcherType::Any,
+            },
+        );
+        assert!(
+            took >= Duration::from_millis(200),
+            "it did not wait: {took:?}"
+        );
+        // Made after the removal, the deletion reaches the server after it: the removed
+        // watcher does not hear it.
+        submit(&client, &heard, "delete", Op::delete("/w", -1));
+    });
+    common::wait_for("the deletion", || heard.lock().len() == 4);
+    std::thread::sleep(common::QUIET_WAIT);
     assert_eq!(
         *heard.lock(),
-        ["get true", "event DataWatchRemoved", "remove ok"]
+        [
+            "get true",
+            "event DataWatchRemoved",
+            "remove ok",
+            "delete ok"
+        ]
     );
-    // No watch is left on the server either: a change reaches nobody.
-    client.set_data("/w", b"x".as_slice(), -1).unwrap();
-    std::thread::sleep(common::QUIET_WAIT);
-    assert_eq!(heard.lock().len(), 3);
 }

@@ -21,7 +21,7 @@ impl Client {
         if !was_connected && !was_auth_failed {
             return Ok(()); // closed or expired already
         }
-        let result = match &*self.link {
+        let result = match &self.link {
             Link::InProcess { engine, session } => {
                 let (sender, receiver) = crossbeam_channel::bounded(1);
                 let answer = InProcessAnswer {

@@ -170,14 +170,12 @@ pub type Completion = Box<dyn FnOnce(Result<Reply>) + Send>;
 /// (`Client::connect`). `Send + Sync`: share it between threads with an `Arc`.
 /// Dropping it closes the session.
 pub struct Client {
-    /// Shared with work that finishes after a call returned (see `Route`).
-    link: Arc<Link>,
+    link: Link,
     shared: Arc<Shared>,
 }
 
-/// What a call needs to reach the session: the link and the state shared with the dispatcher.
-/// Borrowed from the `Client` for a call; work that runs after the call returned (an async
-/// watch removal waiting its turn) holds the two `Arc`s and borrows them back.
+/// What a call needs to reach the session: the link and the state shared with the dispatcher,
+/// borrowed from the `Client`.
 #[derive(Clone, Copy)]
 struct Route<'a> {
     link: &'a Link,
@@ -218,7 +216,7 @@ impl Client {
             }
         };
         let client = Client {
-            link: Arc::new(Link::InProcess { engine, session }),
+            link: Link::InProcess { engine, session },
             shared,
         };
         if let Some(watcher) = options.watcher {
@@ -237,7 +235,7 @@ impl Client {
         let shared = Client::new_shared(&options)?;
         match remote::Connection::open(connect_string, &options, shared.clone()) {
             Ok(connection) => Ok(Client {
-                link: Arc::new(Link::Tcp(connection)),
+                link: Link::Tcp(connection),
                 shared,
             }),
             Err(error) => {
@@ -249,7 +247,7 @@ impl Client {
 
     /// The session id.
     pub fn session_id(&self) -> i64 {
-        match &*self.link {
+        match &self.link {
             Link::InProcess { session, .. } => session.id(),
             Link::Tcp(connection) => connection.session_id(),
         }
@@ -257,7 +255,7 @@ impl Client {
 
     /// The session password.
     pub fn session_password(&self) -> [u8; 16] {
-        match &*self.link {
+        match &self.link {
             Link::InProcess { session, .. } => session.password(),
             Link::Tcp(connection) => connection.password(),
         }
@@ -265,7 +263,7 @@ impl Client {
 
     /// The timeout the server granted.
     pub fn session_timeout_ms(&self) -> u32 {
-        match &*self.link {
+        match &self.link {
             Link::InProcess { session, .. } => session.timeout_ms(),
             Link::Tcp(connection) => connection.timeout_ms(),
         }
@@ -278,7 +276,7 @@ impl Client {
 
     /// True for a session on an engine in this process (calls never wait on a network).
     pub fn is_in_process(&self) -> bool {
-        matches!(*self.link, Link::InProcess { .. })
+        matches!(self.link, Link::InProcess { .. })
     }
 
     /// Where the client stands.
@@ -302,7 +300,7 @@ impl Client {
     /// timeout unless reattached (`true`) first. Requests still work and count as touches.
     /// Over TCP it does nothing: cut the network instead.
     pub fn set_attached(&self, attached: bool) {
-        if let Link::InProcess { session, .. } = &*self.link {
+        if let Link::InProcess { session, .. } = &self.link {
             session.set_attached(attached);
         }
     }
@@ -312,7 +310,7 @@ impl Client {
         // the engine's tree, with none of the deferred machinery; it is what in-process
         // benchmarks measure.
         if let (Link::InProcess { engine, session }, None, None) =
-            (&*self.link, watcher, &self.shared.cache)
+            (&self.link, watcher, &self.shared.cache)
         {
             if let Some(error) = self.route().refusal(path) {
                 return Err(error);

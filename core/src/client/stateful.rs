@@ -91,8 +91,9 @@ impl Client {
         .map(|()| Reply::Done)
     }
 
-    /// `submit_async` of an op that keeps client-side state: `done` runs on the dispatcher,
-    /// and only a close makes the caller wait.
+    /// `submit_async` of an op that keeps client-side state: `done` runs on the dispatcher.
+    /// The caller never waits for this call's own answer (a close excepted); a removal waits,
+    /// as calls setting watches do, while the watch gate is held by another call.
     pub(super) fn submit_stateful_async(&self, op: Op, watcher: Option<Watcher>, done: Completion) {
         let route = self.route();
         let done = on_dispatcher(&self.shared, done);
@@ -102,24 +103,11 @@ impl Client {
                 if let Err(error) = validate(&path) {
                     return done(Err(error));
                 }
-                match self.shared.gate.try_exclusive() {
-                    Some(removal) => {
-                        route.remove_holding(removal, path, watcher_type, watcher, done)
-                    }
-                    // A removal or a call setting a watch is on its way: this one waits for its
-                    // turn on the dispatcher, which neither of them needs to finish.
-                    None => {
-                        let (link, shared) = (self.link.clone(), self.shared.clone());
-                        self.shared.dispatcher.completion(Box::new(move || {
-                            let removal = shared.gate.exclusive();
-                            let route = Route {
-                                link: &link,
-                                shared: &shared,
-                            };
-                            route.remove_holding(removal, path, watcher_type, watcher, done);
-                        }));
-                    }
-                }
+                // As any call, it waits out the watch gate: a call setting a watch, or another
+                // removal, that is on its way (see watch_gate.rs). Waiting later instead would
+                // let calls made after this one reach the server first.
+                let removal = self.shared.gate.exclusive();
+                route.remove_holding(removal, path, watcher_type, watcher, done);
             }
             Op::CheckWatches { path, watcher_type } => {
                 if let Err(error) = validate(&path) {

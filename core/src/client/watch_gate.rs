@@ -7,8 +7,7 @@
 //! read cache's entry) would wait forever. So a removal waits until the calls setting watches
 //! have been answered, and calls that set watches wait while a removal is on its way. Tickets
 //! are released when the reply has been handled (watcher recorded), on the reader's thread,
-//! never on the dispatcher: a removal made from a callback cannot wait on itself, and an
-//! async removal that cannot start at once waits for its turn on the dispatcher.
+//! never on the dispatcher: a removal made from a callback cannot wait on itself.
 
 use parking_lot::{Condvar, Mutex};
 
@@ -49,17 +48,6 @@ impl WatchGate {
             self.changed.wait(&mut state);
         }
         Removal(self.clone())
-    }
-
-    /// The removal's turn if it can start without waiting: no removal and no call setting a
-    /// watch on its way.
-    pub(crate) fn try_exclusive(self: &std::sync::Arc<Self>) -> Option<Removal> {
-        let mut state = self.state.lock();
-        if state.removing || state.setting > 0 {
-            return None;
-        }
-        state.removing = true;
-        Some(Removal(self.clone()))
     }
 }
 

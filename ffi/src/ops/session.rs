@@ -273,10 +273,10 @@ pub unsafe extern "C" fn zk_remove_watches(
     }
 }
 
-/// `zk_remove_watches` with a completion. Returns without waiting for the server; the
-/// removed watchers hear their "watch removed" event before the completion runs. A removal
-/// made while another one, or a call setting a watch, is on its way waits for them on the
-/// dispatcher thread, not the caller's.
+/// `zk_remove_watches` with a completion. Returns without waiting for the server's answer;
+/// the removed watchers hear their "watch removed" event before the completion runs. Made
+/// while another removal or a call setting a watch is on its way, it first waits for their
+/// answers (as calls setting watches wait for a removal), so calls keep their order.
 ///
 /// # Safety
 /// As `zk_remove_watches`.
