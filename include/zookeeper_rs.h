@@ -1775,8 +1775,9 @@ const char *zk_result_message(int32_t result);
 enum zk_result zk_server_options_init(struct zk_server_options *options);
 
 /*
- Starts an embedded server. `options` may be NULL for the defaults. `ZK_START_FAILED` (with
- the reason on stderr) for an invalid setting, an unusable data directory or a port in use.
+ Starts an embedded server. `options` may be NULL for the defaults. `ZK_START_FAILED` for an
+ invalid setting, an unusable data directory or a port in use (`zk_server_start_error`
+ says which).
 
  # Safety
  Pointers are NULL or valid as documented; `server_out` is writable.
@@ -1786,8 +1787,8 @@ enum zk_result zk_server_start(const struct zk_server_options *options,
 
 /*
  Starts an embedded server from a zoo.cfg file (ZooKeeper's format: tickTime, dataDir,
- clientPort, ...), serving its client port. `ZK_START_FAILED` (reason on stderr) when the
- file cannot be read or a value is invalid.
+ clientPort, ...), serving its client port. `ZK_START_FAILED` when the file cannot be read
+ or a value is invalid (`zk_server_start_error` says which).
 
  # Safety
  Pointers are NULL or valid as documented; `server_out` is writable.
@@ -1806,6 +1807,19 @@ enum zk_result zk_server_start_from_config(const char *zoo_cfg_path,
 enum zk_result zk_server_address(const struct zk_server *server,
                                  char *buffer,
                                  size_t buffer_len);
+
+/*
+ Copies why the calling thread's last `zk_server_start` or `zk_server_start_from_config`
+ answered `ZK_START_FAILED` (for example "invalid server configuration: tick_ms must be
+ greater than 0"), NUL-terminated, into `buffer`; "" when that call did not fail so.
+ `ZK_BUFFER_TOO_SMALL` (nothing written) when `buffer_len` cannot hold it; 512 bytes hold
+ any reason but a very long path's.
+
+ # Safety
+ `buffer` is NULL or has `buffer_len` writable bytes.
+ */
+enum zk_result zk_server_start_error(char *buffer,
+                                     size_t buffer_len);
 
 /*
  Opens an in-process session on the server (no TCP). `options` may be NULL.

@@ -122,6 +122,24 @@ pub(crate) unsafe fn write<T>(out: *mut T, value: T) {
     }
 }
 
+/// Copies `text` and a NUL into the caller's `buffer`; `ZK_BUFFER_TOO_SMALL` (nothing
+/// written) when `buffer_len` cannot hold both.
+///
+/// # Safety
+/// `buffer` is non-NULL with `buffer_len` writable bytes.
+pub(crate) unsafe fn copy_text(text: &str, buffer: *mut c_char, buffer_len: usize) -> Outcome {
+    if text.len() + 1 > buffer_len {
+        return Err(zk_result::ZK_BUFFER_TOO_SMALL);
+    }
+    // SAFETY: at least len + 1 writable bytes, checked above; a Rust string cannot overlap
+    // the caller's buffer.
+    unsafe {
+        std::ptr::copy_nonoverlapping(text.as_ptr().cast(), buffer, text.len());
+        buffer.add(text.len()).write(0);
+    }
+    Ok(())
+}
+
 /// Hands a Rust value to C as an owned pointer, freed by the matching `_free`.
 pub(crate) fn into_raw<T>(value: T) -> *mut T {
     Box::into_raw(Box::new(value))
