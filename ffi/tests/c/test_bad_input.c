@@ -1,8 +1,8 @@
 /* Guards the C boundary against bad input in every family of functions: a length no memory
- * can hold (a negative length cast to size_t aborted the process inside the library), invalid
- * UTF-8 in any string argument (node operations, batches, session calls, recipes, servers),
- * and recipe handles used after their client was closed or freed: a result code each time,
- * never a crash, an abort or a leak. */
+ * can hold (a negative length cast to size_t aborted the process inside the library), a
+ * timeout no clock can reach, invalid UTF-8 in any string argument (node operations,
+ * batches, session calls, recipes, servers), and recipe handles used after their client was
+ * closed or freed: a result code each time, never a crash, an abort or a leak. */
 #include <stdint.h>
 
 #include "check.h"
@@ -33,6 +33,22 @@ static void test_lengths_no_memory_can_hold(zk_client *client) {
   EXPECT_OK(zk_client_session_password(client, password, SIZE_MAX)); /* only 16 are written */
   /* nothing was created on the way */
   EXPECT_RC(zk_exists(client, "/n", NULL, NULL, NULL), ZK_NONODE);
+}
+
+static void test_timeouts_no_clock_can_reach(zk_client *client) {
+  zk_lock *lock = NULL;
+  zk_leader_latch *latch = NULL;
+  REQUIRE_OK(zk_lock_new(client, "/far/lock", "x", ZK_LOCK_EXCLUSIVE, &lock));
+  REQUIRE_OK(zk_leader_latch_new(client, "/far/latch", "x", NULL, NULL, &latch));
+  bool acquired = false, leader = false, released = false;
+  EXPECT_OK(zk_lock_acquire(lock, true, INT64_MAX, &acquired));
+  CHECK(acquired);
+  EXPECT_OK(zk_lock_release(lock, &released));
+  EXPECT_OK(zk_leader_latch_start(latch));
+  EXPECT_OK(zk_leader_latch_await(latch, INT64_MAX, &leader));
+  CHECK(leader);
+  zk_lock_free(lock);
+  zk_leader_latch_free(latch);
 }
 
 static void on_done(void *userdata, zk_result rc, const zk_reply *reply) {
@@ -161,6 +177,7 @@ int main(void) {
   zk_client *client = NULL;
   REQUIRE_OK(zk_server_connect(server, NULL, &client));
   test_lengths_no_memory_can_hold(client);
+  test_timeouts_no_clock_can_reach(client);
   test_invalid_utf8_in_every_family(server, client);
   zk_client_free(client);
   test_recipes_after_their_client_ends(server);
