@@ -20,14 +20,6 @@ fn slot(server: &Server) -> SessionSlot {
     SessionSlot::fixed(Arc::new(server.connect().unwrap()))
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 #[test]
 fn a_lock_admits_one_holder_at_a_time_across_threads() {
     let (server, _clock) = common::server();
@@ -81,7 +73,7 @@ fn a_lock_times_out_cleans_up_and_passes_on() {
 
     std::thread::scope(|scope| {
         let waiting = scope.spawn(|| waiter.acquire(true, Some(WAIT), true));
-        wait_until("the waiter in line", || {
+        common::wait_for("the waiter in line", || {
             holder.contenders().unwrap() == ["holder", "waiter"]
         });
         assert!(holder.release().unwrap());
@@ -101,7 +93,7 @@ fn cancel_stops_a_waiting_acquire_and_the_node_goes() {
     assert!(holder.acquire(true, None, true).unwrap());
     std::thread::scope(|scope| {
         let waiting = scope.spawn(|| waiter.acquire(true, Some(WAIT), true));
-        wait_until("the waiter in line", || {
+        common::wait_for("the waiter in line", || {
             holder.contenders().unwrap().len() == 2
         });
         waiter.cancel();
@@ -125,7 +117,7 @@ fn a_closed_holders_lock_passes_to_the_waiter() {
     assert!(holder.acquire(true, None, true).unwrap());
     std::thread::scope(|scope| {
         let waiting = scope.spawn(|| waiter.acquire(true, Some(WAIT), true));
-        wait_until("the waiter in line", || {
+        common::wait_for("the waiter in line", || {
             waiter.contenders().unwrap().len() == 2
         });
         holder_client.close().unwrap();
@@ -150,7 +142,7 @@ fn readers_share_and_a_waiting_writer_holds_later_readers_back() {
     assert!(!writer.acquire(false, None, true).unwrap());
     std::thread::scope(|scope| {
         let waiting = scope.spawn(|| writer.acquire(true, Some(WAIT), true));
-        wait_until("the writer in line", || {
+        common::wait_for("the writer in line", || {
             writer.contenders().unwrap().len() == 3
         });
         let late = Lock::new(slot(&server), "/rw", "late", LockKind::Read);
@@ -243,7 +235,7 @@ fn an_election_runs_one_leader_at_a_time_and_cancel_skips_the_function() {
         });
         started.1.recv_timeout(WAIT).unwrap();
         let following = scope.spawn(|| follower.run(|| panic!("the follower must not lead")));
-        wait_until("two contenders", || {
+        common::wait_for("two contenders", || {
             follower.contenders().unwrap() == ["leader", "follower"]
         });
         follower.cancel();
@@ -274,11 +266,11 @@ fn a_latch_hands_over_on_close_and_notifies_only_when_asked() {
     latches[0].start().unwrap();
     assert!(latches[0].await_leadership(Some(WAIT)).unwrap());
     latches[1].start().unwrap();
-    wait_until("p1 joined", || {
+    common::wait_for("p1 joined", || {
         latches[0].participants().unwrap().len() == 2
     });
     latches[2].start().unwrap();
-    wait_until("p2 joined", || {
+    common::wait_for("p2 joined", || {
         latches[0].participants().unwrap().len() == 3
     });
     assert_eq!(latches[2].participants().unwrap(), ["p0", "p1", "p2"]);
@@ -302,7 +294,7 @@ fn a_latch_hands_over_on_close_and_notifies_only_when_asked() {
         [true],
         "close is silent by default"
     );
-    wait_until("p1's listener", || *heard[1].lock().unwrap() == [true]);
+    common::wait_for("p1's listener", || *heard[1].lock().unwrap() == [true]);
     assert!(heard[2].lock().unwrap().is_empty());
     assert_eq!(latches[2].participants().unwrap(), ["p1", "p2"]);
 
@@ -339,7 +331,7 @@ fn no_listener_runs_once_a_latch_is_dropped_even_from_its_own_listener() {
         latch.add_listener(second);
         latch.start().unwrap();
     }
-    wait_until("the first listener dropped the latch", || {
+    common::wait_for("the first listener dropped the latch", || {
         dropped.load(Ordering::SeqCst) == 1
     });
     std::thread::sleep(Duration::from_millis(100));
@@ -365,7 +357,7 @@ fn an_expired_leader_steps_down_and_rejoins_with_a_new_session() {
     assert!(old.await_leadership(Some(WAIT)).unwrap());
     let new = LeaderLatch::new(slot(&server), "/latch", "new");
     new.start().unwrap();
-    wait_until("the follower joined", || {
+    common::wait_for("the follower joined", || {
         new.participants().unwrap() == ["old", "new"]
     });
 
@@ -373,14 +365,14 @@ fn an_expired_leader_steps_down_and_rejoins_with_a_new_session() {
     clock.advance(6_000);
     server.tick();
     assert!(new.await_leadership(Some(WAIT)).unwrap());
-    wait_until("the old leader to hear it", || {
+    common::wait_for("the old leader to hear it", || {
         *heard.lock().unwrap() == [true, false]
     });
     assert!(!old.has_leadership());
 
     // A new session in the slot: the latch joins again, behind the new leader.
     old_slot.set(Some(Arc::new(server.connect_with(options()).unwrap())));
-    wait_until("the rejoin", || {
+    common::wait_for("the rejoin", || {
         new.participants().unwrap() == ["new", "old"]
     });
     assert!(new.has_leadership() && !old.has_leadership());

@@ -8,16 +8,6 @@
 
 #include "check.h"
 
-typedef zk_result (*connect_fn)(const zk_server *server, const zk_client_options *options,
-                                zk_client **client_out);
-
-static zk_result connect_tcp(const zk_server *server, const zk_client_options *options,
-                             zk_client **client_out) {
-  char hosts[64];
-  zk_result rc = zk_server_address(server, hosts, sizeof hosts);
-  return rc != ZK_OK ? rc : zk_client_connect(hosts, options, client_out);
-}
-
 /* Heap userdata that every callback writes to: freed right after zk_client_free. */
 typedef struct counter {
   atomic_int calls;
@@ -181,11 +171,7 @@ static void test_no_listener_after_latch_free(zk_server *server) {
 }
 
 int main(void) {
-  zk_server_options options;
-  zk_server_options_init(&options);
-  options.port = 0;
-  zk_server *server = NULL;
-  REQUIRE_OK(zk_server_start(&options, &server));
+  zk_server *server = start_tcp_server();
   connect_fn connects[] = {zk_server_connect, connect_tcp};
   for (int i = 0; i < 2; i++) {
     test_no_callback_after_free(server, connects[i]);

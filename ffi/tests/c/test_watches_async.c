@@ -161,16 +161,6 @@ static void test_one_shot_and_persistent_watches(zk_server *server) {
   zk_client_free(client);
 }
 
-typedef zk_result (*connect_fn)(const zk_server *server, const zk_client_options *options,
-                                zk_client **client_out);
-
-static zk_result connect_tcp(const zk_server *server, const zk_client_options *options,
-                             zk_client **client_out) {
-  char hosts[64];
-  zk_result rc = zk_server_address(server, hosts, sizeof hosts);
-  return rc != ZK_OK ? rc : zk_client_connect(hosts, options, client_out);
-}
-
 static void test_every_async_operation(zk_server *server, connect_fn connect) {
   zk_client *client = NULL;
   REQUIRE_OK(connect(server, NULL, &client));
@@ -313,11 +303,7 @@ static void test_session_expiry(void) {
 }
 
 int main(void) {
-  zk_server_options options;
-  zk_server_options_init(&options);
-  options.port = 0;
-  zk_server *server = NULL;
-  REQUIRE_OK(zk_server_start(&options, &server));
+  zk_server *server = start_tcp_server();
   test_one_shot_and_persistent_watches(server);
   connect_fn connects[] = {zk_server_connect, connect_tcp};
   for (int i = 0; i < 2; i++) {
