@@ -136,6 +136,10 @@ fn a_semaphore_cancel_reaches_a_contender_waiting_for_the_inner_lock() {
     );
     assert_eq!(cancelled.acquire(true, Some(WAIT)), Ok(true));
     assert_eq!(cancelled.lease_holders().unwrap(), ["c"]);
+    // Acquiring a lease held already answers at once and never gives it back.
+    cancelled.cancel();
+    assert_eq!(cancelled.acquire(true, Some(WAIT)), Ok(true));
+    assert_eq!(cancelled.lease_holders().unwrap(), ["c"]);
 }
 
 #[test]

@@ -132,6 +132,10 @@ impl Semaphore {
         } else {
             Deadline::now()
         };
+        // Held already: a failure below must not take the lease back.
+        if self.is_acquired() {
+            return Ok(true);
+        }
         match self.inner_acquire(blocking, deadline) {
             Ok(acquired) => Ok(acquired),
             Err(error @ RecipeError::LeaseMismatch { .. }) => Err(error),
@@ -186,9 +190,6 @@ impl Semaphore {
         }
         if !self.path_assured.load(Ordering::Acquire) {
             self.ensure_semaphore_node(deadline)?;
-        }
-        if self.is_acquired() {
-            return Ok(true);
         }
         if !self.lock.acquire(blocking, deadline.remaining(), true)? {
             return Ok(false);
