@@ -2,10 +2,11 @@
 //! the order they happened, never under an engine lock; the state a client, its session sink
 //! and its dispatcher share; and the close that waits until no callback can run any more.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::thread::{JoinHandle, ThreadId};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
@@ -56,7 +57,13 @@ struct Queue {
     current: Mutex<VecDeque<Job>>,
     /// Set once no callback may start any more.
     stopped: AtomicBool,
-    thread: OnceLock<ThreadId>,
+}
+
+thread_local! {
+    /// The queue whose callbacks this thread runs; null on every other thread. A plain
+    /// pointer compared, never followed: asking costs threads the library did not start (a C
+    /// program's) no allocation, as `std::thread::current()` would.
+    static DISPATCHING: Cell<*const Queue> = const { Cell::new(std::ptr::null()) };
 }
 
 impl Queue {
@@ -86,7 +93,7 @@ impl Queue {
     }
 
     fn run(&self) {
-        let _ = self.thread.set(std::thread::current().id());
+        DISPATCHING.with(|queue| queue.set(self));
         while !self.stopped.load(Ordering::Acquire) {
             match self.next(true) {
                 Some(job) => job.run(),
@@ -112,7 +119,6 @@ impl Dispatcher {
             receiver,
             current: Mutex::new(VecDeque::new()),
             stopped: AtomicBool::new(false),
-            thread: OnceLock::new(),
         });
         let running = queue.clone();
         let thread = std::thread::Builder::new()
@@ -138,7 +144,7 @@ impl Dispatcher {
 
     /// True on the dispatcher thread, that is inside one of this client's callbacks.
     pub(super) fn is_current_thread(&self) -> bool {
-        self.queue.thread.get() == Some(&std::thread::current().id())
+        DISPATCHING.with(|queue| std::ptr::eq(queue.get(), Arc::as_ptr(&self.queue)))
     }
 
     /// Stops once the callbacks queued so far have run, without waiting for that: a callback

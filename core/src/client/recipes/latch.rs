@@ -11,9 +11,9 @@
 //! One worker thread per started latch makes every ZooKeeper call and every listener call, so
 //! watch callbacks only hand it work and never block the client's dispatcher thread.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -65,9 +65,15 @@ struct Status {
     leader: bool,
     notify_on_close: bool,
     node_path: Option<String>,
-    worker: Option<ThreadId>,
     worker_done: bool,
     subscription: Option<u64>,
+}
+
+thread_local! {
+    /// The latch whose worker this thread is; null on every other thread. A plain pointer
+    /// compared, never followed: asking costs threads the library did not start (a C
+    /// program's) no allocation, as `std::thread::current()` would.
+    static LATCH_WORKING: Cell<*const Inner> = const { Cell::new(std::ptr::null()) };
 }
 
 /// What watchers and the session slot use to hand the worker work.
@@ -148,7 +154,6 @@ impl LeaderLatch {
                     leader: false,
                     notify_on_close: false,
                     node_path: None,
-                    worker: None,
                     worker_done: false,
                     subscription: None,
                 }),
@@ -214,12 +219,12 @@ impl LeaderLatch {
             return Err(RecipeError::InvalidState("the latch's worker already ran"));
         };
         let worker_inner = self.inner.clone();
-        let spawned = std::thread::Builder::new()
+        // Not joined: `close` waits for the worker's `finish` instead, boundedly.
+        std::thread::Builder::new()
             .name("zk-leader-latch".into())
             .spawn(move || worker_inner.run(receiver))
             .map_err(|_| RecipeError::ZooKeeper(Error::from(ErrorCode::SystemError)))?;
         status.state = LatchState::Started;
-        status.worker = Some(spawned.thread().id());
         // A new session in the slot means our znode belonged to the old one: rejoin.
         let work = self.inner.feed.work.clone();
         status.subscription = Some(self.inner.slot.subscribe(Arc::new(move || {
@@ -250,7 +255,7 @@ impl LeaderLatch {
             self.inner.slot.unsubscribe(id);
         }
         let _ = self.inner.feed.work.send(Work::Close);
-        if status.worker == Some(std::thread::current().id()) {
+        if self.inner.is_worker_thread() {
             return;
         }
         let deadline = Instant::now() + Duration::from_millis(CLOSE_WAIT_MS_MAX);
@@ -343,13 +348,14 @@ impl std::fmt::Debug for LeaderLatch {
 impl Inner {
     /// True on the latch's worker thread, that is inside a listener.
     fn is_worker_thread(&self) -> bool {
-        self.status.lock().worker == Some(std::thread::current().id())
+        LATCH_WORKING.with(|latch| std::ptr::eq(latch.get(), self))
     }
 }
 
 // The rest runs on the worker thread.
 impl Inner {
     fn run(&self, receiver: Receiver<Work>) {
+        LATCH_WORKING.with(|latch| latch.set(self));
         let mut backoff_ms = 0;
         let mut retry_work: Option<Work> = None;
         loop {
