@@ -201,6 +201,11 @@ typedef enum zk_result {
    The server serves in-process clients only: it has no address.
    */
   ZK_NOT_LISTENING = -1012,
+  /*
+   A limit of this library was reached (distinct watcher callback and userdata pairs
+   one client watches with at once); nothing was sent.
+   */
+  ZK_LIMIT_EXCEEDED = -1013,
 } zk_result;
 
 /*
@@ -398,7 +403,7 @@ typedef struct zk_leader_election zk_leader_election;
 
 /*
  A leader latch participant (opaque). Thread-safe; `zk_leader_latch_free` must be the
- last call and must not be made from the latch's own listener.
+ last call.
  */
 typedef struct zk_leader_latch zk_leader_latch;
 
@@ -447,7 +452,10 @@ typedef struct zk_watch_event {
 /*
  A watcher: called on the client's dispatcher thread, one event at a time, in the order
  the events happened, never while the library holds a lock the client needs. It may call
- any function of the client, including `zk_client_close`.
+ any function of the client, including `zk_client_close` and `zk_client_free`. A (watcher,
+ userdata) pair is one watcher; a client watches with at most 1,048,576 distinct pairs at
+ once (a pair counts while a watch, a queued event or a call holds it), and a call that
+ would add one more answers `ZK_LIMIT_EXCEEDED`.
  */
 typedef void (*zk_watcher_fn)(void *userdata,
                               const struct zk_watch_event *event);
@@ -919,7 +927,8 @@ enum zk_result zk_client_connect(const char *connect_string,
 /*
  Closes the session: its ephemerals go at once and its watchers hear the Closed state.
  Later calls on the handle answer `ZK_CLOSED_HANDLE`; closing twice answers it too. Safe to
- call from the client's own watcher or completion callbacks.
+ call from the client's own watcher or completion callbacks. Callbacks already queued still
+ run; `zk_client_free` waits for them.
 
  # Safety
  `client` is NULL or a live handle.
@@ -927,8 +936,14 @@ enum zk_result zk_client_connect(const char *connect_string,
 enum zk_result zk_client_close(const struct zk_client *client);
 
 /*
- Frees the handle, closing its session first if it is open. NULL is ignored. Completions
- of calls still on their way run (with an error) before their memory goes.
+ Frees the handle, closing its session first if it is open. NULL is ignored.
+
+ Before it returns, every watcher and completion still queued runs (completions of calls
+ the server did not answer hear `ZK_SESSIONEXPIRED`) and the callback running on another
+ thread, if any, ends: once it returns, no callback of this client runs again, so the
+ caller may free whatever their userdata points to. Called from one of the client's own
+ callbacks it runs the queued ones itself, as ZooKeeper's `zookeeper_close` does. Do not
+ call it while holding a lock one of the client's callbacks waits for.
 
  # Safety
  `client` is NULL or a handle from this library, not used after this call.
@@ -1294,7 +1309,9 @@ enum zk_result zk_add_auth(const struct zk_client *client,
                            size_t auth_len);
 
 /*
- `zk_add_auth` with a completion.
+ `zk_add_auth` with a completion. Returns without waiting for the server; the completion
+ runs on the dispatcher thread once it answered, after a failure has moved the client to
+ `ZK_STATE_AUTH_FAILED`.
 
  # Safety
  As `zk_add_auth`.
@@ -1348,7 +1365,10 @@ enum zk_result zk_remove_watches(const struct zk_client *client,
                                  void *watcher_userdata);
 
 /*
- `zk_remove_watches` with a completion.
+ `zk_remove_watches` with a completion. Returns without waiting for the server's answer;
+ the removed watchers hear their "watch removed" event before the completion runs. Made
+ while another removal or a call setting a watch is on its way, it first waits for their
+ answers (as calls setting watches wait for a removal), so calls keep their order.
 
  # Safety
  As `zk_remove_watches`.
@@ -1494,9 +1514,12 @@ enum zk_result zk_lock_new(const struct zk_client *client,
                            struct zk_lock **lock_out);
 
 /*
- Acquires the lock; `*acquired_out` true when held. Non-blocking: false at once when taken.
- Blocking: waits up to `timeout_ms` (-1: forever), then `ZK_TIMED_OUT`; `ZK_CANCELLED`
- after `zk_lock_cancel`. A failed attempt leaves no znode behind.
+ Acquires the lock; `*acquired_out` true when held. Non-blocking: false at once when taken,
+ with one attempt at each step (`ZK_CONNECTIONLOSS` is not retried). Blocking: waits up to
+ `timeout_ms` (-1: forever), retrying connection loss within it (for at most 10 s), then
+ `ZK_TIMED_OUT`; `ZK_CANCELLED` after `zk_lock_cancel`. A failed attempt leaves no znode
+ behind. A blocking call from a watcher or completion of the lock's own client answers
+ `ZK_INVALID_STATE` at once: the event that ends the wait would queue behind it.
 
  # Safety
  `lock` is NULL or a live handle; `acquired_out` is NULL or writable.
@@ -1507,13 +1530,24 @@ enum zk_result zk_lock_acquire(const struct zk_lock *lock,
                                bool *acquired_out);
 
 /*
- Releases the lock; `*released_out` false when this contender did not hold it.
+ Releases the lock; `*released_out` false when this contender did not hold it (a lock
+ lost with its session included: its znode went with the session).
 
  # Safety
  `lock` is NULL or a live handle; `released_out` is NULL or writable.
  */
 enum zk_result zk_lock_release(const struct zk_lock *lock,
                                bool *released_out);
+
+/*
+ Whether this contender holds the lock now: acquired, and (for its ephemeral znode) on a
+ session that is still alive.
+
+ # Safety
+ `lock` is NULL or a live handle; `acquired_out` is writable.
+ */
+enum zk_result zk_lock_is_acquired(const struct zk_lock *lock,
+                                   bool *acquired_out);
 
 /*
  Makes a waiting (or the next) `zk_lock_acquire` answer `ZK_CANCELLED`.
@@ -1554,8 +1588,9 @@ enum zk_result zk_semaphore_new(const struct zk_client *client,
                                 struct zk_semaphore **semaphore_out);
 
 /*
- Acquires a lease, as `zk_lock_acquire`; `ZK_LEASE_MISMATCH` when the semaphore was made
- with another lease count.
+ Acquires a lease, as `zk_lock_acquire` (timeouts, retries, `ZK_INVALID_STATE` inside the
+ client's own callbacks); `ZK_LEASE_MISMATCH` when the semaphore was made with another
+ lease count.
 
  # Safety
  `semaphore` is NULL or a live handle; `acquired_out` is NULL or writable.
@@ -1575,7 +1610,8 @@ enum zk_result zk_semaphore_release(const struct zk_semaphore *semaphore,
                                     bool *released_out);
 
 /*
- Makes a waiting `zk_semaphore_acquire` answer `ZK_CANCELLED`.
+ Makes a waiting (or the next) `zk_semaphore_acquire` answer `ZK_CANCELLED`, also one
+ waiting for another contender to finish looking at the leases.
 
  # Safety
  `semaphore` is NULL or a live handle.
@@ -1613,6 +1649,7 @@ enum zk_result zk_leader_election_new(const struct zk_client *client,
 /*
  Blocks until elected, calls `lead(userdata)` on this thread, and gives up leadership when
  it returns. `*led_out` is false when `zk_leader_election_cancel` stopped the wait first.
+ `ZK_INVALID_STATE` from a watcher or completion of the election's own client.
 
  # Safety
  `election` is NULL or a live handle; `lead` is callable; `led_out` is NULL or writable.
@@ -1691,7 +1728,8 @@ enum zk_result zk_leader_latch_has_leadership(const struct zk_leader_latch *latc
 
 /*
  Waits up to `timeout_ms` (-1: forever) until this participant leads; `*leader_out` says
- whether it does.
+ whether it does. `ZK_INVALID_STATE` for a wait (a timeout other than 0) from a watcher or
+ completion of the latch's own client.
 
  # Safety
  `latch` is NULL or a live handle; `leader_out` is writable.
@@ -1710,11 +1748,13 @@ enum zk_result zk_leader_latch_participants(const struct zk_leader_latch *latch,
                                             struct zk_strings **participants_out);
 
 /*
- Closes (silently, if started) and frees the participant. NULL is ignored.
+ Closes (silently, if started) and frees the participant. NULL is ignored. Once it
+ returns the listener is not called again: a call in progress on the latch's worker is
+ waited for, unless this is called from that very call (then it returns at once and the
+ worker deletes the znode on its own).
 
  # Safety
- `latch` is NULL or a handle from this library, not used after this call, and not freed
- from its own listener.
+ `latch` is NULL or a handle from this library, not used after this call.
  */
 void zk_leader_latch_free(struct zk_leader_latch *latch);
 
@@ -1735,8 +1775,9 @@ const char *zk_result_message(int32_t result);
 enum zk_result zk_server_options_init(struct zk_server_options *options);
 
 /*
- Starts an embedded server. `options` may be NULL for the defaults. `ZK_START_FAILED` (with
- the reason on stderr) for an invalid setting, an unusable data directory or a port in use.
+ Starts an embedded server. `options` may be NULL for the defaults. `ZK_START_FAILED` for an
+ invalid setting, an unusable data directory or a port in use (`zk_server_start_error`
+ says which).
 
  # Safety
  Pointers are NULL or valid as documented; `server_out` is writable.
@@ -1746,8 +1787,8 @@ enum zk_result zk_server_start(const struct zk_server_options *options,
 
 /*
  Starts an embedded server from a zoo.cfg file (ZooKeeper's format: tickTime, dataDir,
- clientPort, ...), serving its client port. `ZK_START_FAILED` (reason on stderr) when the
- file cannot be read or a value is invalid.
+ clientPort, ...), serving its client port. `ZK_START_FAILED` when the file cannot be read
+ or a value is invalid (`zk_server_start_error` says which).
 
  # Safety
  Pointers are NULL or valid as documented; `server_out` is writable.
@@ -1766,6 +1807,19 @@ enum zk_result zk_server_start_from_config(const char *zoo_cfg_path,
 enum zk_result zk_server_address(const struct zk_server *server,
                                  char *buffer,
                                  size_t buffer_len);
+
+/*
+ Copies why the calling thread's last `zk_server_start` or `zk_server_start_from_config`
+ answered `ZK_START_FAILED` (for example "invalid server configuration: tick_ms must be
+ greater than 0"), NUL-terminated, into `buffer`; "" when that call did not fail so.
+ `ZK_BUFFER_TOO_SMALL` (nothing written) when `buffer_len` cannot hold it; 512 bytes hold
+ any reason but a very long path's.
+
+ # Safety
+ `buffer` is NULL or has `buffer_len` writable bytes.
+ */
+enum zk_result zk_server_start_error(char *buffer,
+                                     size_t buffer_len);
 
 /*
  Opens an in-process session on the server (no TCP). `options` may be NULL.

@@ -49,14 +49,18 @@ cargo bench --workspace --no-run
 
 echo "== black-box tests against the server binary"
 cargo build --release -p zookeeper-rs
-ZKRS_BIN="$PWD/target/release/zookeeper-rs" python3 -m pytest tests/python -q
+# Wherever cargo builds (CARGO_TARGET_DIR, a target-dir setting, ...).
+target_dir="$(cargo metadata --format-version 1 --no-deps |
+  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+export ZKRS_BIN="$target_dir/release/zookeeper-rs"
+python3 -m pytest tests/python -q
 
 echo "== C ABI: install, C tests and examples under valgrind"
 ./ffi/tests/run-c-tests.sh
 
 echo "== Python package: fresh build with pip, tests, stubtest"
 python3 -m pip install -q --force-reinstall --no-deps ./python
-ZKRS_BIN="$PWD/target/release/zookeeper-rs" python3 -m pytest python/tests -q
+python3 -m pytest python/tests -q
 # From elsewhere, so the installed package is checked rather than the source tree. An
 # allowlist entry a given mypy does not need is not an error: the allowlist (runtime facts
 # stubtest cannot express, such as the disjoint base Data) serves mypy versions either side.

@@ -12,20 +12,12 @@ use std::time::{Duration, Instant};
 use zookeeper_core::client::recipes::{
     LatchState, LeaderElection, LeaderLatch, Lock, LockKind, RecipeError, Semaphore, SessionSlot,
 };
-use zookeeper_core::{ConnectOptions, ErrorCode, Server};
+use zookeeper_core::{ConnectOptions, Server};
 
 const WAIT: Duration = Duration::from_secs(10);
 
 fn slot(server: &Server) -> SessionSlot {
     SessionSlot::fixed(Arc::new(server.connect().unwrap()))
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 #[test]
@@ -81,7 +73,7 @@ fn a_lock_times_out_cleans_up_and_passes_on() {
 
     std::thread::scope(|scope| {
         let waiting = scope.spawn(|| waiter.acquire(true, Some(WAIT), true));
-        wait_until("the waiter in line", || {
+        common::wait_for("the waiter in line", || {
             holder.contenders().unwrap() == ["holder", "waiter"]
         });
         assert!(holder.release().unwrap());
@@ -101,7 +93,7 @@ fn cancel_stops_a_waiting_acquire_and_the_node_goes() {
     assert!(holder.acquire(true, None, true).unwrap());
     std::thread::scope(|scope| {
         let waiting = scope.spawn(|| waiter.acquire(true, Some(WAIT), true));
-        wait_until("the waiter in line", || {
+        common::wait_for("the waiter in line", || {
             holder.contenders().unwrap().len() == 2
         });
         waiter.cancel();
@@ -125,16 +117,15 @@ fn a_closed_holders_lock_passes_to_the_waiter() {
     assert!(holder.acquire(true, None, true).unwrap());
     std::thread::scope(|scope| {
         let waiting = scope.spawn(|| waiter.acquire(true, Some(WAIT), true));
-        wait_until("the waiter in line", || {
+        common::wait_for("the waiter in line", || {
             waiter.contenders().unwrap().len() == 2
         });
         holder_client.close().unwrap();
         assert_eq!(waiting.join().unwrap(), Ok(true));
     });
-    assert_eq!(
-        holder.release().unwrap_err().zookeeper_code(),
-        Some(ErrorCode::SessionExpired)
-    );
+    // The lock went with the session: it is neither held nor anything to release.
+    assert!(!holder.is_acquired());
+    assert_eq!(holder.release(), Ok(false));
 }
 
 #[test]
@@ -151,7 +142,7 @@ fn readers_share_and_a_waiting_writer_holds_later_readers_back() {
     assert!(!writer.acquire(false, None, true).unwrap());
     std::thread::scope(|scope| {
         let waiting = scope.spawn(|| writer.acquire(true, Some(WAIT), true));
-        wait_until("the writer in line", || {
+        common::wait_for("the writer in line", || {
             writer.contenders().unwrap().len() == 3
         });
         let late = Lock::new(slot(&server), "/rw", "late", LockKind::Read);
@@ -244,7 +235,7 @@ fn an_election_runs_one_leader_at_a_time_and_cancel_skips_the_function() {
         });
         started.1.recv_timeout(WAIT).unwrap();
         let following = scope.spawn(|| follower.run(|| panic!("the follower must not lead")));
-        wait_until("two contenders", || {
+        common::wait_for("two contenders", || {
             follower.contenders().unwrap() == ["leader", "follower"]
         });
         follower.cancel();
@@ -269,22 +260,24 @@ fn a_latch_hands_over_on_close_and_notifies_only_when_asked() {
         .collect();
     assert_eq!(latches[0].state(), LatchState::Latent);
     assert!(
-        !latches[0].await_leadership(Some(Duration::ZERO)),
+        !latches[0].await_leadership(Some(Duration::ZERO)).unwrap(),
         "not started"
     );
     latches[0].start().unwrap();
-    assert!(latches[0].await_leadership(Some(WAIT)));
+    assert!(latches[0].await_leadership(Some(WAIT)).unwrap());
     latches[1].start().unwrap();
-    wait_until("p1 joined", || {
+    common::wait_for("p1 joined", || {
         latches[0].participants().unwrap().len() == 2
     });
     latches[2].start().unwrap();
-    wait_until("p2 joined", || {
+    common::wait_for("p2 joined", || {
         latches[0].participants().unwrap().len() == 3
     });
     assert_eq!(latches[2].participants().unwrap(), ["p0", "p1", "p2"]);
     assert_eq!(latches[2].leader().unwrap().as_deref(), Some("p0"));
-    assert!(!latches[1].await_leadership(Some(Duration::from_millis(100))));
+    assert!(!latches[1]
+        .await_leadership(Some(Duration::from_millis(100)))
+        .unwrap());
     assert_eq!(
         latches[0].start(),
         Err(RecipeError::InvalidState(
@@ -294,22 +287,55 @@ fn a_latch_hands_over_on_close_and_notifies_only_when_asked() {
 
     latches[0].close(false);
     assert_eq!(latches[0].state(), LatchState::Closed);
-    assert!(latches[1].await_leadership(Some(WAIT)));
+    assert!(latches[1].await_leadership(Some(WAIT)).unwrap());
     assert!(!latches[0].has_leadership());
     assert_eq!(
         *heard[0].lock().unwrap(),
         [true],
         "close is silent by default"
     );
-    wait_until("p1's listener", || *heard[1].lock().unwrap() == [true]);
+    common::wait_for("p1's listener", || *heard[1].lock().unwrap() == [true]);
     assert!(heard[2].lock().unwrap().is_empty());
     assert_eq!(latches[2].participants().unwrap(), ["p1", "p2"]);
 
     latches[1].close(true);
     assert_eq!(*heard[1].lock().unwrap(), [true, false]);
-    assert!(latches[2].await_leadership(Some(WAIT)));
+    assert!(latches[2].await_leadership(Some(WAIT)).unwrap());
     latches[2].close(false);
     assert!(latches[2].participants().unwrap().is_empty());
+}
+
+#[test]
+fn no_listener_runs_once_a_latch_is_dropped_even_from_its_own_listener() {
+    let (server, _clock) = common::server();
+    let latch = Arc::new(Mutex::new(Some(LeaderLatch::new(
+        slot(&server),
+        "/latch",
+        "p",
+    ))));
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let late_calls = Arc::new(AtomicUsize::new(0));
+    let (owner, on_drop) = (latch.clone(), dropped.clone());
+    let first = Arc::new(move |_| {
+        drop(owner.lock().unwrap().take());
+        on_drop.fetch_add(1, Ordering::SeqCst);
+    });
+    let late = late_calls.clone();
+    let second = Arc::new(move |_| {
+        late.fetch_add(1, Ordering::SeqCst);
+    });
+    {
+        let guard = latch.lock().unwrap();
+        let latch = guard.as_ref().unwrap();
+        latch.add_listener(first);
+        latch.add_listener(second);
+        latch.start().unwrap();
+    }
+    common::wait_for("the first listener dropped the latch", || {
+        dropped.load(Ordering::SeqCst) == 1
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(late_calls.load(Ordering::SeqCst), 0);
 }
 
 #[test]
@@ -328,25 +354,25 @@ fn an_expired_leader_steps_down_and_rejoins_with_a_new_session() {
         listener_heard.lock().unwrap().push(leader)
     }));
     old.start().unwrap();
-    assert!(old.await_leadership(Some(WAIT)));
+    assert!(old.await_leadership(Some(WAIT)).unwrap());
     let new = LeaderLatch::new(slot(&server), "/latch", "new");
     new.start().unwrap();
-    wait_until("the follower joined", || {
+    common::wait_for("the follower joined", || {
         new.participants().unwrap() == ["old", "new"]
     });
 
     old_client.set_attached(false);
     clock.advance(6_000);
     server.tick();
-    assert!(new.await_leadership(Some(WAIT)));
-    wait_until("the old leader to hear it", || {
+    assert!(new.await_leadership(Some(WAIT)).unwrap());
+    common::wait_for("the old leader to hear it", || {
         *heard.lock().unwrap() == [true, false]
     });
     assert!(!old.has_leadership());
 
     // A new session in the slot: the latch joins again, behind the new leader.
     old_slot.set(Some(Arc::new(server.connect_with(options()).unwrap())));
-    wait_until("the rejoin", || {
+    common::wait_for("the rejoin", || {
         new.participants().unwrap() == ["new", "old"]
     });
     assert!(new.has_leadership() && !old.has_leadership());

@@ -62,18 +62,16 @@ pub(crate) unsafe fn data<'a>(
     pointer: *const u8,
     length: usize,
 ) -> Result<Option<&'a [u8]>, zk_result> {
-    if pointer.is_null() {
-        return if length == 0 {
-            Ok(None)
-        } else {
-            Err(zk_result::ZK_NULL_ARGUMENT)
-        };
+    if pointer.is_null() && length == 0 {
+        return Ok(None);
     }
-    // SAFETY: non-NULL; the caller promises `length` readable bytes.
-    Ok(Some(unsafe { std::slice::from_raw_parts(pointer, length) }))
+    // SAFETY: forwarded from the caller.
+    unsafe { array(pointer, length) }.map(Some)
 }
 
-/// An array argument of `count` items; NULL is allowed only for an empty array.
+/// An array argument of `count` items; NULL is allowed only for an empty array. A count no
+/// memory can hold (over `isize::MAX` bytes: a negative length cast to `size_t`) is
+/// `ZK_INVALID_ARGUMENT`, since building a slice of it would be undefined behaviour.
 ///
 /// # Safety
 /// `pointer` is NULL or points to `count` initialized items valid for `'a`.
@@ -85,7 +83,12 @@ pub(crate) unsafe fn array<'a, T>(pointer: *const T, count: usize) -> Result<&'a
             Err(zk_result::ZK_NULL_ARGUMENT)
         };
     }
-    // SAFETY: non-NULL; the caller promises `count` initialized items.
+    let items_max = isize::MAX as usize / std::mem::size_of::<T>().max(1);
+    if count > items_max {
+        return Err(zk_result::ZK_INVALID_ARGUMENT);
+    }
+    // SAFETY: non-NULL, a size within isize::MAX, and the caller promises `count` initialized
+    // items.
     Ok(unsafe { std::slice::from_raw_parts(pointer, count) })
 }
 
@@ -117,6 +120,24 @@ pub(crate) unsafe fn write<T>(out: *mut T, value: T) {
         // (possibly uninitialized) contents.
         unsafe { out.write(value) };
     }
+}
+
+/// Copies `text` and a NUL into the caller's `buffer`; `ZK_BUFFER_TOO_SMALL` (nothing
+/// written) when `buffer_len` cannot hold both.
+///
+/// # Safety
+/// `buffer` is non-NULL with `buffer_len` writable bytes.
+pub(crate) unsafe fn copy_text(text: &str, buffer: *mut c_char, buffer_len: usize) -> Outcome {
+    if text.len() + 1 > buffer_len {
+        return Err(zk_result::ZK_BUFFER_TOO_SMALL);
+    }
+    // SAFETY: at least len + 1 writable bytes, checked above; a Rust string cannot overlap
+    // the caller's buffer.
+    unsafe {
+        std::ptr::copy_nonoverlapping(text.as_ptr().cast(), buffer, text.len());
+        buffer.add(text.len()).write(0);
+    }
+    Ok(())
 }
 
 /// Hands a Rust value to C as an owned pointer, freed by the matching `_free`.

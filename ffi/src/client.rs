@@ -1,11 +1,11 @@
 //! The `zk_client` handle: connecting (over TCP or to an embedded server), resuming a session,
 //! the session's getters, watchers as C callbacks, closing and freeing.
 
-use std::collections::HashMap;
 use std::ffi::{c_char, c_void, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use zookeeper_core::{
     Client, ClientState, ConnectOptions, ReadCacheConfig, SessionCredentials, WatchedEvent, Watcher,
 };
@@ -14,6 +14,7 @@ use crate::boundary::{
     boundary, boundary_void, from_raw, into_raw, reference, required, text, write, UserData,
 };
 use crate::result::zk_result;
+use crate::watchers::{CWatchers, WATCHERS_PER_CLIENT_MAX};
 
 /// A watch event as a watcher callback sees it; valid only during the callback.
 #[repr(C)]
@@ -34,7 +35,10 @@ pub struct zk_watch_event {
 
 /// A watcher: called on the client's dispatcher thread, one event at a time, in the order
 /// the events happened, never while the library holds a lock the client needs. It may call
-/// any function of the client, including `zk_client_close`.
+/// any function of the client, including `zk_client_close` and `zk_client_free`. A (watcher,
+/// userdata) pair is one watcher; a client watches with at most 1,048,576 distinct pairs at
+/// once (a pair counts while a watch, a queued event or a call holds it), and a call that
+/// would add one more answers `ZK_LIMIT_EXCEEDED`.
 pub type zk_watcher_fn =
     Option<unsafe extern "C" fn(userdata: *mut c_void, event: *const zk_watch_event)>;
 
@@ -103,44 +107,48 @@ pub struct zk_read_cache_stats {
 /// A session on a ZooKeeper server (opaque). Thread-safe: any thread may call any function
 /// on it at once, except that `zk_client_free` must be the last call on it.
 pub struct zk_client {
-    /// None once closed: later calls answer `ZK_CLOSED_HANDLE`.
-    client: RwLock<Option<Arc<Client>>>,
+    /// Kept after a close: freeing the handle still waits for the client's dispatcher.
+    client: Arc<Client>,
+    /// False once closed: later calls answer `ZK_CLOSED_HANDLE`.
+    open: AtomicBool,
     /// One watcher per (callback, userdata), so the same pair registered twice fires once
-    /// and `zk_remove_watcher` finds it, as with one Watcher object in ZooKeeper's clients.
-    watchers: Mutex<HashMap<(usize, usize), Watcher>>,
+    /// and `zk_remove_watches` finds it, as with one Watcher object in ZooKeeper's clients.
+    watchers: Mutex<CWatchers>,
 }
 
 impl zk_client {
     pub(crate) fn new(client: Client) -> zk_client {
         zk_client {
-            client: RwLock::new(Some(Arc::new(client))),
-            watchers: Mutex::new(HashMap::new()),
+            client: Arc::new(client),
+            open: AtomicBool::new(true),
+            watchers: Mutex::new(CWatchers::new(WATCHERS_PER_CLIENT_MAX)),
         }
     }
 
     /// The client while the handle is open.
     pub(crate) fn live(&self) -> Result<Arc<Client>, zk_result> {
-        self.client
-            .read()
-            .clone()
-            .ok_or(zk_result::ZK_CLOSED_HANDLE)
+        if self.open.load(Ordering::Acquire) {
+            Ok(self.client.clone())
+        } else {
+            Err(zk_result::ZK_CLOSED_HANDLE)
+        }
     }
 
     /// The watcher for a callback and its userdata; None for a NULL callback.
+    /// `ZK_LIMIT_EXCEEDED` past `WATCHERS_PER_CLIENT_MAX` live pairs.
     pub(crate) fn watcher(
         &self,
         callback: zk_watcher_fn,
         userdata: *mut c_void,
-    ) -> Option<Watcher> {
-        let callback_fn = callback?;
-        let key = (callback_fn as usize, userdata as usize);
-        let mut watchers = self.watchers.lock();
-        Some(
-            watchers
-                .entry(key)
-                .or_insert_with(|| c_watcher(callback_fn, UserData(userdata)))
-                .clone(),
-        )
+    ) -> Result<Option<Watcher>, zk_result> {
+        let Some(callback) = callback else {
+            return Ok(None);
+        };
+        let pair = (callback as usize, userdata as usize);
+        self.watchers
+            .lock()
+            .get_or_insert(pair, || c_watcher(callback, UserData(userdata)))
+            .map(Some)
     }
 
     /// The watcher already standing for a callback and its userdata.
@@ -152,8 +160,7 @@ impl zk_client {
         let callback = callback?;
         self.watchers
             .lock()
-            .get(&(callback as usize, userdata as usize))
-            .cloned()
+            .get((callback as usize, userdata as usize))
     }
 }
 
@@ -268,7 +275,8 @@ pub unsafe extern "C" fn zk_client_connect(
 
 /// Closes the session: its ephemerals go at once and its watchers hear the Closed state.
 /// Later calls on the handle answer `ZK_CLOSED_HANDLE`; closing twice answers it too. Safe to
-/// call from the client's own watcher or completion callbacks.
+/// call from the client's own watcher or completion callbacks. Callbacks already queued still
+/// run; `zk_client_free` waits for them.
 ///
 /// # Safety
 /// `client` is NULL or a live handle.
@@ -277,30 +285,41 @@ pub unsafe extern "C" fn zk_client_close(client: *const zk_client) -> zk_result 
     boundary(|| {
         // SAFETY: per the contract above.
         let handle = unsafe { reference(client) }?;
-        let taken = handle
-            .client
-            .write()
-            .take()
-            .ok_or(zk_result::ZK_CLOSED_HANDLE)?;
+        if !handle.open.swap(false, Ordering::AcqRel) {
+            return Err(zk_result::ZK_CLOSED_HANDLE);
+        }
         handle.watchers.lock().clear();
-        taken.close().map_err(|error| zk_result::from(&error))
+        handle
+            .client
+            .close()
+            .map_err(|error| zk_result::from(&error))
     })
 }
 
-/// Frees the handle, closing its session first if it is open. NULL is ignored. Completions
-/// of calls still on their way run (with an error) before their memory goes.
+/// Frees the handle, closing its session first if it is open. NULL is ignored.
+///
+/// Before it returns, every watcher and completion still queued runs (completions of calls
+/// the server did not answer hear `ZK_SESSIONEXPIRED`) and the callback running on another
+/// thread, if any, ends: once it returns, no callback of this client runs again, so the
+/// caller may free whatever their userdata points to. Called from one of the client's own
+/// callbacks it runs the queued ones itself, as ZooKeeper's `zookeeper_close` does. Do not
+/// call it while holding a lock one of the client's callbacks waits for.
 ///
 /// # Safety
 /// `client` is NULL or a handle from this library, not used after this call.
 #[no_mangle]
 pub unsafe extern "C" fn zk_client_free(client: *mut zk_client) {
     boundary_void(|| {
-        // SAFETY: per the contract above.
-        if let Some(handle) = unsafe { from_raw(client) } {
-            if let Some(open) = handle.client.write().take() {
-                let _ = open.close();
-            }
-        }
+        // SAFETY: per the contract above. The handle is borrowed until the dispatcher stopped,
+        // since a callback running meanwhile may still call functions on it.
+        let Some(handle) = (unsafe { client.as_ref() }) else {
+            return;
+        };
+        handle.open.store(false, Ordering::Release);
+        handle.watchers.lock().clear();
+        let _ = handle.client.close_and_join();
+        // SAFETY: no callback of this client runs any more; the caller makes no other call.
+        drop(unsafe { from_raw(client) });
     });
 }
 
@@ -442,4 +461,68 @@ pub unsafe extern "C" fn zk_client_set_attached(
         live.set_attached(attached);
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ptr::{null, null_mut};
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::ops::nodes::{zk_create, zk_delete, zk_exists};
+    use crate::server::{zk_server, zk_server_connect, zk_server_free, zk_server_start};
+
+    static FIRED: AtomicUsize = AtomicUsize::new(0);
+
+    unsafe extern "C" fn count(_userdata: *mut c_void, _event: *const zk_watch_event) {
+        FIRED.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Guards against a client that keeps one table entry per distinct (callback, userdata)
+    /// pair for good: a program that watches each znode with its own userdata grew it without
+    /// bound.
+    #[test]
+    fn pairs_whose_watches_fired_are_forgotten() {
+        let mut server: *mut zk_server = null_mut();
+        let mut client: *mut zk_client = null_mut();
+        // SAFETY: valid out-parameters and NUL-terminated strings; handles freed at the end.
+        unsafe {
+            assert_eq!(zk_server_start(null(), &mut server), zk_result::ZK_OK);
+            assert_eq!(
+                zk_server_connect(server, null(), &mut client),
+                zk_result::ZK_OK
+            );
+            let watched = c"/watched".as_ptr();
+            for round in 0..5usize {
+                for userdata in 0..300usize {
+                    let userdata = (round * 1_000 + userdata + 1) as *mut c_void;
+                    let rc = zk_exists(client, watched, Some(count), userdata, null_mut());
+                    assert_eq!(rc, zk_result::ZK_NONODE);
+                }
+                let created = zk_create(
+                    client,
+                    watched,
+                    null(),
+                    0,
+                    null(),
+                    0,
+                    0,
+                    -1,
+                    null_mut(),
+                    null_mut(),
+                );
+                assert_eq!(created, zk_result::ZK_OK);
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                while FIRED.load(Ordering::SeqCst) < (round + 1) * 300 {
+                    assert!(std::time::Instant::now() < deadline, "the watches fired");
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                assert_eq!(zk_delete(client, watched, -1), zk_result::ZK_OK);
+            }
+            let kept = (*client).watchers.lock().len();
+            assert!(kept <= 600, "{kept} of 1500 pairs kept");
+            zk_client_free(client);
+            zk_server_free(server);
+        }
+    }
 }

@@ -27,6 +27,7 @@ mod recipes;
 mod result;
 mod server;
 mod types;
+mod watchers;
 
 pub use answer::{zk_completion_fn, zk_reply};
 pub use client::{
@@ -45,3 +46,15 @@ pub use recipes::{
 pub use result::{zk_result, zk_result_message};
 pub use server::{zk_server, zk_server_options};
 pub use types::{zk_acl, zk_create_mode, zk_op, zk_op_kind, zk_perm, zk_read_op, zk_stat};
+
+/// The handles the header calls thread-safe are `Send + Sync`: a field that is not (a raw
+/// pointer, an `Rc`, a `RefCell`) fails the build instead of racing in a C program.
+const _: fn() = || {
+    fn thread_safe<T: Send + Sync>() {}
+    thread_safe::<zk_server>();
+    thread_safe::<zk_client>();
+    thread_safe::<zk_lock>();
+    thread_safe::<zk_semaphore>();
+    thread_safe::<zk_leader_election>();
+    thread_safe::<zk_leader_latch>();
+};

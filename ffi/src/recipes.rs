@@ -45,7 +45,7 @@ pub struct zk_leader_election {
 }
 
 /// A leader latch participant (opaque). Thread-safe; `zk_leader_latch_free` must be the
-/// last call and must not be made from the latch's own listener.
+/// last call.
 pub struct zk_leader_latch {
     latch: LeaderLatch,
 }
@@ -132,9 +132,12 @@ pub unsafe extern "C" fn zk_lock_new(
     })
 }
 
-/// Acquires the lock; `*acquired_out` true when held. Non-blocking: false at once when taken.
-/// Blocking: waits up to `timeout_ms` (-1: forever), then `ZK_TIMED_OUT`; `ZK_CANCELLED`
-/// after `zk_lock_cancel`. A failed attempt leaves no znode behind.
+/// Acquires the lock; `*acquired_out` true when held. Non-blocking: false at once when taken,
+/// with one attempt at each step (`ZK_CONNECTIONLOSS` is not retried). Blocking: waits up to
+/// `timeout_ms` (-1: forever), retrying connection loss within it (for at most 10 s), then
+/// `ZK_TIMED_OUT`; `ZK_CANCELLED` after `zk_lock_cancel`. A failed attempt leaves no znode
+/// behind. A blocking call from a watcher or completion of the lock's own client answers
+/// `ZK_INVALID_STATE` at once: the event that ends the wait would queue behind it.
 ///
 /// # Safety
 /// `lock` is NULL or a live handle; `acquired_out` is NULL or writable.
@@ -154,7 +157,8 @@ pub unsafe extern "C" fn zk_lock_acquire(
     })
 }
 
-/// Releases the lock; `*released_out` false when this contender did not hold it.
+/// Releases the lock; `*released_out` false when this contender did not hold it (a lock
+/// lost with its session included: its znode went with the session).
 ///
 /// # Safety
 /// `lock` is NULL or a live handle; `released_out` is NULL or writable.
@@ -168,6 +172,26 @@ pub unsafe extern "C" fn zk_lock_release(
         let handle = unsafe { reference(lock) }?;
         // SAFETY: per the contract above.
         unsafe { answer_bool(handle.lock.release(), released_out) }
+    })
+}
+
+/// Whether this contender holds the lock now: acquired, and (for its ephemeral znode) on a
+/// session that is still alive.
+///
+/// # Safety
+/// `lock` is NULL or a live handle; `acquired_out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn zk_lock_is_acquired(
+    lock: *const zk_lock,
+    acquired_out: *mut bool,
+) -> zk_result {
+    boundary(|| {
+        required(acquired_out)?;
+        // SAFETY: per the contract above.
+        let acquired = unsafe { reference(lock) }?.lock.is_acquired();
+        // SAFETY: checked non-NULL.
+        unsafe { write(acquired_out, acquired) };
+        Ok(())
     })
 }
 
@@ -245,8 +269,9 @@ pub unsafe extern "C" fn zk_semaphore_new(
     })
 }
 
-/// Acquires a lease, as `zk_lock_acquire`; `ZK_LEASE_MISMATCH` when the semaphore was made
-/// with another lease count.
+/// Acquires a lease, as `zk_lock_acquire` (timeouts, retries, `ZK_INVALID_STATE` inside the
+/// client's own callbacks); `ZK_LEASE_MISMATCH` when the semaphore was made with another
+/// lease count.
 ///
 /// # Safety
 /// `semaphore` is NULL or a live handle; `acquired_out` is NULL or writable.
@@ -283,7 +308,8 @@ pub unsafe extern "C" fn zk_semaphore_release(
     })
 }
 
-/// Makes a waiting `zk_semaphore_acquire` answer `ZK_CANCELLED`.
+/// Makes a waiting (or the next) `zk_semaphore_acquire` answer `ZK_CANCELLED`, also one
+/// waiting for another contender to finish looking at the leases.
 ///
 /// # Safety
 /// `semaphore` is NULL or a live handle.
@@ -354,6 +380,7 @@ pub unsafe extern "C" fn zk_leader_election_new(
 
 /// Blocks until elected, calls `lead(userdata)` on this thread, and gives up leadership when
 /// it returns. `*led_out` is false when `zk_leader_election_cancel` stopped the wait first.
+/// `ZK_INVALID_STATE` from a watcher or completion of the election's own client.
 ///
 /// # Safety
 /// `election` is NULL or a live handle; `lead` is callable; `led_out` is NULL or writable.
@@ -508,7 +535,8 @@ pub unsafe extern "C" fn zk_leader_latch_has_leadership(
 }
 
 /// Waits up to `timeout_ms` (-1: forever) until this participant leads; `*leader_out` says
-/// whether it does.
+/// whether it does. `ZK_INVALID_STATE` for a wait (a timeout other than 0) from a watcher or
+/// completion of the latch's own client.
 ///
 /// # Safety
 /// `latch` is NULL or a live handle; `leader_out` is writable.
@@ -522,7 +550,9 @@ pub unsafe extern "C" fn zk_leader_latch_await(
         required(leader_out)?;
         let timeout = timeout(timeout_ms)?;
         // SAFETY: per the contract above.
-        let leader = unsafe { reference(latch) }?.latch.await_leadership(timeout);
+        let leader = unsafe { reference(latch) }?
+            .latch
+            .await_leadership(timeout)?;
         // SAFETY: checked non-NULL.
         unsafe { write(leader_out, leader) };
         Ok(())
@@ -547,11 +577,13 @@ pub unsafe extern "C" fn zk_leader_latch_participants(
     })
 }
 
-/// Closes (silently, if started) and frees the participant. NULL is ignored.
+/// Closes (silently, if started) and frees the participant. NULL is ignored. Once it
+/// returns the listener is not called again: a call in progress on the latch's worker is
+/// waited for, unless this is called from that very call (then it returns at once and the
+/// worker deletes the znode on its own).
 ///
 /// # Safety
-/// `latch` is NULL or a handle from this library, not used after this call, and not freed
-/// from its own listener.
+/// `latch` is NULL or a handle from this library, not used after this call.
 #[no_mangle]
 pub unsafe extern "C" fn zk_leader_latch_free(latch: *mut zk_leader_latch) {
     // SAFETY: per the contract above.

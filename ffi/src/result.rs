@@ -103,6 +103,9 @@ pub enum zk_result {
     ZK_START_FAILED = -1011,
     /// The server serves in-process clients only: it has no address.
     ZK_NOT_LISTENING = -1012,
+    /// A limit of this library was reached (distinct watcher callback and userdata pairs
+    /// one client watches with at once); nothing was sent.
+    ZK_LIMIT_EXCEEDED = -1013,
 }
 
 impl From<ErrorCode> for zk_result {
@@ -193,7 +196,10 @@ fn message(result: i32) -> &'static str {
         (ZK_INVALIDACL, "invalid acl\0"),
         (ZK_AUTHFAILED, "authentication failed\0"),
         (ZK_SESSIONMOVED, "session moved\0"),
-        (ZK_NOTREADONLY, "not a read-only call\0"),
+        (
+            ZK_NOTREADONLY,
+            "state-changing request is passed to read-only server\0",
+        ),
         (ZK_EPHEMERALONLOCALSESSION, "ephemeral on local session\0"),
         (ZK_NOWATCHER, "no watcher\0"),
         (ZK_REQUESTTIMEOUT, "request timeout\0"),
@@ -219,6 +225,7 @@ fn message(result: i32) -> &'static str {
         ),
         (ZK_START_FAILED, "the server could not start\0"),
         (ZK_NOT_LISTENING, "the server has no client port\0"),
+        (ZK_LIMIT_EXCEEDED, "a limit of the library was reached\0"),
     ];
     known
         .iter()

@@ -1,7 +1,8 @@
 //! The `zk_server` handle: an embedded server started from options or a zoo.cfg (through
-//! `ServerSetup`, as the binary and Python start theirs), its address, in-process clients,
-//! stopping and freeing.
+//! `ServerSetup`, as the binary and Python start theirs), why a start failed, its address,
+//! in-process clients, stopping and freeing.
 
+use std::cell::RefCell;
 use std::ffi::c_char;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -13,7 +14,8 @@ use zookeeper_core::server::zoo_cfg::ZooCfg;
 use zookeeper_core::ServerConfig;
 
 use crate::boundary::{
-    boundary, boundary_void, from_raw, into_raw, optional_text, reference, required, text, write,
+    boundary, boundary_void, copy_text, from_raw, into_raw, optional_text, reference, required,
+    text, write,
 };
 use crate::client::{connect_options, zk_client, zk_client_options};
 use crate::result::zk_result;
@@ -59,11 +61,22 @@ pub unsafe extern "C" fn zk_server_options_init(options: *mut zk_server_options)
     })
 }
 
+thread_local! {
+    /// Why this thread's last server start failed; "" after one that did not fail so. A
+    /// library must not write to the host's stderr: the caller asks for the reason.
+    static START_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Records why a start failed, for `zk_server_start_error`.
+fn start_failed(reason: String) -> zk_result {
+    START_ERROR.with(|error| *error.borrow_mut() = reason);
+    zk_result::ZK_START_FAILED
+}
+
 fn start(setup: ServerSetup, server_out: *mut *mut zk_server) -> Result<(), zk_result> {
-    let running = setup.start().map_err(|error| {
-        eprintln!("zookeeper-rs: {error}");
-        zk_result::ZK_START_FAILED
-    })?;
+    let running = setup
+        .start()
+        .map_err(|error| start_failed(error.to_string()))?;
     let handle = zk_server {
         running: RwLock::new(Some(running)),
     };
@@ -72,8 +85,9 @@ fn start(setup: ServerSetup, server_out: *mut *mut zk_server) -> Result<(), zk_r
     Ok(())
 }
 
-/// Starts an embedded server. `options` may be NULL for the defaults. `ZK_START_FAILED` (with
-/// the reason on stderr) for an invalid setting, an unusable data directory or a port in use.
+/// Starts an embedded server. `options` may be NULL for the defaults. `ZK_START_FAILED` for an
+/// invalid setting, an unusable data directory or a port in use (`zk_server_start_error`
+/// says which).
 ///
 /// # Safety
 /// Pointers are NULL or valid as documented; `server_out` is writable.
@@ -83,6 +97,7 @@ pub unsafe extern "C" fn zk_server_start(
     server_out: *mut *mut zk_server,
 ) -> zk_result {
     boundary(|| {
+        START_ERROR.with(|error| error.borrow_mut().clear());
         required(server_out)?;
         let mut setup = ServerSetup::default();
         // SAFETY: per the contract above.
@@ -116,8 +131,8 @@ pub unsafe extern "C" fn zk_server_start(
 }
 
 /// Starts an embedded server from a zoo.cfg file (ZooKeeper's format: tickTime, dataDir,
-/// clientPort, ...), serving its client port. `ZK_START_FAILED` (reason on stderr) when the
-/// file cannot be read or a value is invalid.
+/// clientPort, ...), serving its client port. `ZK_START_FAILED` when the file cannot be read
+/// or a value is invalid (`zk_server_start_error` says which).
 ///
 /// # Safety
 /// Pointers are NULL or valid as documented; `server_out` is writable.
@@ -127,16 +142,14 @@ pub unsafe extern "C" fn zk_server_start_from_config(
     server_out: *mut *mut zk_server,
 ) -> zk_result {
     boundary(|| {
+        START_ERROR.with(|error| error.borrow_mut().clear());
         required(server_out)?;
         // SAFETY: per the contract above.
         let path = unsafe { text(zoo_cfg_path) }?;
         let cfg = std::fs::read_to_string(path)
             .map_err(|error| format!("cannot read {path}: {error}"))
             .and_then(|text| ZooCfg::parse(&text).map_err(|error| format!("{path}: {error}")))
-            .map_err(|message| {
-                eprintln!("zookeeper-rs: {message}");
-                zk_result::ZK_START_FAILED
-            })?;
+            .map_err(start_failed)?;
         start(ServerSetup::from_zoo_cfg(cfg), server_out)
     })
 }
@@ -163,15 +176,28 @@ pub unsafe extern "C" fn zk_server_address(
             .address()
             .ok_or(zk_result::ZK_NOT_LISTENING)?
             .to_string();
-        if address.len() + 1 > buffer_len {
-            return Err(zk_result::ZK_BUFFER_TOO_SMALL);
-        }
-        // SAFETY: `buffer` has at least len + 1 writable bytes, checked above.
-        unsafe {
-            std::ptr::copy_nonoverlapping(address.as_ptr().cast(), buffer, address.len());
-            buffer.add(address.len()).write(0);
-        }
-        Ok(())
+        // SAFETY: checked non-NULL; `buffer_len` writable bytes per the contract.
+        unsafe { copy_text(&address, buffer, buffer_len) }
+    })
+}
+
+/// Copies why the calling thread's last `zk_server_start` or `zk_server_start_from_config`
+/// answered `ZK_START_FAILED` (for example "invalid server configuration: tick_ms must be
+/// greater than 0"), NUL-terminated, into `buffer`; "" when that call did not fail so.
+/// `ZK_BUFFER_TOO_SMALL` (nothing written) when `buffer_len` cannot hold it; 512 bytes hold
+/// any reason but a very long path's.
+///
+/// # Safety
+/// `buffer` is NULL or has `buffer_len` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn zk_server_start_error(
+    buffer: *mut c_char,
+    buffer_len: usize,
+) -> zk_result {
+    boundary(|| {
+        required(buffer)?;
+        // SAFETY: checked non-NULL; `buffer_len` writable bytes per the contract.
+        START_ERROR.with(|error| unsafe { copy_text(&error.borrow(), buffer, buffer_len) })
     })
 }
 

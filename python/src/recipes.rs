@@ -59,17 +59,17 @@ fn error(py: Python<'_>, path: &str, failure: RecipeError) -> PyErr {
     }
 }
 
-/// Seconds (None: no limit) as a timeout; a negative one is the caller's mistake.
+/// Seconds (None: no limit) as a timeout; a negative, infinite or unrepresentably long one
+/// (over about 584 billion years) is the caller's mistake.
 fn timeout(seconds: Option<f64>) -> PyResult<Option<Duration>> {
-    match seconds {
-        None => Ok(None),
-        Some(seconds) if seconds.is_finite() && seconds >= 0.0 => {
-            Ok(Some(Duration::from_secs_f64(seconds)))
-        }
-        Some(seconds) => Err(PyValueError::new_err(format!(
+    let Some(seconds) = seconds else {
+        return Ok(None);
+    };
+    Duration::try_from_secs_f64(seconds).map(Some).map_err(|_| {
+        PyValueError::new_err(format!(
             "timeout must be >= 0 seconds or None, got {seconds}"
-        ))),
-    }
+        ))
+    })
 }
 
 /// The session a client's recipes work through; `zookeeper.ZooKeeper` puts each new session
@@ -351,7 +351,8 @@ impl NativeLeaderLatch {
     fn await_leadership(&self, py: Python<'_>, timeout_s: Option<f64>) -> PyResult<bool> {
         let timeout = timeout(timeout_s)?;
         let latch = self.latch();
-        Ok(py.detach(|| latch.await_leadership(timeout)))
+        py.detach(|| latch.await_leadership(timeout))
+            .map_err(|failure| error(py, latch.path(), failure))
     }
 
     fn participants(&self, py: Python<'_>) -> PyResult<Vec<String>> {
@@ -383,11 +384,11 @@ impl NativeLeaderLatch {
 }
 
 impl Drop for NativeLeaderLatch {
-    /// Collected with the GIL held: the latch's close, which may wait for a listener that
-    /// needs the GIL, runs on a thread of its own.
+    /// Collected with the GIL held: dropping the latch, which waits for a listener call in
+    /// progress (and one needs the GIL), runs on a thread of its own once it ever started.
     fn drop(&mut self) {
         if let Some(latch) = self.latch.take() {
-            if latch.state() == LatchState::Started {
+            if latch.state() != LatchState::Latent {
                 let _ = std::thread::Builder::new()
                     .name("zk-latch-close".into())
                     .spawn(move || drop(latch));

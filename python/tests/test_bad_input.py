@@ -1,5 +1,6 @@
 """Guards against bad arguments crashing the interpreter or reaching the server: each raises a
-clear TypeError, ValueError or ZooKeeperError subclass."""
+clear TypeError, ValueError or ZooKeeperError subclass (a recipe timeout too long to represent
+panicked in the native module)."""
 
 import queue
 import time
@@ -8,6 +9,7 @@ import pytest
 
 from zookeeper import (BadArgumentsError, ConnectionClosedError, ZooKeeper, ZooKeeperError,
                        ZooServer)
+from zookeeper.recipes import Lock, Semaphore
 
 
 @pytest.fixture
@@ -111,3 +113,12 @@ def test_malformed_connect_strings_fail_at_once(hosts):
     with pytest.raises(ValueError):
         ZooKeeper(hosts, timeout=30000)
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("timeout", [1e20, float("inf"), float("nan")])
+def test_recipe_timeouts_out_of_range_raise_value_error(client, timeout):
+    lock = Lock(client, "/locks/x")
+    with pytest.raises(ValueError, match="timeout must be >= 0 seconds"):
+        lock.acquire(timeout=timeout)
+    with pytest.raises(ValueError, match="timeout must be >= 0 seconds"):
+        Semaphore(client, "/pool").acquire(timeout=timeout)

@@ -1,8 +1,11 @@
 """Guards recipes across processes and session ends: a killed holder's lock, latch or queue
 entry passes on within the session timeout; counters and semaphores hold across processes; the
-issue's example 5 runs as written in two processes; expired sessions rejoin (embedded server).
+issue's example 5 runs as written in two processes; expired sessions rejoin, and an election
+whose session expired under its leader runs again (embedded server).
 """
 
+import queue
+import threading
 import time
 
 import pytest
@@ -16,7 +19,8 @@ from recipe_harness import (  # recipe_backend is a fixture
     wait_until,
     workers,
 )
-from zookeeper.recipes import Counter, LeaderLatch, Lock, LockingQueue, Semaphore
+from zookeeper.recipes import (Counter, LeaderElection, LeaderLatch, Lock, LockingQueue,
+                               Semaphore)
 
 SESSION_END_S = SESSION_TIMEOUT_MS / 1000 + EXPIRY_SLACK_S
 
@@ -206,6 +210,31 @@ def test_leader_latch_session_expiry_and_rejoin(embedded_server):
         follower.close()
         leader_client.close()
         follower_client.close()
+
+
+def test_leader_election_runs_again_after_its_session_expired(embedded_server):
+    # The lock under the election went with the session: giving it up is no error, and the
+    # next run contends afresh instead of waiting on a lock it believes it still holds.
+    client = embedded_server.client(SESSION_TIMEOUT_MS)
+    states = queue.Queue()
+    client.add_listener(states.put)
+    election = LeaderElection(client, unique_path(), "x")
+    led = []
+
+    def lead_through_an_expiry():
+        client.simulate_partition()
+        wait_until(lambda: "LOST" in list(states.queue), SESSION_END_S, "the expiry")
+        led.append("first")
+
+    election.run(lead_through_an_expiry)
+    client.start()
+    second = threading.Thread(target=election.run, args=(lambda: led.append("second"),),
+                              daemon=True)
+    second.start()
+    second.join(10)
+    assert not second.is_alive(), "the second run hangs"
+    assert led == ["first", "second"]
+    client.close()
 
 
 def test_lock_waiter_acquires_when_holder_session_expires(embedded_server):

@@ -6,6 +6,7 @@ separate processes and across session ends). The backends are the embedded
 server (in-process clients), our TCP server and Apache ZooKeeper 3.8.
 """
 
+import queue
 import threading
 import time
 
@@ -133,6 +134,35 @@ def test_lock_cancel_stops_a_waiter(connect):
     thread.join(THREAD_JOIN_S)
     assert raised == [True]
     assert len(holder.contenders()) == 1
+
+
+def test_blocking_acquire_inside_a_callback_of_its_client_raises(connect):
+    # The wake-up the acquire waits for would queue behind the callback on the dispatcher
+    # thread: the call refuses at once instead of waiting out its timeout.
+    path = unique_path()
+    holder, zk = Lock(connect(), path), connect()
+    lock = Lock(zk, path)
+    holder.acquire()
+    answers = queue.Queue()
+
+    def created(event):
+        started = time.monotonic()
+        try:
+            lock.acquire(timeout=5)
+            answers.put("acquired")
+        except RuntimeError as error:
+            answers.put(str(error))
+        answers.put(lock.acquire(blocking=False))
+        answers.put(time.monotonic() - started < 1)
+
+    zk.exists(path + "-go", watch=created)
+    zk.create(path + "-go")
+    assert "cannot wait inside a callback of its own client" in answers.get(timeout=10)
+    assert answers.get(timeout=10) is False
+    assert answers.get(timeout=10) is True
+    holder.release()
+    assert lock.acquire(timeout=5)
+    lock.release()
 
 
 def test_lock_passes_on_when_holder_session_closes(connect):

@@ -1,14 +1,10 @@
 //! The client's typed calls, one per ZooKeeper operation, each checking its paths as the Java
 //! client does before anything is sent.
 
-use super::dispatcher::Dispatch;
 use super::validate::{unexpected, validate, validate_create_path, validate_op};
-use super::{Client, ClientState, Error, Result, Watcher};
+use super::{Client, Result, Watcher};
 use crate::op::{CreateRequest, IntoData, Op, OpResult, ReadOp, ReadResult, Reply};
-use crate::proto::{
-    Acl, AddWatchMode, ClientInfo, CreateMode, ErrorCode, KeeperState, Stat, WatchedEvent,
-    WatcherType,
-};
+use crate::proto::{Acl, AddWatchMode, ClientInfo, CreateMode, Stat};
 
 impl Client {
     /// Creates a znode; returns its path (with the sequence suffix for sequential modes).
@@ -326,26 +322,6 @@ impl Client {
         }
     }
 
-    /// Adds an identity (`digest` with `user:password`). An unknown scheme fails with AuthFailed
-    /// and, as in ZooKeeper's clients, every later call then fails the same way.
-    pub fn add_auth(&self, scheme: &str, auth: &[u8]) -> Result<()> {
-        let op = Op::AddAuth {
-            scheme: scheme.into(),
-            auth: auth.into(),
-        };
-        let result = self.call(op, None, None);
-        // Only the failure that ends the connection is announced; later calls just answer it.
-        if matches!(&result, Err(error) if error.code() == ErrorCode::AuthFailed)
-            && self
-                .shared
-                .transition(&[ClientState::Connected], ClientState::AuthFailed)
-        {
-            self.shared
-                .dispatch(WatchedEvent::state(KeeperState::AuthFailed));
-        }
-        result.map(drop)
-    }
-
     /// Leaves a persistent (or persistent recursive) watch; it stays until removed.
     pub fn add_watch(&self, path: &str, watcher: Watcher, mode: AddWatchMode) -> Result<()> {
         validate(path)?;
@@ -356,88 +332,6 @@ impl Client {
             },
             Some(path),
             Some(&watcher),
-        )
-        .map(drop)
-    }
-
-    /// Removes every watcher of `watcher_type` on `path`; each is told with a *WatchRemoved
-    /// event. NoWatcher when there is none.
-    pub fn remove_watches(&self, path: &str, watcher_type: WatcherType) -> Result<()> {
-        self.remove(path, watcher_type, None)
-    }
-
-    /// Removes one watcher; the server drops its watch once no other watcher of the kind remains.
-    pub fn remove_watcher(
-        &self,
-        path: &str,
-        watcher: &Watcher,
-        watcher_type: WatcherType,
-    ) -> Result<()> {
-        self.remove(path, watcher_type, Some(watcher))
-    }
-
-    fn remove(
-        &self,
-        path: &str,
-        watcher_type: WatcherType,
-        watcher: Option<&Watcher>,
-    ) -> Result<()> {
-        validate(path)?;
-        // No call setting a watch is on its way while this removal is (see watch_gate.rs); no
-        // lock is held while the server answers, so events and replies keep flowing.
-        let _removal = self.shared.gate.exclusive();
-        let (removed, none_left) = {
-            let mut tables = self.shared.tables.lock();
-            if !tables.contains(path, watcher_type, watcher) {
-                return Err(Error::new(ErrorCode::NoWatcher, Some(path)));
-            }
-            let removed = tables.remove(path, watcher_type, watcher);
-            (removed, tables.none_left(path, watcher_type))
-        };
-        // The server keeps one watch per session and kind, so it is told only once no local
-        // watcher of the kind is left.
-        if none_left {
-            let op = Op::RemoveWatches {
-                path: path.into(),
-                watcher_type,
-            };
-            let answer = self.call(op, Some(path), None);
-            // The server dropped the session's data watch, which the read cache relies on: the
-            // entry goes once that happened, so no fill can slip in before it.
-            if matches!(watcher_type, WatcherType::Data | WatcherType::Any) {
-                if let Some(cache) = &self.shared.cache {
-                    cache.invalidate(path);
-                }
-            }
-            match answer {
-                // A one-shot watch may have fired on the server already.
-                Err(error) if error.code() != ErrorCode::NoWatcher => return Err(error),
-                _ => {}
-            }
-        }
-        for (watcher, event_type) in removed {
-            let event = WatchedEvent::node(event_type, path, -1);
-            let _ = self
-                .shared
-                .dispatch
-                .send(Dispatch::Event(vec![watcher], event));
-        }
-        Ok(())
-    }
-
-    /// NoWatcher unless a watcher of `watcher_type` waits on `path`.
-    pub fn check_watches(&self, path: &str, watcher_type: WatcherType) -> Result<()> {
-        validate(path)?;
-        if !self.shared.tables.lock().contains(path, watcher_type, None) {
-            return Err(Error::new(ErrorCode::NoWatcher, Some(path)));
-        }
-        self.call(
-            Op::CheckWatches {
-                path: path.into(),
-                watcher_type,
-            },
-            Some(path),
-            None,
         )
         .map(drop)
     }

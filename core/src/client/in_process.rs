@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::dispatcher::{Dispatch, Shared};
+use super::dispatcher::Shared;
 use super::watch_gate::SettingTicket;
 use super::{Completion, Error, Watcher};
 use crate::op::Response;
@@ -53,9 +53,7 @@ impl Answer for InProcessAnswer {
         match destination {
             Destination::Direct(done) => done(reply),
             Destination::Dispatched(done) => {
-                let _ = shared
-                    .dispatch
-                    .send(Dispatch::Completion(Box::new(move || done(reply))));
+                shared.dispatcher.completion(Box::new(move || done(reply)));
             }
         }
     }

@@ -7,12 +7,14 @@
 
 mod async_client;
 mod calls;
+mod close;
 mod dispatcher;
 mod error;
 mod in_process;
 mod read_cache;
 pub mod recipes;
 mod remote;
+mod stateful;
 mod validate;
 mod watch_gate;
 mod watcher;
@@ -30,9 +32,10 @@ pub use watcher::{WatchStream, Watcher};
 use crate::op::{Op, OpResult, Reply};
 use crate::proto::{ErrorCode, KeeperState, WatchedEvent};
 use crate::server::{Engine, LocalSession, WatchRegistered};
-use dispatcher::{dispatch_loop, Dispatch, Shared};
+use dispatcher::{Dispatcher, Shared};
 use in_process::{Destination, InProcessAnswer};
 use read_cache::ReadCache;
+use stateful::is_stateful;
 use validate::validate_request;
 use watcher::WatchTables;
 
@@ -171,21 +174,23 @@ pub struct Client {
     shared: Arc<Shared>,
 }
 
+/// What a call needs to reach the session: the link and the state shared with the dispatcher,
+/// borrowed from the `Client`.
+#[derive(Clone, Copy)]
+struct Route<'a> {
+    link: &'a Link,
+    shared: &'a Arc<Shared>,
+}
+
 impl Client {
     fn new_shared(options: &ConnectOptions) -> Result<Arc<Shared>> {
-        let (sender, receiver) = crossbeam_channel::unbounded();
-        let shared = Arc::new(Shared {
+        Ok(Arc::new(Shared {
             tables: Mutex::new(WatchTables::new(options.watcher.clone())),
             cache: options.read_cache.map(ReadCache::new),
             gate: Arc::default(),
             state: AtomicU8::new(ClientState::Connected as u8),
-            dispatch: sender,
-        });
-        std::thread::Builder::new()
-            .name("zk-dispatch".into())
-            .spawn(move || dispatch_loop(receiver))
-            .map_err(|_| Error::new(ErrorCode::SystemError, None))?;
-        Ok(shared)
+            dispatcher: Dispatcher::start()?,
+        }))
     }
 
     pub(crate) fn in_process(engine: Arc<Engine>, options: ConnectOptions) -> Result<Client> {
@@ -206,7 +211,7 @@ impl Client {
         let session = match opened {
             Ok(session) => session,
             Err(code) => {
-                let _ = shared.dispatch.send(Dispatch::Stop);
+                shared.dispatcher.stop();
                 return Err(code.into());
             }
         };
@@ -216,10 +221,7 @@ impl Client {
         };
         if let Some(watcher) = options.watcher {
             let event = WatchedEvent::state(KeeperState::SyncConnected);
-            let _ = client
-                .shared
-                .dispatch
-                .send(Dispatch::Event(vec![watcher], event));
+            client.shared.dispatcher.event(vec![watcher], event);
         }
         Ok(client)
     }
@@ -237,7 +239,7 @@ impl Client {
                 shared,
             }),
             Err(error) => {
-                let _ = shared.dispatch.send(Dispatch::Stop);
+                shared.dispatcher.stop();
                 Err(error)
             }
         }
@@ -282,6 +284,13 @@ impl Client {
         self.shared.state()
     }
 
+    fn route(&self) -> Route<'_> {
+        Route {
+            link: &self.link,
+            shared: &self.shared,
+        }
+    }
+
     /// The same client with async methods.
     pub fn as_async(&self) -> AsyncClient<'_> {
         AsyncClient::new(self)
@@ -296,16 +305,6 @@ impl Client {
         }
     }
 
-    fn refusal(&self, path: Option<&str>) -> Option<Error> {
-        match self.state() {
-            ClientState::Connected | ClientState::Connecting => None,
-            ClientState::AuthFailed => Some(Error::new(ErrorCode::AuthFailed, path)),
-            ClientState::Expired | ClientState::Closed => {
-                Some(Error::new(ErrorCode::SessionExpired, path))
-            }
-        }
-    }
-
     fn call(&self, op: Op, path: Option<&str>, watcher: Option<&Watcher>) -> Result<Reply> {
         // The in-process fast path (no watcher, no cache): a read runs on this thread against
         // the engine's tree, with none of the deferred machinery; it is what in-process
@@ -313,7 +312,7 @@ impl Client {
         if let (Link::InProcess { engine, session }, None, None) =
             (&self.link, watcher, &self.shared.cache)
         {
-            if let Some(error) = self.refusal(path) {
+            if let Some(error) = self.route().refusal(path) {
                 return Err(error);
             }
             return match engine.call_now(session, op, &mut |_, _| {}) {
@@ -334,7 +333,7 @@ impl Client {
     ) -> PendingReply {
         let (sender, receiver) = crossbeam_channel::bounded(1);
         let done: Completion = Box::new(move |reply| drop(sender.send(reply)));
-        self.start(op, path, watcher, shape, done, false);
+        self.route().start(op, path, watcher, shape, done, false);
         // In process the answer is often there already.
         match receiver.try_recv() {
             Ok(reply) => PendingReply(PendingInner::Ready(Some(reply))),
@@ -342,10 +341,58 @@ impl Client {
         }
     }
 
+    /// Sends any op; the answer as `Reply` (a failed multi is an `Error` carrying every op's
+    /// result). The form bindings use: the typed calls are the same with typed answers.
+    pub fn submit(&self, op: Op, watcher: Option<Watcher>) -> Result<Reply> {
+        self.submit_deferred(op, watcher).wait()
+    }
+
+    /// `submit` without waiting: the answer comes through the returned `PendingReply`.
+    pub fn submit_deferred(&self, op: Op, watcher: Option<Watcher>) -> PendingReply {
+        if is_stateful(&op) {
+            return PendingReply(PendingInner::Ready(Some(self.submit_stateful(op, watcher))));
+        }
+        if let Err(error) = validate_request(&op) {
+            return PendingReply(PendingInner::Ready(Some(Err(error))));
+        }
+        let shape = shape_for(&op);
+        let path = op.path().map(str::to_string);
+        self.deferred(op, path.as_deref(), watcher.as_ref(), shape)
+    }
+
+    /// `submit` whose answer goes to `done` on the client's dispatcher thread, in order with
+    /// watch events (a change's events run before the completion of the write that made it),
+    /// as ZooKeeper's async callbacks do.
+    pub fn submit_async(&self, op: Op, watcher: Option<Watcher>, done: Completion) {
+        if !is_stateful(&op) {
+            if let Err(error) = validate_request(&op) {
+                return self.route().answer_now(done, Err(error), true);
+            }
+            let shape = shape_for(&op);
+            let path = op.path().map(str::to_string);
+            return self
+                .route()
+                .start(op, path.as_deref(), watcher.as_ref(), shape, done, true);
+        }
+        self.submit_stateful_async(op, watcher, done);
+    }
+}
+
+impl Route<'_> {
+    fn refusal(self, path: Option<&str>) -> Option<Error> {
+        match self.shared.state() {
+            ClientState::Connected | ClientState::Connecting => None,
+            ClientState::AuthFailed => Some(Error::new(ErrorCode::AuthFailed, path)),
+            ClientState::Expired | ClientState::Closed => {
+                Some(Error::new(ErrorCode::SessionExpired, path))
+            }
+        }
+    }
+
     /// Sends `op` on its way; its answer, shaped by `shape`, goes to `done`: on the answering
     /// thread, or through the dispatcher (`dispatched`), in order with watch events.
     fn start(
-        &self,
+        self,
         op: Op,
         path: Option<&str>,
         watcher: Option<&Watcher>,
@@ -381,13 +428,13 @@ impl Client {
             }
             done(shape(reply))
         });
-        match &self.link {
+        match self.link {
             Link::InProcess { engine, session } => {
                 // A read of a session with nothing waiting runs here and now.
                 let op = if dispatched {
                     op
                 } else {
-                    let shared = &self.shared;
+                    let shared = self.shared;
                     let mut on_watch = |watched: &str, registered: WatchRegistered| {
                         if let Some(watcher) = watcher {
                             shared
@@ -429,117 +476,13 @@ impl Client {
     }
 
     /// Hands an answer known without asking the server to `done`.
-    fn answer_now(&self, done: Completion, reply: Result<Reply>, dispatched: bool) {
+    fn answer_now(self, done: Completion, reply: Result<Reply>, dispatched: bool) {
         if dispatched {
-            let _ = self
-                .shared
-                .dispatch
-                .send(Dispatch::Completion(Box::new(move || done(reply))));
+            self.shared
+                .dispatcher
+                .completion(Box::new(move || done(reply)));
         } else {
             done(reply);
-        }
-    }
-
-    /// Sends any op; the answer as `Reply` (a failed multi is an `Error` carrying every op's
-    /// result). The form bindings use: the typed calls are the same with typed answers.
-    pub fn submit(&self, op: Op, watcher: Option<Watcher>) -> Result<Reply> {
-        self.submit_deferred(op, watcher).wait()
-    }
-
-    /// `submit` without waiting: the answer comes through the returned `PendingReply`.
-    pub fn submit_deferred(&self, op: Op, watcher: Option<Watcher>) -> PendingReply {
-        if is_stateful(&op) {
-            return PendingReply(PendingInner::Ready(Some(self.submit_stateful(op, watcher))));
-        }
-        if let Err(error) = validate_request(&op) {
-            return PendingReply(PendingInner::Ready(Some(Err(error))));
-        }
-        let shape = shape_for(&op);
-        let path = op.path().map(str::to_string);
-        self.deferred(op, path.as_deref(), watcher.as_ref(), shape)
-    }
-
-    /// `submit` whose answer goes to `done` on the client's dispatcher thread, in order with
-    /// watch events (a change's events run before the completion of the write that made it),
-    /// as ZooKeeper's async callbacks do.
-    pub fn submit_async(&self, op: Op, watcher: Option<Watcher>, done: Completion) {
-        if !is_stateful(&op) {
-            if let Err(error) = validate_request(&op) {
-                let _ = self
-                    .shared
-                    .dispatch
-                    .send(Dispatch::Completion(Box::new(move || done(Err(error)))));
-                return;
-            }
-            let shape = shape_for(&op);
-            let path = op.path().map(str::to_string);
-            return self.start(op, path.as_deref(), watcher.as_ref(), shape, done, true);
-        }
-        // addAuth, watch removal and close keep client-side state: through their typed calls.
-        let reply = self.submit(op, watcher);
-        let _ = self
-            .shared
-            .dispatch
-            .send(Dispatch::Completion(Box::new(move || done(reply))));
-    }
-
-    fn submit_stateful(&self, op: Op, watcher: Option<Watcher>) -> Result<Reply> {
-        match op {
-            Op::AddAuth { scheme, auth } => self.add_auth(&scheme, &auth).map(|()| Reply::Done),
-            Op::RemoveWatches { path, watcher_type } => match watcher {
-                Some(watcher) => self.remove_watcher(&path, &watcher, watcher_type),
-                None => self.remove_watches(&path, watcher_type),
-            }
-            .map(|()| Reply::Done),
-            Op::CheckWatches { path, watcher_type } => self
-                .check_watches(&path, watcher_type)
-                .map(|()| Reply::Done),
-            _ => self.close().map(|()| Reply::Done),
-        }
-    }
-
-    /// Closes the session: its ephemerals are deleted and its watches dropped. Later calls
-    /// answer SessionExpired, as ZooKeeper's clients do after close.
-    pub fn close(&self) -> Result<()> {
-        let from = [ClientState::Connected, ClientState::Connecting];
-        let was_connected = self.shared.transition(&from, ClientState::Closed);
-        let was_auth_failed = !was_connected
-            && self
-                .shared
-                .transition(&[ClientState::AuthFailed], ClientState::Closed);
-        if !was_connected && !was_auth_failed {
-            return Ok(()); // closed or expired already
-        }
-        let result = match &self.link {
-            Link::InProcess { engine, session } => {
-                let (sender, receiver) = crossbeam_channel::bounded(1);
-                let answer = InProcessAnswer {
-                    shared: self.shared.clone(),
-                    watcher: None,
-                    ticket: None,
-                    path: None,
-                    destination: Destination::Direct(Box::new(move |reply| {
-                        drop(sender.send(reply))
-                    })),
-                };
-                engine.submit(session, Op::CloseSession, Box::new(answer));
-                receiver
-                    .recv()
-                    .unwrap_or_else(|_| Err(Error::new(ErrorCode::ConnectionLoss, None)))
-                    .map(drop)
-            }
-            Link::Tcp(connection) => connection.close(),
-        };
-        if was_connected {
-            // As ZooKeeper's clients (3.5+): the default watcher and every waiting watcher hear
-            // (None, Closed), so nothing waits forever on a closed client.
-            self.shared
-                .dispatch(WatchedEvent::state(KeeperState::Closed));
-        }
-        match result {
-            // The session ended first (expired meanwhile): it is closed either way.
-            Err(error) if error.code() == ErrorCode::SessionExpired => Ok(()),
-            other => other,
         }
     }
 }
@@ -584,25 +527,6 @@ fn sets_watch(op: &Op) -> bool {
         }
         Op::AddWatch { .. } => true,
         _ => false,
-    }
-}
-
-/// Ops that keep client-side state (identities, watch tables, the session's end): they go
-/// through their typed calls.
-fn is_stateful(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::AddAuth { .. } | Op::RemoveWatches { .. } | Op::CheckWatches { .. } | Op::CloseSession
-    )
-}
-
-impl Drop for Client {
-    /// Closes the session. The dispatcher thread finishes the events already queued and stops
-    /// on its own; it is not joined, so a callback waiting on the dropping thread cannot
-    /// deadlock the drop (ZooKeeper's close does not join its event thread either).
-    fn drop(&mut self) {
-        let _ = self.close();
-        let _ = self.shared.dispatch.send(Dispatch::Stop);
     }
 }
 

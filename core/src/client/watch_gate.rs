@@ -37,7 +37,7 @@ impl WatchGate {
     }
 
     /// Before a removal: waits for other removals and for the calls setting watches.
-    pub(crate) fn exclusive(&self) -> Removal<'_> {
+    pub(crate) fn exclusive(self: &std::sync::Arc<Self>) -> Removal {
         let mut state = self.state.lock();
         while state.removing {
             self.changed.wait(&mut state);
@@ -47,7 +47,7 @@ impl WatchGate {
         while state.setting > 0 {
             self.changed.wait(&mut state);
         }
-        Removal(self)
+        Removal(self.clone())
     }
 }
 
@@ -65,9 +65,9 @@ impl Drop for SettingTicket {
 }
 
 /// Held by a removal until the server answered it.
-pub(crate) struct Removal<'a>(&'a WatchGate);
+pub(crate) struct Removal(std::sync::Arc<WatchGate>);
 
-impl Drop for Removal<'_> {
+impl Drop for Removal {
     fn drop(&mut self) {
         self.0.state.lock().removing = false;
         self.0.changed.notify_all();

@@ -209,3 +209,15 @@ pub fn serve_tcp(server: &Server) -> zookeeper_core::server::net::NetServer {
     )
     .unwrap()
 }
+
+/// Polls `done` every 5 ms; fails the test when it is not true within 10 s.
+pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

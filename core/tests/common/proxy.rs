@@ -1,6 +1,9 @@
 //! A TCP relay between a client and a server whose connections a test can cut, as a network
-//! failure would, without root.
+//! failure would, without root; which can lose replies the server did send, as a connection
+//! that breaks after the server applied a request but before its reply arrived; and which can
+//! hold the server's frames back for a while, as a slow network.
 
+use std::collections::{HashSet, VecDeque};
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +16,15 @@ pub struct Proxy {
     pub address: SocketAddr,
     open: Arc<Mutex<Vec<TcpStream>>>,
     refusing: Arc<AtomicBool>,
+    losses: Arc<Mutex<Losses>>,
+    holding: Arc<AtomicBool>,
+}
+
+/// Replies to lose: the next requests with these opcodes, in order, and the xids they got.
+#[derive(Default)]
+struct Losses {
+    opcodes: VecDeque<i32>,
+    xids: HashSet<i32>,
 }
 
 impl Proxy {
@@ -21,7 +33,14 @@ impl Proxy {
         let address = listener.local_addr().unwrap();
         let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
         let refusing = Arc::new(AtomicBool::new(false));
-        let (sockets, refuse) = (open.clone(), refusing.clone());
+        let losses: Arc<Mutex<Losses>> = Arc::default();
+        let holding = Arc::new(AtomicBool::new(false));
+        let (sockets, refuse, lose, hold) = (
+            open.clone(),
+            refusing.clone(),
+            losses.clone(),
+            holding.clone(),
+        );
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 if refuse.load(Ordering::SeqCst) {
@@ -34,26 +53,36 @@ impl Proxy {
                 sockets
                     .lock()
                     .extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
-                for (mut from, mut to) in [
-                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
-                    (server, client),
-                ] {
-                    std::thread::spawn(move || {
-                        let mut buffer = [0u8; 16 << 10];
-                        while let Ok(read) = from.read(&mut buffer) {
-                            if read == 0 || to.write_all(&buffer[..read]).is_err() {
-                                break;
+                let (requests, replies, held) = (lose.clone(), lose.clone(), hold.clone());
+                let (from, to) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    relay_frames(from, to, |header| {
+                        let mut losses = requests.lock();
+                        if let Some((xid, opcode)) = header {
+                            if losses.opcodes.front() == Some(&opcode) {
+                                losses.opcodes.pop_front();
+                                losses.xids.insert(xid);
                             }
                         }
-                        let _ = to.shutdown(Shutdown::Both);
-                    });
-                }
+                        true
+                    })
+                });
+                std::thread::spawn(move || {
+                    relay_frames(server, client, |header| {
+                        while held.load(Ordering::SeqCst) {
+                            std::thread::sleep(std::time::Duration::from_millis(1));
+                        }
+                        header.is_none_or(|(xid, _)| !replies.lock().xids.remove(&xid))
+                    })
+                });
             }
         });
         Proxy {
             address,
             open,
             refusing,
+            losses,
+            holding,
         }
     }
 
@@ -68,4 +97,55 @@ impl Proxy {
     pub fn heal(&self) {
         self.refusing.store(false, Ordering::SeqCst);
     }
+
+    /// The replies to the next requests with these opcodes (in this order) are lost: each
+    /// breaks its connection instead of reaching the client, after the server did what the
+    /// request asked.
+    pub fn lose_replies_to(&self, opcodes: &[i32]) {
+        self.losses.lock().opcodes.extend(opcodes);
+    }
+
+    /// While `hold` is true, nothing the server sends reaches the client (it is delivered
+    /// once released).
+    pub fn hold_replies(&self, hold: bool) {
+        self.holding.store(hold, Ordering::SeqCst);
+    }
+}
+
+/// Relays ZooKeeper frames (a 4-byte length, then the body) from `from` to `to` until either
+/// side closes or `pass` refuses a frame, then closes both. `pass` sees every frame's xid and
+/// its next 4 bytes (a request's opcode), or None for the handshake that opens a connection.
+fn relay_frames(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    mut pass: impl FnMut(Option<(i32, i32)>) -> bool,
+) {
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buffer = [0u8; 16 << 10];
+    let mut handshake_seen = false;
+    'relay: while let Ok(read) = from.read(&mut buffer) {
+        if read == 0 {
+            break;
+        }
+        pending.extend_from_slice(&buffer[..read]);
+        while pending.len() >= 4 {
+            let length = u32::from_be_bytes(pending[..4].try_into().unwrap()) as usize;
+            if pending.len() < 4 + length {
+                break;
+            }
+            let frame: Vec<u8> = pending.drain(..4 + length).collect();
+            let word = |at: usize| {
+                frame
+                    .get(at..at + 4)
+                    .map_or(0, |bytes| i32::from_be_bytes(bytes.try_into().unwrap()))
+            };
+            let header = handshake_seen.then(|| (word(4), word(8)));
+            handshake_seen = true;
+            if !pass(header) || to.write_all(&frame).is_err() {
+                break 'relay;
+            }
+        }
+    }
+    let _ = to.shutdown(Shutdown::Both);
+    let _ = from.shutdown(Shutdown::Both);
 }

@@ -5,7 +5,7 @@
 //! znode operations, `batches.rs` ACLs and multi, `session.rs` the rest.
 
 mod batches;
-mod nodes;
+pub(crate) mod nodes;
 mod session;
 
 pub use session::{zk_add_watch_mode, zk_watcher_type};

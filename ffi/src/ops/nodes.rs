@@ -168,7 +168,7 @@ unsafe fn read_request(
 ) -> Result<Request, zk_result> {
     // SAFETY: per the caller's contract.
     let path = unsafe { text(path) }?;
-    let watcher = handle.watcher(watcher, watcher_userdata);
+    let watcher = handle.watcher(watcher, watcher_userdata)?;
     Ok((make(path.to_string(), watcher.is_some()), watcher))
 }
 

@@ -106,7 +106,9 @@ pub unsafe extern "C" fn zk_add_auth(
     }
 }
 
-/// `zk_add_auth` with a completion.
+/// `zk_add_auth` with a completion. Returns without waiting for the server; the completion
+/// runs on the dispatcher thread once it answered, after a failure has moved the client to
+/// `ZK_STATE_AUTH_FAILED`.
 ///
 /// # Safety
 /// As `zk_add_auth`.
@@ -153,7 +155,7 @@ unsafe fn add_watch_request(
     // SAFETY: per the caller's contract.
     let path = unsafe { text(path) }?.to_string();
     let watcher = handle
-        .watcher(watcher, watcher_userdata)
+        .watcher(watcher, watcher_userdata)?
         .ok_or(zk_result::ZK_NULL_ARGUMENT)?;
     Ok((Op::AddWatch { path, mode }, Some(watcher)))
 }
@@ -271,7 +273,10 @@ pub unsafe extern "C" fn zk_remove_watches(
     }
 }
 
-/// `zk_remove_watches` with a completion.
+/// `zk_remove_watches` with a completion. Returns without waiting for the server's answer;
+/// the removed watchers hear their "watch removed" event before the completion runs. Made
+/// while another removal or a call setting a watch is on its way, it first waits for their
+/// answers (as calls setting watches wait for a removal), so calls keep their order.
 ///
 /// # Safety
 /// As `zk_remove_watches`.

@@ -1,5 +1,6 @@
 /* A minimal harness for the C tests: CHECK records a failure with its line and goes on;
- * EXPECT_RC compares zk_result codes by name; finish() prints "N passed, N failed". */
+ * EXPECT_RC compares zk_result codes by name; finish() prints "N passed, N failed";
+ * connect_tcp and start_tcp_server run a test over TCP as well as in process. */
 #ifndef ZKRS_CHECK_H
 #define ZKRS_CHECK_H
 
@@ -72,5 +73,27 @@ static inline long now_ms(void) {
     while (!(condition) && now_ms() < deadline_) sleep_ms(5);                     \
     (condition);                                                                  \
   })
+
+/* How a test opens a client on an embedded server: in process (zk_server_connect) or over
+ * TCP (connect_tcp, which needs a server started with a port). */
+typedef zk_result (*connect_fn)(const zk_server *server, const zk_client_options *options,
+                                zk_client **client_out);
+
+static inline zk_result connect_tcp(const zk_server *server, const zk_client_options *options,
+                                    zk_client **client_out) {
+  char hosts[64];
+  zk_result rc = zk_server_address(server, hosts, sizeof hosts);
+  return rc != ZK_OK ? rc : zk_client_connect(hosts, options, client_out);
+}
+
+/* An embedded server in memory that also serves TCP on a free port. */
+static inline zk_server *start_tcp_server(void) {
+  zk_server_options options;
+  zk_server_options_init(&options);
+  options.port = 0;
+  zk_server *server = NULL;
+  REQUIRE_OK(zk_server_start(&options, &server));
+  return server;
+}
 
 #endif

@@ -10,6 +10,9 @@ static void test_result_messages(void) {
   CHECK(strcmp(zk_result_message(ZK_NONODE), "no node") == 0);
   CHECK(strcmp(zk_result_message(-101), "no node") == 0);
   CHECK(strcmp(zk_result_message(12345), "unknown result code") == 0);
+  CHECK(strcmp(zk_result_message(ZK_NOTREADONLY),
+               "state-changing request is passed to read-only server") == 0);
+  CHECK(strcmp(zk_result_message(ZK_LIMIT_EXCEEDED), "a limit of the library was reached") == 0);
   CHECK(ZK_NONODE == -101 && ZK_NODEEXISTS == -110 && ZK_SESSIONEXPIRED == -112);
   CHECK(ZK_NULL_ARGUMENT < -1000 + 1 && ZK_PANIC < -1000);
 }
@@ -31,6 +34,14 @@ static void test_server_lifecycle(void) {
   options.tick_ms = 0;
   EXPECT_RC(zk_server_start(&options, &server), ZK_START_FAILED);
   CHECK(server == NULL);
+  /* the reason is the caller's to ask for; the library writes nothing to stderr */
+  char reason[512];
+  char small[8] = "unset";
+  EXPECT_OK(zk_server_start_error(reason, sizeof reason));
+  CHECK(strcmp(reason, "invalid server configuration: tick_ms must be greater than 0") == 0);
+  EXPECT_RC(zk_server_start_error(small, sizeof small), ZK_BUFFER_TOO_SMALL);
+  CHECK(strcmp(small, "unset") == 0);
+  EXPECT_RC(zk_server_start_error(NULL, 8), ZK_NULL_ARGUMENT);
 
   options.tick_ms = 500;
   REQUIRE_OK(zk_server_start(&options, &server));
@@ -55,6 +66,8 @@ static void test_server_lifecycle(void) {
 
   zk_server *in_process = NULL;
   REQUIRE_OK(zk_server_start(NULL, &in_process));
+  EXPECT_OK(zk_server_start_error(reason, sizeof reason));
+  CHECK(strcmp(reason, "") == 0); /* a start that succeeded clears it */
   EXPECT_RC(zk_server_address(in_process, address, sizeof address), ZK_NOT_LISTENING);
   zk_server_free(in_process);
 
@@ -84,6 +97,10 @@ static void test_server_from_zoo_cfg(void) {
   unlink(path);
 
   EXPECT_RC(zk_server_start_from_config("/nonexistent/zoo.cfg", &server), ZK_START_FAILED);
+  char reason[512];
+  EXPECT_OK(zk_server_start_error(reason, sizeof reason));
+  CHECK(strcmp(reason, "cannot read /nonexistent/zoo.cfg: No such file or directory (os error 2)") ==
+        0);
   EXPECT_RC(zk_server_start_from_config(INVALID_UTF8_PATH, &server), ZK_INVALID_UTF8);
   EXPECT_RC(zk_server_start_from_config(NULL, &server), ZK_NULL_ARGUMENT);
 }

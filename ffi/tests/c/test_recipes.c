@@ -1,6 +1,8 @@
 /* Guards the recipes as C sees them: two holders of one lock, a reader let past a waiting
- * writer, a semaphore over its leases, an election with two leaders, a latch that does not
- * hand over; and across processes, a killed holder whose lock or leadership never passes on
+ * writer, a semaphore over its leases or whose cancel does not stop a waiting contender, an
+ * election with two leaders, a latch that does not hand over, a blocking acquire inside a
+ * callback that can only time out, connection-loss retries that outlast the caller's
+ * timeout; and across processes, a killed holder whose lock or leadership never passes on
  * (the other process must take over within the session timeout). */
 #include <pthread.h>
 #include <signal.h>
@@ -124,15 +126,156 @@ static void test_semaphore(zk_server *server) {
   CHECK(released);
   EXPECT_OK(zk_semaphore_acquire(c, true, 5000, &acquired));
   CHECK(acquired);
-  EXPECT_OK(zk_semaphore_cancel(c));
   EXPECT_OK(zk_semaphore_release(a, &released));
   CHECK(!released);
+  EXPECT_OK(zk_semaphore_release(b, &released));
+  EXPECT_OK(zk_semaphore_release(c, &released));
   zk_semaphore_free(a);
   zk_semaphore_free(b);
   zk_semaphore_free(c);
   zk_semaphore_free(mismatched);
   zk_semaphore_free(NULL);
   zk_client_free(client);
+}
+
+typedef struct semaphore_job {
+  zk_semaphore *semaphore;
+  int rc;
+  long took_ms;
+} semaphore_job;
+
+static void *acquire_lease(void *userdata) {
+  semaphore_job *job = userdata;
+  bool acquired = false;
+  long started = now_ms();
+  job->rc = zk_semaphore_acquire(job->semaphore, true, 5000, &acquired);
+  job->took_ms = now_ms() - started;
+  return NULL;
+}
+
+static int lock_contenders_are(zk_client *client, const char *path, int count) {
+  zk_lock *observer = NULL;
+  zk_strings *names = NULL;
+  if (zk_lock_new(client, path, "o", ZK_LOCK_EXCLUSIVE, &observer) != ZK_OK) return 0;
+  int same = zk_lock_contenders(observer, &names) == ZK_OK && (int)names->count == count;
+  zk_strings_free(names);
+  zk_lock_free(observer);
+  return same;
+}
+
+/* b waits for a lease while holding the inner lock <path>-__lock__; c waits for that lock:
+ * a cancel must stop c there, not at its timeout. */
+static void test_semaphore_cancel_reaches_a_waiting_contender(zk_server *server) {
+  zk_client *clients[3];
+  zk_semaphore *holders[3];
+  const char *names[3] = {"a", "b", "c"};
+  for (int i = 0; i < 3; i++) {
+    clients[i] = connect_to(server);
+    REQUIRE_OK(zk_semaphore_new(clients[i], "/busy", names[i], 1, &holders[i]));
+  }
+  bool acquired = false, released = false;
+  EXPECT_OK(zk_semaphore_acquire(holders[0], true, 1000, &acquired));
+  semaphore_job b = {holders[1], -1, 0}, c = {holders[2], -1, 0};
+  pthread_t b_thread, c_thread;
+  pthread_create(&b_thread, NULL, acquire_lease, &b);
+  CHECK(WAIT_FOR(lock_contenders_are(clients[0], "/busy-__lock__", 1), 5000));
+  pthread_create(&c_thread, NULL, acquire_lease, &c);
+  CHECK(WAIT_FOR(lock_contenders_are(clients[0], "/busy-__lock__", 2), 5000));
+  long cancelled_at = now_ms();
+  EXPECT_OK(zk_semaphore_cancel(holders[2]));
+  pthread_join(c_thread, NULL);
+  CHECK(c.rc == ZK_CANCELLED);
+  CHECK(now_ms() - cancelled_at < 1000);
+  EXPECT_OK(zk_semaphore_release(holders[0], &released));
+  pthread_join(b_thread, NULL);
+  CHECK(b.rc == ZK_OK);
+  EXPECT_OK(zk_semaphore_release(holders[1], &released));
+  CHECK(released);
+  for (int i = 0; i < 3; i++) {
+    zk_semaphore_free(holders[i]);
+    zk_client_free(clients[i]);
+  }
+}
+
+/* A blocking acquire inside a watcher of the lock's own client could only time out (the
+ * wake-up queues behind it): it answers ZK_INVALID_STATE at once. */
+typedef struct in_callback {
+  zk_lock *lock;
+  zk_leader_latch *latch;
+  int lock_rc, try_rc, await_rc;
+  long took_ms;
+  int done;
+} in_callback;
+
+static void acquire_in_watcher(void *userdata, const zk_watch_event *event) {
+  in_callback *call = userdata;
+  if (event->event_type != 1 /* created */) return;
+  bool acquired = true, leader = true;
+  long started = now_ms();
+  call->lock_rc = zk_lock_acquire(call->lock, true, 3000, &acquired);
+  call->try_rc = zk_lock_acquire(call->lock, false, 0, &acquired);
+  call->await_rc = zk_leader_latch_await(call->latch, -1, &leader);
+  call->took_ms = now_ms() - started;
+  __atomic_store_n(&call->done, 1, __ATOMIC_SEQ_CST);
+}
+
+static void test_blocking_calls_inside_callbacks(zk_server *server) {
+  zk_client *holder_client = connect_to(server), *client = connect_to(server);
+  zk_lock *holder = NULL;
+  in_callback call = {NULL, NULL, -1, -1, -1, 0, 0};
+  REQUIRE_OK(zk_lock_new(holder_client, "/cb-lock", "h", ZK_LOCK_EXCLUSIVE, &holder));
+  REQUIRE_OK(zk_lock_new(client, "/cb-lock", "x", ZK_LOCK_EXCLUSIVE, &call.lock));
+  REQUIRE_OK(zk_leader_latch_new(client, "/cb-latch", "x", NULL, NULL, &call.latch));
+  bool acquired = false;
+  EXPECT_OK(zk_lock_acquire(holder, true, 1000, &acquired));
+  EXPECT_RC(zk_exists(client, "/go", acquire_in_watcher, &call, NULL), ZK_NONODE);
+  EXPECT_OK(zk_create(holder_client, "/go", NULL, 0, NULL, 0, ZK_PERSISTENT, -1, NULL, NULL));
+  CHECK(WAIT_FOR(__atomic_load_n(&call.done, __ATOMIC_SEQ_CST), 5000));
+  CHECK(call.lock_rc == ZK_INVALID_STATE);
+  CHECK(call.try_rc == ZK_OK); /* a non-blocking look is fine */
+  CHECK(call.await_rc == ZK_INVALID_STATE);
+  CHECK(call.took_ms < 1000);
+  bool released = false;
+  EXPECT_OK(zk_lock_release(holder, &released));
+  zk_lock_free(holder);
+  zk_lock_free(call.lock);
+  zk_leader_latch_free(call.latch);
+  zk_client_free(holder_client);
+  zk_client_free(client);
+}
+
+/* With the server gone, retries stop at the caller's timeout; a non-blocking call makes one
+ * attempt. */
+static void test_retries_end_at_the_callers_timeout(void) {
+  char data_dir[] = "/tmp/zkrs-recipes-XXXXXX";
+  if (mkdtemp(data_dir) == NULL) {
+    perror("mkdtemp");
+    exit(2);
+  }
+  zk_server_options options;
+  zk_server_options_init(&options);
+  options.data_dir = data_dir;
+  zk_server *server = NULL;
+  REQUIRE_OK(zk_server_start(&options, &server));
+  zk_client *client = connect_to(server);
+  zk_lock *lock = NULL;
+  REQUIRE_OK(zk_lock_new(client, "/l", "x", ZK_LOCK_EXCLUSIVE, &lock));
+  /* a durable server's in-process clients lose their connection for good when it stops */
+  EXPECT_OK(zk_server_stop(server));
+  bool acquired = false;
+  long started = now_ms();
+  EXPECT_RC(zk_lock_acquire(lock, true, 100, &acquired), ZK_CONNECTIONLOSS);
+  long took = now_ms() - started;
+  CHECK(took < 600);
+  started = now_ms();
+  EXPECT_RC(zk_lock_acquire(lock, false, 0, &acquired), ZK_CONNECTIONLOSS);
+  CHECK(now_ms() - started < 100);
+  zk_lock_free(lock);
+  zk_client_free(client);
+  zk_server_free(server);
+  char command[64];
+  snprintf(command, sizeof command, "rm -rf %s", data_dir);
+  CHECK(system(command) == 0);
 }
 
 static int leaders_now = 0, leaders_peak = 0, led_count = 0;
@@ -324,7 +467,10 @@ int main(int argc, char **argv) {
   test_semaphore(server);
   test_election(server);
   test_latch(server);
+  test_semaphore_cancel_reaches_a_waiting_contender(server);
+  test_blocking_calls_inside_callbacks(server);
   zk_server_free(server);
+  test_retries_end_at_the_callers_timeout();
   test_across_processes(argv[1]);
   return finish("test_recipes");
 }

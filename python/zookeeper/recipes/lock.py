@@ -74,7 +74,7 @@ class Lock:
 
     @property
     def is_acquired(self) -> bool:
-        """True while this contender holds the lock."""
+        """True while this contender holds the lock (false once its session ended)."""
         return self._native.is_acquired
 
     @property
@@ -83,7 +83,7 @@ class Lock:
         return self._native.cancelled
 
     def cancel(self) -> None:
-        """Makes a pending :meth:`acquire` raise :class:`CancelledError`."""
+        """Makes a pending (or the next) :meth:`acquire` raise :class:`CancelledError`."""
         self._native.cancel()
 
     def acquire(
@@ -95,12 +95,16 @@ class Lock:
         call waits up to ``timeout`` seconds (``None``: forever) and raises
         :class:`LockTimeout` when that passes, or :class:`CancelledError` after
         :meth:`cancel`. ``ephemeral=False`` makes the contender's znode persistent: the lock
-        then outlives the session and only :meth:`release` frees it.
+        then outlives the session and only :meth:`release` frees it. Connection loss is
+        retried within ``timeout``; a non-blocking call tries once. A blocking call inside a
+        watcher or callback of this lock's own client raises :class:`RuntimeError` at once:
+        the event that would end its wait runs on the same thread, after it.
         """
         return self._native.acquire(bool(blocking), _timeout_s(timeout), bool(ephemeral))
 
     def release(self) -> bool:
-        """Releases the lock; False when this contender did not hold it."""
+        """Releases the lock; False when this contender did not hold it (a lock lost with its
+        session included: its znode went with the session)."""
         return self._native.release()
 
     def contenders(self) -> List[str]:
@@ -183,7 +187,8 @@ class Semaphore:
         return self._native.cancelled
 
     def cancel(self) -> None:
-        """Makes a pending :meth:`acquire` raise :class:`CancelledError`."""
+        """Makes a pending (or the next) :meth:`acquire` raise :class:`CancelledError`, also
+        one waiting for another contender to finish looking at the leases."""
         self._native.cancel()
 
     def acquire(self, blocking: bool = True, timeout: Optional[float] = None) -> bool:

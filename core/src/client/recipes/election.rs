@@ -34,11 +34,13 @@ impl LeaderElection {
 
     /// Blocks until elected, runs `lead`, and gives up leadership when it returns; its value
     /// comes back as `Some`. `Ok(None)` without running it after `cancel`. A leader whose
-    /// session ends is replaced, but its function is not interrupted.
+    /// session ends is replaced, but its function is not interrupted; the next `run` contends
+    /// afresh. `InvalidState` inside a callback of the slot's client.
     pub fn run<T>(&self, lead: impl FnOnce() -> T) -> RecipeResult<Option<T>> {
         match self.lock.acquire(true, None, true) {
-            Ok(_) => {}
-            Err(RecipeError::Cancelled) => return Ok(None),
+            Ok(true) => {}
+            // Not elected: only lead a lock this contender holds.
+            Ok(false) | Err(RecipeError::Cancelled) => return Ok(None),
             Err(error) => return Err(error),
         }
         let mut guard = ReleaseOnUnwind {

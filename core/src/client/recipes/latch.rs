@@ -11,17 +11,18 @@
 //! One worker thread per started latch makes every ZooKeeper call and every listener call, so
 //! watch callbacks only hand it work and never block the client's dispatcher thread.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 
+use super::protected::create_protected;
 use super::support::{
-    child_path, create_protected, ensure_path, identifiers, normalize, retry, split_sequence,
-    uuid_dashed, RecipeError, RecipeResult, SessionSlot,
+    child_path, ensure_path, identifiers, normalize, refuse_in_callback, retry, split_sequence,
+    uuid_dashed, Deadline, RecipeError, RecipeResult, SessionSlot,
 };
 use crate::client::{Error, Watcher};
 use crate::proto::{CreateMode, ErrorCode, EventType, KeeperState, WatchedEvent};
@@ -64,9 +65,15 @@ struct Status {
     leader: bool,
     notify_on_close: bool,
     node_path: Option<String>,
-    worker: Option<ThreadId>,
     worker_done: bool,
     subscription: Option<u64>,
+}
+
+thread_local! {
+    /// The latch whose worker this thread is; null on every other thread. A plain pointer
+    /// compared, never followed: asking costs threads the library did not start (a C
+    /// program's) no allocation, as `std::thread::current()` would.
+    static LATCH_WORKING: Cell<*const Inner> = const { Cell::new(std::ptr::null()) };
 }
 
 /// What watchers and the session slot use to hand the worker work.
@@ -110,6 +117,10 @@ struct Inner {
     changed: Condvar,
     listeners: Mutex<Vec<(u64, LatchListener)>>,
     next_listener: AtomicU64,
+    /// Held while listeners run, so silencing them can wait for a call in progress.
+    calling_listeners: Mutex<()>,
+    /// Set when the latch is dropped: no listener call starts after that.
+    listeners_silenced: AtomicBool,
     feed: Feed,
     receiver: Mutex<Option<Receiver<Work>>>,
     /// One watcher for every watch the latch sets, so repeated checks do not pile up watchers.
@@ -143,13 +154,14 @@ impl LeaderLatch {
                     leader: false,
                     notify_on_close: false,
                     node_path: None,
-                    worker: None,
                     worker_done: false,
                     subscription: None,
                 }),
                 changed: Condvar::new(),
                 listeners: Mutex::new(Vec::new()),
                 next_listener: AtomicU64::new(1),
+                calling_listeners: Mutex::new(()),
+                listeners_silenced: AtomicBool::new(false),
                 feed,
                 receiver: Mutex::new(Some(receiver)),
                 watcher: Watcher::new(move |event| watched.event(&event)),
@@ -207,12 +219,12 @@ impl LeaderLatch {
             return Err(RecipeError::InvalidState("the latch's worker already ran"));
         };
         let worker_inner = self.inner.clone();
-        let spawned = std::thread::Builder::new()
+        // Not joined: `close` waits for the worker's `finish` instead, boundedly.
+        std::thread::Builder::new()
             .name("zk-leader-latch".into())
             .spawn(move || worker_inner.run(receiver))
             .map_err(|_| RecipeError::ZooKeeper(Error::from(ErrorCode::SystemError)))?;
         status.state = LatchState::Started;
-        status.worker = Some(spawned.thread().id());
         // A new session in the slot means our znode belonged to the old one: rejoin.
         let work = self.inner.feed.work.clone();
         status.subscription = Some(self.inner.slot.subscribe(Arc::new(move || {
@@ -243,7 +255,7 @@ impl LeaderLatch {
             self.inner.slot.unsubscribe(id);
         }
         let _ = self.inner.feed.work.send(Work::Close);
-        if status.worker == Some(std::thread::current().id()) {
+        if self.inner.is_worker_thread() {
             return;
         }
         let deadline = Instant::now() + Duration::from_millis(CLOSE_WAIT_MS_MAX);
@@ -266,9 +278,14 @@ impl LeaderLatch {
     }
 
     /// Waits until this participant leads, up to `timeout` (None: forever); true when it
-    /// does. False at once when the latch is not started.
-    pub fn await_leadership(&self, timeout: Option<Duration>) -> bool {
-        let deadline = timeout.map(|timeout| Instant::now() + timeout);
+    /// does. False at once when the latch is not started. `InvalidState` for a wait inside a
+    /// callback of the slot's client (a zero timeout only looks), since the events that move
+    /// leadership would queue behind it.
+    pub fn await_leadership(&self, timeout: Option<Duration>) -> RecipeResult<bool> {
+        if timeout != Some(Duration::ZERO) {
+            refuse_in_callback(&self.inner.slot)?;
+        }
+        let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
         let mut status = self.inner.status.lock();
         while status.state == LatchState::Started && !status.leader {
             match deadline {
@@ -285,7 +302,7 @@ impl LeaderLatch {
                 None => self.inner.changed.wait(&mut status),
             }
         }
-        status.state == LatchState::Started && status.leader
+        Ok(status.state == LatchState::Started && status.leader)
     }
 
     /// The identifiers of all participants, the leader first.
@@ -306,9 +323,15 @@ impl LeaderLatch {
 }
 
 impl Drop for LeaderLatch {
-    /// A latch dropped without `close` leaves the election silently.
+    /// A latch dropped without `close` leaves the election silently. Once dropped, no listener
+    /// runs again: a call in progress on the worker is waited for (unless the drop happens in
+    /// that very call), so a listener's captured state may go with the latch.
     fn drop(&mut self) {
         self.close(false);
+        self.inner.listeners_silenced.store(true, Ordering::Release);
+        if !self.inner.is_worker_thread() {
+            drop(self.inner.calling_listeners.lock());
+        }
     }
 }
 
@@ -322,9 +345,17 @@ impl std::fmt::Debug for LeaderLatch {
     }
 }
 
+impl Inner {
+    /// True on the latch's worker thread, that is inside a listener.
+    fn is_worker_thread(&self) -> bool {
+        LATCH_WORKING.with(|latch| std::ptr::eq(latch.get(), self))
+    }
+}
+
 // The rest runs on the worker thread.
 impl Inner {
     fn run(&self, receiver: Receiver<Work>) {
+        LATCH_WORKING.with(|latch| latch.set(self));
         let mut backoff_ms = 0;
         let mut retry_work: Option<Work> = None;
         loop {
@@ -370,7 +401,9 @@ impl Inner {
     }
 
     fn ordered_children(&self) -> RecipeResult<Vec<String>> {
-        let children = match retry(|| Ok(self.slot.client()?.get_children(&self.path, None)?)) {
+        let children = match retry(Deadline::none(), || {
+            Ok(self.slot.client()?.get_children(&self.path, None)?)
+        }) {
             Ok(children) => children,
             Err(error) if error.zookeeper_code() == Some(ErrorCode::NoNode) => return Ok(vec![]),
             Err(error) => return Err(error),
@@ -390,13 +423,16 @@ impl Inner {
     fn reset(&self) -> RecipeResult<()> {
         self.set_leader(false);
         self.delete_node()?;
-        retry(|| ensure_path(&*self.slot.client()?, &self.path))?;
+        retry(Deadline::none(), || {
+            ensure_path(&*self.slot.client()?, &self.path)
+        })?;
         let created = create_protected(
             &self.slot,
             &self.path,
             &self.prefix,
             self.id.as_bytes(),
             CreateMode::EphemeralSequential,
+            Deadline::none(),
         )?;
         self.status.lock().node_path = Some(created);
         Ok(())
@@ -426,7 +462,7 @@ impl Inner {
             } else {
                 child_path(&self.path, &ordered[index - 1])
             };
-            let exists = retry(|| {
+            let exists = retry(Deadline::none(), || {
                 Ok(self
                     .slot
                     .client()?
@@ -444,7 +480,9 @@ impl Inner {
         let Some(node_path) = self.status.lock().node_path.clone() else {
             return Ok(());
         };
-        match retry(|| Ok(self.slot.client()?.delete(&node_path, -1)?)) {
+        match retry(Deadline::none(), || {
+            Ok(self.slot.client()?.delete(&node_path, -1)?)
+        }) {
             Ok(()) => {}
             Err(error) if error.zookeeper_code() == Some(ErrorCode::NoNode) => {}
             Err(error) => return Err(error),
@@ -483,6 +521,7 @@ impl Inner {
     }
 
     fn call_listeners(&self, leader: bool) {
+        let _calling = self.calling_listeners.lock();
         let listeners: Vec<LatchListener> = self
             .listeners
             .lock()
@@ -490,6 +529,9 @@ impl Inner {
             .map(|(_, listener)| listener.clone())
             .collect();
         for listener in listeners {
+            if self.listeners_silenced.load(Ordering::Acquire) {
+                return;
+            }
             // A listener's bug must not stop the latch.
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listener(leader))).is_err()
             {

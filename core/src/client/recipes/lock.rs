@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use super::protected::create_protected;
 use super::support::{
-    child_path, create_protected, ensure_path, identifiers, normalize, retry, split_sequence,
+    child_path, ensure_path, identifiers, normalize, refuse_in_callback, retry, split_sequence,
     uuid_hex, Deadline, RecipeError, RecipeResult, SessionSlot, Signal,
 };
 use crate::client::Watcher;
@@ -56,6 +57,10 @@ impl LockKind {
 struct Held {
     /// The name (not path) of this contender's znode while it has one.
     node: Option<String>,
+    /// The session the znode was created under: an ephemeral one ends with it, and the lock
+    /// with it.
+    session_id: i64,
+    ephemeral: bool,
     acquired: bool,
 }
 
@@ -73,6 +78,8 @@ pub struct Lock {
     held: Mutex<Held>,
     cancelled: AtomicBool,
     wake: Arc<Signal>,
+    /// Raises `wake`; one for every watch the contender sets, so waits do not pile up watchers.
+    watcher: Watcher,
     /// One acquire at a time per contender: a second waits for the first.
     acquiring: Mutex<()>,
 }
@@ -84,6 +91,8 @@ impl Lock {
     /// Prepares a contender for the lock at `path`; nothing is created before `acquire`.
     /// `identifier` is stored in the contender's znode and listed by `contenders`.
     pub fn new(slot: SessionSlot, path: &str, identifier: &str, kind: LockKind) -> Lock {
+        let wake = Arc::new(Signal::default());
+        let raised = wake.clone();
         Lock {
             slot,
             path: normalize(path),
@@ -93,7 +102,10 @@ impl Lock {
             prefix: uuid_hex() + kind.node_name(),
             held: Mutex::new(Held::default()),
             cancelled: AtomicBool::new(false),
-            wake: Arc::new(Signal::default()),
+            wake,
+            // Any event wakes the waiter: the predecessor going, or a connection change that
+            // may mean our own node is gone.
+            watcher: Watcher::new(move |_| raised.raise()),
             acquiring: Mutex::new(()),
         }
     }
@@ -130,9 +142,27 @@ impl Lock {
         self.held.lock().node.clone()
     }
 
-    /// True while this contender holds the lock.
+    /// True while this contender holds the lock: acquired, and for an ephemeral znode, the
+    /// session it was created under is still the slot's and alive (the znode went with it).
     pub fn is_acquired(&self) -> bool {
-        self.held.lock().acquired
+        let held = self.held.lock();
+        held.acquired && self.node_lives(&held)
+    }
+
+    /// False once an ephemeral znode's session is no longer the slot's live one.
+    fn node_lives(&self, held: &Held) -> bool {
+        !held.ephemeral
+            || self.slot.client().is_ok_and(|client| {
+                client.session_id() == held.session_id && !client.state().is_terminal()
+            })
+    }
+
+    /// Forgets a znode that went with its session, so the next acquire starts afresh.
+    fn forget_lost_node(&self) {
+        let mut held = self.held.lock();
+        if held.node.is_some() && !self.node_lives(&held) {
+            *held = Held::default();
+        }
     }
 
     /// True after `cancel` until a cancelled acquire has reported it.
@@ -146,28 +176,45 @@ impl Lock {
         self.wake.raise();
     }
 
+    /// Forgets a cancel that another recipe's acquire reported for this lock (a semaphore's
+    /// cancel reaches its inner lock, whose acquire may have succeeded first).
+    pub(crate) fn clear_cancelled(&self) {
+        self.cancelled.store(false, Ordering::Release);
+    }
+
     /// Acquires the lock; `Ok(true)` when held.
     ///
-    /// `blocking == false` answers `Ok(false)` at once when another contender holds it. A
-    /// blocking call waits up to `timeout` (None: forever), then fails with `Timeout`, or with
-    /// `Cancelled` after `cancel`. `ephemeral == false` makes the node persistent: the lock
-    /// then outlives the session and only `release` frees it. A failed or non-blocking attempt
-    /// leaves no node behind.
+    /// `blocking == false` answers `Ok(false)` at once when another contender holds it, and
+    /// makes one attempt at each step (a connection loss is not retried). A blocking call
+    /// waits up to `timeout` (None: forever), then fails with `Timeout`, or with `Cancelled`
+    /// after `cancel`; connection loss is retried within that time. `ephemeral == false`
+    /// makes the node persistent: the lock then outlives the session and only `release` frees
+    /// it. A failed or non-blocking attempt leaves no node behind. `InvalidState` for a
+    /// blocking call inside a callback of the slot's client (see `refuse_in_callback`).
     pub fn acquire(
         &self,
         blocking: bool,
         timeout: Option<Duration>,
         ephemeral: bool,
     ) -> RecipeResult<bool> {
-        let deadline = Deadline::after(timeout);
+        let deadline = if blocking {
+            refuse_in_callback(&self.slot)?;
+            Deadline::after(timeout)
+        } else {
+            Deadline::now()
+        };
         let _serial = match (blocking, deadline.remaining()) {
             (false, _) => self.acquiring.try_lock(),
             (true, None) => Some(self.acquiring.lock()),
-            (true, Some(remaining)) => self.acquiring.try_lock_for(remaining),
+            (true, Some(remaining)) => match self.acquiring.try_lock_for(remaining) {
+                Some(serial) => Some(serial),
+                None => return Err(RecipeError::Timeout),
+            },
         };
         let Some(_serial) = _serial else {
             return Ok(false);
         };
+        self.forget_lost_node();
         let already_acquired = self.is_acquired();
         match self.acquire_until(blocking, deadline, ephemeral) {
             Ok(true) => {
@@ -216,7 +263,11 @@ impl Lock {
                 Err(NodeVanished) => {
                     self.held.lock().node = None;
                     if deadline.expired() {
-                        return Err(RecipeError::Timeout);
+                        return if blocking {
+                            Err(RecipeError::Timeout)
+                        } else {
+                            Ok(false)
+                        };
                     }
                 }
             }
@@ -229,7 +280,7 @@ impl Lock {
         deadline: Deadline,
         ephemeral: bool,
     ) -> RecipeResult<Result<bool, NodeVanished>> {
-        retry(|| ensure_path(&*self.slot.client()?, &self.path))?;
+        retry(deadline, || ensure_path(&*self.slot.client()?, &self.path))?;
         let node = match self.node() {
             Some(node) => node,
             None => {
@@ -238,10 +289,20 @@ impl Lock {
                 } else {
                     CreateMode::PersistentSequential
                 };
-                let created =
-                    create_protected(&self.slot, &self.path, &self.prefix, &self.data, mode)?;
+                let session_id = self.slot.client()?.session_id();
+                let created = create_protected(
+                    &self.slot,
+                    &self.path,
+                    &self.prefix,
+                    &self.data,
+                    mode,
+                    deadline,
+                )?;
                 let node = created.rsplit('/').next().unwrap_or_default().to_string();
-                self.held.lock().node = Some(node.clone());
+                let mut held = self.held.lock();
+                held.node = Some(node.clone());
+                held.session_id = session_id;
+                held.ephemeral = ephemeral;
                 node
             }
         };
@@ -250,7 +311,7 @@ impl Lock {
             if self.is_cancelled() {
                 return Err(RecipeError::Cancelled);
             }
-            let predecessor = match self.predecessor(&node)? {
+            let predecessor = match self.predecessor(&node, deadline)? {
                 Ok(None) => return Ok(Ok(true)),
                 Ok(Some(predecessor)) => predecessor,
                 Err(vanished) => return Ok(Err(vanished)),
@@ -258,16 +319,12 @@ impl Lock {
             if !blocking {
                 return Ok(Ok(false));
             }
-            let wake = self.wake.clone();
-            // Any event wakes the waiter: the predecessor going, or a connection change that
-            // may mean our own node is gone.
-            let watcher = Watcher::new(move |_| wake.raise());
             let predecessor_path = child_path(&self.path, &predecessor);
-            let exists = retry(|| {
+            let exists = retry(deadline, || {
                 Ok(self
                     .slot
                     .client()?
-                    .exists(&predecessor_path, Some(watcher.clone()))?)
+                    .exists(&predecessor_path, Some(self.watcher.clone()))?)
             })?;
             if exists.is_none() {
                 continue;
@@ -279,9 +336,15 @@ impl Lock {
     }
 
     /// The nearest contender before `node` that excludes us; None when we hold the lock.
-    fn predecessor(&self, node: &str) -> RecipeResult<Result<Option<String>, NodeVanished>> {
+    fn predecessor(
+        &self,
+        node: &str,
+        deadline: Deadline,
+    ) -> RecipeResult<Result<Option<String>, NodeVanished>> {
         let our_sequence = split_sequence(node).map(|(_, sequence)| sequence);
-        let children = retry(|| Ok(self.slot.client()?.get_children(&self.path, None)?))?;
+        let children = retry(deadline, || {
+            Ok(self.slot.client()?.get_children(&self.path, None)?)
+        })?;
         let mut found_self = false;
         let mut best: Option<(i64, &String)> = None;
         for child in &children {
@@ -336,16 +399,26 @@ impl Lock {
         self.held.lock().node = None;
     }
 
-    /// Releases the lock; `Ok(false)` when this contender did not hold it.
+    /// Releases the lock; `Ok(false)` when this contender did not hold it, a lock lost with
+    /// its session included. An ephemeral znode found gone (NoNode, or the session expiring
+    /// during the call) counts as released.
     pub fn release(&self) -> RecipeResult<bool> {
+        self.forget_lost_node();
         if !self.is_acquired() {
             return Ok(false);
         }
-        if let Some(node) = self.node() {
+        let (node, ephemeral) = {
+            let held = self.held.lock();
+            (held.node.clone(), held.ephemeral)
+        };
+        if let Some(node) = node {
             let path = child_path(&self.path, &node);
-            match retry(|| Ok(self.slot.client()?.delete(&path, -1)?)) {
+            match retry(Deadline::none(), || {
+                Ok(self.slot.client()?.delete(&path, -1)?)
+            }) {
                 Ok(()) => {}
                 Err(error) if error.zookeeper_code() == Some(ErrorCode::NoNode) => {}
+                Err(error) if ephemeral && error.session_is_gone() => {}
                 Err(error) => return Err(error),
             }
         }
@@ -356,8 +429,12 @@ impl Lock {
     /// The identifiers of every contender, holders first, then in line. A contender created
     /// without an identifier appears as "".
     pub fn contenders(&self) -> RecipeResult<Vec<String>> {
-        retry(|| ensure_path(&*self.slot.client()?, &self.path))?;
-        let children = retry(|| Ok(self.slot.client()?.get_children(&self.path, None)?))?;
+        retry(Deadline::none(), || {
+            ensure_path(&*self.slot.client()?, &self.path)
+        })?;
+        let children = retry(Deadline::none(), || {
+            Ok(self.slot.client()?.get_children(&self.path, None)?)
+        })?;
         let names: Vec<&str> = [self.kind.node_name()]
             .into_iter()
             .chain(self.kind.excluded_by().iter().copied())

@@ -22,13 +22,16 @@
 //! assert!(waiter.acquire(false, None, true).unwrap());
 //! ```
 //!
-//! Every call that waits takes a timeout; connection loss is retried for a bounded time
-//! (`RETRY_TOTAL_MS_MAX`), session expiry is not. A recipe works through a `SessionSlot`: one
+//! Every call that waits takes a timeout; connection loss is retried until that timeout (and
+//! for at most `RETRY_TOTAL_MS_MAX`), session expiry is not. A blocking call made inside a
+//! callback of the recipe's own client answers `InvalidState` instead of waiting for an event
+//! that would queue behind it. A recipe works through a `SessionSlot`: one
 //! client for good, or (for bindings whose clients open new sessions) whichever is current.
 
 mod election;
 mod latch;
 mod lock;
+mod protected;
 mod semaphore;
 mod support;
 

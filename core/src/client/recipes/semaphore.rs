@@ -7,10 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
+
 use super::lock::{Lock, LockKind};
 use super::support::{
-    child_path, identifiers, normalize, retry, uuid_hex, Deadline, RecipeError, RecipeResult,
-    SessionSlot, Signal,
+    child_path, identifiers, normalize, refuse_in_callback, retry, uuid_hex, Deadline, RecipeError,
+    RecipeResult, SessionSlot, Signal,
 };
 use crate::client::{Client, Watcher};
 use crate::proto::{Acl, CreateMode, ErrorCode};
@@ -24,11 +26,17 @@ pub struct Semaphore {
     leases_max: u32,
     /// This holder's lease node: `<path>/<uuid>`.
     create_path: String,
-    lock_path: String,
-    acquired: AtomicBool,
+    /// The lock `<path>-__lock__` taken to look at the leases; kept, so `cancel` reaches an
+    /// acquire waiting on it.
+    lock: Lock,
+    /// The session the lease node was created under while this holder has one: the
+    /// (ephemeral) lease ends with it.
+    lease_session: Mutex<Option<i64>>,
     cancelled: AtomicBool,
     path_assured: AtomicBool,
     wake: Arc<Signal>,
+    /// Raises `wake`; one for every watch, so waits do not pile up watchers.
+    watcher: Watcher,
 }
 
 impl Semaphore {
@@ -39,17 +47,26 @@ impl Semaphore {
     pub fn new(slot: SessionSlot, path: &str, identifier: &str, leases_max: u32) -> Semaphore {
         assert!(leases_max >= 1, "a semaphore needs at least one lease");
         let path = normalize(path);
+        let lock = Lock::new(
+            slot.clone(),
+            &format!("{path}-__lock__"),
+            identifier,
+            LockKind::Exclusive,
+        );
+        let wake = Arc::new(Signal::default());
+        let raised = wake.clone();
         Semaphore {
             slot,
             create_path: child_path(&path, &uuid_hex()),
-            lock_path: format!("{path}-__lock__"),
+            lock,
             path,
             data: identifier.as_bytes().to_vec(),
             leases_max,
-            acquired: AtomicBool::new(false),
+            lease_session: Mutex::new(None),
             cancelled: AtomicBool::new(false),
             path_assured: AtomicBool::new(false),
-            wake: Arc::new(Signal::default()),
+            wake,
+            watcher: Watcher::new(move |_| raised.raise()),
         }
     }
 
@@ -65,7 +82,7 @@ impl Semaphore {
 
     /// The lock contenders take to look at the leases.
     pub fn lock_path(&self) -> &str {
-        &self.lock_path
+        self.lock.path()
     }
 
     /// The identifier stored in the lease node.
@@ -78,56 +95,75 @@ impl Semaphore {
         self.leases_max
     }
 
-    /// True while this holder has a lease.
+    /// True while this holder has a lease: taken, and under the slot's live session (the
+    /// lease node went with an ended one).
     pub fn is_acquired(&self) -> bool {
-        self.acquired.load(Ordering::Acquire)
+        let lease_session = *self.lease_session.lock();
+        lease_session.is_some_and(|session_id| {
+            self.slot.client().is_ok_and(|client| {
+                client.session_id() == session_id && !client.state().is_terminal()
+            })
+        })
     }
 
-    /// True after `cancel` until the cancelled acquire reported it.
+    /// True after `cancel` until a cancelled acquire has reported it.
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Acquire)
     }
 
-    /// Makes a pending `acquire` fail with `Cancelled`.
+    /// Makes a pending (or the next) `acquire` fail with `Cancelled`, also while it waits for
+    /// the lock that guards the leases.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Release);
+        self.lock.cancel();
         self.wake.raise();
     }
 
     /// Acquires a lease; `Ok(true)` when held. `blocking == false` answers `Ok(false)` at
-    /// once when every lease is taken; a blocking call waits up to `timeout` (None: forever),
-    /// then fails with `Timeout`. `LeaseMismatch` when the semaphore was made with another
-    /// lease count.
+    /// once when every lease is taken, one attempt at each step; a blocking call waits up to
+    /// `timeout` (None: forever), retrying connection loss within it, then fails with
+    /// `Timeout`, or `Cancelled` after `cancel`. `LeaseMismatch` when the semaphore was made
+    /// with another lease count; `InvalidState` for a blocking call inside a callback of the
+    /// slot's client.
     pub fn acquire(&self, blocking: bool, timeout: Option<Duration>) -> RecipeResult<bool> {
-        self.cancelled.store(false, Ordering::Release);
-        let deadline = Deadline::after(timeout);
+        let deadline = if blocking {
+            refuse_in_callback(&self.slot)?;
+            Deadline::after(timeout)
+        } else {
+            Deadline::now()
+        };
+        // Held already: a failure below must not take the lease back.
+        if self.is_acquired() {
+            return Ok(true);
+        }
         match self.inner_acquire(blocking, deadline) {
-            Ok(acquired) => {
-                self.acquired.store(acquired, Ordering::Release);
-                Ok(acquired)
-            }
+            Ok(acquired) => Ok(acquired),
             Err(error @ RecipeError::LeaseMismatch { .. }) => Err(error),
             Err(error) => {
                 if let Ok(client) = self.slot.client() {
                     let _ = client.delete(&self.create_path, -1);
                 }
+                // The cancel, if any, is reported now: on this holder and its inner lock.
                 self.cancelled.store(false, Ordering::Release);
-                self.acquired.store(false, Ordering::Release);
+                self.lock.clear_cancelled();
+                *self.lease_session.lock() = None;
                 Err(error)
             }
         }
     }
 
-    fn ensure_semaphore_node(&self) -> RecipeResult<()> {
+    fn ensure_semaphore_node(&self, deadline: Deadline) -> RecipeResult<()> {
         let count = self.leases_max.to_string();
-        let created = retry(|| {
+        let created = retry(deadline, || {
             let client = self.slot.client()?;
             Ok(create_with_parents(&client, &self.path, count.as_bytes())?)
         });
         match created {
             Ok(()) => {}
             Err(error) if error.zookeeper_code() == Some(ErrorCode::NodeExists) => {
-                let (stored, _) = retry(|| Ok(self.slot.client()?.get_data(&self.path, None)?))?;
+                let (stored, _) = retry(deadline, || {
+                    Ok(self.slot.client()?.get_data(&self.path, None)?)
+                })?;
                 let stored = stored.unwrap_or_default();
                 // Non-numeric data: the znode is used for something else too (kazoo's rule).
                 if let Some(stored) = std::str::from_utf8(&stored)
@@ -149,24 +185,17 @@ impl Semaphore {
     }
 
     fn inner_acquire(&self, blocking: bool, deadline: Deadline) -> RecipeResult<bool> {
+        if self.is_cancelled() {
+            return Err(RecipeError::Cancelled);
+        }
         if !self.path_assured.load(Ordering::Acquire) {
-            self.ensure_semaphore_node()?;
+            self.ensure_semaphore_node(deadline)?;
         }
-        if retry(|| Ok(self.slot.client()?.exists(&self.create_path, None)?))?.is_some() {
-            return Ok(true);
-        }
-        let identifier = String::from_utf8_lossy(&self.data);
-        let lock = Lock::new(
-            self.slot.clone(),
-            &self.lock_path,
-            &identifier,
-            LockKind::Exclusive,
-        );
-        if !lock.acquire(blocking, deadline.remaining(), true)? {
+        if !self.lock.acquire(blocking, deadline.remaining(), true)? {
             return Ok(false);
         }
         let outcome = self.take_lease(blocking, deadline);
-        let released = lock.release();
+        let released = self.lock.release();
         let acquired = outcome?;
         released?;
         Ok(acquired)
@@ -179,16 +208,15 @@ impl Semaphore {
             if self.is_cancelled() {
                 return Err(RecipeError::Cancelled);
             }
-            let wake = self.wake.clone();
-            let watcher = Watcher::new(move |_| wake.raise());
-            let children = retry(|| {
+            let children = retry(deadline, || {
                 Ok(self
                     .slot
                     .client()?
-                    .get_children(&self.path, Some(watcher.clone()))?)
+                    .get_children(&self.path, Some(self.watcher.clone()))?)
             })?;
             if children.len() < self.leases_max as usize {
-                let created = retry(|| {
+                let session_id = self.slot.client()?.session_id();
+                let created = retry(deadline, || {
                     Ok(self.slot.client()?.create(
                         &self.create_path,
                         &self.data,
@@ -196,12 +224,14 @@ impl Semaphore {
                         CreateMode::Ephemeral,
                     )?)
                 });
-                return match created {
+                match created {
                     // A retried create whose first reply was lost.
-                    Err(error) if error.zookeeper_code() == Some(ErrorCode::NodeExists) => Ok(true),
-                    Err(error) => Err(error),
-                    Ok(_) => Ok(true),
-                };
+                    Err(error) if error.zookeeper_code() == Some(ErrorCode::NodeExists) => {}
+                    Err(error) => return Err(error),
+                    Ok(_) => {}
+                }
+                *self.lease_session.lock() = Some(session_id);
+                return Ok(true);
             }
             if !blocking {
                 return Ok(false);
@@ -212,26 +242,38 @@ impl Semaphore {
         }
     }
 
-    /// Gives the lease back; `Ok(false)` when this holder had none.
+    /// Gives the lease back; `Ok(false)` when this holder had none, a lease lost with its
+    /// session included. A lease node found gone (NoNode, or the session expiring during the
+    /// call) counts as given back.
     pub fn release(&self) -> RecipeResult<bool> {
         if !self.is_acquired() {
+            *self.lease_session.lock() = None;
             return Ok(false);
         }
-        match retry(|| Ok(self.slot.client()?.delete(&self.create_path, -1)?)) {
+        match retry(Deadline::none(), || {
+            Ok(self.slot.client()?.delete(&self.create_path, -1)?)
+        }) {
             Ok(()) => {}
             Err(error) if error.zookeeper_code() == Some(ErrorCode::NoNode) => {}
+            Err(error) if error.session_is_gone() => {}
             Err(error) => return Err(error),
         }
-        self.acquired.store(false, Ordering::Release);
+        *self.lease_session.lock() = None;
         Ok(true)
     }
 
     /// The identifiers of the current lease holders, unordered.
     pub fn lease_holders(&self) -> RecipeResult<Vec<String>> {
-        if retry(|| Ok(self.slot.client()?.exists(&self.path, None)?))?.is_none() {
+        if retry(Deadline::none(), || {
+            Ok(self.slot.client()?.exists(&self.path, None)?)
+        })?
+        .is_none()
+        {
             return Ok(Vec::new());
         }
-        let children = retry(|| Ok(self.slot.client()?.get_children(&self.path, None)?))?;
+        let children = retry(Deadline::none(), || {
+            Ok(self.slot.client()?.get_children(&self.path, None)?)
+        })?;
         let paths: Vec<String> = children
             .iter()
             .map(|child| child_path(&self.path, child))

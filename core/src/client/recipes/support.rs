@@ -1,5 +1,5 @@
-//! What every recipe shares: the session a recipe works through, its error, bounded retries on
-//! connection loss, deadlines, wake-ups, sequential-node names and the "protected" create.
+//! What every recipe shares: the session a recipe works through, its error, retries on
+//! connection loss bounded by the caller's deadline, wake-ups and sequential-node names.
 
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
@@ -170,30 +170,56 @@ impl fmt::Debug for SessionSlot {
     }
 }
 
-fn retryable(error: &RecipeError) -> bool {
+pub(crate) fn retryable(error: &RecipeError) -> bool {
     matches!(
         error.zookeeper_code(),
         Some(ErrorCode::ConnectionLoss | ErrorCode::OperationTimeout)
     )
 }
 
-/// Runs `call`, retrying on connection loss and operation timeout with backoff (50 ms to 1 s,
-/// jittered) for at most `RETRY_TOTAL_MS_MAX`; any other error (session expiry, which no retry
-/// can cure, included) returns at once.
-pub(crate) fn retry<T>(mut call: impl FnMut() -> RecipeResult<T>) -> RecipeResult<T> {
-    let deadline = Instant::now() + Duration::from_millis(RETRY_TOTAL_MS_MAX);
-    let mut sleep_ms = RETRY_SLEEP_MS_MIN;
+/// Runs `call`, retrying on connection loss and operation timeout with backoff (see `Backoff`)
+/// until `deadline`: a call whose deadline has passed (a non-blocking one) gets one attempt.
+/// Any other error (session expiry, which no retry can cure, included) returns at once.
+pub(crate) fn retry<T>(
+    deadline: Deadline,
+    mut call: impl FnMut() -> RecipeResult<T>,
+) -> RecipeResult<T> {
+    let mut backoff = Backoff::until(deadline);
     loop {
         match call() {
-            Err(error) if retryable(&error) => {
-                if Instant::now() + Duration::from_millis(sleep_ms) > deadline {
-                    return Err(error);
-                }
-                std::thread::sleep(jittered(sleep_ms));
-                sleep_ms = (sleep_ms * 2).min(RETRY_SLEEP_MS_MAX);
-            }
+            Err(error) if retryable(&error) && backoff.pause() => {}
             other => return other,
         }
+    }
+}
+
+/// The pauses between retries: 50 ms growing to 1 s, jittered, until the caller's deadline
+/// and for at most `RETRY_TOTAL_MS_MAX` however far that is (kazoo's `retry.deadline =
+/// timeout`, with a cap).
+pub(crate) struct Backoff {
+    end: Instant,
+    sleep_ms: u64,
+}
+
+impl Backoff {
+    pub(crate) fn until(deadline: Deadline) -> Backoff {
+        let cap = Instant::now() + Duration::from_millis(RETRY_TOTAL_MS_MAX);
+        Backoff {
+            end: deadline.end.map_or(cap, |end| end.min(cap)),
+            sleep_ms: RETRY_SLEEP_MS_MIN,
+        }
+    }
+
+    /// Sleeps before the next attempt, never past the end; false (at once) when the end has
+    /// come.
+    pub(crate) fn pause(&mut self) -> bool {
+        let left = self.end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        std::thread::sleep(jittered(self.sleep_ms).min(left));
+        self.sleep_ms = (self.sleep_ms * 2).min(RETRY_SLEEP_MS_MAX);
+        true
     }
 }
 
@@ -211,10 +237,23 @@ pub(crate) struct Deadline {
 }
 
 impl Deadline {
+    /// `timeout` from now; None, or a timeout too far to represent, is no limit.
     pub(crate) fn after(timeout: Option<Duration>) -> Deadline {
         Deadline {
-            end: timeout.map(|timeout| Instant::now() + timeout),
+            end: timeout.and_then(|timeout| Instant::now().checked_add(timeout)),
         }
+    }
+
+    /// Passed already: a non-blocking call's, which makes each step one attempt.
+    pub(crate) fn now() -> Deadline {
+        Deadline {
+            end: Some(Instant::now()),
+        }
+    }
+
+    /// No limit of the caller's (retries keep their own cap).
+    pub(crate) fn none() -> Deadline {
+        Deadline { end: None }
     }
 
     pub(crate) fn remaining(&self) -> Option<Duration> {
@@ -260,6 +299,18 @@ impl Signal {
         }
         true
     }
+}
+
+/// Refuses to wait inside one of the recipe client's own callbacks: the event that would end
+/// the wait is queued behind the waiting callback on the same dispatcher thread, so the wait
+/// could only time out.
+pub(crate) fn refuse_in_callback(slot: &SessionSlot) -> RecipeResult<()> {
+    if slot.client()?.is_dispatcher_thread() {
+        return Err(RecipeError::InvalidState(
+            "a blocking recipe call cannot wait inside a callback of its own client",
+        ));
+    }
+    Ok(())
 }
 
 /// `parent/name`, with the root's children written `/name`.
@@ -321,49 +372,13 @@ pub(crate) fn ensure_path(client: &Client, path: &str) -> RecipeResult<()> {
     Ok(())
 }
 
-/// Creates the sequential znode `parent/name_prefix<sequence>`; returns its path.
-///
-/// `name_prefix` must be unique to the caller (it holds a random token). A create whose reply
-/// was lost to a connection loss may still have happened; retrying blindly would leave a second
-/// sequential node that blocks every later contender while the session lives (Curator's
-/// "protected" create). So after a loss this looks for a child carrying the prefix first.
-pub(crate) fn create_protected(
-    slot: &SessionSlot,
-    parent: &str,
-    name_prefix: &str,
-    data: &[u8],
-    mode: CreateMode,
-) -> RecipeResult<String> {
-    let deadline = Instant::now() + Duration::from_millis(RETRY_TOTAL_MS_MAX);
-    let mut sleep_ms = RETRY_SLEEP_MS_MIN;
-    let path = child_path(parent, name_prefix);
-    loop {
-        let client = slot.client()?;
-        match client.create(&path, data, &Acl::open_unsafe(), mode) {
-            Ok(created) => return Ok(created),
-            Err(error) => {
-                let error = RecipeError::from(error);
-                if !retryable(&error) || Instant::now() + Duration::from_millis(sleep_ms) > deadline
-                {
-                    return Err(error);
-                }
-            }
-        }
-        std::thread::sleep(jittered(sleep_ms));
-        sleep_ms = (sleep_ms * 2).min(RETRY_SLEEP_MS_MAX);
-        if let Ok(children) = client.get_children(parent, None) {
-            if let Some(child) = children.iter().find(|child| child.starts_with(name_prefix)) {
-                return Ok(child_path(parent, child));
-            }
-        }
-    }
-}
-
 /// The identifiers stored in `paths`' znodes, in order; znodes gone meanwhile are skipped.
 pub(crate) fn identifiers(slot: &SessionSlot, paths: &[String]) -> RecipeResult<Vec<String>> {
     let mut found = Vec::with_capacity(paths.len());
     for path in paths {
-        match retry(|| Ok(slot.client()?.get_data(path, None)?)) {
+        match retry(Deadline::none(), || {
+            Ok(slot.client()?.get_data(path, None)?)
+        }) {
             Ok((data, _)) => {
                 found.push(String::from_utf8_lossy(data.as_deref().unwrap_or_default()).into())
             }

@@ -516,7 +516,7 @@ fn lose_connection(link: &Link) {
     );
 }
 
-fn fail_all(
+pub(super) fn fail_all(
     link: &Link,
     pending: impl IntoIterator<Item = Pending>,
     auth_waiters: impl IntoIterator<Item = Option<Done>>,

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex};
 
-use super::dispatcher::{Dispatch, Shared};
+use super::dispatcher::Shared;
 use super::watch_gate::SettingTicket;
 use super::{Completion, ConnectOptions, Error, Result, Watcher};
 use crate::op::{Op, Reply};
@@ -46,9 +46,7 @@ impl Done {
         match self {
             Done::Direct(done) => done(reply),
             Done::Dispatched(done) => {
-                let _ = shared
-                    .dispatch
-                    .send(Dispatch::Completion(Box::new(move || done(reply))));
+                shared.dispatcher.completion(Box::new(move || done(reply)));
             }
         }
     }
@@ -208,6 +206,16 @@ impl Connection {
             Err(_) => Err(Error::new(ErrorCode::ConnectionLoss, None)),
         };
         self.link.end(ErrorCode::SessionExpired);
+        // What the server left unanswered fails here rather than later on the I/O thread, so
+        // the closer knows every completion is queued once this returns.
+        let (pending, auth_waiters) = {
+            let mut state = self.link.state.lock();
+            (
+                std::mem::take(&mut state.pending),
+                std::mem::take(&mut state.auth_waiters),
+            )
+        };
+        io::fail_all(&self.link, pending, auth_waiters, ErrorCode::SessionExpired);
         result
     }
 }
