@@ -2,9 +2,9 @@
 //! client does before anything is sent.
 
 use super::validate::{unexpected, validate, validate_create_path, validate_op};
-use super::{Client, Result, Watcher};
+use super::{Client, Error, Result, Watcher};
 use crate::op::{CreateRequest, IntoData, Op, OpResult, ReadOp, ReadResult, Reply};
-use crate::proto::{Acl, AddWatchMode, ClientInfo, CreateMode, Stat};
+use crate::proto::{Acl, AddWatchMode, ClientInfo, CreateMode, ErrorCode, Stat};
 
 impl Client {
     /// Creates a znode; returns its path (with the sequence suffix for sequential modes).
