@@ -11,24 +11,11 @@ load=target/release/examples/wire_load
 work=$(mktemp -d)
 trap 'kill $ours $theirs 2>/dev/null || true; rm -rf "$work"' EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-serving() { python3 - "$1" <<'PY'
-import socket, sys
-try:
-    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1); s.sendall(b"srvr")
-    sys.exit(0 if b"Zookeeper version" in s.recv(4096) else 1)
-except OSError:
-    sys.exit(1)
-PY
-}
+source scripts/bench-common.sh
 
 our_port=$(free_port); their_port=$(free_port)
-printf '4lw.commands.whitelist=*\n' > "$work/ours.cfg"
-target/release/zookeeper-rs --port "$our_port" --data-dir "$work/ours" --config "$work/ours.cfg" 2>/dev/null & ours=$!
-mkdir -p "$work/zk"
-printf 'tickTime=2000\ndataDir=%s/zk\nclientPort=%s\n4lw.commands.whitelist=*\nadmin.enableServer=false\nmaxClientCnxns=0\n' "$work" "$their_port" > "$work/zoo.cfg"
-java -Dzookeeper.root.logger=WARN,CONSOLE -Xmx1g -cp "/etc/zookeeper/conf:/usr/share/java/*" \
-  org.apache.zookeeper.server.ZooKeeperServerMain "$work/zoo.cfg" >/dev/null 2>&1 & theirs=$!
+start_ours "$our_port" "$work" yes
+start_zookeeper "$their_port" "$work" yes
 until serving "$our_port" && serving "$their_port"; do sleep 0.2; done
 
 export VALUE_BYTES=1024

@@ -103,18 +103,13 @@ impl Ensemble {
             .iter()
             .map(|&member_id| {
                 let disk = FakeDisk::new();
-                let member_config = ServerConfig {
-                    member_id,
-                    voters: voters.clone(),
-                    transport: Some(network.clone()),
-                    data_dir: Some(PathBuf::from(format!("/zookeeper/member-{member_id}"))),
-                    disk: Arc::new(disk.clone()),
+                let template = ServerConfig {
                     raft_seed: config.seed,
                     clock: Arc::clone(&clock),
                     ..config.server.clone()
                 };
                 Member {
-                    config: member_config,
+                    config: member_config(&template, member_id, &voters, &network, &disk),
                     disk,
                     server: None,
                 }
@@ -274,6 +269,25 @@ impl Ensemble {
             server.engine().set_paused(false);
             self.network.resume(raft_id(member as u8));
         }
+    }
+}
+
+/// Member `member_id` of the in-memory ensemble `voters`, from `template`: its network, and a
+/// data directory on its own disk in memory.
+pub(crate) fn member_config(
+    template: &ServerConfig,
+    member_id: u8,
+    voters: &[u8],
+    network: &Arc<MemoryNetwork>,
+    disk: &FakeDisk,
+) -> ServerConfig {
+    ServerConfig {
+        member_id,
+        voters: voters.to_vec(),
+        transport: Some(network.clone()),
+        data_dir: Some(PathBuf::from(format!("/zookeeper/member-{member_id}"))),
+        disk: Arc::new(disk.clone()),
+        ..template.clone()
     }
 }
 

@@ -35,6 +35,25 @@ fn run(cluster: &Cluster, ms: u64) {
     }
 }
 
+/// Moves time a millisecond at a time and delivers one message at a time, asking `done`
+/// before each delivery; stops when it answers true (or after 5 s of simulated time).
+fn message_by_message(cluster: &Cluster, mut done: impl FnMut(&Cluster) -> bool) {
+    for _ in 0..5_000 {
+        cluster.advance(1);
+        if cluster.time.now_ms() % RAFT_TICK_MS == 0 {
+            cluster.raft_tick();
+        }
+        loop {
+            if done(cluster) {
+                return;
+            }
+            if !cluster.network.deliver_next() {
+                break;
+            }
+        }
+    }
+}
+
 fn leader(cluster: &Cluster) -> usize {
     for _ in 0..200 {
         if let Some(leader) = cluster.leader() {
@@ -187,17 +206,9 @@ fn a_member_restarts_on_a_snapshot_newer_than_its_log() {
     let before = engine(&cluster, lagging).last_zxid();
     cluster.heal();
     // Message by message, so the member crashes right after the snapshot, before any entry.
-    'time: for _ in 0..5_000 {
-        cluster.advance(1);
-        if cluster.time.now_ms() % RAFT_TICK_MS == 0 {
-            cluster.raft_tick();
-        }
-        while cluster.network.deliver_next() {
-            if engine(&cluster, lagging).last_zxid() > before {
-                break 'time;
-            }
-        }
-    }
+    message_by_message(&cluster, |cluster| {
+        engine(cluster, lagging).last_zxid() > before
+    });
     assert!(
         engine(&cluster, lagging).last_zxid() > before + 50,
         "a snapshot installed"
@@ -237,24 +248,13 @@ fn a_lost_snapshot_is_sent_again() {
     cluster.heal();
     let (from, to) = (raft_id(leader as u8), raft_id(lagging as u8));
     let mut lost = 0;
-    'time: for _ in 0..5_000 {
-        cluster.advance(1);
-        if cluster.time.now_ms() % RAFT_TICK_MS == 0 {
-            cluster.raft_tick();
-        }
-        loop {
-            lost += cluster.network.drop_in_flight(|sender, receiver, message| {
-                (sender, receiver) == (from, to)
-                    && matches!(message, PeerMessage::Raft(raft) if raft.get_msg_type() == MessageType::MsgSnapshot)
-            });
-            if lost > 0 {
-                break 'time;
-            }
-            if !cluster.network.deliver_next() {
-                break;
-            }
-        }
-    }
+    message_by_message(&cluster, |cluster| {
+        lost += cluster.network.drop_in_flight(|sender, receiver, message| {
+            (sender, receiver) == (from, to)
+                && matches!(message, PeerMessage::Raft(raft) if raft.get_msg_type() == MessageType::MsgSnapshot)
+        });
+        lost > 0
+    });
     assert_eq!(lost, 1, "the leader sent one snapshot");
     run(&cluster, 3_000);
     let target = engine(&cluster, leader).last_zxid();

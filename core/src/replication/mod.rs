@@ -185,20 +185,19 @@ impl Replica {
 
     /// Applies a committed membership change; answers the new membership.
     pub fn apply_conf_change(&mut self, change: &ConfChangeV2) -> Result<ConfState, String> {
-        let conf_state = self
-            .node
-            .apply_conf_change(change)
-            .map_err(|error| error.to_string())?;
-        self.node.mut_store().set_conf_state(conf_state.clone());
-        Ok(conf_state)
+        let applied = self.node.apply_conf_change(change);
+        self.keep_membership(applied)
     }
 
     /// `apply_conf_change` for raft's older, single-step form.
     pub fn apply_conf_change_v1(&mut self, change: &ConfChange) -> Result<ConfState, String> {
-        let conf_state = self
-            .node
-            .apply_conf_change(change)
-            .map_err(|error| error.to_string())?;
+        let applied = self.node.apply_conf_change(change);
+        self.keep_membership(applied)
+    }
+
+    /// Records the membership a change left in the log (raft reads it from there).
+    fn keep_membership(&mut self, applied: raft::Result<ConfState>) -> Result<ConfState, String> {
+        let conf_state = applied.map_err(|error| error.to_string())?;
         self.node.mut_store().set_conf_state(conf_state.clone());
         Ok(conf_state)
     }

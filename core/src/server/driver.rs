@@ -406,22 +406,29 @@ impl Driver {
 
     /// sync: asks raft for the leader's commit index (ReadIndex); answered once applied here.
     fn sync(&mut self, engine: &Engine, session: Arc<LocalSession>, seq: u64, path: String) {
-        let Some(replica) = &mut self.replica else {
-            return resolve(engine, &session, seq, Err(ErrorCode::ConnectionLoss));
-        };
-        if self.role.leader == 0 {
-            return resolve(engine, &session, seq, Err(ErrorCode::ConnectionLoss));
+        if let Err(waiter) = self.ask_read_index(Waiter::Sync { session, seq, path }) {
+            waiter.fail(engine, ErrorCode::ConnectionLoss);
         }
+    }
+
+    /// Asks raft for the leader's commit index on `waiter`'s behalf; gives the waiter back
+    /// when no leader is known (or the member stopped).
+    fn ask_read_index(&mut self, waiter: Waiter) -> Result<(), Waiter> {
+        let Some(replica) = self.replica.as_mut().filter(|_| self.role.leader != 0) else {
+            return Err(waiter);
+        };
         let request = self.next_request;
         self.next_request += 1;
         replica.read_index(request.to_le_bytes().to_vec());
+        let asked_at_tick = self.raft_ticks;
         self.syncs.insert(
             request,
             PendingSync {
-                waiter: Waiter::Sync { session, seq, path },
-                asked_at_tick: self.raft_ticks,
+                waiter,
+                asked_at_tick,
             },
         );
+        Ok(())
     }
 
     /// raft answered a read index: the sync (or resume) goes on once this member applied
@@ -495,20 +502,8 @@ impl Driver {
             }
             return (resume.done)(result);
         }
-        match &mut self.replica {
-            Some(replica) if self.role.leader != 0 => {
-                let request = self.next_request;
-                self.next_request += 1;
-                replica.read_index(request.to_le_bytes().to_vec());
-                self.syncs.insert(
-                    request,
-                    PendingSync {
-                        waiter: Waiter::Resume(resume),
-                        asked_at_tick: self.raft_ticks,
-                    },
-                );
-            }
-            _ => (resume.done)(Err(ErrorCode::ConnectionLoss)),
+        if let Err(waiter) = self.ask_read_index(Waiter::Resume(resume)) {
+            waiter.fail(engine, ErrorCode::ConnectionLoss);
         }
     }
 

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::op::Response;
 use crate::proto::{EventType, WatchedEvent};
-use crate::sim::linearizability::{check, Operation, Verdict};
+use crate::sim::linearizability::{check, Model, Operation, Verdict};
 use crate::sim::models::{Queue, QueueInput, QueueOutput, Register, RegisterInput, RegisterOutput};
 
 /// What one session has shown so far.
@@ -294,45 +294,41 @@ impl History {
 
     /// Runs the linearizability checks; adds a finding for each history with none.
     pub fn check_linearizable(&mut self) {
-        match check(&Register, &self.register) {
-            Verdict::Linearizable => {}
-            Verdict::Violation { longest } => {
-                if std::env::var_os("SIM_DUMP").is_some() {
-                    for (index, operation) in self.register.iter().enumerate() {
-                        eprintln!("register {index}: {operation:?}");
-                    }
-                    eprintln!("longest: {longest:?}");
+        let findings = [
+            linearizability_finding("register", &Register, &self.register),
+            linearizability_finding("queue", &Queue, &self.queue),
+        ];
+        self.violations.extend(findings.into_iter().flatten());
+    }
+}
+
+/// What the search found wrong with one object's history, if anything. `SIM_DUMP` prints the
+/// whole history of a failing one.
+fn linearizability_finding<M: Model>(
+    name: &str,
+    model: &M,
+    history: &[Operation<M::Input, M::Output>],
+) -> Option<String>
+where
+    M::Input: std::fmt::Debug,
+    M::Output: std::fmt::Debug,
+{
+    match check(model, history) {
+        Verdict::Linearizable => None,
+        Verdict::Violation { longest } => {
+            if std::env::var_os("SIM_DUMP").is_some() {
+                for (index, operation) in history.iter().enumerate() {
+                    eprintln!("{name} {index}: {operation:?}");
                 }
-                self.violations.push(format!(
-                    "the register's history is not linearizable; the longest order explains {} of {} operations, last {:?}",
-                    longest.len(),
-                    self.register.len(),
-                    longest.last().map(|index| &self.register[*index])
-                ))
+                eprintln!("longest: {longest:?}");
             }
-            Verdict::GaveUp => self
-                .violations
-                .push("the register's linearizability search gave up".into()),
+            Some(format!(
+                "the {name}'s history is not linearizable; the longest order explains {} of {} operations, last {:?}",
+                longest.len(),
+                history.len(),
+                longest.last().map(|index| &history[*index])
+            ))
         }
-        match check(&Queue, &self.queue) {
-            Verdict::Linearizable => {}
-            Verdict::Violation { longest } => {
-                if std::env::var_os("SIM_DUMP").is_some() {
-                    for (index, operation) in self.queue.iter().enumerate() {
-                        eprintln!("queue {index}: {operation:?}");
-                    }
-                    eprintln!("longest: {longest:?}");
-                }
-                self.violations.push(format!(
-                    "the queue's history is not linearizable; the longest order explains {} of {} operations, last {:?}",
-                    longest.len(),
-                    self.queue.len(),
-                    longest.last().map(|index| &self.queue[*index])
-                ))
-            }
-            Verdict::GaveUp => self
-                .violations
-                .push("the queue's linearizability search gave up".into()),
-        }
+        Verdict::GaveUp => Some(format!("the {name}'s linearizability search gave up")),
     }
 }

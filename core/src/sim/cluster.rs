@@ -3,9 +3,9 @@
 //! through it: kill (a clean crash or a torn write), restart, partition, pause, clock jumps,
 //! fsync failures.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::ensemble::member_config;
 use crate::replication::memory::{Faults, MemoryNetwork};
 use crate::replication::raft_id;
 use crate::server::{DriverThread, Engine, ManualClock, ServerConfig};
@@ -56,12 +56,7 @@ impl Cluster {
             .map(|&member_id| {
                 let clock = ManualClock::default();
                 let disk = FakeDisk::new();
-                let config = ServerConfig {
-                    member_id,
-                    voters: voters.clone(),
-                    transport: Some(network.clone()),
-                    data_dir: Some(PathBuf::from(format!("/sim/member-{member_id}"))),
-                    disk: Arc::new(disk.clone()),
+                let template = ServerConfig {
                     clock: Arc::new(clock.clone()),
                     driver_thread: DriverThread::Caller,
                     raft_tick_ms: RAFT_TICK_MS as u32,
@@ -82,10 +77,10 @@ impl Cluster {
                     ..ServerConfig::default()
                 };
                 SimMember {
+                    config: member_config(&template, member_id, &voters, &network, &disk),
                     clock,
                     disk,
                     engine: None,
-                    config,
                     starts: 0,
                     paused: false,
                 }
