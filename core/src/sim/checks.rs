@@ -292,6 +292,21 @@ impl History {
         }
     }
 
+    /// Every data watch still pending for a session in `connected` (sessions whose client is
+    /// connected to a serving member) must be older than the register's final change: a watch
+    /// set before a change it never heard of is a watch that did not fire.
+    pub fn check_watches_fired(&mut self, connected: &BTreeSet<i64>, register_mzxid: i64) {
+        for (session, track) in &self.sessions {
+            if let Some(since) = track.watch_since {
+                if connected.contains(session) && register_mzxid > since {
+                    self.violations.push(format!(
+                        "session 0x{session:x}: its watch set at {since} never fired for the change at {register_mzxid}"
+                    ));
+                }
+            }
+        }
+    }
+
     /// Runs the linearizability checks; adds a finding for each history with none.
     pub fn check_linearizable(&mut self) {
         let findings = [

@@ -190,6 +190,14 @@ impl SimClient {
         }
     }
 
+    /// The session it holds, when it is connected to a member and ready.
+    pub fn connected_session(&self) -> Option<i64> {
+        match &self.link {
+            Link::Up { session, .. } => Some(session.id()),
+            _ => None,
+        }
+    }
+
     /// The session it holds now.
     pub fn session_id(&self) -> Option<i64> {
         self.session.map(|(id, _)| id)

@@ -380,6 +380,18 @@ impl Sim {
         };
         let (alive, present) = self.final_state();
         self.history.check_final_state(&alive, &present);
+        let connected: BTreeSet<i64> = self
+            .clients
+            .iter()
+            .filter_map(SimClient::connected_session)
+            .collect();
+        let register_mzxid = self
+            .cluster
+            .leader()
+            .and_then(|leader| self.cluster.live(leader))
+            .and_then(|engine| engine.with_tree(|tree| tree.stat(REGISTER)))
+            .map_or(0, |stat| stat.mzxid);
+        self.history.check_watches_fired(&connected, register_mzxid);
         // Every client lets go: every session must expire, and its ephemerals with it.
         for client in &mut self.clients {
             client.finish(false);
