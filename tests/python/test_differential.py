@@ -39,7 +39,8 @@ logging.getLogger("kazoo").setLevel(logging.ERROR)
 # different moments on the two servers, so a reap in mid-sequence would be a false mismatch.
 # TTLs stay small; reaping itself is not what this file tests.
 REAPER_INTERVAL_MS = 3_600_000
-REFERENCE_JVM_ARGS = (f"-Dznode.container.checkIntervalMs={REAPER_INTERVAL_MS}",)
+REFERENCE_JVM_ARGS = (f"-Dznode.container.checkIntervalMs={REAPER_INTERVAL_MS}",
+                      runner.SUPER_DIGEST_PROPERTY)
 OURS_CONFIG_LINES = ("tickTime=2000", f"znode.container.checkIntervalMs={REAPER_INTERVAL_MS}")
 
 

@@ -19,7 +19,7 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import EXCEPTIONS, NoNodeError
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.protocol.serialization import Watch
-from kazoo.security import OPEN_ACL_UNSAFE
+from kazoo.security import OPEN_ACL_UNSAFE, make_digest_acl_credential
 
 from . import generator, wire
 
@@ -34,6 +34,13 @@ WRITE_SPACING_S = 0.0022
 WRITE_KINDS = {"create", "set", "delete", "multi", "set_acls", "close", "delete_container",
                "check", "reconfig"}
 RESOLVED_WRITE_ACTIONS = {"set", "delete"}
+
+# The super user of Apache ZooKeeper servers under test (their JVM gets SUPER_DIGEST_PROPERTY):
+# working out 3.9's deleteContainer on 3.8.0 must skip ACLs as 3.9 does.
+SUPER_USER = "super"
+SUPER_PASSWORD = "differential"
+SUPER_DIGEST_PROPERTY = ("-Dzookeeper.DigestAuthenticationProvider.superDigest="
+                         + make_digest_acl_credential(SUPER_USER, SUPER_PASSWORD))
 
 _MODE_FLAGS = {
     "persistent": wire.FLAG_PERSISTENT,
@@ -66,10 +73,20 @@ class Server:
         for user in generator.USERS:
             self.admin.add_auth_async("digest", f"{user}:{generator.PASSWORDS[user]}").get(
                 timeout=REQUEST_TIMEOUT_S)
+        # 3.9 checks no ACL on a client's deleteContainer; on 3.8.0 only the super user can
+        # list and delete whatever 3.9 would.
+        self.superuser = None
+        if self.is_3_8:
+            self.superuser = KazooClient(hosts=address, timeout=SESSION_TIMEOUT_S)
+            self.superuser.start(timeout=CONNECT_TIMEOUT_S)
+            self.superuser.add_auth_async("digest", f"{SUPER_USER}:{SUPER_PASSWORD}").get(
+                timeout=REQUEST_TIMEOUT_S)
 
     def close(self):
-        self.admin.stop()
-        self.admin.close()
+        for client in (self.admin, self.superuser):
+            if client is not None:
+                client.stop()
+                client.close()
 
 
 class _Session:
@@ -494,27 +511,29 @@ class SequenceRun:
     def _delete_container_as_3_9(self, session, path):
         """3.9's answer to a client's deleteContainer, worked out on 3.8.0 (which cannot decode
         the request and answers BadArguments for any znode): an empty container is deleted
-        (with no ACL check, as 3.9 does), one with children is NotEmpty, a missing znode NoNode;
-        any other znode keeps 3.8.0's BadArguments, which is ours too. The deletion is the
-        reference's own, so its events and Stats follow from it."""
-        admin = self.server.admin
+        (with no ACL check, as 3.9 does: the super user deletes it), one with children is
+        NotEmpty, a missing znode NoNode; any other znode keeps 3.8.0's BadArguments, which is
+        ours too. The deletion is the reference's own, so its events and Stats follow from it.
+        The session always makes one round trip, as it would with the real request: its last
+        zxid (which setWatches sends) and the events it has heard then match the other server's."""
+        superuser = self.server.superuser
         if path not in self.containers:
             if self._exists(path):
                 return self._raw(session, wire.RawDeleteContainer(path))
-            self._count(session)
-            return ("error", "NoNodeError")
-        try:
-            if admin.get_children_async(path).get(timeout=REQUEST_TIMEOUT_S):
-                result = ("error", "NotEmptyError")
-            else:
-                admin.delete_async(path).get(timeout=REQUEST_TIMEOUT_S)
-                # The session hears the deletion's events before the answer it would get.
-                session.client.exists_async(self.root).get(timeout=REQUEST_TIMEOUT_S)
-                result = _ok(None)
-        except KazooTimeoutError:
-            raise
-        except Exception as exception:  # noqa: BLE001
-            result = _error(exception)
+            result = ("error", "NoNodeError")
+        else:
+            try:
+                if superuser.get_children_async(path).get(timeout=REQUEST_TIMEOUT_S):
+                    result = ("error", "NotEmptyError")
+                else:
+                    superuser.delete_async(path).get(timeout=REQUEST_TIMEOUT_S)
+                    result = _ok(None)
+            except KazooTimeoutError:
+                raise
+            except Exception as exception:  # noqa: BLE001
+                result = _error(exception)
+        # The session hears the deletion's events before the answer it would get.
+        session.client.exists_async(self.root).get(timeout=REQUEST_TIMEOUT_S)
         self._count(session)
         return result
 
