@@ -80,11 +80,7 @@ fn run(args: Vec<String>) -> Result<(), String> {
         return Ok(());
     };
     let mut cfg = match &arguments.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-            ZooCfg::parse(&text).map_err(|error| format!("{}: {error}", path.display()))?
-        }
+        Some(path) => ZooCfg::read(path)?,
         None => ZooCfg::new(),
     };
     for warning in &cfg.warnings {

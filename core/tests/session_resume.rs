@@ -60,6 +60,7 @@ fn a_tcp_client_resumes_its_session_with_id_and_password() {
             address: "127.0.0.1:0".parse().unwrap(),
             ..NetConfig::default()
         }),
+        ensemble: None,
     }
     .start()
     .unwrap();

@@ -69,6 +69,7 @@ impl NativeServer {
                 connections_per_ip_max,
                 ..NetConfig::default()
             }),
+            ensemble: None,
         }
         .with_data_dir(data_dir);
         // Recovery reads the whole data directory: the GIL is released meanwhile.

@@ -48,6 +48,36 @@ pub struct ReplicaConfig {
     pub seed: u64,
 }
 
+/// raft's state as operators see it (`Replica::status`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplicaStatus {
+    /// The current term.
+    pub term: u64,
+    /// The leader this member knows (0: none).
+    pub leader_id: u64,
+    /// True on the leader.
+    pub leading: bool,
+    /// How many members vote.
+    pub voters: usize,
+    /// On the leader, every other member.
+    pub learners: Vec<LearnerStatus>,
+}
+
+/// One follower or observer as its leader sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LearnerStatus {
+    /// Its raft id.
+    pub id: u64,
+    /// It votes (a follower), or not (an observer).
+    pub voter: bool,
+    /// It is replicating and was heard from lately.
+    pub synced: bool,
+    /// It is being sent a snapshot (ZooKeeper's pending sync).
+    pub receiving_snapshot: bool,
+    /// Entries it lacks.
+    pub behind_entries: u64,
+}
+
 /// Why a proposal was not taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProposeError {
@@ -290,6 +320,38 @@ impl Replica {
             }
         }
         text
+    }
+
+    /// What operators see of raft (the four-letter words' roles and quorum counters).
+    pub fn status(&self) -> ReplicaStatus {
+        let raft = &self.node.raft;
+        let mut status = ReplicaStatus {
+            term: raft.term,
+            leader_id: raft.leader_id,
+            leading: raft.state == StateRole::Leader,
+            voters: raft.prs().conf().voters().ids().len(),
+            learners: Vec::new(),
+        };
+        if status.leading {
+            let last_index = raft.raft_log.last_index();
+            let learner_ids = raft.prs().conf().learners();
+            for (id, progress) in raft.prs().iter() {
+                if *id == raft.id {
+                    continue;
+                }
+                status.learners.push(LearnerStatus {
+                    id: *id,
+                    voter: !learner_ids.contains(id),
+                    // In step: heard from within the election timeout and replicating (not
+                    // waiting for a snapshot), ZooKeeper's "synced" learner.
+                    synced: progress.recent_active
+                        && progress.state == raft::ProgressState::Replicate,
+                    receiving_snapshot: progress.state == raft::ProgressState::Snapshot,
+                    behind_entries: last_index.saturating_sub(progress.matched),
+                });
+            }
+        }
+        status
     }
 
     /// Tells raft a snapshot message was handed to the transport: it then probes the

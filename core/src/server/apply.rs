@@ -376,6 +376,7 @@ impl Engine {
             }
         }
         *tree = new_tree;
+        self.config.write_membership(&mut tree);
         self.applied_zxid
             .store(tree.last_zxid(), std::sync::atomic::Ordering::Release);
         for (session, request) in rewatch {

@@ -59,6 +59,9 @@ pub struct ServerConfig {
     pub voters: Vec<u8>,
     /// Members that replicate and serve but do not vote (ZooKeeper's observers).
     pub observers: Vec<u8>,
+    /// What "/zookeeper/config" holds on this member: the membership as ZooKeeper writes it
+    /// (`Membership::config_text`) and its version; None leaves it empty (standalone).
+    pub membership_text: Option<(String, u64)>,
     /// How raft messages and forwarded requests reach the other members (None: standalone).
     pub transport: Option<Arc<dyn Transport>>,
     /// The length of a raft tick: heartbeats and election timeouts are counted in them.
@@ -107,6 +110,7 @@ impl Default for ServerConfig {
             log_entries_max: 10_000,
             voters: Vec::new(),
             observers: Vec::new(),
+            membership_text: None,
             transport: None,
             raft_tick_ms: 100,
             election_ticks: 10,
@@ -265,6 +269,16 @@ impl ServerConfig {
             )?;
         }
         Ok(())
+    }
+}
+
+impl ServerConfig {
+    /// Writes `membership_text` into `tree`'s "/zookeeper/config" (at start, and after a
+    /// snapshot replaced the tree: the znode is each member's own, not replicated).
+    pub(crate) fn write_membership(&self, tree: &mut crate::tree::DataTree) {
+        if let Some((text, version)) = &self.membership_text {
+            tree.set_membership(text.as_bytes(), *version as i64, self.clock.wall_ms());
+        }
     }
 }
 

@@ -580,14 +580,22 @@ impl Driver {
     /// leaves the quorum), and the member serves only while it knows a leader.
     fn role_changed(&mut self, engine: &Engine, role: Role) {
         let old = std::mem::replace(&mut self.role, role);
+        if role.state == StateRole::Leader && old.state != StateRole::Leader {
+            engine
+                .leading_since_ms
+                .store(engine.clock.now_ms(), Ordering::Release);
+        }
         engine
             .leading
             .store(role.state == StateRole::Leader, Ordering::Release);
+        // Operators know members by their myid, not by raft's ids.
+        let leader = (role.leader != 0).then(|| crate::replication::member_of(role.leader));
         tracing::info!(
-            member = self.me,
+            member = crate::replication::member_of(self.me),
             state = ?role.state,
-            leader = role.leader,
+            leader = ?leader,
             term = role.term,
+            zxid = format_args!("0x{:x}", engine.last_zxid()),
             "raft role changed"
         );
         if (old.leader, old.term) != (role.leader, role.term) {

@@ -18,8 +18,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::replication::TcpTransport;
+use crate::server::member_setup::{self, MemberSetupError};
 use crate::server::net::{NetConfig, NetServer};
-use crate::server::zoo_cfg::ZooCfg;
+use crate::server::zoo_cfg::{EnsembleCfg, ZooCfg};
 use crate::server::{Server, ServerConfig, StartError};
 
 /// What to start: the engine's settings and, if it should serve TCP, the client port's.
@@ -29,6 +31,8 @@ pub struct ServerSetup {
     pub server: ServerConfig,
     /// The client port; None serves in-process clients only.
     pub net: Option<NetConfig>,
+    /// The ensemble this member belongs to (zoo.cfg's `server.N` lines); None: standalone.
+    pub ensemble: Option<EnsembleCfg>,
 }
 
 impl ServerSetup {
@@ -39,15 +43,24 @@ impl ServerSetup {
             mut server,
             mut net,
             data_dir,
+            ensemble,
             warnings: _,
         } = cfg;
         if data_dir.is_some() {
             server.data_dir = data_dir.clone();
             net.data_dir = data_dir;
         }
+        if let Some(ensemble) = &ensemble {
+            server.membership_text = Some((
+                ensemble.membership.config_text(),
+                ensemble.membership.version,
+            ));
+            net.ensemble = Some(ensemble.clone());
+        }
         ServerSetup {
             server,
             net: Some(net),
+            ensemble,
         }
     }
 
@@ -60,9 +73,26 @@ impl ServerSetup {
         self
     }
 
-    /// Recovers the data directory, starts time and binds the client port (if any).
-    pub fn start(self) -> Result<EmbeddedServer, SetupError> {
+    /// Recovers the data directory, starts time and binds the client port (if any). An
+    /// ensemble member first reads its `myid`, checks its data directory belongs to it and
+    /// opens its peer port.
+    pub fn start(mut self) -> Result<EmbeddedServer, SetupError> {
+        let member = match &self.ensemble {
+            Some(ensemble) => {
+                Some(member_setup::prepare(ensemble, &mut self.server).map_err(SetupError::Member)?)
+            }
+            None => {
+                if let Some(dir) = &self.server.data_dir {
+                    member_setup::check_standalone(dir).map_err(SetupError::Member)?;
+                }
+                None
+            }
+        };
         let server = Server::start(self.server).map_err(SetupError::Start)?;
+        let transport = member.map(|member| {
+            member.transport.attach(server.engine());
+            member.transport
+        });
         let net = match self.net {
             Some(config) => {
                 let address = config.address;
@@ -72,7 +102,11 @@ impl ServerSetup {
             }
             None => None,
         };
-        Ok(EmbeddedServer { net, server })
+        Ok(EmbeddedServer {
+            net,
+            server,
+            transport,
+        })
     }
 }
 
@@ -81,6 +115,8 @@ impl ServerSetup {
 pub enum SetupError {
     /// The engine did not start (configuration, data directory, thread).
     Start(StartError),
+    /// The ensemble member could not be assembled (myid, data directory, peer port).
+    Member(MemberSetupError),
     /// The client port could not be bound (in use, not permitted, no such address).
     Listen {
         /// The address asked for.
@@ -94,6 +130,7 @@ impl fmt::Display for SetupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SetupError::Start(error) => write!(f, "{error}"),
+            SetupError::Member(error) => write!(f, "{error}"),
             SetupError::Listen { address, error } => {
                 write!(f, "cannot listen on {address}: {error}")
             }
@@ -109,12 +146,19 @@ pub struct EmbeddedServer {
     /// Declared first so it drops first: no connection outlives the engine it serves.
     net: Option<NetServer>,
     server: Server,
+    /// Declared last: the engine stops before its peers stop hearing from it.
+    transport: Option<Arc<TcpTransport>>,
 }
 
 impl EmbeddedServer {
     /// The engine's server: in-process clients (`connect`), ticks, the engine itself.
     pub fn server(&self) -> &Server {
         &self.server
+    }
+
+    /// The peer transport of an ensemble member; None standalone.
+    pub fn transport(&self) -> Option<&Arc<TcpTransport>> {
+        self.transport.as_ref()
     }
 
     /// Where the client port listens (the bound port when 0 was asked for); None without one.

@@ -76,6 +76,10 @@ pub struct Engine {
     serving: AtomicBool,
     /// Set while the member leads.
     pub(super) leading: AtomicBool,
+    /// When it last started leading (`Clock::now_ms`), for mntr's zk_leader_uptime.
+    pub(super) leading_since_ms: AtomicU64,
+    /// Sizes of the Txns it proposed, for srvr and mntr.
+    pub(super) proposal_sizes: super::report::ProposalSizes,
     /// Where snapshots go (none in memory).
     pub(super) snapshots: Option<SnapshotStore>,
     /// The index of the newest durable snapshot.
@@ -87,8 +91,9 @@ impl Engine {
     /// is none). `config` must be valid. A durable engine drives on its own thread, started by
     /// `start_driver`.
     pub fn open(config: ServerConfig) -> Result<Engine, StartError> {
-        let recovered = recover(&config)?;
+        let mut recovered = recover(&config)?;
         let clock = config.clock.clone();
+        config.write_membership(&mut recovered.tree);
         let threaded = match config.driver_thread {
             DriverThread::Auto => {
                 (config.data_dir.is_some() && config.force_sync) || config.is_ensemble()
@@ -132,6 +137,8 @@ impl Engine {
             stopped: AtomicBool::new(false),
             serving: AtomicBool::new(false),
             leading: AtomicBool::new(false),
+            leading_since_ms: AtomicU64::new(0),
+            proposal_sizes: super::report::ProposalSizes::default(),
             tree: RwLock::new(recovered.tree),
             applied_zxid: AtomicI64::new(applied_zxid),
             watches: Mutex::new(WatchRegistry::new(config.watches_per_session_max)),

@@ -178,8 +178,11 @@ impl Driver {
         let Some(replica) = &mut self.replica else {
             return self.fail_origin(engine, origin, ErrorCode::ConnectionLoss);
         };
-        match replica.propose(proposal.encode()) {
+        let encoded = proposal.encode();
+        let size_bytes = encoded.len();
+        match replica.propose(encoded) {
             Ok(()) => {
+                engine.proposal_sizes.record(size_bytes);
                 // raft appended it at once: its index and term are known.
                 let (index, term) = (replica.last_index(), replica.term());
                 self.proposed.push_back((index, term, proposal));

@@ -10,6 +10,8 @@ pub mod embedded;
 mod engine;
 mod forward;
 mod leader;
+pub mod member_setup;
+pub mod membership;
 pub mod net;
 mod pipeline;
 mod read;
@@ -30,6 +32,7 @@ pub use engine::Engine;
 pub use pipeline::Answer;
 pub use read::WatchRegistered;
 pub use recovery::StartError;
+pub use report::ServerRole;
 pub use session_layer::{LocalSession, SessionSink};
 
 use crate::client::{Client, ConnectOptions};

@@ -3,10 +3,123 @@
 //! engine's own locks.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use super::Engine;
+use crate::replication::ReplicaStatus;
+
+/// A member's role as ZooKeeper's `srvr` prints it (`Mode: ...`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerRole {
+    /// Not in an ensemble.
+    Standalone,
+    /// Leads its ensemble.
+    Leader,
+    /// Votes and follows a leader.
+    Follower,
+    /// Follows without voting.
+    Observer,
+}
+
+impl ServerRole {
+    /// The word `srvr`'s `Mode:` and mntr's `zk_server_state` print.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerRole::Standalone => "standalone",
+            ServerRole::Leader => "leader",
+            ServerRole::Follower => "follower",
+            ServerRole::Observer => "observer",
+        }
+    }
+}
+
+/// The sizes of proposals a leader made, in bytes (srvr's "Proposal sizes last/min/max",
+/// -1 until the first).
+#[derive(Debug)]
+pub(crate) struct ProposalSizes {
+    last: AtomicI64,
+    min: AtomicI64,
+    max: AtomicI64,
+    count: AtomicU64,
+}
+
+impl Default for ProposalSizes {
+    fn default() -> Self {
+        ProposalSizes {
+            last: AtomicI64::new(-1),
+            min: AtomicI64::new(-1),
+            max: AtomicI64::new(-1),
+            count: AtomicU64::new(0),
+        }
+    }
+}
+
+impl ProposalSizes {
+    /// Notes one proposal (only the driver thread writes).
+    pub(crate) fn record(&self, size_bytes: usize) {
+        let size = size_bytes as i64;
+        self.last.store(size, Ordering::Relaxed);
+        let min = self.min.load(Ordering::Relaxed);
+        if min < 0 || size < min {
+            self.min.store(size, Ordering::Relaxed);
+        }
+        self.max.fetch_max(size, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (last, min, max, count).
+    pub(crate) fn read(&self) -> (i64, i64, i64, u64) {
+        (
+            self.last.load(Ordering::Relaxed),
+            self.min.load(Ordering::Relaxed),
+            self.max.load(Ordering::Relaxed),
+            self.count.load(Ordering::Relaxed),
+        )
+    }
+}
 
 impl Engine {
+    /// The member's role; None while it serves no one (no leader known, or stopped), when
+    /// ZooKeeper answers "not currently serving requests".
+    pub fn role(&self) -> Option<ServerRole> {
+        if !self.is_serving() {
+            return None;
+        }
+        let config = self.config();
+        Some(if !config.is_ensemble() {
+            ServerRole::Standalone
+        } else if self.is_leader() {
+            ServerRole::Leader
+        } else if config.observers.contains(&config.member_id) {
+            ServerRole::Observer
+        } else {
+            ServerRole::Follower
+        })
+    }
+
+    /// Proposal sizes in bytes: (last, min, max, how many), -1 before the first.
+    pub fn proposal_sizes(&self) -> (i64, i64, i64, u64) {
+        self.proposal_sizes.read()
+    }
+
+    /// Milliseconds since this member started leading (0 when it does not lead).
+    pub fn leader_uptime_ms(&self) -> u64 {
+        if !self.is_leader() {
+            return 0;
+        }
+        let since = self.leading_since_ms.load(Ordering::Acquire);
+        self.clock.now_ms().saturating_sub(since)
+    }
+
+    /// raft's state for operators (None once stopped or failed).
+    pub fn replication_status(&self) -> Option<ReplicaStatus> {
+        self.driver
+            .lock()
+            .replica
+            .as_ref()
+            .map(|replica| replica.status())
+    }
+
     /// True once storage failed and the engine stopped accepting writes (fail-stop).
     pub fn has_failed(&self) -> bool {
         self.failed.load(std::sync::atomic::Ordering::Acquire)

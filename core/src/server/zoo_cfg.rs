@@ -1,34 +1,72 @@
 //! zoo.cfg, ZooKeeper's configuration file format (Java properties: `key=value` lines, `#`
-//! comments), turned into server and client-port settings. Unknown keys warn; invalid values
-//! fail with a message naming the key.
+//! comments), turned into server, client-port and ensemble settings. Unknown keys warn;
+//! invalid values fail with a message naming the key.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use crate::server::membership::Membership;
 use crate::server::net::{FourLetterWhitelist, NetConfig};
 use crate::server::ServerConfig;
 
-/// Keys a replicated ensemble or durability will use; accepted now and reported as unused.
-const LATER_KEYS: [&str; 4] = [
-    "initLimit",
-    "syncLimit",
-    "autopurge.purgeInterval",
-    "preAllocSize",
+/// Keys accepted and reported as unused, with what they wait for.
+const LATER_KEYS: [(&str, &str); 2] = [
+    ("autopurge.purgeInterval", "timed purging"),
+    ("preAllocSize", "a configurable preallocation"),
 ];
 
-/// What the keys of `LATER_KEYS` and `server.N` wait for.
-const LATER: &str = "replication";
-
-/// Keys that only concern the JVM server's extras and mean nothing here.
-const IGNORED_KEYS: [&str; 6] = [
+/// Keys that only concern the JVM server's extras, or ZooKeeper's own election and
+/// transport, and mean nothing here (raft elects over the peer port).
+const IGNORED_KEYS: [&str; 8] = [
     "admin.enableServer",
     "admin.serverPort",
-    "standaloneEnabled",
     "reconfigEnabled",
     "metricsProvider.className",
     "audit.enable",
+    "electionAlg",
+    "cnxTimeout",
+    "quorum.cnxn.threads.size",
 ];
+
+/// Raft ticks per ZooKeeper tick: heartbeats go out every tickTime / 40 (50 ms at the usual
+/// 2000), so a follower hears its leader many times within any election timeout.
+const RAFT_TICKS_PER_TICK: u32 = 40;
+
+/// The ensemble part of zoo.cfg: who the members are and how long they wait for each other.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnsembleCfg {
+    /// The `server.N` lines (from zoo.cfg or its `dynamicConfigFile`).
+    pub membership: Membership,
+    /// initLimit, in ticks (printed by `conf`).
+    pub init_limit_ticks: u32,
+    /// syncLimit, in ticks: a follower that hears nothing from its leader for about
+    /// syncLimit x tickTime / 20 campaigns (see `apply_timing`).
+    pub sync_limit_ticks: u32,
+    /// quorumListenOnAllIPs: the peer port listens on every address, not only its own line's.
+    pub peer_listen_all_ips: bool,
+    /// `quorum.secretFile` (ours): a file whose bytes every member shares; peers prove they
+    /// hold them before anything they send is taken.
+    pub secret_file: Option<PathBuf>,
+    /// dynamicConfigFile, when the membership came from one.
+    pub dynamic_config_file: Option<PathBuf>,
+    /// standaloneEnabled: a single `server.N` line runs standalone.
+    pub standalone_enabled: bool,
+}
+
+impl Default for EnsembleCfg {
+    fn default() -> Self {
+        EnsembleCfg {
+            membership: Membership::default(),
+            init_limit_ticks: 10,
+            sync_limit_ticks: 5,
+            peer_listen_all_ips: false,
+            secret_file: None,
+            dynamic_config_file: None,
+            standalone_enabled: true,
+        }
+    }
+}
 
 /// A configuration file, parsed.
 #[derive(Clone, Debug)]
@@ -39,6 +77,9 @@ pub struct ZooCfg {
     pub net: NetConfig,
     /// dataDir.
     pub data_dir: Option<PathBuf>,
+    /// The ensemble this member belongs to; None runs standalone (no `server.N` lines, or one
+    /// with `standaloneEnabled`, as ZooKeeper does).
+    pub ensemble: Option<EnsembleCfg>,
     /// Lines worth a warning (unknown keys, keys for later features).
     pub warnings: Vec<String>,
 }
@@ -74,8 +115,33 @@ impl ZooCfg {
             server: ServerConfig::default(),
             net: NetConfig::default(),
             data_dir: None,
+            ensemble: None,
             warnings: Vec::new(),
         }
+    }
+
+    /// Reads a zoo.cfg file and the `dynamicConfigFile` it names (relative to the current
+    /// directory, as ZooKeeper resolves it).
+    pub fn read(path: &Path) -> Result<ZooCfg, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        let mut cfg =
+            ZooCfg::parse(&text).map_err(|error| format!("{}: {error}", path.display()))?;
+        let dynamic = cfg
+            .ensemble
+            .as_ref()
+            .and_then(|ensemble| ensemble.dynamic_config_file.clone());
+        if let Some(dynamic) = dynamic {
+            let text = std::fs::read_to_string(&dynamic)
+                .map_err(|error| format!("cannot read {}: {error}", dynamic.display()))?;
+            let membership = Membership::parse_dynamic(&text)
+                .map_err(|error| format!("{}: {error}", dynamic.display()))?;
+            let ensemble = cfg.ensemble.as_mut().expect("checked above");
+            ensemble.membership = membership;
+            cfg.settle_ensemble()
+                .map_err(|error| format!("{}: {error}", path.display()))?;
+        }
+        Ok(cfg)
     }
 
     /// Parses zoo.cfg text on top of the defaults.
@@ -83,6 +149,16 @@ impl ZooCfg {
         let mut cfg = ZooCfg::new();
         let mut port = cfg.net.address.port();
         let mut address: IpAddr = cfg.net.address.ip();
+        let mut ensemble = EnsembleCfg::default();
+        let member_line = |ensemble: &mut EnsembleCfg, key: &str, value: &str| {
+            ensemble
+                .membership
+                .add_line(key, value)
+                .map_err(|message| CfgError {
+                    key: key.to_string(),
+                    message,
+                })
+        };
         for line in text.lines() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
@@ -136,20 +212,97 @@ impl ZooCfg {
                 "znode.container.checkIntervalMs" => {
                     cfg.server.container_check_interval_ms = number(key, value)?
                 }
-                key if key.starts_with("server.") || LATER_KEYS.contains(&key) => cfg
-                    .warnings
-                    .push(format!("{key} is not used yet: it arrives with {}", LATER)),
+                key if key.starts_with("server.") => member_line(&mut ensemble, key, value)?,
+                "initLimit" => ensemble.init_limit_ticks = positive(key, value)?,
+                "syncLimit" => ensemble.sync_limit_ticks = positive(key, value)?,
+                "quorumListenOnAllIPs" => ensemble.peer_listen_all_ips = boolean(key, value)?,
+                "quorum.secretFile" => ensemble.secret_file = Some(PathBuf::from(value)),
+                "dynamicConfigFile" => ensemble.dynamic_config_file = Some(PathBuf::from(value)),
+                "standaloneEnabled" => ensemble.standalone_enabled = boolean(key, value)?,
+                // The role is the member's own server.N line's (ZooKeeper checks they agree).
+                "peerType" => match value {
+                    "participant" | "observer" => {}
+                    _ => {
+                        return Err(CfgError {
+                            key: key.to_string(),
+                            message: format!("{value:?} is neither participant nor observer"),
+                        })
+                    }
+                },
+                key if LATER_KEYS.iter().any(|(later, _)| *later == key) => {
+                    let why = LATER_KEYS.iter().find(|(later, _)| *later == key);
+                    cfg.warnings.push(format!(
+                        "{key} is not used yet: it waits for {}",
+                        why.map(|(_, why)| *why).unwrap_or_default()
+                    ))
+                }
                 key if IGNORED_KEYS.contains(&key) => {}
                 key => cfg.warnings.push(format!("unknown key {key} ignored")),
             }
         }
         cfg.net.address = SocketAddr::new(address, port);
+        if ensemble.dynamic_config_file.is_some() && !ensemble.membership.members.is_empty() {
+            return Err(CfgError {
+                key: "dynamicConfigFile".into(),
+                message: "server.N lines belong in the dynamic configuration file when one is named"
+                    .into(),
+            });
+        }
+        let named_dynamic = ensemble.dynamic_config_file.is_some();
+        cfg.ensemble = Some(ensemble);
+        if !named_dynamic {
+            cfg.settle_ensemble()?;
+        }
         cfg.server.validate().map_err(|error| CfgError {
             key: "configuration".into(),
             message: error.rule.to_string(),
         })?;
         Ok(cfg)
     }
+
+    /// Decides standalone or ensemble once the membership is known, as ZooKeeper does: no
+    /// `server.N` line, or a single one with `standaloneEnabled`, runs standalone; otherwise
+    /// raft's timing follows tickTime and syncLimit.
+    fn settle_ensemble(&mut self) -> Result<(), CfgError> {
+        let Some(ensemble) = &self.ensemble else {
+            return Ok(());
+        };
+        let members = ensemble.membership.members.len();
+        if members == 0 || (members == 1 && ensemble.standalone_enabled) {
+            self.ensemble = None;
+            return Ok(());
+        }
+        if ensemble.membership.voters().is_empty() {
+            return Err(CfgError {
+                key: "server.N".into(),
+                message: "an ensemble needs at least one participant".into(),
+            });
+        }
+        let sync_limit_ticks = ensemble.sync_limit_ticks;
+        apply_timing(&mut self.server, sync_limit_ticks);
+        Ok(())
+    }
+}
+
+/// Maps ZooKeeper's timing onto raft's: heartbeats every tickTime / 40, and an election
+/// timeout of syncLimit x tickTime / 20 (500 ms at tickTime 2000 and syncLimit 5; raft
+/// randomises it up to twice that). ZooKeeper's followers give up on a silent leader after
+/// syncLimit x tickTime; raft's check-quorum and pre-vote make a shorter wait safe.
+fn apply_timing(server: &mut ServerConfig, sync_limit_ticks: u32) {
+    server.raft_tick_ms = (server.tick_ms / RAFT_TICKS_PER_TICK).max(1);
+    server.heartbeat_ticks = 1;
+    server.election_ticks = (2 * sync_limit_ticks).max(2);
+}
+
+fn positive(key: &str, value: &str) -> Result<u32, CfgError> {
+    let ticks: u32 = number(key, value)?;
+    if ticks == 0 {
+        return Err(CfgError {
+            key: key.to_string(),
+            message: "must be greater than 0".into(),
+        });
+    }
+    Ok(ticks)
 }
 
 impl Default for ZooCfg {
@@ -199,7 +352,9 @@ mod tests {
             (cfg.net.frame_bytes_max, cfg.server.data_bytes_max),
             (4096, 4096)
         );
-        assert_eq!(cfg.warnings.len(), 2, "{:?}", cfg.warnings);
+        // A single server line runs standalone, as ZooKeeper's standaloneEnabled default says.
+        assert_eq!(cfg.ensemble, None);
+        assert_eq!(cfg.warnings.len(), 1, "{:?}", cfg.warnings);
     }
 
     #[test]

@@ -142,6 +142,23 @@ impl DataTree {
         tree
     }
 
+    /// Writes an ensemble's membership into "/zookeeper/config" as each ZooKeeper member does
+    /// at start and after a reconfiguration, outside the log: the data, mzxid the
+    /// configuration's version, version -1 and mtime the member's wall clock (seen on a
+    /// 3-member Apache ZooKeeper 3.8.0 ensemble).
+    pub fn set_membership(&mut self, text: &[u8], version_zxid: i64, now_ms: i64) {
+        let path = crate::tree::path::CONFIG_ZNODE;
+        let Some(node) = self.nodes.get_mut(path) else {
+            return;
+        };
+        let old_bytes = node_size_bytes(path, node.data());
+        node.data = Some(text.into());
+        node.mzxid = version_zxid;
+        node.mtime = now_ms;
+        node.version = -1;
+        self.data_size_bytes = self.data_size_bytes - old_bytes + node_size_bytes(path, node.data());
+    }
+
     /// The znode at `path`, if any.
     pub fn get(&self, path: &str) -> Option<&Znode> {
         self.nodes.get(path)

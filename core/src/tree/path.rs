@@ -12,7 +12,10 @@
 use crate::proto::ErrorCode;
 
 /// The paths ZooKeeper owns from the start; clients can neither delete them nor create over them.
-const RESERVED_PATHS: [&str; 4] = ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"];
+const RESERVED_PATHS: [&str; 4] = ["/", "/zookeeper", "/zookeeper/quota", CONFIG_ZNODE];
+
+/// Where ZooKeeper keeps the ensemble's membership.
+pub const CONFIG_ZNODE: &str = "/zookeeper/config";
 
 /// Checks `path` against ZooKeeper's path rules.
 ///

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::four_letter_system::{self, java_date, java_double};
 use super::{ConnectionInfo, NetShared};
+use crate::server::ServerRole;
 
 /// The words this server knows.
 const KNOWN: [&str; 12] = [
@@ -59,6 +60,9 @@ impl FourLetterWhitelist {
     }
 }
 
+/// What ZooKeeper answers most words while it serves no one.
+pub(super) const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests\n";
+
 /// The word the first four bytes of a connection spell, if it is one this server knows.
 pub(super) fn known(prefix: [u8; 4]) -> Option<&'static str> {
     KNOWN.iter().copied().find(|word| word.as_bytes() == prefix)
@@ -69,9 +73,18 @@ pub(super) fn answer(word: &str, shared: &NetShared) -> String {
     if !shared.config.four_letter_words.allows(word) {
         return format!("{word} is not executed because it is not in the whitelist.\n");
     }
+    // A member out of its quorum answers as ZooKeeper's does when its ZooKeeperServer is
+    // not running: only ruok, isro and envi still speak.
+    let serving = shared.engine.role().is_some();
     match word {
         "ruok" => "imok".to_string(),
-        "isro" => "rw".to_string(),
+        "isro" if serving => "rw".to_string(),
+        "isro" => "null".to_string(),
+        "srvr" | "stat" | "mntr" | "conf" | "cons" | "wchs" | "wchc" | "wchp" | "dump"
+            if !serving =>
+        {
+            NOT_SERVING.to_string()
+        }
         "srvr" => server_summary(shared, false),
         "stat" => server_summary(shared, true),
         "cons" => connections_report(shared),
@@ -113,10 +126,11 @@ fn server_summary(shared: &NetShared, with_clients: bool) -> String {
         text.push('\n');
     }
     let stats = &shared.stats;
+    let role = engine.role().unwrap_or(ServerRole::Standalone);
     let _ = write!(
         text,
         "Latency min/avg/max: {}/{}/{}\nReceived: {}\nSent: {}\nConnections: {}\n\
-         Outstanding: 0\nZxid: 0x{:x}\nMode: standalone\nNode count: {}\n",
+         Outstanding: 0\nZxid: 0x{:x}\nMode: {}\nNode count: {}\n",
         stats.latency.min_ms(),
         java_double(stats.latency.avg_ms()),
         stats.latency.max_ms(),
@@ -124,8 +138,13 @@ fn server_summary(shared: &NetShared, with_clients: bool) -> String {
         stats.sent.load(Ordering::Relaxed),
         live.len(),
         engine.last_zxid(),
+        role.as_str(),
         engine.znode_count()
     );
+    if role == ServerRole::Leader {
+        let (last, min, max, _) = engine.proposal_sizes();
+        let _ = writeln!(text, "Proposal sizes last/min/max: {last}/{min}/{max}");
+    }
     text
 }
 

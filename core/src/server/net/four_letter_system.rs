@@ -8,6 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::four_letter::full_version;
 use super::NetShared;
+use crate::server::membership::MemberRole;
+use crate::server::ServerRole;
 
 /// mntr: ZooKeeper 3.8's `zk_<key>\t<value>` lines, in ZooKeeper's order, for the metrics this
 /// server has. Metrics of parts it lacks (TLS, quorum, processor queues) are left out rather
@@ -16,12 +18,39 @@ pub(super) fn monitor(shared: &NetShared) -> String {
     let engine = &shared.engine;
     let stats = &shared.stats;
     let connections = shared.connections.lock().live.len();
+    let role = engine.role().unwrap_or(ServerRole::Standalone);
+    let leading = role == ServerRole::Leader;
+    let status = match role {
+        ServerRole::Standalone => None,
+        _ => engine.replication_status(),
+    };
+    let learners = status.as_ref().map(|status| status.learners.as_slice()).unwrap_or(&[]);
+    let count = |voter: bool| {
+        learners
+            .iter()
+            .filter(|learner| learner.synced && learner.voter == voter)
+            .count()
+            .to_string()
+    };
+    let (last_proposal, min_proposal, max_proposal, proposals) = engine.proposal_sizes();
+    // ZooKeeper's order (3.8.0, seen on a leader, a follower and a standalone server); the
+    // quorum lines appear only where ZooKeeper prints them.
     let mut lines: Vec<(&str, String)> = vec![
         ("version", full_version()),
-        ("server_state", "standalone".into()),
+        ("server_state", role.as_str().into()),
+    ];
+    if let Some(peer_state) = peer_state(role) {
+        lines.push(("peer_state", peer_state.into()));
+    }
+    lines.extend([
         ("ephemerals_count", engine.ephemeral_count().to_string()),
         ("num_alive_connections", connections.to_string()),
         ("avg_latency", java_double(stats.latency.avg_ms())),
+    ]);
+    if leading {
+        lines.push(("min_proposal_size", min_proposal.to_string()));
+    }
+    lines.extend([
         ("outstanding_requests", "0".into()),
         ("znode_count", engine.znode_count().to_string()),
         ("global_sessions", engine.session_count().to_string()),
@@ -33,9 +62,18 @@ pub(super) fn monitor(shared: &NetShared) -> String {
             "packets_received",
             stats.received.load(Ordering::Relaxed).to_string(),
         ),
-        ("watch_count", engine.watch_count().to_string()),
-        ("min_latency", stats.latency.min_ms().to_string()),
-    ];
+    ]);
+    if leading {
+        lines.push(("max_proposal_size", max_proposal.to_string()));
+        lines.push(("synced_followers", count(true)));
+    }
+    lines.push(("watch_count", engine.watch_count().to_string()));
+    if leading {
+        // Observers are raft learners: ZooKeeper's non-voting followers do not exist here.
+        lines.push(("synced_non_voting_followers", "0".into()));
+        lines.push(("synced_observers", count(false)));
+    }
+    lines.push(("min_latency", stats.latency.min_ms().to_string()));
     if let Some(max) = max_file_descriptor_count() {
         lines.push(("max_file_descriptor_count", max.to_string()));
     }
@@ -46,18 +84,38 @@ pub(super) fn monitor(shared: &NetShared) -> String {
     if let Some(open) = open_file_descriptor_count() {
         lines.push(("open_file_descriptor_count", open.to_string()));
     }
+    if leading {
+        let pending_syncs = learners
+            .iter()
+            .filter(|learner| learner.receiving_snapshot)
+            .count();
+        lines.extend([
+            ("last_proposal_size", last_proposal.to_string()),
+            ("pending_syncs", pending_syncs.to_string()),
+            ("leader_uptime", engine.leader_uptime_ms().to_string()),
+        ]);
+    }
     lines.extend([
         ("local_sessions", "0".into()),
         ("uptime", shared.started.elapsed().as_millis().to_string()),
         ("max_latency", stats.latency.max_ms().to_string()),
-        (
-            "connection_rejected",
-            stats
-                .connections_rejected
-                .load(Ordering::Relaxed)
-                .to_string(),
-        ),
     ]);
+    if leading {
+        lines.push(("learners", learners.len().to_string()));
+    }
+    if let Some(status) = &status {
+        lines.push(("quorum_size", status.voters.to_string()));
+        if leading {
+            lines.push(("proposal_count", proposals.to_string()));
+        }
+    }
+    lines.push((
+        "connection_rejected",
+        stats
+            .connections_rejected
+            .load(Ordering::Relaxed)
+            .to_string(),
+    ));
     let mut text = String::new();
     for (key, value) in lines {
         let _ = writeln!(text, "zk_{key}\t{value}");
@@ -65,7 +123,17 @@ pub(super) fn monitor(shared: &NetShared) -> String {
     text
 }
 
-/// conf: `ZooKeeperServer.dumpConf` of a standalone server.
+/// mntr's zk_peer_state: the role and ZooKeeper's phase (a member serving is past sync).
+fn peer_state(role: ServerRole) -> Option<&'static str> {
+    match role {
+        ServerRole::Standalone => None,
+        ServerRole::Leader => Some("leading - broadcast"),
+        ServerRole::Follower => Some("following - broadcast"),
+        ServerRole::Observer => Some("observing - broadcast"),
+    }
+}
+
+/// conf: `ZooKeeperServer.dumpConf`, and `QuorumPeer`'s lines for an ensemble member.
 pub(super) fn configuration(shared: &NetShared) -> String {
     let config = shared.engine.config();
     let mut text = format!(
@@ -92,6 +160,26 @@ pub(super) fn configuration(shared: &NetShared) -> String {
         config.session_timeout_ms_max(),
         config.member_id
     );
+    if let Some(ensemble) = &shared.config.ensemble {
+        let me = ensemble.membership.members.get(&config.member_id);
+        let (election_port, peer_port, peer_type) = me.map_or((0, 0, 0), |me| {
+            let peer_type = match me.role {
+                MemberRole::Participant => 0,
+                MemberRole::Observer => 1,
+            };
+            (me.election_port, me.peer_port, peer_type)
+        });
+        // electionAlg=3 is ZooKeeper's only election; raft elects here, and the line stays
+        // for the tools that read it.
+        let _ = write!(
+            text,
+            "initLimit={}\nsyncLimit={}\nelectionAlg=3\nelectionPort={election_port}\n\
+             quorumPort={peer_port}\npeerType={peer_type}\nmembership: \n{}",
+            ensemble.init_limit_ticks,
+            ensemble.sync_limit_ticks,
+            ensemble.membership.config_text()
+        );
+    }
     text
 }
 

@@ -47,6 +47,8 @@ pub struct NetConfig {
     pub worker_threads: usize,
     /// The data directory, reported by the conf four-letter word (dataDir).
     pub data_dir: Option<PathBuf>,
+    /// The ensemble this member belongs to, for `conf` (None: standalone).
+    pub ensemble: Option<crate::server::zoo_cfg::EnsembleCfg>,
 }
 
 impl Default for NetConfig {
@@ -61,6 +63,7 @@ impl Default for NetConfig {
             four_letter_words: FourLetterWhitelist::default(),
             worker_threads: 2,
             data_dir: None,
+            ensemble: None,
         }
     }
 }
