@@ -113,13 +113,8 @@ fn raft_message(from: u64, to: u64, index: u64) -> PeerMessage {
     PeerMessage::Raft(message)
 }
 
-fn touches(number: i64) -> PeerMessage {
-    PeerMessage::Touches(vec![number])
-}
-
-#[test]
-fn two_transports_exchange_every_kind_of_message_in_order() {
-    let ensemble = ensemble_id();
+/// Members 1 and 2 of `ensemble`, each the other's peer, and their addresses.
+fn two_members(ensemble: u64) -> (Member, Member, (SocketAddr, SocketAddr)) {
     let ((listener_1, address_1), (listener_2, address_2)) = (bind(), bind());
     let one = Member::start(
         config(ensemble, 1, address_1, &[(2, address_2)]),
@@ -129,6 +124,16 @@ fn two_transports_exchange_every_kind_of_message_in_order() {
         config(ensemble, 2, address_2, &[(1, address_1)]),
         Some(listener_2),
     );
+    (one, two, (address_1, address_2))
+}
+
+fn touches(number: i64) -> PeerMessage {
+    PeerMessage::Touches(vec![number])
+}
+
+#[test]
+fn two_transports_exchange_every_kind_of_message_in_order() {
+    let (one, two, _) = two_members(ensemble_id());
     let to_two = vec![
         raft_message(1, 2, 10),
         PeerMessage::Forward {
@@ -330,15 +335,7 @@ fn messages_wait_for_a_peer_that_is_away_up_to_the_queue_limit() {
 #[test]
 fn a_restarted_peer_is_dialed_again_and_gets_later_messages() {
     let ensemble = ensemble_id();
-    let ((listener_1, address_1), (listener_2, address_2)) = (bind(), bind());
-    let one = Member::start(
-        config(ensemble, 1, address_1, &[(2, address_2)]),
-        Some(listener_1),
-    );
-    let two = Member::start(
-        config(ensemble, 2, address_2, &[(1, address_1)]),
-        Some(listener_2),
-    );
+    let (one, two, (address_1, address_2)) = two_members(ensemble);
     one.transport.send(1, 2, touches(0));
     assert_eq!(two.next(), (1, touches(0)));
 

@@ -137,9 +137,15 @@ impl Writer {
                     add(&self.shared.stats.connects, 1);
                     tracing::info!(peer = self.peer, address = %self.address, "connected to peer");
                     let ended = self.write_until_failure(&stream);
-                    self.connection.state.lock().stream = None;
+                    let stopping = {
+                        let mut state = self.connection.state.lock();
+                        state.stream = None;
+                        state.stopping
+                    };
                     match ended {
+                        // A write cut short by `stop` shutting the connection is no loss.
                         Ended::Stopped => return,
+                        Ended::Failed(_) if stopping => return,
                         Ended::Failed(error) => tracing::warn!(
                             peer = self.peer,
                             address = %self.address,
