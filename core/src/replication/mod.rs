@@ -8,6 +8,7 @@
 
 pub mod log;
 pub mod memory;
+pub mod tcp;
 pub mod transport;
 
 use std::io;
@@ -18,6 +19,9 @@ use raft::{RawNode, ReadState, StateRole};
 use crate::random::SplitMix64;
 
 pub use log::{DurableLog, RaftLog};
+pub use tcp::{
+    PeerReceiver, TcpTransport, TcpTransportConfig, TcpTransportError, TcpTransportStats,
+};
 pub use transport::{Forwarded, ForwardedRequest, PeerMessage, Transport};
 
 /// A raft member id: this engine's `member_id + 1` (raft reserves 0 for "nobody").

@@ -1,7 +1,7 @@
 //! The transport seam: what members send each other (raft's messages, and what a follower
-//! hands its leader on behalf of its sessions), and the trait that carries it. The TCP
-//! transport lives with the ensemble's configuration; tests and the simulation bring their
-//! own (in memory, with seeded loss, delay, duplication, reordering and partitions).
+//! hands its leader on behalf of its sessions), and the trait that carries it. Between
+//! processes it is `tcp::TcpTransport`; tests and the simulation bring their own (in memory,
+//! with seeded loss, delay, duplication, reordering and partitions).
 
 use raft::eraftpb::Message;
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,7 @@ use crate::txn::Origin;
 /// A message between members. Any of them may be lost, delayed, duplicated or reordered:
 /// raft copes with that for its own, and forwards travel in numbered streams the leader takes
 /// in order, acknowledges, and the follower sends again until acknowledged.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum PeerMessage {
     /// raft's own.
     Raft(Message),
