@@ -526,3 +526,57 @@ fn an_ensemble_over_tcp_elects_replicates_and_survives_losing_its_leader_s_trans
         transport.stop();
     }
 }
+
+/// Records what a transport tells its engine about peers' connections ending.
+#[derive(Default)]
+struct LossRecorder {
+    received: parking_lot::Mutex<Vec<u64>>,
+    lost: parking_lot::Mutex<Vec<u64>>,
+}
+
+impl zookeeper_core::replication::PeerReceiver for LossRecorder {
+    fn receive(&self, from: u64, _message: PeerMessage) {
+        self.received.lock().push(from);
+    }
+
+    fn peer_lost(&self, from: u64) {
+        self.lost.lock().push(from);
+    }
+}
+
+#[test]
+fn a_peer_whose_connection_ends_on_its_side_is_reported_lost_and_a_stop_reports_nothing() {
+    let ensemble = ensemble_id();
+    let ((listener_1, address_1), (listener_2, address_2)) = (bind(), bind());
+    let one = TcpTransport::start_on(
+        config(ensemble, 1, address_1, &[(2, address_2)]),
+        listener_1,
+    )
+    .unwrap();
+    let two = TcpTransport::start_on(
+        config(ensemble, 2, address_2, &[(1, address_1)]),
+        listener_2,
+    )
+    .unwrap();
+    let (heard_by_one, heard_by_two) = (
+        Arc::new(LossRecorder::default()),
+        Arc::new(LossRecorder::default()),
+    );
+    one.attach(&heard_by_one);
+    two.attach(&heard_by_two);
+    // Both directions connected: each has heard from the other.
+    wait_for("both directions to connect", || {
+        one.send(1, 2, touches(1));
+        two.send(2, 1, touches(2));
+        !heard_by_one.received.lock().is_empty() && !heard_by_two.received.lock().is_empty()
+    });
+    two.stop();
+    wait_for("member 1 to hear of the loss", || {
+        !heard_by_one.lost.lock().is_empty()
+    });
+    assert_eq!(*heard_by_one.lost.lock(), vec![2]);
+    // Member 2 closed its own connections: it hears of no loss.
+    assert!(heard_by_two.lost.lock().is_empty());
+    one.stop();
+    assert_eq!(*heard_by_one.lost.lock(), vec![2]);
+}

@@ -63,6 +63,7 @@ class ProcessEnsemble:
             self.client_ports[member] = free_port()
             peer_lines.append(
                 f"server.{member}=127.0.0.1:{free_port()}:{free_port()}")
+        self.peer_lines = peer_lines
         secret_path = os.path.join(self.root, "secret")
         with open(secret_path, "wb") as secret:
             secret.write(SECRET)
@@ -89,6 +90,10 @@ class ProcessEnsemble:
                 lines.append("forceSync=no")
             with open(self._config(member), "w") as config:
                 config.write("".join(line + "\n" for line in lines))
+
+    def membership_text(self):
+        """What ZooKeeper keeps in /zookeeper/config for these server lines."""
+        return "".join(line + ":participant\n" for line in self.peer_lines) + "version=0"
 
     def _directory(self, member):
         return os.path.join(self.root, f"member{member}")

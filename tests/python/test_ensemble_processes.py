@@ -17,7 +17,8 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException
 from kazoo.handlers.threading import KazooTimeoutError
 
-from process_ensemble import ProcessEnsemble
+from conftest import _tail
+from process_ensemble import ProcessEnsemble, four_letter, mode
 
 KINDS = os.environ.get("ENSEMBLE_KINDS", "ours,reference").split(",")
 WRITERS = 3
@@ -198,3 +199,126 @@ def test_rolling_restart_keeps_sessions_and_writes(kind):
         holder.close()
         writers.stop()
         writers.verify()
+
+
+def _mntr(port):
+    return [tuple(line.split("\t", 1)) for line in four_letter(port, "mntr").splitlines()]
+
+
+def _in_same_order(ours, reference):
+    """True when every key of `ours` appears in `reference`, in the same relative order."""
+    positions = [reference.index(key) for key in ours if key in reference]
+    return len(positions) == len(ours) and positions == sorted(positions)
+
+
+def test_roles_are_reported_as_zookeeper_reports_them():
+    with ProcessEnsemble("reference", 3) as reference, ProcessEnsemble("ours", 3) as ours:
+        seen = {}
+        for name, ensemble in (("reference", reference), ("ours", ours)):
+            leader = ensemble.leader()
+            follower = next(m for m in ensemble.client_ports if m != leader)
+            client = KazooClient(hosts=ensemble.host(follower))
+            client.start(timeout=30)
+            client.create("/written", b"x")
+            config, stat = client.get("/zookeeper/config")
+            client.stop()
+            client.close()
+            seen[name] = {
+                "leader_srvr": four_letter(ensemble.client_ports[leader], "srvr"),
+                "follower_srvr": four_letter(ensemble.client_ports[follower], "srvr"),
+                "leader_mntr": _mntr(ensemble.client_ports[leader]),
+                "follower_mntr": _mntr(ensemble.client_ports[follower]),
+                "conf": four_letter(ensemble.client_ports[follower], "conf"),
+                "isro": four_letter(ensemble.client_ports[follower], "isro"),
+                "config": config.decode(),
+                "config_stat": (stat.version, stat.aversion, stat.czxid, stat.numChildren),
+                "membership": ensemble.membership_text(),
+            }
+        for name, facts in seen.items():
+            assert "Mode: leader\n" in facts["leader_srvr"], name
+            assert facts["leader_srvr"].splitlines()[-1].startswith(
+                "Proposal sizes last/min/max: "), name
+            assert "Mode: follower\n" in facts["follower_srvr"], name
+            leader_mntr = dict(facts["leader_mntr"])
+            assert leader_mntr["zk_server_state"] == "leader", name
+            assert leader_mntr["zk_peer_state"] == "leading - broadcast", name
+            assert leader_mntr["zk_synced_followers"] == "2", name
+            assert leader_mntr["zk_learners"] == "2", name
+            assert leader_mntr["zk_quorum_size"] == "3", name
+            assert leader_mntr["zk_pending_syncs"] == "0", name
+            assert int(leader_mntr["zk_last_proposal_size"]) > 0, name
+            follower_mntr = dict(facts["follower_mntr"])
+            assert follower_mntr["zk_peer_state"] == "following - broadcast", name
+            assert "zk_learners" not in follower_mntr, name
+            assert facts["isro"] == "rw", name
+            assert facts["config"] == facts["membership"], name
+            assert facts["config_stat"] == (-1, -1, 0, 0), name
+            assert facts["conf"].endswith("membership: \n" + facts["membership"]), name
+        for role in ("leader_mntr", "follower_mntr"):
+            ours_keys = [key for key, _ in seen["ours"][role]]
+            reference_keys = [key for key, _ in seen["reference"][role]]
+            assert _in_same_order(ours_keys, reference_keys), (ours_keys, reference_keys)
+        ours_conf = [line.split("=")[0] for line in seen["ours"]["conf"].splitlines()]
+        reference_conf = [line.split("=")[0] for line in seen["reference"]["conf"].splitlines()]
+        assert ours_conf[:ours_conf.index("membership: ")] == \
+            reference_conf[:reference_conf.index("membership: ")]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_member_without_its_quorum_stops_serving(kind):
+    with ProcessEnsemble(kind, 3) as ensemble:
+        alone = 1
+        for member in (2, 3):
+            ensemble.kill(member)
+        port = ensemble.client_ports[alone]
+        deadline = time.monotonic() + 30
+        while mode(port) is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        not_serving = "This ZooKeeper instance is not currently serving requests\n"
+        for word in ("srvr", "stat", "mntr", "conf"):
+            assert four_letter(port, word) == not_serving, word
+        assert four_letter(port, "isro") == "null"
+        assert four_letter(port, "ruok") == "imok"
+        client = KazooClient(hosts=ensemble.host(alone))
+        with pytest.raises(KazooTimeoutError):
+            client.start(timeout=2)
+        client.close()
+
+
+def _refused(ensemble, member):
+    """Starts `member` and answers what it logged as it refused to start."""
+    ensemble.start(member)
+    process = ensemble.processes[member]
+    try:
+        code = process.wait(timeout=30)
+    except Exception:  # noqa: BLE001 - a member that serves is the failure reported below
+        code = None
+    log = _tail(ensemble.logs[member][1])
+    assert code not in (None, 0), f"member {member} did not refuse to start: {log}"
+    return log
+
+
+def test_members_refuse_to_start_on_what_is_not_theirs():
+    ensemble = ProcessEnsemble("ours", 3)
+    try:
+        data = [None] + [os.path.join(ensemble.root, f"member{m}", "data") for m in (1, 2, 3)]
+        os.remove(os.path.join(data[1], "myid"))
+        assert "myid" in _refused(ensemble, 1)
+        with open(os.path.join(data[1], "myid"), "w") as myid:
+            myid.write("9\n")
+        assert "no server.9 line lists it" in _refused(ensemble, 1)
+        with open(os.path.join(data[1], "myid"), "w") as myid:
+            myid.write("1\n")
+        # Member 2's data (its identity) under member 1's myid.
+        with open(os.path.join(data[2], "ensemble.identity"), "w") as identity:
+            identity.write("member=2\nensemble=00000000000000ff\n")
+        with open(os.path.join(data[2], "myid"), "w") as myid:
+            myid.write("2\n")
+        log = _refused(ensemble, 2)
+        assert "refusing the data directory" in log and "another ensemble" in log, log
+        os.remove(os.path.join(data[2], "ensemble.identity"))
+        with open(os.path.join(ensemble.root, "secret"), "wb") as secret:
+            secret.write(b"short")
+        assert "at least 16 bytes" in _refused(ensemble, 3)
+    finally:
+        ensemble.close()

@@ -193,6 +193,33 @@ impl Replica {
             .map_err(|_| ProposeError::Dropped)
     }
 
+    /// Member `from`'s connection ended on its side. When it is the leader this follower
+    /// knows, the follower leaves the leader's lease at once (its election clock jumps to the
+    /// election timeout, as if that long had passed in silence) and campaigns after a short
+    /// wait that grows with its rank among the voters, so the survivors do not split their
+    /// votes. Safe whatever the cause: a leader that is alive keeps its followers' lease with
+    /// its next heartbeat, and pre-vote keeps a lone campaigner from disturbing the term.
+    pub fn leader_unreachable(&mut self, from: u64) {
+        let raft = &mut self.node.raft;
+        if raft.state != StateRole::Follower || raft.leader_id != from {
+            return;
+        }
+        let timeout = raft.election_timeout();
+        let rank = raft
+            .prs()
+            .conf()
+            .voters()
+            .ids()
+            .iter()
+            .filter(|id| *id != from && *id < raft.id)
+            .count();
+        // One tick for the other survivors to see the same loss, then two per rank.
+        let wait_ticks = 1 + 2 * rank;
+        let campaign_at = (timeout + wait_ticks).min(2 * timeout - 1);
+        raft.set_randomized_election_timeout(campaign_at);
+        raft.election_elapsed = raft.election_elapsed.max(timeout);
+    }
+
     /// Takes a message from another member (stale or foreign ones are dropped by raft).
     pub fn step(&mut self, message: Message) {
         let _ = self.node.step(message);

@@ -61,6 +61,10 @@ pub(super) enum Event {
         from: u64,
         message: PeerMessage,
     },
+    /// The transport saw member `from`'s connection end on its side (by raft id).
+    PeerLost {
+        from: u64,
+    },
     /// Stop serving; `Done` runs once stopped.
     Stop(Done),
 }
@@ -92,7 +96,7 @@ impl Event {
             Event::Open(open) => (open.done)(Err(code)),
             Event::Resume(resume) => (resume.done)(Err(code)),
             Event::Tick(done) | Event::Stop(done) => done(),
-            Event::RaftTick | Event::Peer { .. } => {}
+            Event::RaftTick | Event::Peer { .. } | Event::PeerLost { .. } => {}
         }
     }
 }
@@ -241,6 +245,11 @@ impl Driver {
                 Event::Tick(done) => self.tick(engine, done),
                 Event::RaftTick => self.raft_tick(engine),
                 Event::Peer { from, message } => self.peer(engine, from, message),
+                Event::PeerLost { from } => {
+                    if let Some(replica) = &mut self.replica {
+                        replica.leader_unreachable(from);
+                    }
+                }
                 Event::Stop(done) => stop = Some(done),
             }
         }

@@ -78,9 +78,9 @@ impl ServerSetup {
     /// opens its peer port.
     pub fn start(mut self) -> Result<EmbeddedServer, SetupError> {
         let member = match &self.ensemble {
-            Some(ensemble) => {
-                Some(member_setup::prepare(ensemble, &mut self.server).map_err(SetupError::Member)?)
-            }
+            Some(ensemble) => Some(
+                member_setup::prepare(ensemble, &mut self.server).map_err(SetupError::Member)?,
+            ),
             None => {
                 if let Some(dir) = &self.server.data_dir {
                     member_setup::check_standalone(dir).map_err(SetupError::Member)?;

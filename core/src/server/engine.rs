@@ -397,6 +397,13 @@ impl Engine {
         self.kick();
     }
 
+    /// The transport saw member `from`'s connection close on its side (a crash, a stop): if
+    /// that member leads, this one stops waiting out the election timeout for it.
+    pub fn peer_lost(&self, from: u64) {
+        self.send(Event::PeerLost { from });
+        self.kick();
+    }
+
     /// One tick of raft time (`ServerConfig::raft_tick_ms`): elections, heartbeats and
     /// retransmissions. A single member needs none.
     pub fn raft_tick(&self) {

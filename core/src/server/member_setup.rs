@@ -50,14 +50,19 @@ impl fmt::Display for MemberSetupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MemberSetupError::NoDataDir => {
-                write!(f, "an ensemble member needs a dataDir (it holds myid and the data)")
+                write!(
+                    f,
+                    "an ensemble member needs a dataDir (it holds myid and the data)"
+                )
             }
             MemberSetupError::Myid(why) => write!(f, "myid: {why}"),
             MemberSetupError::NotAMember(id) => write!(
                 f,
                 "myid says this is member {id}, but no server.{id} line lists it"
             ),
-            MemberSetupError::ForeignDataDir(why) => write!(f, "refusing the data directory: {why}"),
+            MemberSetupError::ForeignDataDir(why) => {
+                write!(f, "refusing the data directory: {why}")
+            }
             MemberSetupError::Secret(why) => write!(f, "quorum.secretFile: {why}"),
             MemberSetupError::PeerAddress(why) => write!(f, "peer address: {why}"),
             MemberSetupError::Transport(why) => write!(f, "peer port: {why}"),
@@ -82,10 +87,7 @@ pub fn prepare(
     ensemble: &EnsembleCfg,
     server: &mut ServerConfig,
 ) -> Result<MemberSetup, MemberSetupError> {
-    let data_dir = server
-        .data_dir
-        .clone()
-        .ok_or(MemberSetupError::NoDataDir)?;
+    let data_dir = server.data_dir.clone().ok_or(MemberSetupError::NoDataDir)?;
     let member_id = read_myid(&data_dir)?;
     let membership = &ensemble.membership;
     let me = membership
@@ -111,7 +113,11 @@ pub fn prepare(
     let ensemble_id = ensemble_id(&secret);
     check_identity(&data_dir, member_id, ensemble_id)?;
     let mut peers = std::collections::BTreeMap::new();
-    for spec in membership.members.values().filter(|spec| spec.id != member_id) {
+    for spec in membership
+        .members
+        .values()
+        .filter(|spec| spec.id != member_id)
+    {
         peers.insert(raft_id(spec.id), resolve(&spec.peer_address())?);
     }
     let mut listen = resolve(&me.peer_address())?;

@@ -244,8 +244,9 @@ impl ZooCfg {
         if ensemble.dynamic_config_file.is_some() && !ensemble.membership.members.is_empty() {
             return Err(CfgError {
                 key: "dynamicConfigFile".into(),
-                message: "server.N lines belong in the dynamic configuration file when one is named"
-                    .into(),
+                message:
+                    "server.N lines belong in the dynamic configuration file when one is named"
+                        .into(),
             });
         }
         let named_dynamic = ensemble.dynamic_config_file.is_some();
@@ -371,5 +372,86 @@ mod tests {
             ZooCfg::parse("tickTime=0\n").unwrap_err().message,
             "tick_ms must be greater than 0"
         );
+    }
+
+    const ENSEMBLE: &str = "tickTime=2000\ninitLimit=10\nsyncLimit=5\n\
+        server.1=10.0.0.1:2888:3888\nserver.2=10.0.0.2:2888:3888\n\
+        server.3=10.0.0.3:2888:3888:observer\n";
+
+    #[test]
+    fn server_lines_make_an_ensemble_with_raft_timing_from_tick_and_sync_limit() {
+        let cfg = ZooCfg::parse(ENSEMBLE).unwrap();
+        let ensemble = cfg.ensemble.expect("three server lines");
+        assert_eq!(ensemble.membership.voters(), vec![1, 2]);
+        assert_eq!(ensemble.membership.observers(), vec![3]);
+        assert_eq!(
+            (ensemble.init_limit_ticks, ensemble.sync_limit_ticks),
+            (10, 5)
+        );
+        // Heartbeats every 50 ms; an election timeout of 10 of them (500 ms).
+        assert_eq!(
+            (
+                cfg.server.raft_tick_ms,
+                cfg.server.heartbeat_ticks,
+                cfg.server.election_ticks
+            ),
+            (50, 1, 10)
+        );
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+    }
+
+    #[test]
+    fn one_server_line_runs_standalone_unless_told_otherwise() {
+        let one = "server.1=127.0.0.1:2888:3888\n";
+        assert_eq!(ZooCfg::parse(one).unwrap().ensemble, None);
+        let forced = ZooCfg::parse(&format!("{one}standaloneEnabled=false\n")).unwrap();
+        assert_eq!(forced.ensemble.unwrap().membership.voters(), vec![1]);
+    }
+
+    #[test]
+    fn ensemble_mistakes_name_their_key() {
+        for (text, key) in [
+            ("server.1=a:1:2\nserver.1=b:1:2\n", "server.1"),
+            ("server.1=a:1:2\nserver.2=a:1:3\n", "server.2"),
+            ("syncLimit=0\n", "syncLimit"),
+            ("peerType=leader\n", "peerType"),
+            (
+                "server.1=a:1:2:observer\nserver.2=b:1:2:observer\n",
+                "server.N",
+            ),
+            (
+                "dynamicConfigFile=/tmp/zoo.cfg.dynamic\nserver.1=a:1:2\n",
+                "dynamicConfigFile",
+            ),
+        ] {
+            assert_eq!(ZooCfg::parse(text).unwrap_err().key, key, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_membership_comes_from_the_dynamic_file_when_one_is_named() {
+        let dir = std::env::temp_dir().join(format!("zk-dynamic-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dynamic = dir.join("zoo.cfg.dynamic");
+        std::fs::write(
+            &dynamic,
+            "server.1=127.0.0.1:2888:3888:participant;2181\n\
+             server.2=127.0.0.1:2889:3889:participant;2182\nversion=100000000\n",
+        )
+        .unwrap();
+        let main = dir.join("zoo.cfg");
+        std::fs::write(
+            &main,
+            format!("tickTime=1000\ndynamicConfigFile={}\n", dynamic.display()),
+        )
+        .unwrap();
+        let cfg = ZooCfg::read(&main).unwrap();
+        let ensemble = cfg.ensemble.unwrap();
+        assert_eq!(ensemble.membership.version, 0x1_0000_0000);
+        assert_eq!(ensemble.membership.voters(), vec![1, 2]);
+        assert_eq!(cfg.server.raft_tick_ms, 25);
+        std::fs::write(&dynamic, "tickTime=5\n").unwrap();
+        assert!(ZooCfg::read(&main).unwrap_err().contains("does not belong"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -156,7 +156,8 @@ impl DataTree {
         node.mzxid = version_zxid;
         node.mtime = now_ms;
         node.version = -1;
-        self.data_size_bytes = self.data_size_bytes - old_bytes + node_size_bytes(path, node.data());
+        self.data_size_bytes =
+            self.data_size_bytes - old_bytes + node_size_bytes(path, node.data());
     }
 
     /// The znode at `path`, if any.

@@ -98,6 +98,18 @@ impl Inbound {
         true
     }
 
+    /// True when connection `id` of `peer` ended on the peer's side: not shut from here
+    /// (stop, removal, a newer connection) and no newer one of the peer's is open.
+    fn ended_by_peer(&self, id: u64, peer: u64) -> bool {
+        self.connections
+            .get(&id)
+            .is_some_and(|connection| connection.stream.is_some())
+            && !self
+                .connections
+                .range(id + 1..)
+                .any(|(_, connection)| connection.peer == Some(peer) && connection.stream.is_some())
+    }
+
     /// Closes the connections of a member that is no longer a peer.
     pub(super) fn close_peer(&mut self, peer: u64) {
         for connection in self.connections.values_mut() {
@@ -298,6 +310,16 @@ fn serve(shared: &Shared, stream: &TcpStream, remote: SocketAddr, id: u64) {
         }
     }
     tracing::info!(peer, %remote, "peer connected");
+    read_messages(shared, stream, remote, peer);
+    let lost = !shared.is_stopping() && shared.inbound.lock().ended_by_peer(id, peer);
+    if lost {
+        shared.peer_lost(peer);
+    }
+}
+
+/// Hands the peer's messages on until its connection ends or breaks a rule.
+fn read_messages(shared: &Shared, stream: &TcpStream, remote: SocketAddr, peer: u64) {
+    let config = &shared.config;
     let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, stream);
     loop {
         let body = match frame::read_frame(&mut reader, config.frame_bytes_max) {

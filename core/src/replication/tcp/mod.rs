@@ -77,11 +77,21 @@ pub trait PeerReceiver: Send + Sync {
     /// Runs on the connection's reader thread: it must not wait long, since the peer's next
     /// messages wait meanwhile.
     fn receive(&self, from: u64, message: PeerMessage);
+
+    /// The member with raft id `from` closed its connection, or it broke (not closed from
+    /// here, not replaced by a newer one): the member may have died.
+    fn peer_lost(&self, from: u64) {
+        let _ = from;
+    }
 }
 
 impl PeerReceiver for Engine {
     fn receive(&self, from: u64, message: PeerMessage) {
         Engine::receive(self, from, message);
+    }
+
+    fn peer_lost(&self, from: u64) {
+        Engine::peer_lost(self, from);
     }
 }
 
@@ -170,6 +180,13 @@ impl Shared {
 
     fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Tells the attached receiver that `from`'s connection ended on its side.
+    fn peer_lost(&self, from: u64) {
+        if let Some(receiver) = self.receiver.read().as_ref().and_then(Weak::upgrade) {
+            receiver.peer_lost(from);
+        }
     }
 
     /// Hands `message` to the attached receiver, if there is one.

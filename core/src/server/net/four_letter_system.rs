@@ -24,7 +24,10 @@ pub(super) fn monitor(shared: &NetShared) -> String {
         ServerRole::Standalone => None,
         _ => engine.replication_status(),
     };
-    let learners = status.as_ref().map(|status| status.learners.as_slice()).unwrap_or(&[]);
+    let learners = status
+        .as_ref()
+        .map(|status| status.learners.as_slice())
+        .unwrap_or(&[]);
     let count = |voter: bool| {
         learners
             .iter()
