@@ -18,7 +18,13 @@
 //! let other = ensemble.connect(3 - leader - follower).unwrap();
 //! assert_eq!(other.get_data("/config", None).unwrap().0.as_deref(), Some(&b"v1"[..]));
 //! ```
+//!
+//! With `client_ports`, every member also serves ZooKeeper's client protocol on 127.0.0.1,
+//! on a port it keeps across restarts, so any ZooKeeper client (kazoo, Curator, the Apache C
+//! client, ours over TCP) connects with `connect_string()` and fails over between members as
+//! it would in production.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -28,6 +34,7 @@ use crate::client::{Client, ConnectOptions, Error as ClientError};
 use crate::proto::ErrorCode;
 use crate::replication::memory::{Faults, MemoryNetwork};
 use crate::replication::raft_id;
+use crate::server::net::{NetConfig, NetServer};
 use crate::server::{Clock, Server, ServerConfig, StartError, SystemClock};
 use crate::storage::{Crash, FakeDisk, LogOptions};
 
@@ -43,6 +50,9 @@ pub struct EnsembleConfig {
     pub faults: Faults,
     /// Seeds the network's faults and raft's election timeouts.
     pub seed: u64,
+    /// Serve ZooKeeper's client protocol on 127.0.0.1 (a port per member, kept across
+    /// restarts; see `Ensemble::connect_string`).
+    pub client_ports: bool,
 }
 
 impl Default for EnsembleConfig {
@@ -63,15 +73,20 @@ impl Default for EnsembleConfig {
             },
             faults: Faults::default(),
             seed: 1,
+            client_ports: false,
         }
     }
 }
 
-/// One member: its disk, and its server while it runs.
+/// One member: its disk, and its server (with its client port) while it runs.
 struct Member {
     config: ServerConfig,
     disk: FakeDisk,
+    /// Declared before `server`: connections close before the engine stops.
+    net: Option<NetServer>,
     server: Option<Server>,
+    /// The client port's address once first bound (None without client ports).
+    client_address: Option<SocketAddr>,
 }
 
 /// A running ensemble. Dropping it stops every member.
@@ -111,7 +126,11 @@ impl Ensemble {
                 Member {
                     config: member_config(&template, member_id, &voters, &network, &disk),
                     disk,
+                    net: None,
                     server: None,
+                    client_address: config
+                        .client_ports
+                        .then(|| SocketAddr::from(([127, 0, 0, 1], 0))),
                 }
             })
             .collect();
@@ -143,6 +162,23 @@ impl Ensemble {
     /// The member's server while it runs.
     pub fn server(&self, member: usize) -> Option<&Server> {
         self.members[member].server.as_ref()
+    }
+
+    /// Where `member` serves TCP clients (None without client ports).
+    pub fn client_address(&self, member: usize) -> Option<SocketAddr> {
+        self.members[member]
+            .client_address
+            .filter(|address| address.port() != 0)
+    }
+
+    /// Every member's client address, as a ZooKeeper connect string
+    /// ("127.0.0.1:p1,127.0.0.1:p2,..."); empty without client ports.
+    pub fn connect_string(&self) -> String {
+        (0..self.len())
+            .filter_map(|member| self.client_address(member))
+            .map(|address| address.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// The network, to change its faults or look at its counters.
@@ -216,6 +252,7 @@ impl Ensemble {
         self.network.unregister(raft_id(member as u8));
         // The disk image is taken before the server stops, so nothing the stop writes counts.
         let image = slot.disk.crash(Crash::Clean);
+        slot.net = None;
         drop(server);
         slot.disk = image;
         slot.config.disk = Arc::new(slot.disk.clone());
@@ -228,6 +265,18 @@ impl Ensemble {
         let server = Server::start(slot.config.clone())?;
         self.network
             .register(raft_id(member as u8), server.engine());
+        if let Some(address) = slot.client_address {
+            let net = NetServer::start(
+                Arc::clone(server.engine()),
+                NetConfig {
+                    address,
+                    ..NetConfig::default()
+                },
+            )
+            .map_err(StartError::Listen)?;
+            slot.client_address = Some(net.local_address());
+            slot.net = Some(net);
+        }
         slot.server = Some(server);
         Ok(())
     }
@@ -297,6 +346,7 @@ impl Drop for Ensemble {
             if let Some(server) = &member.server {
                 server.engine().set_paused(false);
             }
+            member.net = None;
             member.server = None;
         }
         self.network.stop();

@@ -237,3 +237,38 @@ fn a_paused_leader_is_replaced_and_follows_when_it_continues() {
     assert!(resumed.exists("/while-paused", None).unwrap().is_some());
     assert_ne!(ensemble.leader(), None);
 }
+
+#[test]
+fn tcp_clients_fail_over_between_members_and_find_a_restarted_member_on_its_port() {
+    let mut ensemble = Ensemble::start_with(zookeeper_core::EnsembleConfig {
+        client_ports: true,
+        ..zookeeper_core::EnsembleConfig::default()
+    })
+    .unwrap();
+    let leader = ensemble.wait_for_leader(WAIT).expect("a leader");
+    let hosts = ensemble.connect_string();
+    assert_eq!(hosts.split(',').count(), 3, "{hosts}");
+    let zk = zookeeper_core::Client::connect(&hosts, ConnectOptions::default()).unwrap();
+    let session = zk.session_id();
+    zk.create("/lock", b"held", &open(), CreateMode::Ephemeral)
+        .unwrap();
+    // Every member goes down in turn: the client follows the survivors, keeping its session.
+    for member in [leader, (leader + 1) % 3, (leader + 2) % 3] {
+        let address = ensemble.client_address(member).unwrap();
+        ensemble.kill(member);
+        ensemble.wait_for_leader(WAIT).expect("a leader of two");
+        zk.set_data("/lock", format!("{member}").as_bytes(), -1)
+            .unwrap();
+        ensemble.restart(member).unwrap();
+        assert_eq!(ensemble.client_address(member), Some(address));
+    }
+    assert_eq!(zk.session_id(), session);
+    let (data, stat) = zk.get_data("/lock", None).unwrap();
+    assert_eq!(data.as_deref(), Some(format!("{}", (leader + 2) % 3).as_bytes()));
+    assert_eq!(stat.ephemeral_owner, session);
+    // A client of the last member restarted alone finds it on its old port.
+    let last = ensemble.client_address((leader + 2) % 3).unwrap().to_string();
+    let reader = zookeeper_core::Client::connect(&last, ConnectOptions::default()).unwrap();
+    reader.sync("/lock").unwrap();
+    assert_eq!(reader.get_data("/lock", None).unwrap(), (data, stat));
+}

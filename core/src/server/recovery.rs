@@ -22,6 +22,8 @@ pub enum StartError {
     Config(ConfigError),
     /// The data directory cannot be used: unreadable, damaged, or from a newer version.
     Storage(StorageError),
+    /// A client port could not be bound.
+    Listen(std::io::Error),
 }
 
 impl fmt::Display for StartError {
@@ -29,6 +31,7 @@ impl fmt::Display for StartError {
         match self {
             StartError::Config(error) => write!(f, "{error}"),
             StartError::Storage(error) => write!(f, "cannot use the data directory: {error}"),
+            StartError::Listen(error) => write!(f, "cannot open the client port: {error}"),
         }
     }
 }
