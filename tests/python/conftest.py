@@ -205,7 +205,20 @@ def reference_server():
 # Fixtures that run a test against both servers, with kazoo clients cleaned up after it.
 
 SERVERS = ["zk_server", "reference_server"]
+# Servers for tests that speak only through a ZooKeeper client (which takes a connect string):
+# these run against a 3-member ensemble of ours too.
+CLIENT_SERVERS = SERVERS + ["ensemble_server"]
 CLIENT_START_TIMEOUT_S = 10.0
+
+
+@pytest.fixture(scope="session")
+def ensemble_server():
+    """Connect string of a 3-member ensemble of our binary, shared by the whole session:
+    clients written for ZooKeeper must work against an ensemble unchanged."""
+    from process_ensemble import ProcessEnsemble
+
+    with ProcessEnsemble("ours", 3) as ensemble:
+        yield ensemble.hosts
 
 
 @pytest.fixture(params=SERVERS)

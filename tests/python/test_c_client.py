@@ -10,7 +10,7 @@ RUN_SH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 RUN_TIMEOUT_S = 120
 
 
-@pytest.mark.parametrize("server", ["zk_server", "reference_server"])
+@pytest.mark.parametrize("server", ["zk_server", "reference_server", "ensemble_server"])
 def test_c_client_program(request, server):
     if shutil.which("gcc") is None or not os.path.exists("/usr/include/zookeeper/zookeeper.h"):
         pytest.fail("needs gcc and Debian's libzookeeper-mt-dev (scripts/test-all.sh installs it)")

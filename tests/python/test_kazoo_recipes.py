@@ -5,6 +5,15 @@ Apache ZooKeeper 3.8."""
 import threading
 import time
 
+import pytest
+from conftest import CLIENT_SERVERS
+
+
+@pytest.fixture(params=CLIENT_SERVERS)
+def address(request):
+    """Both single servers, and a 3-member ensemble of ours: kazoo must not tell them apart."""
+    return request.getfixturevalue(request.param)
+
 
 WAIT_S = 10.0
 

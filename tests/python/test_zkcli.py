@@ -6,13 +6,13 @@ import shutil
 import subprocess
 
 import pytest
+from conftest import CLIENT_SERVERS
 
 TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SESSION = os.path.join(TESTS_DIR, "zkcli", "session.txt")
 EXPECTED = os.path.join(TESTS_DIR, "zkcli", "expected.txt")
 ZKCLI = "/usr/share/zookeeper/bin/zkCli.sh"
 ZKCLI_TIMEOUT_S = 60
-SERVERS = ["zk_server", "reference_server"]
 
 # Lines that come from the JVM, logging or the shell's banner, not from the server's answers.
 NOISE = re.compile(
@@ -73,7 +73,7 @@ def run_session(request, server):
     return _outputs[server]
 
 
-@pytest.mark.parametrize("server", SERVERS)
+@pytest.mark.parametrize("server", CLIENT_SERVERS)
 def test_zkcli_session_matches_expected(request, server):
     returncode, raw = run_session(request, server)
     assert returncode == 0, raw
