@@ -264,11 +264,65 @@ fn tcp_clients_fail_over_between_members_and_find_a_restarted_member_on_its_port
     }
     assert_eq!(zk.session_id(), session);
     let (data, stat) = zk.get_data("/lock", None).unwrap();
-    assert_eq!(data.as_deref(), Some(format!("{}", (leader + 2) % 3).as_bytes()));
+    assert_eq!(
+        data.as_deref(),
+        Some(format!("{}", (leader + 2) % 3).as_bytes())
+    );
     assert_eq!(stat.ephemeral_owner, session);
     // A client of the last member restarted alone finds it on its old port.
-    let last = ensemble.client_address((leader + 2) % 3).unwrap().to_string();
+    let last = ensemble
+        .client_address((leader + 2) % 3)
+        .unwrap()
+        .to_string();
     let reader = zookeeper_core::Client::connect(&last, ConnectOptions::default()).unwrap();
     reader.sync("/lock").unwrap();
     assert_eq!(reader.get_data("/lock", None).unwrap(), (data, stat));
+}
+
+#[test]
+fn a_connection_left_behind_by_its_session_cannot_write() {
+    for old_member_leads in [false, true] {
+        let ensemble = Ensemble::start(3).unwrap();
+        let leader = ensemble.wait_for_leader(WAIT).expect("a leader");
+        let (first, second) = if old_member_leads {
+            (leader, (leader + 1) % 3)
+        } else {
+            ((leader + 1) % 3, (leader + 2) % 3)
+        };
+        let left_behind = ensemble.connect(first).unwrap();
+        left_behind
+            .create("/value", b"0", &open(), CreateMode::Persistent)
+            .unwrap();
+        let credentials = SessionCredentials {
+            session_id: left_behind.session_id(),
+            password: left_behind.session_password(),
+        };
+        // The client reconnects to another member while its old connection lingers (a slow
+        // network, a client that took its session elsewhere).
+        let moved = ensemble
+            .connect_with(
+                second,
+                ConnectOptions {
+                    resume: Some(credentials),
+                    ..ConnectOptions::default()
+                },
+            )
+            .unwrap();
+        moved.set_data("/value", b"moved", -1).unwrap();
+        let error = left_behind
+            .set_data("/value", b"stale", -1)
+            .expect_err("the old connection's write");
+        assert_eq!(
+            error.code(),
+            ErrorCode::SessionMoved,
+            "leader old: {old_member_leads}"
+        );
+        moved.sync("/value").unwrap();
+        assert_eq!(
+            moved.get_data("/value", None).unwrap().0.as_deref(),
+            Some(&b"moved"[..])
+        );
+        // The session itself lives on where it moved.
+        moved.set_data("/value", b"again", -1).unwrap();
+    }
 }

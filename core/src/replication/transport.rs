@@ -62,6 +62,10 @@ pub struct Forwarded {
 pub enum ForwardedRequest {
     /// A session's write (closeSession included).
     Write(Op),
+    /// The session's client reconnected to the follower (ZooKeeper's revalidate): the
+    /// leader takes its writes from there from now on, and refuses the old member's with
+    /// SessionMoved.
+    Attach,
     /// A session a client opened on the follower, with the password it chose (the leader
     /// gives the id).
     OpenSession {

@@ -214,6 +214,9 @@ impl Driver {
             } if applied.result.is_ok() => {
                 self.tracker
                     .add(*session_id, *timeout_ms, engine.clock.now_ms());
+                if let Some(origin) = &proposal.origin {
+                    self.tracker.set_owner(*session_id, origin.member);
+                }
             }
             TxnOp::CloseSession { session_id } => {
                 self.tracker.remove(*session_id);

@@ -108,6 +108,11 @@ pub(super) fn resolve(
     seq: u64,
     result: Result<Reply, ErrorCode>,
 ) {
+    // ZooKeeper answers SessionMoved by closing the connection without a reply: the
+    // client reconnects, and where it lands becomes the session's member again.
+    if result == Err(ErrorCode::SessionMoved) {
+        session.disconnected();
+    }
     session.pipeline.lock().resolve(seq, result);
     engine.advance(session);
 }
@@ -508,11 +513,28 @@ impl Driver {
             });
             if result.is_ok() {
                 self.tracker.touch(session_id, engine.clock.now_ms());
+                self.tracker.set_owner(session_id, self.me);
             }
             return (resume.done)(result);
         }
-        if let Err(waiter) = self.ask_read_index(Waiter::Resume(resume)) {
-            waiter.fail(engine, ErrorCode::ConnectionLoss);
+        let session_id = resume.session_id;
+        match self.ask_read_index(Waiter::Resume(resume)) {
+            // The leader learns of the move ahead of any write on the new connection: both
+            // travel in this member's forward stream, in order.
+            Ok(()) => {
+                let origin = self.origin(0);
+                self.route(
+                    engine,
+                    Forwarded {
+                        seq: 0,
+                        origin,
+                        session_id,
+                        identities: Vec::new(),
+                        request: ForwardedRequest::Attach,
+                    },
+                );
+            }
+            Err(waiter) => waiter.fail(engine, ErrorCode::ConnectionLoss),
         }
     }
 

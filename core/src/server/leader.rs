@@ -14,6 +14,7 @@ use crate::proto::ErrorCode;
 use crate::replication::{Forwarded, ForwardedRequest, PeerMessage, ProposeError};
 use crate::server::driver::{Driver, Reached};
 use crate::server::engine::Engine;
+use crate::session::OwnerCheck;
 use crate::txn::{Origin, Proposal, Txn, TxnOp};
 
 /// A follower's stream as the leader takes it.
@@ -94,10 +95,20 @@ impl Driver {
                 timeout_ms,
                 password,
             }),
+            ForwardedRequest::Attach => {
+                // The session's client reconnected to the sender: its writes come from there
+                // now, and the connection it left is told SessionMoved if it writes again.
+                self.tracker.set_owner(request.session_id, origin.member);
+                return;
+            }
             ForwardedRequest::Write(op) => {
                 let session_id = request.session_id;
-                if !self.tracker.is_active(session_id) {
-                    Err(Refusal::Code(ErrorCode::SessionExpired))
+                let owner = self.tracker.check_owner(session_id, origin.member);
+                if let Err(check) = owner {
+                    Err(Refusal::Code(match check {
+                        OwnerCheck::Expired => ErrorCode::SessionExpired,
+                        OwnerCheck::Moved => ErrorCode::SessionMoved,
+                    }))
                 } else if op == Op::CloseSession {
                     self.tracker.set_closing(session_id);
                     Ok(self.prepare(engine, |prepare| prepare.close_session(session_id)))

@@ -60,6 +60,18 @@ struct Liveness {
     /// Set when the session is expiring or being closed: from then on it cannot be touched
     /// back to life (`SessionImpl.isClosing`).
     closing: bool,
+    /// The member (raft id) whose connection the session's client last attached to; 0 when
+    /// not known, as after a leader change (`SessionImpl.owner`).
+    owner: u64,
+}
+
+/// Why a session's write may not proceed from a member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnerCheck {
+    /// The session is unknown or closing.
+    Expired,
+    /// Its client attached to another member since (`SessionMovedException`).
+    Moved,
 }
 
 /// The leader's table of live sessions and when each expires.
@@ -114,6 +126,7 @@ impl SessionTracker {
                     timeout_ms,
                     bucket_ms: Some(bucket_ms),
                     closing: false,
+                    owner: 0,
                 };
                 self.sessions.insert(session_id, liveness);
                 self.move_between_buckets(session_id, None, bucket_ms);
@@ -162,6 +175,32 @@ impl SessionTracker {
     pub fn set_closing(&mut self, session_id: i64) {
         if let Some(liveness) = self.sessions.get_mut(&session_id) {
             liveness.closing = true;
+        }
+    }
+
+    /// The session's client attached to member `owner` (raft id): writes from elsewhere are
+    /// refused from now on (`SessionTrackerImpl.setOwner`). Unknown sessions are ignored.
+    pub fn set_owner(&mut self, session_id: i64, owner: u64) {
+        if let Some(liveness) = self.sessions.get_mut(&session_id) {
+            liveness.owner = owner;
+        }
+    }
+
+    /// Whether a write of `session_id` sent through member `member` may proceed
+    /// (`SessionTrackerImpl.checkSession`): the session must be active and attached there. A
+    /// session whose owner is not known yet becomes `member`'s.
+    pub fn check_owner(&mut self, session_id: i64, member: u64) -> Result<(), OwnerCheck> {
+        let liveness = match self.sessions.get_mut(&session_id) {
+            Some(liveness) if !liveness.closing => liveness,
+            _ => return Err(OwnerCheck::Expired),
+        };
+        if liveness.owner == 0 {
+            liveness.owner = member;
+        }
+        if liveness.owner == member {
+            Ok(())
+        } else {
+            Err(OwnerCheck::Moved)
         }
     }
 

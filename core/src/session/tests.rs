@@ -195,3 +195,20 @@ fn negotiate_clamps_like_zookeeper() {
 fn zero_tick_is_rejected() {
     SessionTracker::new(0, 0);
 }
+
+#[test]
+fn writes_come_from_the_member_the_session_last_attached_to() {
+    let mut tracker = SessionTracker::new(2000, 0);
+    tracker.add(7, 10_000, 0);
+    // No owner yet (a new leader): the first member to write becomes it.
+    assert_eq!(tracker.check_owner(7, 2), Ok(()));
+    assert_eq!(tracker.check_owner(7, 3), Err(OwnerCheck::Moved));
+    tracker.set_owner(7, 3);
+    assert_eq!(tracker.check_owner(7, 3), Ok(()));
+    assert_eq!(tracker.check_owner(7, 2), Err(OwnerCheck::Moved));
+    tracker.set_closing(7);
+    assert_eq!(tracker.check_owner(7, 3), Err(OwnerCheck::Expired));
+    assert_eq!(tracker.check_owner(8, 3), Err(OwnerCheck::Expired));
+    tracker.set_owner(8, 3);
+    assert!(!tracker.is_active(8));
+}
