@@ -86,8 +86,6 @@ class ProcessEnsemble:
             ]
             if kind == "ours":
                 lines.append(f"quorum.secretFile={secret_path}")
-            else:
-                lines.append("forceSync=no")
             with open(self._config(member), "w") as config:
                 config.write("".join(line + "\n" for line in lines))
 
