@@ -50,24 +50,27 @@ def mode(port):
 class ProcessEnsemble:
     """`size` members of one kind ("ours" or "reference"), each its own process."""
 
-    def __init__(self, kind, size, tick_ms=2000, extra_lines=()):
+    def __init__(self, kind, size, tick_ms=2000, extra_lines=(), observers=0):
+        """`size` participants (members 1..size), then `observers` observers."""
         assert kind in ("ours", "reference")
         self.kind = kind
-        self.size = size
+        self.size = size + observers
         self.root = tempfile.mkdtemp(prefix=f"zk-ensemble-{kind}-")
         self.client_ports = {}
         self.processes = {}
         self.logs = {}
         peer_lines = []
-        for member in range(1, size + 1):
+        self.observers = set(range(size + 1, size + observers + 1))
+        for member in range(1, self.size + 1):
             self.client_ports[member] = free_port()
+            role = ":observer" if member in self.observers else ""
             peer_lines.append(
-                f"server.{member}=127.0.0.1:{free_port()}:{free_port()}")
+                f"server.{member}=127.0.0.1:{free_port()}:{free_port()}{role}")
         self.peer_lines = peer_lines
         secret_path = os.path.join(self.root, "secret")
         with open(secret_path, "wb") as secret:
             secret.write(SECRET)
-        for member in range(1, size + 1):
+        for member in range(1, self.size + 1):
             directory = self._directory(member)
             os.makedirs(os.path.join(directory, "data"))
             with open(os.path.join(directory, "data", "myid"), "w") as myid:
@@ -86,12 +89,16 @@ class ProcessEnsemble:
             ]
             if kind == "ours":
                 lines.append(f"quorum.secretFile={secret_path}")
+            if member in self.observers:
+                lines.append("peerType=observer")
             with open(self._config(member), "w") as config:
                 config.write("".join(line + "\n" for line in lines))
 
     def membership_text(self):
         """What ZooKeeper keeps in /zookeeper/config for these server lines."""
-        return "".join(line + ":participant\n" for line in self.peer_lines) + "version=0"
+        return "".join(line if line.endswith(":observer") else line + ":participant\n"
+                       for line in self.peer_lines).replace(":observer", ":observer\n") \
+            + "version=0"
 
     def _directory(self, member):
         return os.path.join(self.root, f"member{member}")

@@ -339,3 +339,34 @@ def test_members_refuse_to_start_on_what_is_not_theirs():
         assert "at least 16 bytes" in _refused(ensemble, 3)
     finally:
         ensemble.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_observer_serves_and_forwards_but_does_not_vote(kind):
+    with ProcessEnsemble(kind, 3, observers=1) as ensemble:
+        observer = 4
+        modes = ensemble.wait_until_serving()
+        assert modes[observer] == "observer", modes
+        assert sorted(modes.values()) == ["follower", "follower", "leader", "observer"], modes
+        mntr = dict(_mntr(ensemble.client_ports[observer]))
+        assert mntr["zk_server_state"] == "observer"
+        assert mntr["zk_peer_state"] == "observing - broadcast"
+        leader = ensemble.leader()
+        leader_mntr = dict(_mntr(ensemble.client_ports[leader]))
+        assert (leader_mntr["zk_synced_followers"], leader_mntr["zk_synced_observers"],
+                leader_mntr["zk_learners"], leader_mntr["zk_quorum_size"]) == ("2", "1", "3", "3")
+        client = KazooClient(hosts=ensemble.host(observer), timeout=SESSION_TIMEOUT_S)
+        client.start(timeout=30)
+        client.create("/through-observer", b"v1")
+        assert client.get("/through-observer")[0] == b"v1"
+        client.stop()
+        client.close()
+        # Two participants down: the observer and one participant are no quorum.
+        followers = [m for m, role in modes.items() if role == "follower"]
+        ensemble.kill(leader)
+        ensemble.kill(followers[0])
+        deadline = time.monotonic() + 30
+        while mode(ensemble.client_ports[observer]) is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert mode(ensemble.client_ports[observer]) is None
+        assert four_letter(ensemble.client_ports[observer], "isro") == "null"

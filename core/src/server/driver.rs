@@ -171,6 +171,8 @@ pub(crate) struct Driver {
     /// Raft ticks so far.
     pub(super) raft_ticks: u64,
     pub(super) election_ticks: u64,
+    /// Whether the leader this member follows is still heard from.
+    pub(super) leader_watch: super::leader_watch::LeaderWatch,
     /// When sessions were last touched on the leader's behalf (a follower's touches).
     pub(super) last_touches_ms: u64,
     pub(super) last_reap_ms: u64,
@@ -216,6 +218,7 @@ impl Driver {
             role,
             raft_ticks: 0,
             election_ticks: config.election_ticks as u64,
+            leader_watch: Default::default(),
             last_touches_ms: now_ms,
             last_reap_ms: now_ms,
         }
@@ -566,6 +569,10 @@ impl Driver {
         };
         replica.tick();
         self.raft_ticks += 1;
+        self.watch_leader_tick(engine);
+        let Some(replica) = &mut self.replica else {
+            return;
+        };
         let stale = self.raft_ticks.saturating_sub(self.election_ticks);
         for (request, sync) in &mut self.syncs {
             if sync.asked_at_tick <= stale {
@@ -579,6 +586,7 @@ impl Driver {
 
     /// A message from member `from`.
     fn peer(&mut self, engine: &Engine, from: u64, message: PeerMessage) {
+        self.watch_leader_heard(engine, from);
         let Some(replica) = &mut self.replica else {
             return;
         };
@@ -611,6 +619,7 @@ impl Driver {
     /// leaves the quorum), and the member serves only while it knows a leader.
     fn role_changed(&mut self, engine: &Engine, role: Role) {
         let old = std::mem::replace(&mut self.role, role);
+        self.watch_leader_reset();
         if role.state == StateRole::Leader && old.state != StateRole::Leader {
             engine
                 .leading_since_ms

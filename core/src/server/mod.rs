@@ -10,6 +10,7 @@ pub mod embedded;
 mod engine;
 mod forward;
 mod leader;
+mod leader_watch;
 pub mod member_setup;
 pub mod membership;
 pub mod net;
