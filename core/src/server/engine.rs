@@ -24,9 +24,11 @@ use crate::op::{Op, OpKind, Reply, Response};
 use crate::prepare::WriteLimits;
 use crate::proto::ErrorCode;
 use crate::replication::{raft_id, PeerMessage, Replica, ReplicaConfig};
+use crate::server::client_sessions::{OpenSession, ResumeSession};
 use crate::server::clock::Clock;
 use crate::server::config::{DriverThread, ServerConfig};
-use crate::server::driver::{Driver, Event, OpenSession, ResumeSession};
+use crate::server::driver::{Driver, Event};
+use crate::server::inbox::Inbox;
 use crate::server::pipeline::{Answer, Front};
 use crate::server::read::{self, WatchRegistered};
 use crate::server::recovery::{recover, StartError};
@@ -34,15 +36,6 @@ use crate::server::session_layer::{authenticate, LocalSession, SessionSink};
 use crate::storage::SnapshotStore;
 use crate::tree::DataTree;
 use crate::watch::{WatchKind, WatchRegistry};
-
-/// Requests waiting for the driver.
-#[derive(Default)]
-pub(super) struct Inbox {
-    pub(super) events: Vec<Event>,
-    /// Set while the member is paused (as if its process were stopped): events wait, and so
-    /// do the front ends' calls.
-    paused: bool,
-}
 
 /// One member's engine.
 pub struct Engine {
@@ -58,15 +51,15 @@ pub struct Engine {
     pub(super) sessions: RwLock<BTreeMap<i64, Arc<LocalSession>>>,
     /// The single writer's state: prepare, replicate, persist, apply.
     pub(super) driver: Mutex<Driver>,
-    inbox: Mutex<Inbox>,
+    pub(super) inbox: Mutex<Inbox>,
     /// Wakes the driver thread when the inbox fills.
-    wake: Condvar,
+    pub(super) wake: Condvar,
     /// Wakes callers waiting for a paused member.
-    resumed: Condvar,
+    pub(super) resumed: Condvar,
     /// A durable member that fsyncs drives on its own thread, so no front end (a TCP
     /// connection on a runtime thread) ever waits on the disk; an in-memory one drives on the
     /// thread that submits, which costs no hand-off.
-    threaded: bool,
+    pub(super) threaded: bool,
     /// Set when the log failed: the member stops accepting writes (fail-stop).
     pub(super) failed: AtomicBool,
     /// Set once the member stopped serving.
@@ -449,108 +442,6 @@ impl Engine {
         let _ = stop.recv();
         if let Some(thread) = driver_thread {
             let _ = thread.join();
-        }
-    }
-
-    /// Hands the driver an event. Once the member stopped, the event is answered here.
-    fn send(&self, event: Event) {
-        let mut inbox = self.inbox.lock();
-        if self.is_stopped() {
-            drop(inbox);
-            event.refuse(self, ErrorCode::ConnectionLoss);
-            return;
-        }
-        inbox.events.push(event);
-    }
-
-    /// Marks the member stopped and answers whatever the inbox still holds: `send` checks
-    /// the mark under the same lock, so no event is left behind for a driver that is gone.
-    pub(super) fn stop_taking_events(&self) {
-        let left = {
-            let mut inbox = self.inbox.lock();
-            self.stopped.store(true, Ordering::Release);
-            std::mem::take(&mut inbox.events)
-        };
-        for event in left {
-            event.refuse(self, ErrorCode::ConnectionLoss);
-        }
-    }
-
-    /// Gets the driver going: wakes its thread, or drives on this thread unless another
-    /// thread already does (that one then picks up what was just queued).
-    fn kick(&self) {
-        if self.threaded {
-            self.wake.notify_one();
-            return;
-        }
-        loop {
-            let Some(mut driver) = self.driver.try_lock() else {
-                return;
-            };
-            loop {
-                let events = {
-                    let mut inbox = self.inbox.lock();
-                    if inbox.paused {
-                        break;
-                    }
-                    std::mem::take(&mut inbox.events)
-                };
-                if events.is_empty() {
-                    break;
-                }
-                driver.round(self, events);
-            }
-            drop(driver);
-            // Checked after letting go: an event queued while this thread drove, by a thread
-            // that found the driver busy, is never left behind.
-            let inbox = self.inbox.lock();
-            if inbox.events.is_empty() || inbox.paused {
-                return;
-            }
-        }
-    }
-
-    /// Pauses (true) or resumes (false) the member as if its process were stopped and
-    /// continued: its driver takes no event meanwhile (time, peers' messages and requests
-    /// wait in the inbox) and its clients' calls wait.
-    pub fn set_paused(&self, paused: bool) {
-        self.inbox.lock().paused = paused;
-        if !paused {
-            self.resumed.notify_all();
-            self.kick();
-            self.wake.notify_one();
-        }
-    }
-
-    /// True while paused.
-    pub fn is_paused(&self) -> bool {
-        self.inbox.lock().paused
-    }
-
-    /// Waits while the member is paused (a stopped process answers nobody).
-    fn wait_while_paused(&self) {
-        let mut inbox = self.inbox.lock();
-        while inbox.paused && !self.is_stopped() {
-            self.resumed.wait(&mut inbox);
-        }
-    }
-
-    /// The driver's thread: takes what the inbox holds, one round at a time (a round's
-    /// writes share one fsync), until the member stops.
-    fn driver_loop(&self) {
-        loop {
-            let events = {
-                let mut inbox = self.inbox.lock();
-                while inbox.events.is_empty() || inbox.paused {
-                    self.wake.wait(&mut inbox);
-                }
-                std::mem::take(&mut inbox.events)
-            };
-            let mut driver = self.driver.lock();
-            driver.round(self, events);
-            if self.is_stopped() {
-                return;
-            }
         }
     }
 

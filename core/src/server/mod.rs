@@ -2,6 +2,7 @@
 //! system clock, or nothing on a manual clock, where the test moves time).
 
 mod apply;
+mod client_sessions;
 mod clock;
 mod compaction;
 mod config;
@@ -9,6 +10,7 @@ mod driver;
 pub mod embedded;
 mod engine;
 mod forward;
+mod inbox;
 mod leader;
 mod leader_watch;
 pub mod member_setup;
