@@ -50,10 +50,11 @@ def mode(port):
 class ProcessEnsemble:
     """`size` members of one kind ("ours" or "reference"), each its own process."""
 
-    def __init__(self, kind, size, tick_ms=2000, extra_lines=(), observers=0):
+    def __init__(self, kind, size, tick_ms=2000, extra_lines=(), observers=0, jvm_args=()):
         """`size` participants (members 1..size), then `observers` observers."""
         assert kind in ("ours", "reference")
         self.kind = kind
+        self.jvm_args = tuple(jvm_args)
         self.size = size + observers
         self.root = tempfile.mkdtemp(prefix=f"zk-ensemble-{kind}-")
         self.client_ports = {}
@@ -132,7 +133,7 @@ class ProcessEnsemble:
             binary = os.environ.get("ZKRS_BIN", ZKRS_BIN_DEFAULT)
             command = [binary, "--config", self._config(member)]
         else:
-            command = ["java", "-Dzookeeper.root.logger=INFO,CONSOLE", "-Xmx256m",
+            command = ["java", "-Dzookeeper.root.logger=INFO,CONSOLE", "-Xmx256m", *self.jvm_args,
                        "-cp", ZOOKEEPER_CLASSPATH,
                        "org.apache.zookeeper.server.quorum.QuorumPeerMain",
                        self._config(member)]

@@ -14,7 +14,7 @@ import time
 
 import pytest
 from kazoo.client import KazooClient, KazooState
-from kazoo.exceptions import KazooException
+from kazoo.exceptions import KazooException, NotReadOnlyCallError
 from kazoo.handlers.threading import KazooTimeoutError
 
 from conftest import _tail
@@ -370,3 +370,66 @@ def test_an_observer_serves_and_forwards_but_does_not_vote(kind):
             time.sleep(0.05)
         assert mode(ensemble.client_ports[observer]) is None
         assert four_letter(ensemble.client_ports[observer], "isro") == "null"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_member_without_its_quorum_serves_read_only_clients(kind):
+    """readonlymode.enabled, as kazoo's read_only clients use it. Debian's 3.8.0 serves them
+    only with local sessions (localSessionsEnabled=true); without, it answers their handshake
+    with a bare NotReadOnly header that kazoo cannot parse. Ours needs no such key."""
+    with ProcessEnsemble(kind, 3, extra_lines=["readonlymode.enabled=true",
+                                               "localSessionsEnabled=true"],
+                         jvm_args=["-Dreadonlymode.enabled=true"]) as ensemble:
+        writer = KazooClient(hosts=ensemble.hosts, timeout=SESSION_TIMEOUT_S)
+        writer.start(timeout=30)
+        writer.create("/config", b"v1")
+        writer.sync("/config")
+        writer.stop()
+        writer.close()
+        alone = 1
+        others = [2, 3]
+        for member in others:
+            ensemble.kill(member)
+        port = ensemble.client_ports[alone]
+        deadline = time.monotonic() + 30
+        while four_letter(port, "isro") != "ro" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert four_letter(port, "isro") == "ro"
+        srvr = four_letter(port, "srvr").splitlines()
+        assert srvr[1] == "READ-ONLY mode; serving only read-only clients", srvr
+        assert "Mode: read-only" in srvr
+        assert dict(_mntr(port))["zk_server_state"] == "read-only"
+        reader = KazooClient(hosts=ensemble.host(alone), read_only=True,
+                             timeout=SESSION_TIMEOUT_S)
+        states = []
+        reader.add_listener(states.append)
+        reader.start(timeout=30)
+        assert reader.client_state == "CONNECTED_RO"
+        read_only_session = reader.client_id[0]
+        data, stat = reader.get("/config")
+        assert data == b"v1"
+        assert reader.exists("/config", watch=lambda event: None).version == stat.version
+        for write in (lambda: reader.create("/other", b"x"), lambda: reader.set("/config", b"v2"),
+                      lambda: reader.sync("/config"), lambda: reader.delete("/config")):
+            with pytest.raises(NotReadOnlyCallError):
+                write()
+        # A client that did not ask for read-only is not served.
+        refused = KazooClient(hosts=ensemble.host(alone), timeout=SESSION_TIMEOUT_S)
+        with pytest.raises(KazooTimeoutError):
+            refused.start(timeout=3)
+        refused.close()
+        # The quorum is back: the read-only session ends, and the client gets a new one it
+        # can write with.
+        for member in others:
+            ensemble.start(member)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if reader.client_state == "CONNECTED" and reader.client_id[0] != read_only_session:
+                break
+            time.sleep(0.05)
+        assert reader.client_state == "CONNECTED", (reader.client_state, states)
+        assert KazooState.LOST in states
+        reader.set("/config", b"v2")
+        assert reader.get("/config")[0] == b"v2"
+        reader.stop()
+        reader.close()

@@ -62,6 +62,8 @@ pub struct ServerConfig {
     /// What "/zookeeper/config" holds on this member: the membership as ZooKeeper writes it
     /// (`Membership::config_text`) and its version; None leaves it empty (standalone).
     pub membership_text: Option<(String, u64)>,
+    /// `readonlymode.enabled`: a member without its quorum serves read-only clients.
+    pub read_only_enabled: bool,
     /// How raft messages and forwarded requests reach the other members (None: standalone).
     pub transport: Option<Arc<dyn Transport>>,
     /// The length of a raft tick: heartbeats and election timeouts are counted in them.
@@ -111,6 +113,7 @@ impl Default for ServerConfig {
             voters: Vec::new(),
             observers: Vec::new(),
             membership_text: None,
+            read_only_enabled: false,
             transport: None,
             raft_tick_ms: 100,
             election_ticks: 10,

@@ -69,6 +69,10 @@ pub struct Engine {
     serving: AtomicBool,
     /// Set while the member leads.
     pub(super) leading: AtomicBool,
+    /// Since when (`Clock::now_ms`) the member has not served; u64::MAX while it serves.
+    pub(super) not_serving_since_ms: AtomicU64,
+    /// Read-only sessions, while the member serves read-only clients.
+    pub(super) read_only: Mutex<super::read_only::ReadOnlySessions>,
     /// When it last started leading (`Clock::now_ms`), for mntr's zk_leader_uptime.
     pub(super) leading_since_ms: AtomicU64,
     /// Sizes of the Txns it proposed, for srvr and mntr.
@@ -130,6 +134,8 @@ impl Engine {
             stopped: AtomicBool::new(false),
             serving: AtomicBool::new(false),
             leading: AtomicBool::new(false),
+            not_serving_since_ms: AtomicU64::new(clock.now_ms()),
+            read_only: Mutex::new(Default::default()),
             leading_since_ms: AtomicU64::new(0),
             proposal_sizes: super::report::ProposalSizes::default(),
             tree: RwLock::new(recovered.tree),
@@ -206,6 +212,15 @@ impl Engine {
         if self.serving.swap(serving, Ordering::AcqRel) == serving {
             return;
         }
+        let since = if serving {
+            u64::MAX
+        } else {
+            self.clock.now_ms()
+        };
+        self.not_serving_since_ms.store(since, Ordering::Release);
+        if serving {
+            self.end_read_only_sessions();
+        }
         for session in self.sessions.read().values() {
             if serving {
                 session.reconnected();
@@ -221,6 +236,9 @@ impl Engine {
     /// waiting, else in their turn.
     pub fn submit(&self, session: &Arc<LocalSession>, op: Op, mut answer: Box<dyn Answer>) {
         self.wait_while_paused();
+        if session.is_read_only() {
+            return self.submit_read_only(session, op, answer);
+        }
         if !self.is_serving() {
             answer.respond(self.response(Err(ErrorCode::ConnectionLoss)));
             return;
@@ -295,7 +313,7 @@ impl Engine {
         on_watch: &mut dyn FnMut(&str, WatchRegistered),
     ) -> Result<Response, Op> {
         self.wait_while_paused();
-        if op.kind() != OpKind::InTurn || !self.is_serving() {
+        if op.kind() != OpKind::InTurn || !self.is_serving() || session.is_read_only() {
             return Err(op);
         }
         let pipeline = session.pipeline.lock();
@@ -407,6 +425,7 @@ impl Engine {
     /// `tick` without waiting: `done` runs once what the tick decided has applied (or never
     /// will). For drivers that run on the caller's thread, such as a simulation.
     pub fn tick_then(&self, done: Box<dyn FnOnce() + Send>) {
+        self.expire_read_only_sessions();
         self.send(Event::Tick(done));
         self.kick();
     }
@@ -472,7 +491,7 @@ impl Engine {
 
     /// Runs an in-turn op: every earlier request of the session has been answered, so the
     /// tree shows every earlier write of the session and none of its later ones.
-    fn run_in_turn(
+    pub(super) fn run_in_turn(
         &self,
         session: &LocalSession,
         op: Op,
@@ -544,7 +563,7 @@ impl Engine {
         self.response(result)
     }
 
-    fn add_auth(
+    pub(super) fn add_auth(
         &self,
         session: &LocalSession,
         scheme: &str,

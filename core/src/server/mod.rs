@@ -18,6 +18,7 @@ pub mod membership;
 pub mod net;
 mod pipeline;
 mod read;
+mod read_only;
 mod recovery;
 mod report;
 mod session_layer;

@@ -19,6 +19,8 @@ pub enum ServerRole {
     Follower,
     /// Follows without voting.
     Observer,
+    /// Cut off from its quorum, serving read-only clients (`readonlymode.enabled`).
+    ReadOnly,
 }
 
 impl ServerRole {
@@ -29,6 +31,7 @@ impl ServerRole {
             ServerRole::Leader => "leader",
             ServerRole::Follower => "follower",
             ServerRole::Observer => "observer",
+            ServerRole::ReadOnly => "read-only",
         }
     }
 }
@@ -82,6 +85,9 @@ impl Engine {
     /// The member's role; None while it serves no one (no leader known, or stopped), when
     /// ZooKeeper answers "not currently serving requests".
     pub fn role(&self) -> Option<ServerRole> {
+        if self.is_read_only() {
+            return Some(ServerRole::ReadOnly);
+        }
         if !self.is_serving() {
             return None;
         }

@@ -57,6 +57,8 @@ pub struct LocalSession {
     last_touch_ms: AtomicU64,
     /// The session's requests not answered yet, in order.
     pub(super) pipeline: Mutex<Pipeline>,
+    /// A read-only session of a member without its quorum (see read_only.rs).
+    read_only: bool,
 }
 
 impl LocalSession {
@@ -78,7 +80,30 @@ impl LocalSession {
             attached: AtomicBool::new(true),
             last_touch_ms: AtomicU64::new(now_ms),
             pipeline: Mutex::new(Pipeline::default()),
+            read_only: false,
         }
+    }
+
+    /// A read-only session: this member's alone, never replicated; it lives on its client's
+    /// pings.
+    pub(crate) fn new_read_only(
+        id: i64,
+        password: [u8; 16],
+        timeout_ms: u32,
+        sink: Arc<dyn SessionSink>,
+        now_ms: u64,
+    ) -> LocalSession {
+        let session = LocalSession {
+            read_only: true,
+            ..LocalSession::new(id, password, timeout_ms, Vec::new(), sink, now_ms)
+        };
+        session.set_attached(false);
+        session
+    }
+
+    /// True for a read-only session.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// The session id.

@@ -219,6 +219,10 @@ impl ZooCfg {
                 "quorum.secretFile" => ensemble.secret_file = Some(PathBuf::from(value)),
                 "dynamicConfigFile" => ensemble.dynamic_config_file = Some(PathBuf::from(value)),
                 "standaloneEnabled" => ensemble.standalone_enabled = boolean(key, value)?,
+                "readonlymode.enabled" => cfg.server.read_only_enabled = boolean(key, value)?,
+                // ZooKeeper 3.8 serves read-only clients only with local sessions; ours always
+                // does in read-only mode (its read-only sessions are local by nature).
+                "localSessionsEnabled" | "localSessionsUpgradingEnabled" => {}
                 // The role is the member's own server.N line's (ZooKeeper checks they agree).
                 "peerType" => match value {
                     "participant" | "observer" => {}

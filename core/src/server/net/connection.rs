@@ -148,20 +148,37 @@ pub(super) async fn serve(
     });
     let ip = peer.ip().to_string();
     let handshake_started = Instant::now();
-    let (opened, open) = oneshot::channel();
-    let done = Box::new(move |result| drop(opened.send(result)));
-    if connect.session_id == 0 {
-        engine.open_session_then(connect.timeout_ms as i64, sink.clone(), Some(&ip), done);
-    } else {
-        engine.resume_session_then(
+    let opened = if engine.is_read_only() {
+        // A member without its quorum serves read-only clients only; the others close and
+        // look for a member that serves writes.
+        if connect.read_only != Some(true) {
+            tracing::debug!(%peer, "refusing a read-write client while read-only");
+            return;
+        }
+        engine.open_read_only_session(
             connect.session_id,
             &connect.password,
+            connect.timeout_ms as i64,
             sink.clone(),
             Some(&ip),
-            done,
-        );
-    }
-    let session = match open.await.unwrap_or(Err(ErrorCode::ConnectionLoss)) {
+        )
+    } else {
+        let (opened, open) = oneshot::channel();
+        let done = Box::new(move |result| drop(opened.send(result)));
+        if connect.session_id == 0 {
+            engine.open_session_then(connect.timeout_ms as i64, sink.clone(), Some(&ip), done);
+        } else {
+            engine.resume_session_then(
+                connect.session_id,
+                &connect.password,
+                sink.clone(),
+                Some(&ip),
+                done,
+            );
+        }
+        open.await.unwrap_or(Err(ErrorCode::ConnectionLoss))
+    };
+    let session = match opened {
         Ok(session) => session,
         // The client reports this answer as an expired session.
         Err(ErrorCode::SessionExpired) => {
@@ -199,7 +216,7 @@ pub(super) async fn serve(
         timeout_ms: session.timeout_ms() as i32,
         session_id: session.id(),
         password: session.password().to_vec(),
-        read_only: connect.read_only.map(|_| false),
+        read_only: connect.read_only.map(|_| session.is_read_only()),
     };
     // Written before the writer task starts, so it precedes any notification already queued.
     let session_timeout = Duration::from_millis(session.timeout_ms() as u64);

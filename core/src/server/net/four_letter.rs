@@ -75,11 +75,16 @@ pub(super) fn answer(word: &str, shared: &NetShared) -> String {
     }
     // A member out of its quorum answers as ZooKeeper's does when its ZooKeeperServer is
     // not running: only ruok, isro and envi still speak.
-    let serving = shared.engine.role().is_some();
+    let role = shared.engine.role();
+    let serving = role.is_some();
     match word {
         "ruok" => "imok".to_string(),
-        "isro" if serving => "rw".to_string(),
-        "isro" => "null".to_string(),
+        "isro" => match role {
+            Some(ServerRole::ReadOnly) => "ro",
+            Some(_) => "rw",
+            None => "null",
+        }
+        .to_string(),
         "srvr" | "stat" | "mntr" | "conf" | "cons" | "wchs" | "wchc" | "wchp" | "dump"
             if !serving =>
         {
@@ -118,6 +123,9 @@ fn server_summary(shared: &NetShared, with_clients: bool) -> String {
     let engine = &shared.engine;
     let live = live_connections(shared);
     let mut text = format!("Zookeeper version: {}\n", full_version());
+    if engine.role() == Some(ServerRole::ReadOnly) {
+        text.push_str("READ-ONLY mode; serving only read-only clients\n");
+    }
     if with_clients {
         text.push_str("Clients:\n");
         for info in &live {

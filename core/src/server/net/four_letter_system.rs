@@ -21,7 +21,7 @@ pub(super) fn monitor(shared: &NetShared) -> String {
     let role = engine.role().unwrap_or(ServerRole::Standalone);
     let leading = role == ServerRole::Leader;
     let status = match role {
-        ServerRole::Standalone => None,
+        ServerRole::Standalone | ServerRole::ReadOnly => None,
         _ => engine.replication_status(),
     };
     let learners = status
@@ -129,7 +129,7 @@ pub(super) fn monitor(shared: &NetShared) -> String {
 /// mntr's zk_peer_state: the role and ZooKeeper's phase (a member serving is past sync).
 fn peer_state(role: ServerRole) -> Option<&'static str> {
     match role {
-        ServerRole::Standalone => None,
+        ServerRole::Standalone | ServerRole::ReadOnly => None,
         ServerRole::Leader => Some("leading - broadcast"),
         ServerRole::Follower => Some("following - broadcast"),
         ServerRole::Observer => Some("observing - broadcast"),
