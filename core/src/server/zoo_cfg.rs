@@ -18,10 +18,9 @@ const LATER_KEYS: [(&str, &str); 2] = [
 
 /// Keys that only concern the JVM server's extras, or ZooKeeper's own election and
 /// transport, and mean nothing here (raft elects over the peer port).
-const IGNORED_KEYS: [&str; 8] = [
+const IGNORED_KEYS: [&str; 7] = [
     "admin.enableServer",
     "admin.serverPort",
-    "reconfigEnabled",
     "metricsProvider.className",
     "audit.enable",
     "electionAlg",
@@ -220,6 +219,15 @@ impl ZooCfg {
                 "dynamicConfigFile" => ensemble.dynamic_config_file = Some(PathBuf::from(value)),
                 "standaloneEnabled" => ensemble.standalone_enabled = boolean(key, value)?,
                 "readonlymode.enabled" => cfg.server.read_only_enabled = boolean(key, value)?,
+                "reconfigEnabled" => {
+                    if boolean(key, value)? {
+                        cfg.warnings.push(
+                            "reconfigEnabled=true: reconfig is not built yet; it answers \
+                             ReconfigDisabled"
+                                .to_string(),
+                        )
+                    }
+                }
                 // ZooKeeper 3.8 serves read-only clients only with local sessions; ours always
                 // does in read-only mode (its read-only sessions are local by nature).
                 "localSessionsEnabled" | "localSessionsUpgradingEnabled" => {}
