@@ -4,12 +4,34 @@
 
 use std::time::Duration;
 
-use zookeeper_core::{Acl, ConnectOptions, CreateMode, Ensemble, ErrorCode, SessionCredentials};
+use zookeeper_core::{
+    Acl, Client, ConnectOptions, CreateMode, Ensemble, ErrorCode, SessionCredentials,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 
 fn open() -> Vec<Acl> {
     Acl::open_unsafe()
+}
+
+fn credentials_of(client: &Client) -> SessionCredentials {
+    SessionCredentials {
+        session_id: client.session_id(),
+        password: client.session_password(),
+    }
+}
+
+/// `client`'s session, resumed on `member`.
+fn resume_on(ensemble: &Ensemble, member: usize, client: &Client) -> Client {
+    ensemble
+        .connect_with(
+            member,
+            ConnectOptions {
+                resume: Some(credentials_of(client)),
+                ..ConnectOptions::default()
+            },
+        )
+        .unwrap()
 }
 
 #[test]
@@ -64,10 +86,7 @@ fn a_session_moves_to_another_member_with_its_ephemerals() {
     let zk = ensemble.connect(first).unwrap();
     zk.create("/owner", b"me", &open(), CreateMode::Ephemeral)
         .unwrap();
-    let credentials = SessionCredentials {
-        session_id: zk.session_id(),
-        password: zk.session_password(),
-    };
+    let credentials = credentials_of(&zk);
     assert_eq!(
         (zk.session_id() as u64) >> 56,
         first as u64,
@@ -75,15 +94,7 @@ fn a_session_moves_to_another_member_with_its_ephemerals() {
     );
 
     ensemble.kill(first);
-    let moved = ensemble
-        .connect_with(
-            second,
-            ConnectOptions {
-                resume: Some(credentials),
-                ..ConnectOptions::default()
-            },
-        )
-        .unwrap();
+    let moved = resume_on(&ensemble, second, &zk);
     assert_eq!(moved.session_id(), credentials.session_id);
     let stat = moved
         .exists("/owner", None)
@@ -293,21 +304,9 @@ fn a_connection_left_behind_by_its_session_cannot_write() {
         left_behind
             .create("/value", b"0", &open(), CreateMode::Persistent)
             .unwrap();
-        let credentials = SessionCredentials {
-            session_id: left_behind.session_id(),
-            password: left_behind.session_password(),
-        };
         // The client reconnects to another member while its old connection lingers (a slow
         // network, a client that took its session elsewhere).
-        let moved = ensemble
-            .connect_with(
-                second,
-                ConnectOptions {
-                    resume: Some(credentials),
-                    ..ConnectOptions::default()
-                },
-            )
-            .unwrap();
+        let moved = resume_on(&ensemble, second, &left_behind);
         moved.set_data("/value", b"moved", -1).unwrap();
         let error = left_behind
             .set_data("/value", b"stale", -1)

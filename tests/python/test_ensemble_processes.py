@@ -137,16 +137,23 @@ def report(kind, what, seconds):
         gaps.write(line + "\n")
 
 
+def fault_the_leader(ensemble, writers, fault, what):
+    """Once writes flow, does `fault` to the leader and reports how long writes stopped;
+    answers the leader it faulted."""
+    writers.first_success_after(time.monotonic())
+    time.sleep(1.0)
+    leader = ensemble.leader()
+    faulted_at = time.monotonic()
+    fault(leader)
+    report(ensemble.kind, what, writers.first_success_after(faulted_at))
+    return leader
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_leader_then_follower_killed_and_restarted(kind):
     with ProcessEnsemble(kind, 3) as ensemble, Writers(ensemble) as writers:
-        writers.first_success_after(time.monotonic())
-        time.sleep(1.0)
-        leader = ensemble.leader()
-        killed_at = time.monotonic()
-        ensemble.kill(leader)
-        gap = writers.first_success_after(killed_at)
-        report(kind, "writes stopped after kill -9 of the leader", gap)
+        leader = fault_the_leader(ensemble, writers, ensemble.kill,
+                                  "writes stopped after kill -9 of the leader")
         survivors = [member for member in ensemble.running()]
         new_leader = ensemble.leader(among=survivors)
         assert new_leader != leader
@@ -172,13 +179,8 @@ def test_leader_then_follower_killed_and_restarted(kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_paused_leader_is_replaced_and_rejoins(kind):
     with ProcessEnsemble(kind, 3) as ensemble, Writers(ensemble) as writers:
-        writers.first_success_after(time.monotonic())
-        time.sleep(1.0)
-        leader = ensemble.leader()
-        paused_at = time.monotonic()
-        ensemble.pause(leader)
-        gap = writers.first_success_after(paused_at)
-        report(kind, "writes stopped after SIGSTOP of the leader", gap)
+        leader = fault_the_leader(ensemble, writers, ensemble.pause,
+                                  "writes stopped after SIGSTOP of the leader")
         others = [member for member in ensemble.running() if member != leader]
         assert ensemble.leader(among=others) != leader
         ensemble.resume(leader)

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use raft::{ReadState, StateRole};
 
 use crate::proto::ErrorCode;
-use crate::replication::{Forwarded, ForwardedRequest};
+use crate::replication::ForwardedRequest;
 use crate::server::apply::Waiter;
 use crate::server::driver::{Driver, Reached, SessionDone};
 use crate::server::engine::Engine;
@@ -110,15 +110,12 @@ impl Driver {
         let origin = self.wait_for(Waiter::Open(open));
         self.route(
             engine,
-            Forwarded {
-                seq: 0,
-                origin,
-                session_id: 0,
-                identities: Vec::new(),
-                request: ForwardedRequest::OpenSession {
-                    timeout_ms,
-                    password,
-                },
+            origin,
+            0,
+            Vec::new(),
+            ForwardedRequest::OpenSession {
+                timeout_ms,
+                password,
             },
         );
     }
@@ -154,13 +151,10 @@ impl Driver {
                 let origin = self.origin(0);
                 self.route(
                     engine,
-                    Forwarded {
-                        seq: 0,
-                        origin,
-                        session_id,
-                        identities: Vec::new(),
-                        request: ForwardedRequest::Attach,
-                    },
+                    origin,
+                    session_id,
+                    Vec::new(),
+                    ForwardedRequest::Attach,
                 );
             }
             Err(waiter) => waiter.fail(engine, ErrorCode::ConnectionLoss),

@@ -377,18 +377,30 @@ impl Driver {
         let origin = self.wait_for(waiter);
         self.route(
             engine,
-            Forwarded {
-                seq: 0,
-                origin,
-                session_id,
-                identities,
-                request: ForwardedRequest::Write(op),
-            },
+            origin,
+            session_id,
+            identities,
+            ForwardedRequest::Write(op),
         );
     }
 
-    /// Hands a request of this member to whoever leads.
-    pub(super) fn route(&mut self, engine: &Engine, request: Forwarded) {
+    /// Hands a request of this member to whoever leads (its stream number is the
+    /// stream's to give).
+    pub(super) fn route(
+        &mut self,
+        engine: &Engine,
+        origin: Origin,
+        session_id: i64,
+        identities: Vec<Id>,
+        request: ForwardedRequest,
+    ) {
+        let request = Forwarded {
+            seq: 0,
+            origin,
+            session_id,
+            identities,
+            request,
+        };
         if self.role.state == StateRole::Leader {
             self.lead_request(engine, request);
         } else if self.role.leader != 0 {
