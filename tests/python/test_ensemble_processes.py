@@ -8,7 +8,10 @@ the zoo.cfg lines ZooKeeper operators write, with kazoo clients writing all alon
     ENSEMBLE_KINDS=ours,reference   which servers to run (default both)
 """
 
+import hashlib
 import os
+import socket
+import subprocess
 import threading
 import time
 
@@ -17,8 +20,8 @@ from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import KazooException, NotReadOnlyCallError
 from kazoo.handlers.threading import KazooTimeoutError
 
-from conftest import _tail
-from process_ensemble import ProcessEnsemble, four_letter, mode
+from conftest import ZKRS_BIN_DEFAULT, _tail, free_port
+from process_ensemble import SECRET, ProcessEnsemble, four_letter, mode
 
 KINDS = os.environ.get("ENSEMBLE_KINDS", "ours,reference").split(",")
 WRITERS = 3
@@ -328,14 +331,45 @@ def test_members_refuse_to_start_on_what_is_not_theirs():
         assert "no server.9 line lists it" in _refused(ensemble, 1)
         with open(os.path.join(data[1], "myid"), "w") as myid:
             myid.write("1\n")
-        # Member 2's data (its identity) under member 1's myid.
-        with open(os.path.join(data[2], "ensemble.identity"), "w") as identity:
+        # Member 2 started on member 3's data, then on another ensemble's.
+        ours = hashlib.sha1(b"zookeeper-rs ensemble\0" + SECRET).hexdigest()[:16]
+        identity_path = os.path.join(data[2], "ensemble.identity")
+        with open(identity_path, "w") as identity:
+            identity.write(f"member=3\nensemble={ours}\n")
+        log = _refused(ensemble, 2)
+        assert "refusing the data directory" in log and "this is member 2" in log, log
+        with open(identity_path, "w") as identity:
             identity.write("member=2\nensemble=00000000000000ff\n")
-        with open(os.path.join(data[2], "myid"), "w") as myid:
-            myid.write("2\n")
         log = _refused(ensemble, 2)
         assert "refusing the data directory" in log and "another ensemble" in log, log
-        os.remove(os.path.join(data[2], "ensemble.identity"))
+        os.remove(identity_path)
+        # A second process claiming member 1's id while member 1 runs.
+        ensemble.start(1)
+        peer_port = int(ensemble.peer_lines[0].split(":")[1])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", peer_port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        twin_dir = os.path.join(ensemble.root, "twin")
+        os.makedirs(os.path.join(twin_dir, "data"))
+        with open(os.path.join(twin_dir, "data", "myid"), "w") as myid:
+            myid.write("1\n")
+        with open(os.path.join(ensemble.root, "member1", "zoo.cfg")) as config:
+            lines = [line for line in config.read().splitlines()
+                     if not line.startswith(("dataDir=", "clientPort="))]
+        lines += [f"dataDir={twin_dir}/data", f"clientPort={free_port()}"]
+        with open(os.path.join(twin_dir, "zoo.cfg"), "w") as config:
+            config.write("\n".join(lines) + "\n")
+        twin = subprocess.run(
+            [os.environ.get("ZKRS_BIN", ZKRS_BIN_DEFAULT), "--config",
+             os.path.join(twin_dir, "zoo.cfg")],
+            capture_output=True, text=True, timeout=30)
+        assert twin.returncode != 0
+        assert "peer port" in twin.stderr and "in use" in twin.stderr, twin.stderr
+        assert ensemble.processes[1].poll() is None, "member 1 keeps running"
         with open(os.path.join(ensemble.root, "secret"), "wb") as secret:
             secret.write(b"short")
         assert "at least 16 bytes" in _refused(ensemble, 3)
