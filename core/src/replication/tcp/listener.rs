@@ -18,6 +18,7 @@ use super::frame::{self, FrameError};
 use super::handshake::{self, HandshakeError};
 use super::stats::add;
 use super::{codec, join_all, Shared, TcpTransportError};
+use crate::replication::PeerMessage;
 
 /// Bytes read from a peer's socket at once.
 const READ_BUFFER_BYTES: usize = 64 << 10;
@@ -310,15 +311,25 @@ fn serve(shared: &Shared, stream: &TcpStream, remote: SocketAddr, id: u64) {
         }
     }
     tracing::info!(peer, %remote, "peer connected");
-    read_messages(shared, stream, remote, peer);
-    let lost = !shared.is_stopping() && shared.inbound.lock().ended_by_peer(id, peer);
+    let ended = read_messages(shared, stream, remote, peer);
+    let lost = matches!(ended, Ended::ByPeer)
+        && !shared.is_stopping()
+        && shared.inbound.lock().ended_by_peer(id, peer);
     if lost {
         shared.peer_lost(peer);
     }
 }
 
 /// Hands the peer's messages on until its connection ends or breaks a rule.
-fn read_messages(shared: &Shared, stream: &TcpStream, remote: SocketAddr, peer: u64) {
+/// Why a peer's connection stopped being read.
+enum Ended {
+    /// It closed or broke on the peer's side (or the socket was shut from here).
+    ByPeer,
+    /// It broke a rule and was closed from here: no sign the peer is gone.
+    ByRule,
+}
+
+fn read_messages(shared: &Shared, stream: &TcpStream, remote: SocketAddr, peer: u64) -> Ended {
     let config = &shared.config;
     let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, stream);
     loop {
@@ -326,24 +337,39 @@ fn read_messages(shared: &Shared, stream: &TcpStream, remote: SocketAddr, peer: 
             Ok(Some(body)) => body,
             Ok(None) => {
                 tracing::info!(peer, %remote, "peer closed its connection");
-                return;
+                return Ended::ByPeer;
             }
             Err(error @ FrameError::TooLong { .. }) => {
                 add(&shared.stats.frames_rejected, 1);
                 tracing::warn!(peer, %remote, %error, "closing a peer connection: frame too long");
-                return;
+                return Ended::ByRule;
             }
             Err(error) => {
                 tracing::info!(peer, %remote, %error, "peer connection ended");
-                return;
+                return Ended::ByPeer;
             }
         };
         match codec::decode(&body) {
+            // raft trusts a message's `from` and `to`: a peer may speak only for itself, and
+            // only to this member.
+            Ok(PeerMessage::Raft(message))
+                if message.from != peer || message.to != config.raft_id =>
+            {
+                add(&shared.stats.frames_rejected, 1);
+                tracing::warn!(
+                    peer,
+                    %remote,
+                    from = message.from,
+                    to = message.to,
+                    "closing a peer connection: a raft message not from it or not for us"
+                );
+                return Ended::ByRule;
+            }
             Ok(message) => shared.deliver(peer, message),
             Err(error) => {
                 add(&shared.stats.frames_rejected, 1);
                 tracing::warn!(peer, %remote, %error, "closing a peer connection: a frame that is not a message");
-                return;
+                return Ended::ByRule;
             }
         }
     }

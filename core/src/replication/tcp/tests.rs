@@ -259,3 +259,33 @@ fn stop_ends_every_thread_and_later_sends_are_dropped() {
     ));
     assert!(TcpStream::connect(transport.local_address()).is_err());
 }
+
+#[test]
+fn a_peer_that_speaks_for_another_member_is_cut_off() {
+    let ((_down_2, address_2), (_down_3, address_3)) = (down(), down());
+    let (transport, received) = start(BTreeMap::from([(2, address_2), (3, address_3)]), |_| {});
+    for (from, to) in [(3, 1), (2, 3)] {
+        let mut raw = raw_peer(&transport, 2);
+        let mut forged = raft::eraftpb::Message::default();
+        forged.set_msg_type(raft::eraftpb::MessageType::MsgHeartbeat);
+        forged.from = from;
+        forged.to = to;
+        raw.write_all(&frame_of(&PeerMessage::Raft(forged)))
+            .unwrap();
+        assert_closed(&raw);
+    }
+    wait_for_stats(&transport, |stats| stats.frames_rejected == 2);
+    assert!(received.is_empty(), "nothing forged is delivered");
+    // Speaking for itself, to this member, is fine.
+    let mut raw = raw_peer(&transport, 2);
+    let mut honest = raft::eraftpb::Message::default();
+    honest.set_msg_type(raft::eraftpb::MessageType::MsgHeartbeat);
+    honest.from = 2;
+    honest.to = 1;
+    raw.write_all(&frame_of(&PeerMessage::Raft(honest.clone())))
+        .unwrap();
+    assert_eq!(
+        received.recv_timeout(WAIT).unwrap(),
+        (2, PeerMessage::Raft(honest))
+    );
+}
