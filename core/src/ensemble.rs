@@ -35,13 +35,18 @@ use crate::proto::ErrorCode;
 use crate::replication::memory::{Faults, MemoryNetwork};
 use crate::replication::raft_id;
 use crate::server::net::{NetConfig, NetServer};
-use crate::server::{Clock, Server, ServerConfig, StartError, SystemClock};
+use crate::server::{Clock, ConfigError, Server, ServerConfig, StartError, SystemClock};
 use crate::storage::{Crash, FakeDisk, LogOptions};
+
+/// Most members an in-process ensemble runs. Each member runs a few threads (its driver, its
+/// ticker, and with client ports a small runtime), and ensembles of more than seven voters
+/// are rare in production; 15 leaves room without letting a typo start hundreds of threads.
+pub const MEMBERS_MAX: usize = 15;
 
 /// How an ensemble runs.
 #[derive(Clone, Debug)]
 pub struct EnsembleConfig {
-    /// Voting members (member ids 0..members).
+    /// Voting members (member ids 0..members), 1 to `MEMBERS_MAX`.
     pub members: usize,
     /// Settings every member starts from (member id, voters, transport, data directory and
     /// disk are set per member).
@@ -90,6 +95,9 @@ struct Member {
 }
 
 /// A running ensemble. Dropping it stops every member.
+///
+/// Members are indexed 0..`len()`. Methods that take a member panic for an index past the
+/// end, as slice indexing does (a bug in the caller; the Python and C bindings check first).
 pub struct Ensemble {
     network: Arc<MemoryNetwork>,
     pump: Option<JoinHandle<()>>,
@@ -105,8 +113,14 @@ impl Ensemble {
         })
     }
 
-    /// Starts an ensemble as `config` says.
+    /// Starts an ensemble as `config` says. `StartError::Config` for a member count outside
+    /// 1..=`MEMBERS_MAX` or settings a server refuses.
     pub fn start_with(config: EnsembleConfig) -> Result<Ensemble, StartError> {
+        if !(1..=MEMBERS_MAX).contains(&config.members) {
+            return Err(StartError::Config(ConfigError {
+                rule: "an ensemble has 1 to 15 members",
+            }));
+        }
         let clock: Arc<dyn Clock> = if config.server.clock.is_manual() {
             Arc::clone(&config.server.clock)
         } else {
@@ -250,6 +264,9 @@ impl Ensemble {
             return;
         };
         self.network.unregister(raft_id(member as u8));
+        // A stopped process that is killed comes back running: what the network held for it
+        // is lost with the process, and its restart hears its peers.
+        self.network.resume(raft_id(member as u8));
         // The disk image is taken before the server stops, so nothing the stop writes counts.
         let image = slot.disk.crash(Crash::Clean);
         slot.net = None;

@@ -264,11 +264,54 @@ fn tcp_clients_fail_over_between_members_and_find_a_restarted_member_on_its_port
     }
     assert_eq!(zk.session_id(), session);
     let (data, stat) = zk.get_data("/lock", None).unwrap();
-    assert_eq!(data.as_deref(), Some(format!("{}", (leader + 2) % 3).as_bytes()));
+    assert_eq!(
+        data.as_deref(),
+        Some(format!("{}", (leader + 2) % 3).as_bytes())
+    );
     assert_eq!(stat.ephemeral_owner, session);
     // A client of the last member restarted alone finds it on its old port.
-    let last = ensemble.client_address((leader + 2) % 3).unwrap().to_string();
+    let last = ensemble
+        .client_address((leader + 2) % 3)
+        .unwrap()
+        .to_string();
     let reader = zookeeper_core::Client::connect(&last, ConnectOptions::default()).unwrap();
     reader.sync("/lock").unwrap();
     assert_eq!(reader.get_data("/lock", None).unwrap(), (data, stat));
+}
+
+/// Guards against a member killed while paused staying paused on the network after its
+/// restart: a stopped process that is killed comes back running, and must hear its peers.
+#[test]
+fn a_member_killed_while_paused_comes_back_running() {
+    let mut ensemble = Ensemble::start(3).unwrap();
+    let leader = ensemble.wait_for_leader(WAIT).expect("a leader");
+    let follower = (leader + 1) % 3;
+    ensemble.pause(follower);
+    ensemble.kill(follower);
+    let writer = ensemble.connect(leader).unwrap();
+    writer
+        .create("/while-down", b"", &open(), CreateMode::Persistent)
+        .unwrap();
+    ensemble.restart(follower).unwrap();
+    let back = ensemble.connect(follower).unwrap();
+    back.sync("/").unwrap();
+    assert!(back.exists("/while-down", None).unwrap().is_some());
+}
+
+/// Guards against an ensemble of no member, or of more members than member ids can name
+/// (ids are one byte: member 256 wrapped round to member 0).
+#[test]
+fn an_ensemble_has_one_to_the_most_members() {
+    for members in [0, zookeeper_core::ensemble::MEMBERS_MAX + 1] {
+        let error = Ensemble::start(members).err().expect("refused");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "invalid server configuration: an ensemble has 1 to {} members",
+                zookeeper_core::ensemble::MEMBERS_MAX
+            )
+        );
+    }
+    let single = Ensemble::start(1).unwrap();
+    assert_eq!(single.wait_for_leader(WAIT), Some(0));
 }
