@@ -231,7 +231,8 @@ impl Ensemble {
 
     /// Opens (or resumes) a session on `member`, waiting up to the connect timeout (the
     /// session timeout by default) for the member to serve, as a ZooKeeper client keeps
-    /// trying while its server has no quorum.
+    /// trying while its server has no quorum. ConnectionLoss for a member that is down, or
+    /// that did not serve in time (a paused one does not).
     pub fn connect_with(
         &self,
         member: usize,
@@ -240,19 +241,38 @@ impl Ensemble {
         let timeout_ms = options
             .connect_timeout_ms
             .unwrap_or(options.session_timeout_ms.max(0) as u64);
-        let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+        // A deadline no clock reaches is no deadline.
+        let deadline = Instant::now().checked_add(Duration::from_millis(timeout_ms));
         loop {
-            let Some(server) = self.server(member) else {
-                return Err(ClientError::new(ErrorCode::ConnectionLoss, None));
-            };
-            match server.connect_with(options.clone()) {
-                Err(error)
-                    if error.code() == ErrorCode::ConnectionLoss && Instant::now() < deadline =>
-                {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                other => return other,
+            if let Some(done) = self.try_connect(member, options.clone()) {
+                return done;
             }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Err(ClientError::new(ErrorCode::ConnectionLoss, None));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// One attempt to open (or resume) a session on `member`, without waiting: None while
+    /// the member runs but does not serve (no quorum, or paused: asking a paused member
+    /// would wait until it resumes), ConnectionLoss for a member that is down. Bindings
+    /// that share an ensemble between threads wait with this, holding their lock only for
+    /// the attempt.
+    pub fn try_connect(
+        &self,
+        member: usize,
+        options: ConnectOptions,
+    ) -> Option<crate::client::Result<Client>> {
+        let Some(server) = self.server(member) else {
+            return Some(Err(ClientError::new(ErrorCode::ConnectionLoss, None)));
+        };
+        if server.engine().is_paused() || !server.engine().is_serving() {
+            return None;
+        }
+        match server.connect_with(options) {
+            Err(error) if error.code() == ErrorCode::ConnectionLoss => None,
+            done => Some(done),
         }
     }
 

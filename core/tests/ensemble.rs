@@ -315,3 +315,34 @@ fn an_ensemble_has_one_to_the_most_members() {
     let single = Ensemble::start(1).unwrap();
     assert_eq!(single.wait_for_leader(WAIT), Some(0));
 }
+
+/// Guards against a connect to a paused member that never returns: a paused member opens no
+/// session, and the connect gives up after its connect timeout, as with a stopped process.
+#[test]
+fn a_connect_to_a_paused_member_gives_up_after_its_timeout() {
+    let mut ensemble = Ensemble::start(3).unwrap();
+    let leader = ensemble.wait_for_leader(WAIT).expect("a leader");
+    let paused = (leader + 1) % 3;
+    ensemble.pause(paused);
+    let started = std::time::Instant::now();
+    let refused = ensemble.connect_with(
+        paused,
+        ConnectOptions {
+            connect_timeout_ms: Some(200),
+            ..ConnectOptions::default()
+        },
+    );
+    assert_eq!(refused.unwrap_err().code(), ErrorCode::ConnectionLoss);
+    assert!(started.elapsed() < WAIT);
+    assert!(ensemble
+        .try_connect(paused, ConnectOptions::default())
+        .is_none());
+
+    ensemble.resume(paused);
+    ensemble.connect(paused).unwrap().sync("/").unwrap();
+    ensemble.kill(paused);
+    let down = ensemble
+        .try_connect(paused, ConnectOptions::default())
+        .expect("a member that is down answers at once");
+    assert_eq!(down.unwrap_err().code(), ErrorCode::ConnectionLoss);
+}

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use pyo3::exceptions::{PyIndexError, PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use zookeeper_core::server::StartError;
-use zookeeper_core::{Client, ConnectOptions, Ensemble, EnsembleConfig, ErrorCode, ServerConfig};
+use zookeeper_core::{Ensemble, EnsembleConfig, ErrorCode, ServerConfig};
 
 use crate::client::{options, wait, NativeClient, NativeWatcher};
 use crate::convert;
@@ -75,6 +75,39 @@ impl NativeEnsemble {
         .map_err(PyErr::from)
     }
 
+    /// Looks at the ensemble every 2 ms until `look` finds something or `deadline` passes
+    /// (None when it did), with the GIL released and the lock taken for each look only;
+    /// Ctrl-C interrupts the wait.
+    fn poll<T: Send>(
+        &self,
+        py: Python<'_>,
+        deadline: Option<Instant>,
+        mut look: impl FnMut(&Ensemble) -> Option<T> + Send,
+    ) -> PyResult<Option<T>> {
+        let found = wait(py, |interval| {
+            let slice_end = Instant::now() + interval;
+            loop {
+                match self.read() {
+                    Err(refusal) => return Some(Err(refusal)),
+                    Ok(guard) => {
+                        if let Some(found) = look(guard.as_ref().expect("checked running")) {
+                            return Some(Ok(Some(found)));
+                        }
+                    }
+                }
+                let now = Instant::now();
+                if deadline.is_some_and(|deadline| now >= deadline) {
+                    return Some(Ok(None));
+                }
+                if now >= slice_end {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(POLL_INTERVAL_MS));
+            }
+        })?;
+        found.map_err(PyErr::from)
+    }
+
     /// `member` if the ensemble has it.
     fn member(&self, member: usize) -> PyResult<usize> {
         if member < self.addresses.len() {
@@ -88,36 +121,9 @@ impl NativeEnsemble {
     }
 }
 
-/// What one attempt to open a session on a member came to.
-enum Attempt {
-    Done(Result<Client, zookeeper_core::Error>),
-    /// The member is down: no waiting brings it back.
-    Down,
-    /// The member runs but does not serve (no quorum, paused): try again.
-    NotServing,
-    Refused(Refusal),
-}
-
-impl NativeEnsemble {
-    /// One attempt, holding the lock only for its duration. A paused member is not asked: it
-    /// would hold the attempt, and the lock, until resumed.
-    fn try_connect(&self, member: usize, options: &ConnectOptions) -> Attempt {
-        let guard = match self.read() {
-            Ok(guard) => guard,
-            Err(refusal) => return Attempt::Refused(refusal),
-        };
-        let ensemble = guard.as_ref().expect("checked running");
-        let Some(server) = ensemble.server(member) else {
-            return Attempt::Down;
-        };
-        if server.engine().is_paused() || !server.engine().is_serving() {
-            return Attempt::NotServing;
-        }
-        match ensemble.connect_with(member, options.clone()) {
-            Err(error) if error.code() == ErrorCode::ConnectionLoss => Attempt::NotServing,
-            done => Attempt::Done(done),
-        }
-    }
+/// The instant `timeout_ms` from now; None for no timeout, or one no clock reaches.
+fn deadline(timeout_ms: Option<u64>) -> Option<Instant> {
+    timeout_ms.and_then(|timeout_ms| Instant::now().checked_add(Duration::from_millis(timeout_ms)))
 }
 
 fn start_error(error: StartError) -> PyErr {
@@ -270,31 +276,7 @@ impl NativeEnsemble {
     /// when none did in time. Ctrl-C interrupts the wait.
     #[pyo3(signature = (timeout_ms=None))]
     fn wait_for_leader(&self, py: Python<'_>, timeout_ms: Option<u64>) -> PyResult<Option<usize>> {
-        // A deadline no clock reaches is no deadline.
-        let deadline = timeout_ms
-            .and_then(|timeout_ms| Instant::now().checked_add(Duration::from_millis(timeout_ms)));
-        let looked = wait(py, |interval| {
-            let slice_end = Instant::now() + interval;
-            loop {
-                match self.read() {
-                    Err(refusal) => return Some(Err(refusal)),
-                    Ok(guard) => {
-                        if let Some(leader) = guard.as_ref().and_then(Ensemble::leader) {
-                            return Some(Ok(Some(leader)));
-                        }
-                    }
-                }
-                let now = Instant::now();
-                if deadline.is_some_and(|deadline| now >= deadline) {
-                    return Some(Ok(None));
-                }
-                if now >= slice_end {
-                    return None;
-                }
-                std::thread::sleep(Duration::from_millis(POLL_INTERVAL_MS));
-            }
-        })?;
-        looked.map_err(PyErr::from)
+        self.poll(py, deadline(timeout_ms), Ensemble::leader)
     }
 
     /// Opens an in-process session on `member`, waiting up to the session timeout for the
@@ -310,36 +292,15 @@ impl NativeEnsemble {
         cache_entries: Option<usize>,
     ) -> PyResult<NativeClient> {
         let member = self.member(member)?;
-        let options = ConnectOptions {
-            // One attempt per look: the waiting is done here, without the lock.
-            connect_timeout_ms: Some(0),
-            ..options(py, timeout_ms, watcher.as_ref(), cache_entries)
-        };
-        let deadline = Instant::now().checked_add(Duration::from_millis(timeout_ms.max(0) as u64));
-        let attempt = wait(py, |interval| {
-            let slice_end = Instant::now() + interval;
-            loop {
-                match self.try_connect(member, &options) {
-                    Attempt::NotServing => {}
-                    done => return Some(done),
-                }
-                let now = Instant::now();
-                if deadline.is_some_and(|deadline| now >= deadline) {
-                    return Some(Attempt::Down);
-                }
-                if now >= slice_end {
-                    return None;
-                }
-                std::thread::sleep(Duration::from_millis(POLL_INTERVAL_MS));
-            }
+        let options = options(py, timeout_ms, watcher.as_ref(), cache_entries);
+        let timeout_ms = Some(timeout_ms.max(0) as u64);
+        let connected = self.poll(py, deadline(timeout_ms), |ensemble| {
+            ensemble.try_connect(member, options.clone())
         })?;
-        match attempt {
-            Attempt::Done(Ok(client)) => Ok(NativeClient::new(client, watcher)),
-            Attempt::Done(Err(error)) => Err(convert::error(py, &error)),
-            Attempt::Down | Attempt::NotServing => {
-                Err(convert::error_code(py, ErrorCode::ConnectionLoss))
-            }
-            Attempt::Refused(refusal) => Err(refusal.into()),
+        match connected {
+            Some(Ok(client)) => Ok(NativeClient::new(client, watcher)),
+            Some(Err(error)) => Err(convert::error(py, &error)),
+            None => Err(convert::error_code(py, ErrorCode::ConnectionLoss)),
         }
     }
 
