@@ -200,13 +200,15 @@ impl Ensemble {
         &self.network
     }
 
-    /// The member that leads and serves, if one does.
+    /// The member that leads and serves, if one does. A paused member does neither, whatever
+    /// its flags (frozen with its process) say. Just after a partition the cut-off leader
+    /// may still be named until it notices it lost its quorum (an election timeout).
     pub fn leader(&self) -> Option<usize> {
         self.members.iter().position(|member| {
-            member
-                .server
-                .as_ref()
-                .is_some_and(|server| server.engine().is_leader() && server.engine().is_serving())
+            member.server.as_ref().is_some_and(|server| {
+                let engine = server.engine();
+                engine.is_leader() && engine.is_serving() && !engine.is_paused()
+            })
         })
     }
 

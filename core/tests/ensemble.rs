@@ -346,3 +346,24 @@ fn a_connect_to_a_paused_member_gives_up_after_its_timeout() {
         .expect("a member that is down answers at once");
     assert_eq!(down.unwrap_err().code(), ErrorCode::ConnectionLoss);
 }
+
+/// Guards against `leader()` naming a paused leader: its flags still say it leads and
+/// serves, but a stopped process does neither, and as the lowest index it hid the member
+/// elected in its place from every caller waiting for a new leader.
+#[test]
+fn a_paused_member_is_never_the_leader() {
+    let ensemble = Ensemble::start(3).unwrap();
+    let leader = ensemble.wait_for_leader(WAIT).expect("a leader");
+    ensemble.pause(leader);
+    assert_ne!(ensemble.leader(), Some(leader));
+    let elected = ensemble.wait_for_leader(WAIT).expect("a new leader");
+    assert_ne!(elected, leader);
+    ensemble.resume(leader);
+
+    let single = Ensemble::start(1).unwrap();
+    assert_eq!(single.wait_for_leader(WAIT), Some(0));
+    single.pause(0);
+    assert_eq!(single.leader(), None);
+    single.resume(0);
+    assert_eq!(single.wait_for_leader(WAIT), Some(0));
+}
