@@ -18,6 +18,11 @@
 #include <stdint.h>
 
 /*
+ Most members an ensemble has (the core's `ensemble::MEMBERS_MAX`).
+ */
+#define ZK_ENSEMBLE_MEMBERS_MAX 15
+
+/*
  What a call did. `ZK_OK` (0) is success; ZooKeeper's errors keep ZooKeeper's numbers
  (`ZK_NONODE` is -101, as `ZNONODE` in ZooKeeper's own C client); codes from -1000 down
  come from this library's C boundary and never from a server.
@@ -397,6 +402,16 @@ typedef enum zk_watcher_type {
 typedef struct zk_client zk_client;
 
 /*
+ An ensemble of members in this process (opaque), indexed 0 to size - 1, each serving
+ ZooKeeper's client protocol on a port of 127.0.0.1 it keeps across restarts.
+ Thread-safe: any thread may call any function on it at once (kill and restart wait for
+ the calls in progress, never for a wait), except that `zk_ensemble_free` must be the last
+ call on it. Clients (`zk_ensemble_connect`, or over TCP) are handles of their own: they
+ may outlive the ensemble, disconnected, and are freed with `zk_client_free`.
+ */
+typedef struct zk_ensemble zk_ensemble;
+
+/*
  A leader election contender (opaque). Thread-safe as `zk_lock`.
  */
 typedef struct zk_leader_election zk_leader_election;
@@ -537,6 +552,21 @@ typedef struct zk_read_cache_stats {
    */
   uint64_t bytes;
 } zk_read_cache_stats;
+
+/*
+ How an in-process ensemble runs. Fill with `zk_ensemble_options_init`, then change what
+ you need.
+ */
+typedef struct zk_ensemble_options {
+  /*
+   Voting members, 1 to `ZK_ENSEMBLE_MEMBERS_MAX`. Default 3.
+   */
+  uint32_t members;
+  /*
+   ZooKeeper's tickTime in ms: session timeouts are clamped to 2..20 ticks. Default 2000.
+   */
+  uint32_t tick_ms;
+} zk_ensemble_options;
 
 /*
  One ACL entry. In arguments the strings are the caller's; in answers they belong to the
@@ -1007,6 +1037,181 @@ enum zk_result zk_client_read_cache_stats(const struct zk_client *client,
  */
 enum zk_result zk_client_set_attached(const struct zk_client *client,
                                       bool attached);
+
+/*
+ Fills `options` with the defaults: 3 members, 2 s ticks.
+
+ # Safety
+ `options` is NULL or points to writable memory for a `zk_ensemble_options`.
+ */
+enum zk_result zk_ensemble_options_init(struct zk_ensemble_options *options);
+
+/*
+ Starts an in-process ensemble; `options` may be NULL for the defaults. Returns once every
+ member runs (a leader follows within ~100-200 ms: `zk_ensemble_wait_for_leader`).
+ `ZK_START_FAILED` for a member count outside 1..`ZK_ENSEMBLE_MEMBERS_MAX`, an invalid
+ tick or a port that cannot be bound (`zk_server_start_error` says which).
+
+ # Safety
+ Pointers are NULL or valid as documented; `ensemble_out` is writable.
+ */
+enum zk_result zk_ensemble_start(const struct zk_ensemble_options *options,
+                                 struct zk_ensemble **ensemble_out);
+
+/*
+ How many members the ensemble has, running or not.
+
+ # Safety
+ `ensemble` is NULL or a live handle; `members_out` is writable.
+ */
+enum zk_result zk_ensemble_size(const struct zk_ensemble *ensemble,
+                                uint32_t *members_out);
+
+/*
+ Every member's `127.0.0.1:port`, comma-separated: a connect string for
+ `zk_client_connect` (or any ZooKeeper client), which fails over between members. The
+ ports do not change while the ensemble lives. Free `*connect_string_out` with
+ `zk_string_free`.
+
+ # Safety
+ `ensemble` is NULL or a live handle; `connect_string_out` is writable.
+ */
+enum zk_result zk_ensemble_connect_string(const struct zk_ensemble *ensemble,
+                                          char **connect_string_out);
+
+/*
+ `127.0.0.1:port` where `member` serves TCP clients, the same across its restarts.
+ `ZK_INVALID_ARGUMENT` for a member the ensemble does not have. Free `*address_out` with
+ `zk_string_free`.
+
+ # Safety
+ `ensemble` is NULL or a live handle; `address_out` is writable.
+ */
+enum zk_result zk_ensemble_client_address(const struct zk_ensemble *ensemble,
+                                          uint32_t member,
+                                          char **address_out);
+
+/*
+ Crashes `member` as kill -9 would: its port closes, its clients are disconnected, its
+ disk keeps only what it made durable. Nothing for a member that is down.
+ `ZK_INVALID_ARGUMENT` for a member the ensemble does not have.
+
+ # Safety
+ `ensemble` is NULL or a live handle.
+ */
+enum zk_result zk_ensemble_kill(const struct zk_ensemble *ensemble,
+                                uint32_t member);
+
+/*
+ Starts `member` again on its disk and port (a running member is killed first); it
+ rejoins and catches up. `ZK_START_FAILED` if its port was taken meanwhile
+ (`zk_server_start_error` says so); `ZK_INVALID_ARGUMENT` for a member the ensemble does
+ not have.
+
+ # Safety
+ `ensemble` is NULL or a live handle.
+ */
+enum zk_result zk_ensemble_restart(const struct zk_ensemble *ensemble,
+                                   uint32_t member);
+
+/*
+ Splits the members into groups that reach only each other: `group_of_member[i]` is
+ member i's group, any number; members with the same number reach each other, and no
+ other member (a number of its own isolates a member). `members` must be the ensemble's
+ size (else `ZK_INVALID_ARGUMENT`, and nothing changes). Replaces any earlier partition;
+ clients still reach every running member.
+
+ # Safety
+ `ensemble` is NULL or a live handle; `group_of_member` points to `members` readable
+ numbers.
+ */
+enum zk_result zk_ensemble_partition(const struct zk_ensemble *ensemble,
+                                     const uint32_t *group_of_member,
+                                     size_t members);
+
+/*
+ Cuts `member` off from every other member. `ZK_INVALID_ARGUMENT` for a member the
+ ensemble does not have.
+
+ # Safety
+ `ensemble` is NULL or a live handle.
+ */
+enum zk_result zk_ensemble_isolate(const struct zk_ensemble *ensemble,
+                                   uint32_t member);
+
+/*
+ Every member reaches every other again.
+
+ # Safety
+ `ensemble` is NULL or a live handle.
+ */
+enum zk_result zk_ensemble_heal(const struct zk_ensemble *ensemble);
+
+/*
+ Stops `member` as SIGSTOP would: it answers no peer and no client until
+ `zk_ensemble_resume` (calls of its in-process clients wait meanwhile). Nothing for a
+ member that is down. `ZK_INVALID_ARGUMENT` for a member the ensemble does not have.
+
+ # Safety
+ `ensemble` is NULL or a live handle.
+ */
+enum zk_result zk_ensemble_pause(const struct zk_ensemble *ensemble,
+                                 uint32_t member);
+
+/*
+ Continues a paused member. `ZK_INVALID_ARGUMENT` for a member the ensemble does not have.
+
+ # Safety
+ `ensemble` is NULL or a live handle.
+ */
+enum zk_result zk_ensemble_resume(const struct zk_ensemble *ensemble,
+                                  uint32_t member);
+
+/*
+ The member that leads and serves now, or -1 when none does (an election, no quorum).
+
+ # Safety
+ `ensemble` is NULL or a live handle; `leader_out` is writable.
+ */
+enum zk_result zk_ensemble_leader(const struct zk_ensemble *ensemble,
+                                  int32_t *leader_out);
+
+/*
+ Waits up to `timeout_ms` (0 or more) for a member to lead and serve, and writes it to
+ `*leader_out` (which may be NULL). `ZK_TIMED_OUT` when none did in time;
+ `ZK_INVALID_ARGUMENT` for a negative timeout.
+
+ # Safety
+ `ensemble` is NULL or a live handle; `leader_out` is NULL or writable.
+ */
+enum zk_result zk_ensemble_wait_for_leader(const struct zk_ensemble *ensemble,
+                                           int64_t timeout_ms,
+                                           int32_t *leader_out);
+
+/*
+ Opens an in-process session (no TCP) on `member`, waiting up to the connect timeout
+ (`connect_timeout_ms`, by default the session timeout) for it to serve: a member without
+ its quorum, or paused, does not. `ZK_CONNECTIONLOSS` for a member that is down or did not
+ serve in time; `ZK_INVALID_ARGUMENT` for a member the ensemble does not have. `options`
+ may be NULL. The client does not follow its member's restart: a killed member's clients
+ answer `ZK_CONNECTIONLOSS` until freed.
+
+ # Safety
+ Pointers are NULL or valid as documented; `client_out` is writable.
+ */
+enum zk_result zk_ensemble_connect(const struct zk_ensemble *ensemble,
+                                   uint32_t member,
+                                   const struct zk_client_options *options,
+                                   struct zk_client **client_out);
+
+/*
+ Stops every member and frees the ensemble. NULL is ignored. Its clients are
+ disconnected; free them with `zk_client_free` (before or after).
+
+ # Safety
+ `ensemble` is NULL or a handle from this library, not used after this call.
+ */
+void zk_ensemble_free(struct zk_ensemble *ensemble);
 
 /*
  The znode's ACL (free with `zk_acl_list_free`; digests masked without ADMIN) and Stat.
@@ -1809,9 +2014,10 @@ enum zk_result zk_server_address(const struct zk_server *server,
                                  size_t buffer_len);
 
 /*
- Copies why the calling thread's last `zk_server_start` or `zk_server_start_from_config`
- answered `ZK_START_FAILED` (for example "invalid server configuration: tick_ms must be
- greater than 0"), NUL-terminated, into `buffer`; "" when that call did not fail so.
+ Copies why the calling thread's last `zk_server_start`, `zk_server_start_from_config`,
+ `zk_ensemble_start` or `zk_ensemble_restart` answered `ZK_START_FAILED` (for example
+ "invalid server configuration: tick_ms must be greater than 0"), NUL-terminated, into
+ `buffer`; "" when that call did not fail so.
  `ZK_BUFFER_TOO_SMALL` (nothing written) when `buffer_len` cannot hold it; 512 bytes hold
  any reason but a very long path's.
 

@@ -35,13 +35,18 @@ use crate::proto::ErrorCode;
 use crate::replication::memory::{Faults, MemoryNetwork};
 use crate::replication::raft_id;
 use crate::server::net::{NetConfig, NetServer};
-use crate::server::{Clock, Server, ServerConfig, StartError, SystemClock};
+use crate::server::{Clock, ConfigError, Server, ServerConfig, StartError, SystemClock};
 use crate::storage::{Crash, FakeDisk, LogOptions};
+
+/// Most members an in-process ensemble runs. Each member runs a few threads (its driver, its
+/// ticker, and with client ports a small runtime), and ensembles of more than seven voters
+/// are rare in production; 15 leaves room without letting a typo start hundreds of threads.
+pub const MEMBERS_MAX: usize = 15;
 
 /// How an ensemble runs.
 #[derive(Clone, Debug)]
 pub struct EnsembleConfig {
-    /// Voting members (member ids 0..members).
+    /// Voting members (member ids 0..members), 1 to `MEMBERS_MAX`.
     pub members: usize,
     /// Settings every member starts from (member id, voters, transport, data directory and
     /// disk are set per member).
@@ -90,6 +95,9 @@ struct Member {
 }
 
 /// A running ensemble. Dropping it stops every member.
+///
+/// Members are indexed 0..`len()`. Methods that take a member panic for an index past the
+/// end, as slice indexing does (a bug in the caller; the Python and C bindings check first).
 pub struct Ensemble {
     network: Arc<MemoryNetwork>,
     pump: Option<JoinHandle<()>>,
@@ -105,8 +113,14 @@ impl Ensemble {
         })
     }
 
-    /// Starts an ensemble as `config` says.
+    /// Starts an ensemble as `config` says. `StartError::Config` for a member count outside
+    /// 1..=`MEMBERS_MAX` or settings a server refuses.
     pub fn start_with(config: EnsembleConfig) -> Result<Ensemble, StartError> {
+        if !(1..=MEMBERS_MAX).contains(&config.members) {
+            return Err(StartError::Config(ConfigError {
+                rule: "an ensemble has 1 to 15 members",
+            }));
+        }
         let clock: Arc<dyn Clock> = if config.server.clock.is_manual() {
             Arc::clone(&config.server.clock)
         } else {
@@ -186,13 +200,15 @@ impl Ensemble {
         &self.network
     }
 
-    /// The member that leads and serves, if one does.
+    /// The member that leads and serves, if one does. A paused member does neither, whatever
+    /// its flags (frozen with its process) say. Just after a partition the cut-off leader
+    /// may still be named until it notices it lost its quorum (an election timeout).
     pub fn leader(&self) -> Option<usize> {
         self.members.iter().position(|member| {
-            member
-                .server
-                .as_ref()
-                .is_some_and(|server| server.engine().is_leader() && server.engine().is_serving())
+            member.server.as_ref().is_some_and(|server| {
+                let engine = server.engine();
+                engine.is_leader() && engine.is_serving() && !engine.is_paused()
+            })
         })
     }
 
@@ -217,7 +233,8 @@ impl Ensemble {
 
     /// Opens (or resumes) a session on `member`, waiting up to the connect timeout (the
     /// session timeout by default) for the member to serve, as a ZooKeeper client keeps
-    /// trying while its server has no quorum.
+    /// trying while its server has no quorum. ConnectionLoss for a member that is down, or
+    /// that did not serve in time (a paused one does not).
     pub fn connect_with(
         &self,
         member: usize,
@@ -226,19 +243,38 @@ impl Ensemble {
         let timeout_ms = options
             .connect_timeout_ms
             .unwrap_or(options.session_timeout_ms.max(0) as u64);
-        let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+        // A deadline no clock reaches is no deadline.
+        let deadline = Instant::now().checked_add(Duration::from_millis(timeout_ms));
         loop {
-            let Some(server) = self.server(member) else {
-                return Err(ClientError::new(ErrorCode::ConnectionLoss, None));
-            };
-            match server.connect_with(options.clone()) {
-                Err(error)
-                    if error.code() == ErrorCode::ConnectionLoss && Instant::now() < deadline =>
-                {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                other => return other,
+            if let Some(done) = self.try_connect(member, options.clone()) {
+                return done;
             }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Err(ClientError::new(ErrorCode::ConnectionLoss, None));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// One attempt to open (or resume) a session on `member`, without waiting: None while
+    /// the member runs but does not serve (no quorum, or paused: asking a paused member
+    /// would wait until it resumes), ConnectionLoss for a member that is down. Bindings
+    /// that share an ensemble between threads wait with this, holding their lock only for
+    /// the attempt.
+    pub fn try_connect(
+        &self,
+        member: usize,
+        options: ConnectOptions,
+    ) -> Option<crate::client::Result<Client>> {
+        let Some(server) = self.server(member) else {
+            return Some(Err(ClientError::new(ErrorCode::ConnectionLoss, None)));
+        };
+        if server.engine().is_paused() || !server.engine().is_serving() {
+            return None;
+        }
+        match server.connect_with(options) {
+            Err(error) if error.code() == ErrorCode::ConnectionLoss => None,
+            done => Some(done),
         }
     }
 
@@ -250,6 +286,9 @@ impl Ensemble {
             return;
         };
         self.network.unregister(raft_id(member as u8));
+        // A stopped process that is killed comes back running: what the network held for it
+        // is lost with the process, and its restart hears its peers.
+        self.network.resume(raft_id(member as u8));
         // The disk image is taken before the server stops, so nothing the stop writes counts.
         let image = slot.disk.crash(Crash::Clean);
         slot.net = None;

@@ -325,3 +325,92 @@ fn a_connection_left_behind_by_its_session_cannot_write() {
         moved.set_data("/value", b"again", -1).unwrap();
     }
 }
+
+/// Guards against a member killed while paused staying paused on the network after its
+/// restart: a stopped process that is killed comes back running, and must hear its peers.
+#[test]
+fn a_member_killed_while_paused_comes_back_running() {
+    let mut ensemble = Ensemble::start(3).unwrap();
+    let leader = ensemble.wait_for_leader(WAIT).expect("a leader");
+    let follower = (leader + 1) % 3;
+    ensemble.pause(follower);
+    ensemble.kill(follower);
+    let writer = ensemble.connect(leader).unwrap();
+    writer
+        .create("/while-down", b"", &open(), CreateMode::Persistent)
+        .unwrap();
+    ensemble.restart(follower).unwrap();
+    let back = ensemble.connect(follower).unwrap();
+    back.sync("/").unwrap();
+    assert!(back.exists("/while-down", None).unwrap().is_some());
+}
+
+/// Guards against an ensemble of no member, or of more members than member ids can name
+/// (ids are one byte: member 256 wrapped round to member 0).
+#[test]
+fn an_ensemble_has_one_to_the_most_members() {
+    for members in [0, zookeeper_core::ensemble::MEMBERS_MAX + 1] {
+        let error = Ensemble::start(members).err().expect("refused");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "invalid server configuration: an ensemble has 1 to {} members",
+                zookeeper_core::ensemble::MEMBERS_MAX
+            )
+        );
+    }
+    let single = Ensemble::start(1).unwrap();
+    assert_eq!(single.wait_for_leader(WAIT), Some(0));
+}
+
+/// Guards against a connect to a paused member that never returns: a paused member opens no
+/// session, and the connect gives up after its connect timeout, as with a stopped process.
+#[test]
+fn a_connect_to_a_paused_member_gives_up_after_its_timeout() {
+    let mut ensemble = Ensemble::start(3).unwrap();
+    let leader = ensemble.wait_for_leader(WAIT).expect("a leader");
+    let paused = (leader + 1) % 3;
+    ensemble.pause(paused);
+    let started = std::time::Instant::now();
+    let refused = ensemble.connect_with(
+        paused,
+        ConnectOptions {
+            connect_timeout_ms: Some(200),
+            ..ConnectOptions::default()
+        },
+    );
+    assert_eq!(refused.unwrap_err().code(), ErrorCode::ConnectionLoss);
+    assert!(started.elapsed() < WAIT);
+    assert!(ensemble
+        .try_connect(paused, ConnectOptions::default())
+        .is_none());
+
+    ensemble.resume(paused);
+    ensemble.connect(paused).unwrap().sync("/").unwrap();
+    ensemble.kill(paused);
+    let down = ensemble
+        .try_connect(paused, ConnectOptions::default())
+        .expect("a member that is down answers at once");
+    assert_eq!(down.unwrap_err().code(), ErrorCode::ConnectionLoss);
+}
+
+/// Guards against `leader()` naming a paused leader: its flags still say it leads and
+/// serves, but a stopped process does neither, and as the lowest index it hid the member
+/// elected in its place from every caller waiting for a new leader.
+#[test]
+fn a_paused_member_is_never_the_leader() {
+    let ensemble = Ensemble::start(3).unwrap();
+    let leader = ensemble.wait_for_leader(WAIT).expect("a leader");
+    ensemble.pause(leader);
+    assert_ne!(ensemble.leader(), Some(leader));
+    let elected = ensemble.wait_for_leader(WAIT).expect("a new leader");
+    assert_ne!(elected, leader);
+    ensemble.resume(leader);
+
+    let single = Ensemble::start(1).unwrap();
+    assert_eq!(single.wait_for_leader(WAIT), Some(0));
+    single.pause(0);
+    assert_eq!(single.leader(), None);
+    single.resume(0);
+    assert_eq!(single.wait_for_leader(WAIT), Some(0));
+}

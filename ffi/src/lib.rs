@@ -21,6 +21,7 @@
 mod answer;
 mod boundary;
 mod client;
+mod ensemble;
 mod ops;
 mod owned;
 mod recipes;
@@ -34,6 +35,7 @@ pub use client::{
     zk_client, zk_client_options, zk_read_cache_stats, zk_session_state, zk_watch_event,
     zk_watcher_fn,
 };
+pub use ensemble::{zk_ensemble, zk_ensemble_options, ZK_ENSEMBLE_MEMBERS_MAX};
 pub use ops::{zk_add_watch_mode, zk_watcher_type};
 pub use owned::{
     zk_acl_list, zk_bytes, zk_identity, zk_identity_list, zk_multi_results, zk_op_result,
@@ -52,6 +54,7 @@ pub use types::{zk_acl, zk_create_mode, zk_op, zk_op_kind, zk_perm, zk_read_op, 
 const _: fn() = || {
     fn thread_safe<T: Send + Sync>() {}
     thread_safe::<zk_server>();
+    thread_safe::<zk_ensemble>();
     thread_safe::<zk_client>();
     thread_safe::<zk_lock>();
     thread_safe::<zk_semaphore>();

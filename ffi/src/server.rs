@@ -68,9 +68,14 @@ thread_local! {
 }
 
 /// Records why a start failed, for `zk_server_start_error`.
-fn start_failed(reason: String) -> zk_result {
+pub(crate) fn start_failed(reason: String) -> zk_result {
     START_ERROR.with(|error| *error.borrow_mut() = reason);
     zk_result::ZK_START_FAILED
+}
+
+/// Forgets why this thread's last start failed: called as a start begins.
+pub(crate) fn clear_start_error() {
+    START_ERROR.with(|error| error.borrow_mut().clear());
 }
 
 fn start(setup: ServerSetup, server_out: *mut *mut zk_server) -> Result<(), zk_result> {
@@ -97,7 +102,7 @@ pub unsafe extern "C" fn zk_server_start(
     server_out: *mut *mut zk_server,
 ) -> zk_result {
     boundary(|| {
-        START_ERROR.with(|error| error.borrow_mut().clear());
+        clear_start_error();
         required(server_out)?;
         let mut setup = ServerSetup::default();
         // SAFETY: per the contract above.
@@ -142,7 +147,7 @@ pub unsafe extern "C" fn zk_server_start_from_config(
     server_out: *mut *mut zk_server,
 ) -> zk_result {
     boundary(|| {
-        START_ERROR.with(|error| error.borrow_mut().clear());
+        clear_start_error();
         required(server_out)?;
         // SAFETY: per the contract above.
         let path = unsafe { text(zoo_cfg_path) }?;
@@ -181,9 +186,10 @@ pub unsafe extern "C" fn zk_server_address(
     })
 }
 
-/// Copies why the calling thread's last `zk_server_start` or `zk_server_start_from_config`
-/// answered `ZK_START_FAILED` (for example "invalid server configuration: tick_ms must be
-/// greater than 0"), NUL-terminated, into `buffer`; "" when that call did not fail so.
+/// Copies why the calling thread's last `zk_server_start`, `zk_server_start_from_config`,
+/// `zk_ensemble_start` or `zk_ensemble_restart` answered `ZK_START_FAILED` (for example
+/// "invalid server configuration: tick_ms must be greater than 0"), NUL-terminated, into
+/// `buffer`; "" when that call did not fail so.
 /// `ZK_BUFFER_TOO_SMALL` (nothing written) when `buffer_len` cannot hold it; 512 bytes hold
 /// any reason but a very long path's.
 ///

@@ -97,7 +97,7 @@ impl NativeWatcher {
 
 /// Waits for `pending` with the GIL released, waking every 50 ms to run Python's signal
 /// handlers, so Ctrl-C interrupts the call.
-fn wait<T: Send>(
+pub(crate) fn wait<T: Send>(
     py: Python<'_>,
     mut poll: impl FnMut(Duration) -> Option<T> + Send,
 ) -> PyResult<T> {

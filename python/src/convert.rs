@@ -17,8 +17,8 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 use pyo3::IntoPyObjectExt;
 use zookeeper_core::{
-    Acl, AddWatchMode, CreateMode, CreateRequest, Error, Id, Op, OpResult, Perms, ReadOp,
-    ReadResult, Stat, WatcherType,
+    Acl, AddWatchMode, CreateMode, CreateRequest, Error, ErrorCode, Id, Op, OpResult, Perms,
+    ReadOp, ReadResult, Stat, WatcherType,
 };
 
 use zookeeper_core::op::Reply;
@@ -303,6 +303,17 @@ pub(crate) fn error(py: Python<'_>, error: &Error) -> PyErr {
             None => py.None().into_bound(py),
         };
         let exception = factory.call1((error.code() as i32, error.path(), results))?;
+        Ok(PyErr::from_value(exception))
+    };
+    build().unwrap_or_else(|failure| failure)
+}
+
+/// The Python exception for a ZooKeeper code the bindings answer themselves (no server said
+/// it: a member that did not serve in time is ConnectionLoss, as for a client).
+pub(crate) fn error_code(py: Python<'_>, code: ErrorCode) -> PyErr {
+    let build = || -> PyResult<PyErr> {
+        let factory = FROM_NATIVE.import(py, "zookeeper.exceptions", "_from_native")?;
+        let exception = factory.call1((code as i32, py.None(), py.None()))?;
         Ok(PyErr::from_value(exception))
     };
     build().unwrap_or_else(|failure| failure)

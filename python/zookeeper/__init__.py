@@ -1,9 +1,9 @@
 """zookeeper-rs for Python: a ZooKeeper client for any ZooKeeper ensemble, and an embedded
-ZooKeeper server that runs inside this process.
+ZooKeeper server (or a whole ensemble, for tests) that runs inside this process.
 
 ::
 
-    from zookeeper import ZooKeeper, ZooServer, CreateMode
+    from zookeeper import ZooKeeper, ZooServer, ZooEnsemble, CreateMode
 
     zk = ZooKeeper("127.0.0.1:2181", timeout=10000)     # any ZooKeeper server
     zk.create("/app", b"v1", CreateMode.PERSISTENT)
@@ -13,6 +13,10 @@ ZooKeeper server that runs inside this process.
     with ZooServer() as server:                          # in process, no JVM, no TCP
         client = server.client()
         client.ensure_path("/config")
+
+    with ZooEnsemble(3) as ensemble:                     # three members, in process
+        zk = ZooKeeper(ensemble.hosts, 10000)            # fails over between them
+        ensemble.kill(ensemble.wait_for_leader())        # a new leader in ~100-200 ms
 
 Errors are exceptions named as kazoo names them (``zookeeper.exceptions``); ``zookeeper.aio``
 has the same API with awaitables.
@@ -64,11 +68,12 @@ from zookeeper.exceptions import (
     error_for_code,
 )
 from zookeeper.server import ZooClient, ZooServer
+from zookeeper.ensemble import ZooEnsemble
 from zookeeper.watchers import ChildrenWatch, DataWatch
 from zookeeper._native import __version__
 
 __all__ = [
-    "ZooKeeper", "ZooServer", "ZooClient", "Transaction", "CacheStats", "DataWatch",
+    "ZooKeeper", "ZooServer", "ZooClient", "ZooEnsemble", "Transaction", "CacheStats", "DataWatch",
     "ChildrenWatch", "ACL",
     "ClientInfo", "ConnectionState", "CreateMode", "Data", "EventType", "Id", "KeeperState",
     "NullData", "Stat", "WatchedEvent", "WatcherType", "ZnodeStat", "ZooDefs", "make_acl", "make_digest_acl",

@@ -8,12 +8,11 @@ from typing import (Any, Callable, Iterable, List, Optional, Sequence, Tuple, Un
                     TYPE_CHECKING)
 
 from zookeeper import _steps
-from zookeeper._session import Session, Steps, Watch, WatchFn
+from zookeeper._session import InProcessServer, Session, Steps, Watch, WatchFn
 from zookeeper._steps import check_data, check_mode, check_path, check_version
 from zookeeper._types import (ACL, AclArg, ClientInfo, CreateMode, Data, Stat, WatcherType)
 
 if TYPE_CHECKING:
-    from zookeeper.server import ZooServer
     from zookeeper.watchers import ChildrenWatch, DataWatch
 
 Callback = Callable[[str, Any], Any]
@@ -22,8 +21,8 @@ Callback = Callable[[str, Any], Any]
 class ZooKeeper(Session):
     """A ZooKeeper client: one session on a server, opened by the constructor.
 
-    ``hosts`` is a connect string (``"host:port,host:port/chroot"``) or a :class:`ZooServer`
-    (then the session is in process, without TCP). ``timeout`` is the session timeout in
+    ``hosts`` is a connect string (``"host:port,host:port/chroot"``), a :class:`ZooServer` or
+    a :class:`ZooEnsemble` member (then the session is in process, without TCP). ``timeout`` is the session timeout in
     milliseconds. ``watcher(event)`` is the default watcher: it hears every connection state
     change and the events of watches set with ``watch=True``. ``auth_data`` is a list of
     ``(scheme, credential)`` added after connecting. ``cache=N`` keeps up to N znodes' data in
@@ -42,7 +41,7 @@ class ZooKeeper(Session):
     PERSISTENT_WITH_TTL = CreateMode.PERSISTENT_WITH_TTL
     PERSISTENT_SEQUENTIAL_WITH_TTL = CreateMode.PERSISTENT_SEQUENTIAL_WITH_TTL
 
-    def __init__(self, hosts: Union[str, "ZooServer"] = "127.0.0.1:2181",
+    def __init__(self, hosts: Union[str, InProcessServer] = "127.0.0.1:2181",
                  timeout: float = 10000, watcher: Optional[WatchFn] = None, *,
                  read_only: bool = False,
                  auth_data: Optional[Sequence[Tuple[str, Union[str, bytes]]]] = None,

@@ -8,14 +8,11 @@ import atexit
 import threading
 import weakref
 from typing import (Any, Callable, Dict, Generator, List, NamedTuple, Optional, Sequence, Tuple,
-                    Union, TYPE_CHECKING)
+                    Union)
 
 from zookeeper import _native
 from zookeeper._types import (ConnectionState, EventType, KeeperState, WatchedEvent)
 from zookeeper.exceptions import ConnectionClosedError, ZooKeeperError
-
-if TYPE_CHECKING:
-    from zookeeper.server import ZooServer
 
 #: A request for the native client and the watcher it leaves (None for no watch).
 Request = Tuple[Tuple[Any, ...], Optional[_native.NativeWatcher]]
@@ -121,20 +118,29 @@ class CacheStats(NamedTuple):
     bytes: int
 
 
+class InProcessServer:
+    """A server a client reaches without TCP: a :class:`zookeeper.ZooServer`, or one member of
+    a :class:`zookeeper.ZooEnsemble`. Pass one as ``hosts``; not used directly."""
+
+    def _connect(self, timeout_ms: int, watcher: _native.NativeWatcher,
+                 cache: Optional[int] = None) -> _native.NativeClient:
+        """Opens an in-process session (the subclass knows where)."""
+        raise NotImplementedError
+
+
 class Session:
     """What ZooKeeper and AsyncZooKeeper share; not used directly."""
 
-    hosts: Union[str, "ZooServer"]
+    hosts: Union[str, InProcessServer]
     timeout: float
 
-    def __init__(self, hosts: Union[str, "ZooServer"], timeout: float,
+    def __init__(self, hosts: Union[str, InProcessServer], timeout: float,
                  watcher: Optional[WatchFn], read_only: bool,
                  auth_data: Optional[Sequence[Tuple[str, Union[str, bytes]]]],
                  cache: Optional[int] = None) -> None:
-        from zookeeper.server import ZooServer
-        if not isinstance(hosts, (str, ZooServer)):
-            raise TypeError(f"hosts must be a connect string or a ZooServer, not "
-                            f"{type(hosts).__name__}")
+        if not isinstance(hosts, (str, InProcessServer)):
+            raise TypeError(f"hosts must be a connect string, a ZooServer or a ZooEnsemble "
+                            f"member, not {type(hosts).__name__}")
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
             raise TypeError(f"timeout must be a number of milliseconds, not "
                             f"{type(timeout).__name__}")
@@ -180,7 +186,6 @@ class Session:
             if not 0 < timeout_s <= _TIMEOUT_MS_MAX / 1000:
                 raise ValueError("timeout must be a positive number of seconds")
             connect_timeout_ms = max(1, int(timeout_s * 1000))
-        from zookeeper.server import ZooServer
         with self._lock:
             if self._native is not None and self._native.state not in (2, 3):
                 return
@@ -189,7 +194,7 @@ class Session:
                 lambda event_type, state, path: _on_session_event(
                     session_ref, event_type, state, path))
             timeout_ms = int(self.timeout)
-            if isinstance(self.hosts, ZooServer):
+            if isinstance(self.hosts, InProcessServer):
                 native = self.hosts._connect(timeout_ms, default, self._cache)
             else:
                 native = _native.NativeClient.connect(self.hosts, timeout_ms, default,

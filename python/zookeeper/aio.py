@@ -16,17 +16,13 @@ functions are scheduled as tasks); connection listeners run on the dispatcher th
 from __future__ import annotations
 
 import asyncio
-from typing import (Any, Callable, Iterable, List, Optional, Sequence, Tuple, Union,
-                    TYPE_CHECKING)
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, Union
 
 from zookeeper import _steps
 from zookeeper._client import Transaction
-from zookeeper._session import Session, Steps, Watch, WatchFn, _watch_caller
+from zookeeper._session import InProcessServer, Session, Steps, Watch, WatchFn, _watch_caller
 from zookeeper._steps import check_data, check_mode, check_path, check_version
 from zookeeper._types import ACL, AclArg, ClientInfo, CreateMode, Data, Stat, WatcherType
-
-if TYPE_CHECKING:
-    from zookeeper.server import ZooServer
 
 __all__ = ["AsyncZooKeeper", "AsyncTransaction"]
 
@@ -43,7 +39,7 @@ class AsyncZooKeeper(Session):
     PERSISTENT_WITH_TTL = CreateMode.PERSISTENT_WITH_TTL
     PERSISTENT_SEQUENTIAL_WITH_TTL = CreateMode.PERSISTENT_SEQUENTIAL_WITH_TTL
 
-    def __init__(self, hosts: Union[str, "ZooServer"] = "127.0.0.1:2181",
+    def __init__(self, hosts: Union[str, InProcessServer] = "127.0.0.1:2181",
                  timeout: float = 10000, watcher: Optional[WatchFn] = None, *,
                  read_only: bool = False,
                  auth_data: Optional[Sequence[Tuple[str, Union[str, bytes]]]] = None,

@@ -8,12 +8,12 @@ from typing import Any, Optional, Sequence, Tuple, Union
 
 from zookeeper import _native
 from zookeeper._client import ZooKeeper
-from zookeeper._session import WatchFn, _running_servers
+from zookeeper._session import InProcessServer, WatchFn, _running_servers
 
 __all__ = ["ZooServer", "ZooClient"]
 
 
-class ZooServer:
+class ZooServer(InProcessServer):
     """A ZooKeeper server in this process.
 
     ``port=None`` (the default) serves in-process clients only; ``port=0`` also listens on a
@@ -102,15 +102,17 @@ class ZooServer:
 
 
 class ZooClient(ZooKeeper):
-    """An in-process client of a :class:`ZooServer`: the ZooKeeper API without TCP."""
+    """An in-process client of a :class:`ZooServer` or of one member of a
+    :class:`zookeeper.ZooEnsemble`: the ZooKeeper API without TCP."""
 
-    def __init__(self, server: ZooServer, timeout: float = 30000,
+    def __init__(self, server: InProcessServer, timeout: float = 30000,
                  watcher: Optional[WatchFn] = None, *,
                  auth_data: Optional[Sequence[Tuple[str, Union[str, bytes]]]] = None,
                  cache: Optional[int] = None) -> None:
         """Opens a session on ``server`` (``cache``: as ZooKeeper's)."""
-        if not isinstance(server, ZooServer):
-            raise TypeError(f"server must be a ZooServer, not {type(server).__name__}")
+        if not isinstance(server, InProcessServer):
+            raise TypeError(f"server must be a ZooServer or a ZooEnsemble member, not "
+                            f"{type(server).__name__}")
         super().__init__(server, timeout, watcher, auth_data=auth_data, cache=cache)
 
     def simulate_partition(self) -> None:
