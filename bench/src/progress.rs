@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::report::thousands;
 use crate::session::Counters;
 
-const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
+const PROGRESS_INTERVAL_MS: u64 = 1_000;
 
 /// A running progress line; `finish` erases it.
 pub struct Progress {
@@ -30,7 +30,9 @@ impl Progress {
             .name("zookeeper-bench-progress".into())
             .spawn(move || {
                 let mut last = (counters.answered.load(Ordering::Relaxed), Instant::now());
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(PROGRESS_INTERVAL) {
+                while let Err(RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(Duration::from_millis(PROGRESS_INTERVAL_MS))
+                {
                     let (name, since) = *shown.lock().expect("no panic holds this lock");
                     let now = Instant::now();
                     let answered = counters.answered.load(Ordering::Relaxed);

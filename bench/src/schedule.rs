@@ -19,7 +19,7 @@ pub const BACKLOG_PER_SESSION_MAX: usize = 100_000;
 
 /// The longest the pacer sleeps at once, so it never oversleeps a due time by much more than
 /// the system's timer slack even when the rate is low.
-const PACER_SLEEP_MAX: Duration = Duration::from_millis(50);
+const PACER_SLEEP_MS_MAX: u64 = 50;
 
 /// Request i of a fixed-rate run is due i / rate seconds after the start.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -110,7 +110,7 @@ pub fn spawn_pacer(
                 let due = start + schedule.offset(ticket);
                 let now = Instant::now();
                 if due > now {
-                    std::thread::sleep((due - now).min(PACER_SLEEP_MAX));
+                    std::thread::sleep((due - now).min(Duration::from_millis(PACER_SLEEP_MS_MAX)));
                     continue;
                 }
                 if !hand_out(&mut senders, ticket, due, &dropped) {
