@@ -14,20 +14,21 @@ except OSError:
 PY
 }
 
-# start_ours PORT WORKDIR FORCESYNC(yes|no): our release binary on a data dir under WORKDIR;
-# sets $ours to its pid.
+# start_ours PORT WORKDIR FORCESYNC(yes|no): our release binary on a data dir under WORKDIR,
+# with start_zookeeper's tickTime; sets $ours to its pid.
 start_ours() {
-  printf '4lw.commands.whitelist=*\nforceSync=%s\n' "$3" > "$2/ours.cfg"
+  printf 'tickTime=2000\n4lw.commands.whitelist=*\nforceSync=%s\n' "$3" > "$2/ours.cfg"
   target/release/zookeeper-rs --port "$1" --data-dir "$2/ours" --config "$2/ours.cfg" 2>/dev/null &
   ours=$!
 }
 
 # start_zookeeper PORT WORKDIR FORCESYNC(yes|no): Apache ZooKeeper on a data dir under
-# WORKDIR; sets $theirs to its pid.
+# WORKDIR; sets $theirs to its pid. ZOOKEEPER_HEAP sets the JVM's heap flags (-Xmx1g).
 start_zookeeper() {
   mkdir -p "$2/zk"
   printf 'tickTime=2000\ndataDir=%s/zk\nclientPort=%s\n4lw.commands.whitelist=*\nadmin.enableServer=false\nmaxClientCnxns=0\n' "$2" "$1" > "$2/zoo.cfg"
-  java -Dzookeeper.forceSync="$3" -Dzookeeper.root.logger=WARN,CONSOLE -Xmx1g \
+  # shellcheck disable=SC2086 # the heap flags are words on purpose
+  java -Dzookeeper.forceSync="$3" -Dzookeeper.root.logger=WARN,CONSOLE ${ZOOKEEPER_HEAP:--Xmx1g} \
     -cp "/etc/zookeeper/conf:/usr/share/java/*" \
     org.apache.zookeeper.server.ZooKeeperServerMain "$2/zoo.cfg" >/dev/null 2>&1 &
   theirs=$!
