@@ -185,12 +185,19 @@ impl Ensemble {
             .filter(|address| address.port() != 0)
     }
 
+    /// Every member's client address, by member (empty without client ports).
+    pub fn client_addresses(&self) -> Vec<SocketAddr> {
+        (0..self.len())
+            .filter_map(|member| self.client_address(member))
+            .collect()
+    }
+
     /// Every member's client address, as a ZooKeeper connect string
     /// ("127.0.0.1:p1,127.0.0.1:p2,..."); empty without client ports.
     pub fn connect_string(&self) -> String {
-        (0..self.len())
-            .filter_map(|member| self.client_address(member))
-            .map(|address| address.to_string())
+        self.client_addresses()
+            .iter()
+            .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(",")
     }

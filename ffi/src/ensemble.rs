@@ -134,13 +134,10 @@ pub unsafe extern "C" fn zk_ensemble_start(
         }
         let ensemble =
             Ensemble::start_with(config).map_err(|error| start_failed(error.to_string()))?;
-        let addresses = (0..ensemble.len())
-            .map(|member| {
-                ensemble
-                    .client_address(member)
-                    .expect("client ports are bound at start")
-                    .to_string()
-            })
+        let addresses = ensemble
+            .client_addresses()
+            .iter()
+            .map(ToString::to_string)
             .collect();
         let handle = zk_ensemble {
             ensemble: RwLock::new(ensemble),

@@ -167,13 +167,10 @@ impl NativeEnsemble {
         let ensemble = py
             .detach(move || Ensemble::start_with(config))
             .map_err(start_error)?;
-        let addresses = (0..ensemble.len())
-            .map(|member| {
-                ensemble
-                    .client_address(member)
-                    .expect("client ports are bound at start")
-                    .to_string()
-            })
+        let addresses = ensemble
+            .client_addresses()
+            .iter()
+            .map(ToString::to_string)
             .collect();
         Ok(NativeEnsemble {
             running: RwLock::new(Some(ensemble)),
