@@ -5,7 +5,7 @@
 //! but not yet applied Txn will do is recorded in `PendingChanges`, so the next request (or the
 //! next op of a multi) is validated against the tree as it will be.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::op::{CreateRequest, Op, OpResult};
@@ -78,6 +78,11 @@ type PendingNode = (i64, Option<NodeView>);
 #[derive(Default)]
 pub struct PendingChanges {
     nodes: HashMap<String, PendingNode>,
+    /// Every record made, in zxid order, so forgetting the applied ones visits only them
+    /// (a pipelined leader holds thousands; scanning them all per apply was a hot spot).
+    /// A path recorded again, or rolled back with a failed multi, leaves a stale entry that
+    /// is skipped when it comes up.
+    recorded: VecDeque<(i64, String)>,
     /// Ephemerals created (+1) or deleted (-1) by pending Txns, by session, with their zxids.
     ephemerals_added: HashMap<i64, Vec<(i64, i64)>>,
 }
@@ -86,7 +91,22 @@ impl PendingChanges {
     /// Forgets the changes of Txns with zxid up to `zxid`: the tree now shows them. A record a
     /// later Txn changed again stays until that Txn applies too.
     pub fn applied_through(&mut self, zxid: i64) {
-        self.nodes.retain(|_, (made_by, _)| *made_by > zxid);
+        while let Some((made_by, _)) = self.recorded.front() {
+            if *made_by > zxid {
+                break;
+            }
+            let (_, path) = self.recorded.pop_front().expect("front exists");
+            if self
+                .nodes
+                .get(&path)
+                .is_some_and(|(latest, _)| *latest <= zxid)
+            {
+                self.nodes.remove(&path);
+            }
+        }
+        if self.ephemerals_added.is_empty() {
+            return;
+        }
         self.ephemerals_added.retain(|_, deltas| {
             deltas.retain(|(made_by, _)| *made_by > zxid);
             !deltas.is_empty()
@@ -96,6 +116,7 @@ impl PendingChanges {
     /// Forgets every pending change (the member stopped: its pending Txns will never apply).
     pub fn clear(&mut self) {
         self.nodes.clear();
+        self.recorded.clear();
         self.ephemerals_added.clear();
     }
 
@@ -493,6 +514,7 @@ impl<'a> Prepare<'a> {
             let previous = self.pending.nodes.get(&path).cloned();
             undo.nodes.push((path.clone(), previous));
         }
+        self.pending.recorded.push_back((self.zxid, path.clone()));
         self.pending.nodes.insert(path, (self.zxid, view));
     }
 

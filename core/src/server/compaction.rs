@@ -3,7 +3,9 @@
 //! compacted up to it (a single member, which has no follower, up to what it applied), and
 //! log segments only purged snapshots needed are deleted.
 
+use std::io;
 use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
 
 use raft::eraftpb::Snapshot;
 
@@ -16,27 +18,98 @@ use crate::storage::{encode_payload, SnapshotMeta};
 /// Applied entries a single member lets pile up before it drops them.
 const SINGLE_MEMBER_ENTRIES_MAX: usize = 256;
 
+/// Trees larger than this snapshot at most once per as many Txns as they have znodes.
+const SNAPSHOT_AMORTIZED_FROM_ZNODES: u64 = 100_000;
+
+/// A durable snapshot being written on its own thread.
+pub(super) struct SnapshotInFlight {
+    snapshot: Snapshot,
+    writing: JoinHandle<io::Result<()>>,
+}
+
 impl Driver {
     /// Writes a snapshot once `snap_count` entries applied since the last one, then drops
     /// the snapshots past `snapshots_retained` and the log only they needed. The tree is
-    /// read-locked while it is encoded, so the snapshot is exact.
+    /// read-locked while it is encoded, so the snapshot is exact. A member that drives on its
+    /// own thread writes and fsyncs the file on another one, as ZooKeeper snapshots in the
+    /// background: the pipeline does not stop for the disk (that was a second-long stall at
+    /// a million znodes). A simulation (the caller drives, time is manual) writes in place,
+    /// so a seed replays.
     pub(super) fn snapshot_if_due(&mut self, engine: &Engine) {
         let Some(store) = &engine.snapshots else {
             return;
         };
+        if let Some(in_flight) = self.snapshot_in_flight.take() {
+            if !in_flight.writing.is_finished() {
+                self.snapshot_in_flight = Some(in_flight);
+                return;
+            }
+            let result = in_flight
+                .writing
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the snapshot writer panicked")));
+            self.snapshot_written(engine, in_flight.snapshot, result);
+        }
         let since = self
             .applied
             .saturating_sub(engine.snapshot_index.load(Ordering::Acquire));
-        if since < engine.config.snap_count {
+        // A snapshot costs time in proportion to the tree (it is encoded under the tree's
+        // read lock), so past SNAPSHOT_AMORTIZED_FROM_ZNODES it waits for at least as many
+        // Txns as the tree has znodes: the cost per Txn stays bounded however large the tree
+        // grows, and recovery replays no more Txns than a snapshot would have loaded znodes.
+        let znodes = engine.znode_count() as u64;
+        let due = if znodes > SNAPSHOT_AMORTIZED_FROM_ZNODES {
+            engine.config.snap_count.max(znodes)
+        } else {
+            engine.config.snap_count
+        };
+        if since < due || self.replica.is_none() {
             return;
         }
         let Some(snapshot) = self.snapshot_now(engine) else {
             return;
         };
         let index = snapshot.get_metadata().index;
-        if let Err(error) = store.write(index as i64, &snapshot.data) {
+        if engine.threaded && !engine.clock.is_manual() {
+            let store = store.clone();
+            let data = snapshot.data.clone();
+            let writing = std::thread::Builder::new()
+                .name("zk-snapshot".into())
+                .spawn(move || store.write(index as i64, &data));
+            match writing {
+                Ok(writing) => {
+                    self.snapshot_in_flight = Some(SnapshotInFlight { snapshot, writing });
+                    return;
+                }
+                // No thread to spare: write it here.
+                Err(error) => tracing::warn!(%error, "snapshot written on the driver thread"),
+            }
+        }
+        let result = store.write(index as i64, &snapshot.data);
+        self.snapshot_written(engine, snapshot, result);
+    }
+
+    /// Waits for a snapshot still being written (the member stops).
+    pub(super) fn finish_snapshot(&mut self, engine: &Engine) {
+        if let Some(in_flight) = self.snapshot_in_flight.take() {
+            let result = in_flight
+                .writing
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the snapshot writer panicked")));
+            self.snapshot_written(engine, in_flight.snapshot, result);
+        }
+    }
+
+    /// A snapshot file is durable (or failed): it counts from now on, and what it made
+    /// unnecessary goes.
+    fn snapshot_written(&mut self, engine: &Engine, snapshot: Snapshot, result: io::Result<()>) {
+        let Some(store) = &engine.snapshots else {
+            return;
+        };
+        if let Err(error) = result {
             return self.fail(engine, error);
         }
+        let index = snapshot.get_metadata().index;
         engine.snapshot_index.store(index, Ordering::Release);
         tracing::info!(
             zxid = format_args!("0x{index:x}"),

@@ -152,6 +152,8 @@ pub(crate) struct Driver {
     pub(super) leader_watch: super::leader_watch::LeaderWatch,
     /// When sessions were last touched on the leader's behalf (a follower's touches).
     pub(super) last_touches_ms: u64,
+    /// A durable snapshot being written on its own thread.
+    pub(super) snapshot_in_flight: Option<super::compaction::SnapshotInFlight>,
     pub(super) last_reap_ms: u64,
 }
 
@@ -197,6 +199,7 @@ impl Driver {
             election_ticks: config.election_ticks as u64,
             leader_watch: Default::default(),
             last_touches_ms: now_ms,
+            snapshot_in_flight: None,
             last_reap_ms: now_ms,
         }
     }
@@ -572,6 +575,7 @@ impl Driver {
     /// flight answer ConnectionLoss, attached clients hear that the member stopped, and the
     /// log is closed. Sessions stay as they are (see `Engine::shutdown`).
     fn stop(&mut self, engine: &Engine) {
+        self.finish_snapshot(engine);
         engine.stop_taking_events();
         self.abandon_requests(engine);
         let sessions_live_on = engine.config.data_dir.is_some();

@@ -87,6 +87,7 @@ pub struct SnapshotFile {
 }
 
 /// The snapshot files in one directory.
+#[derive(Clone)]
 pub struct SnapshotStore {
     disk: Arc<dyn Disk>,
     dir: PathBuf,
