@@ -74,7 +74,7 @@ pub struct LearnerStatus {
     pub id: u64,
     /// It votes (a follower), or not (an observer).
     pub voter: bool,
-    /// It is replicating and was heard from lately.
+    /// It is replicating and was heard from within an election timeout.
     pub synced: bool,
     /// It is being sent a snapshot (ZooKeeper's pending sync).
     pub receiving_snapshot: bool,
@@ -373,10 +373,10 @@ impl Replica {
                 status.learners.push(LearnerStatus {
                     id: *id,
                     voter: !learner_ids.contains(id),
-                    // In step: heard from within the election timeout and replicating (not
-                    // waiting for a snapshot), ZooKeeper's "synced" learner.
-                    synced: progress.recent_active
-                        && progress.state == raft::ProgressState::Replicate,
+                    // Replicating (not probing, not waiting for a snapshot). Whether it was
+                    // heard from lately is the driver's to add: raft's own recent_active
+                    // flags are reset every election timeout, before replies come back.
+                    synced: progress.state == raft::ProgressState::Replicate,
                     receiving_snapshot: progress.state == raft::ProgressState::Snapshot,
                     behind_entries: last_index.saturating_sub(progress.matched),
                 });

@@ -150,6 +150,8 @@ pub(crate) struct Driver {
     pub(super) election_ticks: u64,
     /// Whether the leader this member follows is still heard from.
     pub(super) leader_watch: super::leader_watch::LeaderWatch,
+    /// The raft tick each member was last heard from at (by raft id), for operators.
+    pub(super) last_heard_tick: BTreeMap<u64, u64>,
     /// When sessions were last touched on the leader's behalf (a follower's touches).
     pub(super) last_touches_ms: u64,
     /// A durable snapshot being written on its own thread.
@@ -198,6 +200,7 @@ impl Driver {
             raft_ticks: 0,
             election_ticks: config.election_ticks as u64,
             leader_watch: Default::default(),
+            last_heard_tick: BTreeMap::new(),
             last_touches_ms: now_ms,
             snapshot_in_flight: None,
             last_reap_ms: now_ms,

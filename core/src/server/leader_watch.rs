@@ -1,7 +1,8 @@
-//! Notices a leader gone silent on a member that will not campaign for itself (an observer,
-//! a raft learner, keeps the leader it last knew forever): after twice the election timeout
-//! without a word from it, the member stops serving, as a ZooKeeper observer does when it
-//! loses its leader, and serves again when the leader (or a new one) is heard.
+//! Who is heard from: each member's last word (a leader's synced followers, for mntr), and a
+//! leader gone silent on a member that will not campaign for itself (an observer, a raft
+//! learner, keeps the leader it last knew forever): after twice the election timeout without
+//! a word from it, the member stops serving, as a ZooKeeper observer does when it loses its
+//! leader, and serves again when the leader (or a new one) is heard.
 
 use raft::StateRole;
 
@@ -41,8 +42,18 @@ impl Driver {
         engine.set_serving(false);
     }
 
-    /// A message from member `from`: the leader, if it is the one this member follows.
+    /// True when member `raft_id` was heard from within an election timeout (a leader's
+    /// synced followers, for mntr).
+    pub(super) fn heard_lately(&self, raft_id: u64) -> bool {
+        self.last_heard_tick
+            .get(&raft_id)
+            .is_some_and(|tick| self.raft_ticks.saturating_sub(*tick) <= self.election_ticks)
+    }
+
+    /// A message from member `from`: noted, and if it is the leader this member follows,
+    /// the leader is heard.
     pub(super) fn watch_leader_heard(&mut self, engine: &Engine, from: u64) {
+        self.last_heard_tick.insert(from, self.raft_ticks);
         if from != self.role.leader {
             return;
         }

@@ -119,11 +119,12 @@ impl Engine {
 
     /// raft's state for operators (None once stopped or failed).
     pub fn replication_status(&self) -> Option<ReplicaStatus> {
-        self.driver
-            .lock()
-            .replica
-            .as_ref()
-            .map(|replica| replica.status())
+        let driver = self.driver.lock();
+        let mut status = driver.replica.as_ref()?.status();
+        for learner in &mut status.learners {
+            learner.synced &= driver.heard_lately(learner.id);
+        }
+        Some(status)
     }
 
     /// True once storage failed and the engine stopped accepting writes (fail-stop).
