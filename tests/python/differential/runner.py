@@ -19,13 +19,13 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import EXCEPTIONS, NoNodeError
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.protocol.serialization import Watch
-from kazoo.security import OPEN_ACL_UNSAFE, make_digest_acl_credential
+from kazoo.security import OPEN_ACL_UNSAFE
 
 from . import generator, wire
+# Server and its settings live in servers.py; they are re-exported for the test files.
+from .servers import (CONNECT_TIMEOUT_S, REQUEST_TIMEOUT_S, SESSION_TIMEOUT_S,  # noqa: F401
+                      SUPER_DIGEST_PROPERTY, Server)
 
-REQUEST_TIMEOUT_S = 10.0
-SESSION_TIMEOUT_S = 30.0
-CONNECT_TIMEOUT_S = 10.0
 # Spacing between one write's reply and the next write of the same sequence on the same
 # server, so distinct writes get distinct millisecond times on both servers and ctime/mtime
 # ranks mean something. 2.2 ms of monotonic time always crosses a millisecond boundary.
@@ -34,13 +34,6 @@ WRITE_SPACING_S = 0.0022
 WRITE_KINDS = {"create", "set", "delete", "multi", "set_acls", "close", "delete_container",
                "check", "reconfig"}
 RESOLVED_WRITE_ACTIONS = {"set", "delete"}
-
-# The super user of Apache ZooKeeper servers under test (their JVM gets SUPER_DIGEST_PROPERTY):
-# working out 3.9's deleteContainer on 3.8.0 must skip ACLs as 3.9 does.
-SUPER_USER = "super"
-SUPER_PASSWORD = "differential"
-SUPER_DIGEST_PROPERTY = ("-Dzookeeper.DigestAuthenticationProvider.superDigest="
-                         + make_digest_acl_credential(SUPER_USER, SUPER_PASSWORD))
 
 _MODE_FLAGS = {
     "persistent": wire.FLAG_PERSISTENT,
@@ -51,42 +44,6 @@ _MODE_FLAGS = {
     "ttl": wire.FLAG_PERSISTENT_WITH_TTL,
     "ttl_sequential": wire.FLAG_PERSISTENT_SEQUENTIAL_WITH_TTL,
 }
-
-
-class Server:
-    """One server under test plus the harness's own session on it.
-
-    The harness session authenticates as every digest user, so it can list parents for
-    resolved operations, dump the final tree and delete any sequence's root. It is shared by
-    all sequences (kazoo clients are thread-safe) and takes no part in the comparison except
-    through the Stats it reads.
-    """
-
-    def __init__(self, name, address):
-        self.name = name
-        self.address = address
-        # Debian's Apache ZooKeeper 3.8.0, where 3.9's answers to a standalone check and to a
-        # client's deleteContainer must be worked out from its own state (see SequenceRun).
-        self.is_3_8 = name.startswith("reference")
-        self.admin = KazooClient(hosts=address, timeout=SESSION_TIMEOUT_S)
-        self.admin.start(timeout=CONNECT_TIMEOUT_S)
-        for user in generator.USERS:
-            self.admin.add_auth_async("digest", f"{user}:{generator.PASSWORDS[user]}").get(
-                timeout=REQUEST_TIMEOUT_S)
-        # 3.9 checks no ACL on a client's deleteContainer; on 3.8.0 only the super user can
-        # list and delete whatever 3.9 would.
-        self.superuser = None
-        if self.is_3_8:
-            self.superuser = KazooClient(hosts=address, timeout=SESSION_TIMEOUT_S)
-            self.superuser.start(timeout=CONNECT_TIMEOUT_S)
-            self.superuser.add_auth_async("digest", f"{SUPER_USER}:{SUPER_PASSWORD}").get(
-                timeout=REQUEST_TIMEOUT_S)
-
-    def close(self):
-        for client in (self.admin, self.superuser):
-            if client is not None:
-                client.stop()
-                client.close()
 
 
 class _Session:
