@@ -26,7 +26,7 @@ from kazoo.protocol.serialization import Create2, long_struct
 from kazoo.protocol.states import EventType
 from kazoo.security import OPEN_ACL_UNSAFE, make_digest_acl
 
-from conftest import CLIENT_SERVERS
+from conftest import CLIENT_SERVERS, SERVERS
 
 
 @pytest.fixture(params=CLIENT_SERVERS)
@@ -398,6 +398,10 @@ def test_ephemeral_vanishes_when_session_expires(client, address, root):
             holder.wait(timeout=WAIT_S)
 
 
+# Single servers only: on an ensemble the victim's own reconnect moves the session back to
+# its member, and the thief's close is then refused SessionMoved, as in a ZooKeeper ensemble
+# (tested there by core/tests/ensemble.rs a_connection_left_behind_by_its_session_cannot_write).
+@pytest.mark.parametrize("address", SERVERS, indirect=True)
 def test_session_takeover_by_id_and_password_then_close(client, address, new_client, root):
     """kazoo's expiry trick: a second connection with the same (id, password) takes the session
     over; closing it ends the session and the first client finds it expired."""
