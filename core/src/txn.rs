@@ -86,6 +86,15 @@ pub enum TxnOp {
     /// the log so that the member that forwarded it learns the outcome in log order, between
     /// the session's writes, where the session's next reads must run.
     Failed(Refusal),
+    /// A reconfig: `/zookeeper/config` becomes `members` (one `server.N=...` line each, as
+    /// `Membership::config_text` prints them) followed by `version=` and the entry's zxid in
+    /// hexadecimal, as ZooKeeper's reconfig writes it. The zxid is known only when the entry
+    /// applies, so the version line is the tree's to add. When voters or observers change,
+    /// the Txn rides in the context of raft's membership change, which applies with it.
+    Reconfig {
+        /// The member lines, each ending with a newline.
+        members: String,
+    },
 }
 
 impl TxnOp {

@@ -84,6 +84,34 @@ fn a_clients_delete_container_deletes_only_empty_containers() {
 }
 
 #[test]
+fn reconfig_on_a_standalone_server_with_reconfig_enabled_is_unimplemented() {
+    // ZooKeeper's standalone server has no leader to reconfigure: its PrepRequestProcessor
+    // answers Unimplemented once reconfigEnabled lets the request past the first check.
+    let (config, _clock) = zookeeper_core::ServerConfig::with_manual_clock();
+    let server = Server::start(zookeeper_core::ServerConfig {
+        reconfig_enabled: true,
+        ..config
+    })
+    .unwrap();
+    let client = server.connect().unwrap();
+    let reconfig = Op::Reconfig(ReconfigRequest {
+        joining_servers: None,
+        leaving_servers: Some("2".into()),
+        new_members: None,
+        config_version: -1,
+    });
+    assert_eq!(
+        code(client.submit(reconfig, None)),
+        Err(ErrorCode::Unimplemented)
+    );
+    assert_eq!(
+        client.get_data("/zookeeper/config", None).unwrap().0,
+        Some(Vec::new()),
+        "nothing changed"
+    );
+}
+
+#[test]
 fn reconfig_sasl_check_and_sync_answer_as_zookeeper() {
     both(|client, _| {
         let reconfig = Op::Reconfig(ReconfigRequest {

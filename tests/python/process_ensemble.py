@@ -50,8 +50,12 @@ def mode(port):
 class ProcessEnsemble:
     """`size` members of one kind ("ours" or "reference"), each its own process."""
 
-    def __init__(self, kind, size, tick_ms=2000, extra_lines=(), observers=0, jvm_args=()):
-        """`size` participants (members 1..size), then `observers` observers."""
+    def __init__(self, kind, size, tick_ms=2000, extra_lines=(), observers=0, jvm_args=(),
+                 spares=0):
+        """`size` participants (members 1..size), then `observers` observers, then `spares`
+        members that do not start with the others: each is configured as ZooKeeper's manual
+        says a joiner is (the ensemble's server lines plus its own), to be added by reconfig
+        (`spare_line` is its server string)."""
         assert kind in ("ours", "reference")
         self.kind = kind
         self.jvm_args = tuple(jvm_args)
@@ -62,16 +66,21 @@ class ProcessEnsemble:
         self.logs = {}
         peer_lines = []
         self.observers = set(range(size + 1, size + observers + 1))
-        for member in range(1, self.size + 1):
+        self.spares = set(range(self.size + 1, self.size + spares + 1))
+        self.spare_lines = {}
+        for member in range(1, self.size + spares + 1):
             self.client_ports[member] = free_port()
             role = ":observer" if member in self.observers else ""
-            peer_lines.append(
-                f"server.{member}=127.0.0.1:{free_port()}:{free_port()}{role}")
+            line = f"server.{member}=127.0.0.1:{free_port()}:{free_port()}{role}"
+            if member in self.spares:
+                self.spare_lines[member] = line
+            else:
+                peer_lines.append(line)
         self.peer_lines = peer_lines
         secret_path = os.path.join(self.root, "secret")
         with open(secret_path, "wb") as secret:
             secret.write(SECRET)
-        for member in range(1, self.size + 1):
+        for member in self.client_ports:
             directory = self._directory(member)
             os.makedirs(os.path.join(directory, "data"))
             with open(os.path.join(directory, "data", "myid"), "w") as myid:
@@ -86,6 +95,7 @@ class ProcessEnsemble:
                 "4lw.commands.whitelist=*",
                 "admin.enableServer=false",
                 *peer_lines,
+                *([self.spare_lines[member]] if member in self.spares else []),
                 *extra_lines,
             ]
             if kind == "ours":
@@ -107,17 +117,24 @@ class ProcessEnsemble:
     def _config(self, member):
         return os.path.join(self._directory(member), "zoo.cfg")
 
+    def spare_line(self, member):
+        """The server string a reconfig adds spare `member` with (3.5+ form, client port
+        included, as reconfig requires)."""
+        return f"{self.spare_lines[member]}:participant;127.0.0.1:{self.client_ports[member]}"
+
     @property
     def hosts(self):
-        """The connect string of every member."""
-        return ",".join(f"127.0.0.1:{port}" for port in self.client_ports.values())
+        """The connect string of every member that starts with the ensemble."""
+        return ",".join(f"127.0.0.1:{port}" for member, port in self.client_ports.items()
+                        if member not in self.spares)
 
     def host(self, member):
         return f"127.0.0.1:{self.client_ports[member]}"
 
     def __enter__(self):
         for member in self.client_ports:
-            self.start(member)
+            if member not in self.spares:
+                self.start(member)
         self.wait_until_serving()
         return self
 

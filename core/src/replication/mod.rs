@@ -13,7 +13,8 @@ pub mod transport;
 
 use std::io;
 
-use raft::eraftpb::{ConfChange, ConfChangeV2, ConfState, Entry, Message, Snapshot};
+use protobuf::Message as _;
+use raft::eraftpb::{ConfChange, ConfChangeV2, ConfState, Entry, EntryType, Message, Snapshot};
 use raft::{RawNode, ReadState, StateRole};
 
 use crate::random::SplitMix64;
@@ -193,6 +194,17 @@ impl Replica {
             .map_err(|_| ProposeError::Dropped)
     }
 
+    /// True while a membership change is in the log and not applied (raft takes no other).
+    pub fn has_pending_conf(&self) -> bool {
+        self.node.raft.has_pending_conf()
+    }
+
+    /// Hands leadership to `to` once its log caught up (a leader leaving the membership).
+    pub fn transfer_leader(&mut self, to: u64) {
+        self.node.transfer_leader(to);
+        self.after_call();
+    }
+
     /// Member `from`'s connection ended on its side. When it is the leader this follower
     /// knows, the follower leaves the leader's lease at once (its election clock jumps to the
     /// election timeout, as if that long had passed in silence) and campaigns after a short
@@ -244,23 +256,38 @@ impl Replica {
         self.after_call();
     }
 
-    /// Applies a committed membership change; answers the new membership.
-    pub fn apply_conf_change(&mut self, change: &ConfChangeV2) -> Result<ConfState, String> {
-        let applied = self.node.apply_conf_change(change);
-        self.keep_membership(applied)
-    }
-
-    /// `apply_conf_change` for raft's older, single-step form.
-    pub fn apply_conf_change_v1(&mut self, change: &ConfChange) -> Result<ConfState, String> {
-        let applied = self.node.apply_conf_change(change);
-        self.keep_membership(applied)
-    }
-
-    /// Records the membership a change left in the log (raft reads it from there).
-    fn keep_membership(&mut self, applied: raft::Result<ConfState>) -> Result<ConfState, String> {
-        let conf_state = applied.map_err(|error| error.to_string())?;
-        self.node.mut_store().set_conf_state(conf_state.clone());
-        Ok(conf_state)
+    /// Applies the membership changes among committed `entries` to raft at once, before raft
+    /// hears they applied: raft then sees the membership it must (a leader leaves a joint
+    /// membership as soon as it entered it). The driver applies the rest of each entry.
+    fn apply_conf_changes(&mut self, entries: &[Entry]) -> io::Result<()> {
+        for entry in entries {
+            let applied = match entry.get_entry_type() {
+                EntryType::EntryNormal => continue,
+                EntryType::EntryConfChange => ConfChange::parse_from_bytes(&entry.data)
+                    .map_err(|error| error.to_string())
+                    .and_then(|change| {
+                        self.node
+                            .apply_conf_change(&change)
+                            .map_err(|error| error.to_string())
+                    }),
+                EntryType::EntryConfChangeV2 => ConfChangeV2::parse_from_bytes(&entry.data)
+                    .map_err(|error| error.to_string())
+                    .and_then(|change| {
+                        self.node
+                            .apply_conf_change(&change)
+                            .map_err(|error| error.to_string())
+                    }),
+            };
+            let conf_state = applied.map_err(|error| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("membership change at index {}: {error}", entry.index),
+                )
+            })?;
+            // raft reads the membership from the log's state when it restarts.
+            self.node.mut_store().set_conf_state(conf_state);
+        }
+        Ok(())
     }
 
     /// True when raft has something for `process`.
@@ -419,7 +446,9 @@ impl Replica {
                 self.node.mut_store().install_snapshot(&snapshot)?;
                 output.snapshot_index = Some(snapshot.get_metadata().index);
             }
-            output.committed.extend(ready.take_committed_entries());
+            let committed = ready.take_committed_entries();
+            self.apply_conf_changes(&committed)?;
+            output.committed.extend(committed);
             if !ready.entries().is_empty() {
                 let entries = ready.take_entries();
                 self.node.mut_store().append(&entries)?;
@@ -437,7 +466,9 @@ impl Replica {
                 self.node.mut_store().set_commit(commit)?;
             }
             output.messages.extend(light.take_messages());
-            output.committed.extend(light.take_committed_entries());
+            let committed = light.take_committed_entries();
+            self.apply_conf_changes(&committed)?;
+            output.committed.extend(committed);
             // The driver applies everything handed out before it calls again.
             self.node.advance_apply();
         }

@@ -3,6 +3,8 @@
 //! processes it is `tcp::TcpTransport`; tests and the simulation bring their own (in memory,
 //! with seeded loss, delay, duplication, reordering and partitions).
 
+use std::collections::BTreeMap;
+
 use raft::eraftpb::Message;
 use serde::{Deserialize, Serialize};
 
@@ -84,4 +86,11 @@ pub enum ForwardedRequest {
 pub trait Transport: Send + Sync {
     /// Sends `message` from member `from` to member `to`.
     fn send(&self, from: u64, to: u64, message: PeerMessage);
+
+    /// The membership changed: from now on the peers are `peers` (raft id to `host:port`),
+    /// the only members whose connections are taken. A transport without addresses (in
+    /// memory) ignores it.
+    fn set_members(&self, peers: &BTreeMap<u64, String>) {
+        let _ = peers;
+    }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 use protobuf::Message as _;
-use raft::eraftpb::{ConfChange, ConfChangeV2, Entry, EntryType, Snapshot};
+use raft::eraftpb::{ConfChangeV2, Entry, EntryType, Snapshot};
 
 use crate::op::{Op, OpResult, Reply, SetWatchesRequest};
 use crate::prepare::Refusal;
@@ -96,6 +96,8 @@ pub(super) enum Shape {
     Check(String),
     Done,
     Multi,
+    /// A reconfig answers the new "/zookeeper/config", as getData would.
+    Reconfig,
 }
 
 impl Shape {
@@ -105,6 +107,7 @@ impl Shape {
             Op::SetData { .. } | Op::SetAcl { .. } => Shape::Stat,
             Op::Check { path, .. } => Shape::Check(path.clone()),
             Op::Multi(_) => Shape::Multi,
+            Op::Reconfig(_) => Shape::Reconfig,
             _ => Shape::Done,
         }
     }
@@ -121,6 +124,16 @@ impl Shape {
                 Reply::Stat(tree.read().stat(&path).ok_or(ErrorCode::NoNode)?)
             }
             (Shape::Done, TxnResult::Deleted) => Reply::Done,
+            (Shape::Reconfig, TxnResult::Stat(stat)) => {
+                let tree = tree.read();
+                let node = tree
+                    .get(crate::tree::path::CONFIG_ZNODE)
+                    .ok_or(ErrorCode::NoNode)?;
+                Reply::Data {
+                    data: node.data().map(<[u8]>::to_vec),
+                    stat,
+                }
+            }
             (Shape::Multi, TxnResult::Multi(results)) => Reply::Multi(
                 results
                     .into_iter()
@@ -159,23 +172,41 @@ impl Driver {
                         Proposal::decode(&entry.data).map_err(|error| corrupt(error.to_string()))?
                     }
                 };
+                let reconfig = matches!(proposal.txn.op, TxnOp::Reconfig { .. });
                 let applied = engine.apply_txn(index as i64, &proposal.txn);
                 self.applied = index;
                 self.after_txn(engine, proposal, applied);
+                if reconfig {
+                    self.membership_changed(engine);
+                }
             }
-            EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
-                if let Some(replica) = &mut self.replica {
-                    if entry.get_entry_type() == EntryType::EntryConfChange {
-                        let change = ConfChange::parse_from_bytes(&entry.data)
-                            .map_err(|error| corrupt(error.to_string()))?;
-                        replica.apply_conf_change_v1(&change).map_err(corrupt)?;
-                    } else {
-                        let change = ConfChangeV2::parse_from_bytes(&entry.data)
-                            .map_err(|error| corrupt(error.to_string()))?;
-                        replica.apply_conf_change(&change).map_err(corrupt)?;
+            // raft took the membership change when it was handed out (`Replica::process`).
+            EntryType::EntryConfChange => engine.mark_applied(index),
+            EntryType::EntryConfChangeV2 => {
+                let change = ConfChangeV2::parse_from_bytes(&entry.data)
+                    .map_err(|error| corrupt(error.to_string()))?;
+                // A reconfig's Txn rides in the change that enters the new membership (the
+                // change that leaves the old one carries nothing).
+                if change.context.is_empty() {
+                    engine.mark_applied(index);
+                } else {
+                    let proposal = Proposal::decode(&change.context)
+                        .map_err(|error| corrupt(error.to_string()))?;
+                    let applied = engine.apply_txn(index as i64, &proposal.txn);
+                    self.applied = index;
+                    self.answer_when_joint_left.push((proposal, applied));
+                }
+                self.applied = index;
+                self.membership_changed(engine);
+                let joint = self
+                    .replica
+                    .as_ref()
+                    .is_some_and(|replica| !replica.conf_state().voters_outgoing.is_empty());
+                if !joint {
+                    for (proposal, applied) in std::mem::take(&mut self.answer_when_joint_left) {
+                        self.after_txn(engine, proposal, applied);
                     }
                 }
-                engine.mark_applied(index);
             }
         }
         self.applied = index;
@@ -286,6 +317,7 @@ impl Driver {
     pub(super) fn snapshot_installed(&mut self, engine: &Engine, index: u64) {
         self.applied = index;
         self.abandon_requests(engine);
+        self.membership_changed(engine);
         engine
             .snapshot_index
             .store(index, std::sync::atomic::Ordering::Release);
@@ -380,7 +412,7 @@ impl Engine {
             }
         }
         *tree = new_tree;
-        self.config.write_membership(&mut tree);
+        super::reconfig::recovered_membership(&self.config, &mut tree);
         self.applied_zxid
             .store(tree.last_zxid(), std::sync::atomic::Ordering::Release);
         for (session, request) in rewatch {

@@ -64,6 +64,10 @@ pub struct ServerConfig {
     pub membership_text: Option<(String, u64)>,
     /// `readonlymode.enabled`: a member without its quorum serves read-only clients.
     pub read_only_enabled: bool,
+    /// `reconfigEnabled`: clients holding WRITE on "/zookeeper/config" (the super user, as
+    /// ZooKeeper's ACL there is read-only) may change the membership; off, as in ZooKeeper,
+    /// reconfig answers ReconfigDisabled.
+    pub reconfig_enabled: bool,
     /// How raft messages and forwarded requests reach the other members (None: standalone).
     pub transport: Option<Arc<dyn Transport>>,
     /// The length of a raft tick: heartbeats and election timeouts are counted in them.
@@ -114,6 +118,7 @@ impl Default for ServerConfig {
             observers: Vec::new(),
             membership_text: None,
             read_only_enabled: false,
+            reconfig_enabled: false,
             transport: None,
             raft_tick_ms: 100,
             election_ticks: 10,

@@ -157,6 +157,15 @@ pub(crate) struct Driver {
     /// A durable snapshot being written on its own thread.
     pub(super) snapshot_in_flight: Option<super::compaction::SnapshotInFlight>,
     pub(super) last_reap_ms: u64,
+    /// The index of the newest reconfig this member proposed (a second waits for it).
+    pub(super) reconfig_index: u64,
+    /// Where each member raft counts listens for peers (`host:port`, by raft id).
+    pub(super) peer_addresses: BTreeMap<u64, String>,
+    /// Set once a membership change left this member out: it serves no one.
+    pub(super) removed: bool,
+    /// Reconfigs applied while raft is between two memberships: answered once it left the
+    /// old one, so the next reconfig after the answer is not refused as in progress.
+    pub(super) answer_when_joint_left: Vec<(Proposal, crate::tree::Applied)>,
 }
 
 impl Driver {
@@ -204,12 +213,19 @@ impl Driver {
             last_touches_ms: now_ms,
             snapshot_in_flight: None,
             last_reap_ms: now_ms,
+            reconfig_index: 0,
+            peer_addresses: BTreeMap::new(),
+            removed: false,
+            answer_when_joint_left: Vec::new(),
         }
     }
 
     /// Starts raft: a member that is its ensemble's only voter elects itself at once, so a
     /// single server serves as soon as it started.
     pub(super) fn start(&mut self, engine: &Engine) {
+        if engine.config.transport.is_some() {
+            self.membership_changed(engine);
+        }
         if let Some(replica) = &mut self.replica {
             if engine.config.voters() == [engine.config.member_id] {
                 replica.campaign();
@@ -282,6 +298,7 @@ impl Driver {
                 self.role_changed(engine, role);
             }
             self.lead_if_ready(engine);
+            self.leave_joint_if_stuck();
         }
         self.compact_if_due(engine);
     }
@@ -521,7 +538,7 @@ impl Driver {
         if role.state == StateRole::Leader {
             let replica = self.replica.as_ref().expect("a leader has raft");
             self.lead.start_term(replica.term_start_index());
-        } else if role.leader != 0 {
+        } else if role.leader != 0 && !self.removed {
             engine.set_serving(true);
         }
     }
@@ -532,6 +549,7 @@ impl Driver {
     pub(super) fn abandon_requests(&mut self, engine: &Engine) {
         self.pending.clear();
         self.proposed.clear();
+        self.answer_when_joint_left.clear();
         self.lead.clear();
         self.forward.restart();
         self.run += 1;

@@ -29,6 +29,7 @@ use crate::server::clock::Clock;
 use crate::server::config::{DriverThread, ServerConfig};
 use crate::server::driver::{Driver, Event};
 use crate::server::inbox::Inbox;
+use crate::server::membership::Membership;
 use crate::server::pipeline::{Answer, Front};
 use crate::server::read::{self, WatchRegistered};
 use crate::server::recovery::{recover, StartError};
@@ -81,6 +82,8 @@ pub struct Engine {
     pub(super) snapshots: Option<SnapshotStore>,
     /// The index of the newest durable snapshot.
     pub(super) snapshot_index: AtomicU64,
+    /// The membership the member runs with ("/zookeeper/config"'s, kept by the driver).
+    pub(super) membership: RwLock<Membership>,
 }
 
 impl Engine {
@@ -90,7 +93,7 @@ impl Engine {
     pub fn open(config: ServerConfig) -> Result<Engine, StartError> {
         let mut recovered = recover(&config)?;
         let clock = config.clock.clone();
-        config.write_membership(&mut recovered.tree);
+        let membership = super::reconfig::recovered_membership(&config, &mut recovered.tree);
         let threaded = match config.driver_thread {
             DriverThread::Auto => {
                 (config.data_dir.is_some() && config.force_sync) || config.is_ensemble()
@@ -130,6 +133,7 @@ impl Engine {
             },
             snapshots: recovered.snapshots,
             snapshot_index: AtomicU64::new(recovered.snapshot_index),
+            membership: RwLock::new(membership),
             failed: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
             serving: AtomicBool::new(false),

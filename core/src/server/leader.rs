@@ -109,6 +109,11 @@ impl Driver {
                         OwnerCheck::Expired => ErrorCode::SessionExpired,
                         OwnerCheck::Moved => ErrorCode::SessionMoved,
                     }))
+                } else if let Op::Reconfig(reconfig) = &op {
+                    match self.lead_reconfig(engine, origin, &request.identities, reconfig) {
+                        Ok(()) => return,
+                        Err(refusal) => Err(refusal),
+                    }
                 } else if op == Op::CloseSession {
                     self.tracker.set_closing(session_id);
                     Ok(self.prepare(engine, |prepare| prepare.close_session(session_id)))

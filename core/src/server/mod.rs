@@ -19,6 +19,7 @@ pub mod net;
 mod pipeline;
 mod read;
 mod read_only;
+mod reconfig;
 mod recovery;
 mod report;
 mod session_layer;

@@ -212,7 +212,12 @@ pub(super) fn recover(config: &ServerConfig) -> Result<Recovered, StartError> {
         .iter()
         .take_while(|entry| entry.index <= hard_state.commit)
     {
-        if entry.kind == EntryKind::Normal && !entry.data.is_empty() {
+        if entry.kind != EntryKind::Normal {
+            // A membership change: raft must take it too, so it and what follows are handed
+            // out by raft after start, as committed entries are to any member.
+            break;
+        }
+        if !entry.data.is_empty() {
             let proposal =
                 Proposal::decode(&entry.data).map_err(|error| StorageError::Corrupt {
                     file: dir.clone(),

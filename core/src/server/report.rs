@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use super::Engine;
 use crate::replication::ReplicaStatus;
+use crate::server::membership::{MemberRole, Membership};
 
 /// A member's role as ZooKeeper's `srvr` prints it (`Mode: ...`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,15 +93,29 @@ impl Engine {
             return None;
         }
         let config = self.config();
+        let membership = self.membership.read();
+        let observer = match membership.members.get(&config.member_id) {
+            Some(me) => me.role == MemberRole::Observer,
+            // Left the membership by a reconfig: it serves no one.
+            None if !membership.members.is_empty() => return None,
+            // An in-process ensemble's members have no `server.N` lines.
+            None => config.observers.contains(&config.member_id),
+        };
         Some(if !config.is_ensemble() {
             ServerRole::Standalone
         } else if self.is_leader() {
             ServerRole::Leader
-        } else if config.observers.contains(&config.member_id) {
+        } else if observer {
             ServerRole::Observer
         } else {
             ServerRole::Follower
         })
+    }
+
+    /// The membership this member runs with: zoo.cfg's, or the newer one a reconfig made
+    /// (empty for a standalone server and an in-process ensemble).
+    pub fn membership(&self) -> Membership {
+        self.membership.read().clone()
     }
 
     /// Proposal sizes in bytes: (last, min, max, how many), -1 before the first.

@@ -219,15 +219,7 @@ impl ZooCfg {
                 "dynamicConfigFile" => ensemble.dynamic_config_file = Some(PathBuf::from(value)),
                 "standaloneEnabled" => ensemble.standalone_enabled = boolean(key, value)?,
                 "readonlymode.enabled" => cfg.server.read_only_enabled = boolean(key, value)?,
-                "reconfigEnabled" => {
-                    if boolean(key, value)? {
-                        cfg.warnings.push(
-                            "reconfigEnabled=true: reconfig is not built yet; it answers \
-                             ReconfigDisabled"
-                                .to_string(),
-                        )
-                    }
-                }
+                "reconfigEnabled" => cfg.server.reconfig_enabled = boolean(key, value)?,
                 // ZooKeeper 3.8 serves read-only clients only with local sessions; ours always
                 // does in read-only mode (its read-only sessions are local by nature).
                 "localSessionsEnabled" | "localSessionsUpgradingEnabled" => {}

@@ -363,6 +363,14 @@ impl DataTree {
                 Ok(TxnResult::Multi(results))
             }
             TxnOp::Failed(refusal) => Ok(TxnResult::Refused(refusal.clone())),
+            TxnOp::Reconfig { members } => {
+                let path = crate::tree::path::CONFIG_ZNODE;
+                let text = format!("{members}version={zxid:x}");
+                self.set_membership(text.as_bytes(), zxid, time_ms);
+                let node = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
+                changes.push(change(path, ChangeKind::DataChanged, &node.acl));
+                Ok(TxnResult::Stat(node.stat()))
+            }
         }
     }
 

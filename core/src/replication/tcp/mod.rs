@@ -380,6 +380,24 @@ impl Transport for TcpTransport {
             None => add(&self.shared.stats.dropped_no_link, 1),
         }
     }
+
+    fn set_members(&self, peers: &BTreeMap<u64, String>) {
+        let mut resolved = BTreeMap::new();
+        for (&peer, address) in peers {
+            match std::net::ToSocketAddrs::to_socket_addrs(address.as_str())
+                .ok()
+                .and_then(|mut addresses| addresses.next())
+            {
+                Some(socket_address) => {
+                    resolved.insert(peer, socket_address);
+                }
+                None => tracing::warn!(peer, %address, "a member's peer address does not resolve"),
+            }
+        }
+        if let Err(error) = self.set_peers(resolved) {
+            tracing::warn!(%error, "the transport did not take the new membership");
+        }
+    }
 }
 
 impl Drop for TcpTransport {

@@ -164,7 +164,9 @@ pub(super) fn configuration(shared: &NetShared) -> String {
         config.member_id
     );
     if let Some(ensemble) = &shared.config.ensemble {
-        let me = ensemble.membership.members.get(&config.member_id);
+        // The membership the member runs with: zoo.cfg's, or a reconfig's newer one.
+        let membership = shared.engine.membership();
+        let me = membership.members.get(&config.member_id);
         let (election_port, peer_port, peer_type) = me.map_or((0, 0, 0), |me| {
             let peer_type = match me.role {
                 MemberRole::Participant => 0,
@@ -180,7 +182,7 @@ pub(super) fn configuration(shared: &NetShared) -> String {
              quorumPort={peer_port}\npeerType={peer_type}\nmembership: \n{}",
             ensemble.init_limit_ticks,
             ensemble.sync_limit_ticks,
-            ensemble.membership.config_text()
+            membership.config_text()
         );
     }
     text
