@@ -1,7 +1,7 @@
 //! The deterministic simulation's seeds: whole ensembles (3 and 5 members) under the nemesis,
 //! every history checked. `SEED=n` replays one seed alone; `SIM_SEEDS=n` runs seeds 1..=n
 //! (default 1,000); `SIM_MS` sets the simulated time with faults per seed; `SIM_FAULTS=0` runs without
-//! the nemesis.
+//! the nemesis; `SIM_RECONFIG=0` without the operator's reconfigs.
 
 use zookeeper_core::sim::{run, SimConfig};
 
@@ -28,6 +28,7 @@ fn every_seed_keeps_zookeepers_guarantees() {
             members: if seed % 2 == 1 { 3 } else { 5 },
             duration_ms,
             faults: env("SIM_FAULTS") != Some(0),
+            reconfigure: env("SIM_RECONFIG") != Some(0),
             ..SimConfig::default()
         };
         let report = match std::panic::catch_unwind(|| run(&config)) {

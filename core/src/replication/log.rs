@@ -273,9 +273,14 @@ impl raft::Storage for RaftLog {
         Ok(RaftLog::last_index(self))
     }
 
-    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+    fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
         match &self.snapshot {
-            Some(snapshot) if snapshot.get_metadata().index >= request_index => {
+            // A snapshot from before `to` was (re)added to the membership is of no use to it:
+            // raft refuses a snapshot whose membership lacks it, so it needs a newer one.
+            Some(snapshot)
+                if snapshot.get_metadata().index >= request_index
+                    && names(snapshot.get_metadata().get_conf_state(), to) =>
+            {
                 Ok(snapshot.clone())
             }
             _ => {
@@ -286,6 +291,18 @@ impl raft::Storage for RaftLog {
             }
         }
     }
+}
+
+/// True when `conf_state` counts member `id` (voting or not, in either half of a joint one).
+fn names(conf_state: &ConfState, id: u64) -> bool {
+    [
+        &conf_state.voters,
+        &conf_state.learners,
+        &conf_state.voters_outgoing,
+        &conf_state.learners_next,
+    ]
+    .iter()
+    .any(|ids| ids.contains(&id))
 }
 
 /// A raft entry as the durable log keeps it.

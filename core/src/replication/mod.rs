@@ -205,6 +205,24 @@ impl Replica {
         self.after_call();
     }
 
+    /// A leader that is no longer a voter (a reconfig removed it, or made it an observer)
+    /// and is not handing its role on steps down, so the voters elect one of their own:
+    /// raft-rs lets it lead on otherwise. Answers whether it stepped down.
+    pub fn step_down_if_not_voter(&mut self) -> bool {
+        let raft = &mut self.node.raft;
+        let conf = raft.prs().conf();
+        if raft.state != StateRole::Leader
+            || conf.voters().contains(raft.id)
+            || raft.lead_transferee.is_some()
+        {
+            return false;
+        }
+        let term = raft.term;
+        raft.become_follower(term, raft::INVALID_ID);
+        self.after_call();
+        true
+    }
+
     /// Member `from`'s connection ended on its side. When it is the leader this follower
     /// knows, the follower leaves the leader's lease at once (its election clock jumps to the
     /// election timeout, as if that long had passed in silence) and campaigns after a short

@@ -460,6 +460,9 @@ impl Driver {
             return;
         };
         replica.tick();
+        if replica.step_down_if_not_voter() {
+            tracing::info!("no longer a voter: stepped down as leader");
+        }
         self.raft_ticks += 1;
         self.watch_leader_tick(engine);
         let Some(replica) = &mut self.replica else {
@@ -503,43 +506,6 @@ impl Driver {
                     }
                 }
             }
-        }
-    }
-
-    /// Who leads changed as this member sees it. Requests in flight are answered
-    /// ConnectionLoss (their outcome is unknown, as a ZooKeeper client hears when its server
-    /// leaves the quorum), and the member serves only while it knows a leader.
-    fn role_changed(&mut self, engine: &Engine, role: Role) {
-        let old = std::mem::replace(&mut self.role, role);
-        self.watch_leader_reset();
-        if role.state == StateRole::Leader && old.state != StateRole::Leader {
-            engine
-                .leading_since_ms
-                .store(engine.clock.now_ms(), Ordering::Release);
-        }
-        engine
-            .leading
-            .store(role.state == StateRole::Leader, Ordering::Release);
-        // Operators know members by their myid, not by raft's ids.
-        let leader = (role.leader != 0).then(|| crate::replication::member_of(role.leader));
-        tracing::info!(
-            member = crate::replication::member_of(self.me),
-            state = ?role.state,
-            leader = ?leader,
-            term = role.term,
-            zxid = format_args!("0x{:x}", engine.last_zxid()),
-            "raft role changed"
-        );
-        if (old.leader, old.term) != (role.leader, role.term) {
-            self.abandon_requests(engine);
-            engine.set_serving(false);
-            self.forward.follow(role.leader, role.term);
-        }
-        if role.state == StateRole::Leader {
-            let replica = self.replica.as_ref().expect("a leader has raft");
-            self.lead.start_term(replica.term_start_index());
-        } else if role.leader != 0 && !self.removed {
-            engine.set_serving(true);
         }
     }
 

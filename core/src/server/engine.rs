@@ -197,15 +197,6 @@ impl Engine {
         look(&self.tree.read())
     }
 
-    /// raft's state in one line, for diagnostics.
-    pub fn describe_replication(&self) -> String {
-        let driver = self.driver.lock();
-        match &driver.replica {
-            Some(replica) => replica.describe(),
-            None => "no replication (stopped or failed)".into(),
-        }
-    }
-
     /// True while the member leads its ensemble (a single member always does once started).
     pub fn is_leader(&self) -> bool {
         self.leading.load(Ordering::Acquire)
@@ -470,10 +461,14 @@ impl Engine {
 
     /// A response with the member's newest applied zxid.
     pub(super) fn response(&self, result: Result<Reply, ErrorCode>) -> Response {
-        Response {
-            zxid: self.last_zxid(),
-            result,
-        }
+        // A ConnectionLoss says nothing of what the session saw (ZooKeeper closes the
+        // connection instead): clients take a reply's zxid as seen only when it is positive,
+        // and one they had not seen would make their next setWatches skip events.
+        let zxid = match result {
+            Err(ErrorCode::ConnectionLoss) => -1,
+            _ => self.last_zxid(),
+        };
+        Response { zxid, result }
     }
 
     /// Sends what the session's pipeline can send now: answers known, and in-turn ops run as

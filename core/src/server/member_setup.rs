@@ -169,10 +169,10 @@ fn read_myid(data_dir: &Path) -> Result<u8, MemberSetupError> {
     text.trim()
         .parse::<u8>()
         .ok()
-        .filter(|id| (1..=254).contains(id))
+        .filter(|id| *id <= 254)
         .ok_or_else(|| {
             MemberSetupError::Myid(format!(
-                "{}: {:?} is not a member id from 1 to 254",
+                "{}: {:?} is not a member id from 0 to 254",
                 path.display(),
                 text.trim()
             ))

@@ -170,8 +170,8 @@ fn parse_member(key: &str, value: &str) -> Result<MemberSpec, String> {
     let id: u8 = key
         .strip_prefix("server.")
         .and_then(|id| id.parse().ok())
-        .filter(|id| (1..=254).contains(id))
-        .ok_or_else(|| format!("{key}: the member id must be a number from 1 to 254"))?;
+        .filter(|id| *id <= 254)
+        .ok_or_else(|| format!("{key}: the member id must be a number from 0 to 254"))?;
     let invalid = |why: &str| format!("{key}={value}: {why}");
     let (address, client) = match value.split_once(';') {
         Some((address, client)) => (address.trim(), Some(client.trim())),
@@ -290,8 +290,8 @@ mod tests {
     #[test]
     fn bad_lines_say_what_is_wrong() {
         for (key, value, expected) in [
-            ("server.0", "a:1:2", "from 1 to 254"),
-            ("server.x", "a:1:2", "from 1 to 254"),
+            ("server.255", "a:1:2", "from 0 to 254"),
+            ("server.x", "a:1:2", "from 0 to 254"),
             ("server.1", "a:1", "expected host:peerPort"),
             ("server.1", "a:0:2", "the peer port \"0\""),
             ("server.1", "a:1:2:leader", "role \"leader\""),

@@ -373,6 +373,9 @@ impl Driver {
         if removed && !self.removed {
             tracing::warn!("this member left the ensemble's membership: it stops serving");
             engine.set_serving(false);
+        } else if !removed && self.removed && self.role.leader != 0 {
+            tracing::info!("this member is in the ensemble's membership again: it serves");
+            engine.set_serving(true);
         }
         self.removed = removed;
         if replica.is_leader() && !conf_state.voters.contains(&self.me) {
@@ -493,7 +496,7 @@ mod tests {
                 Some("server.1=a:1:2;3,nonsense"),
                 "not server.N",
             ),
-            (None, None, Some("server.300=a:1:2;3"), "from 1 to 254"),
+            (None, None, Some("server.300=a:1:2;3"), "from 0 to 254"),
         ] {
             let error = target_membership(&current(), &request(joining, leaving, new)).unwrap_err();
             assert!(

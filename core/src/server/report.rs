@@ -112,6 +112,15 @@ impl Engine {
         })
     }
 
+    /// raft's state in one line, for diagnostics.
+    pub fn describe_replication(&self) -> String {
+        let driver = self.driver.lock();
+        match &driver.replica {
+            Some(replica) => replica.describe(),
+            None => "no replication (stopped or failed)".into(),
+        }
+    }
+
     /// The membership this member runs with: zoo.cfg's, or the newer one a reconfig made
     /// (empty for a standalone server and an in-process ensemble).
     pub fn membership(&self) -> Membership {

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::op::Response;
-use crate::proto::{EventType, WatchedEvent};
+use crate::proto::{ErrorCode, EventType, WatchedEvent};
 use crate::sim::linearizability::{check, Model, Operation, Verdict};
 use crate::sim::models::{Queue, QueueInput, QueueOutput, Register, RegisterInput, RegisterOutput};
 
@@ -84,6 +84,10 @@ impl History {
         let (Some(session), true) = (session, current) else {
             return;
         };
+        // A ConnectionLoss carries no zxid (ZooKeeper sends none: it closes the connection).
+        if response.result == Err(ErrorCode::ConnectionLoss) {
+            return;
+        }
         let track = self.sessions.entry(session).or_default();
         if response.zxid < track.last_answer_zxid {
             let seen = track.last_answer_zxid;

@@ -589,7 +589,8 @@ impl SimClient {
             .answered(self.id, epoch, request, session_id, &response, current);
         // Session checks look at the current connection only: a real client closed the old.
         let checked = session_id.filter(|_| current);
-        if response.zxid > self.last_zxid_seen {
+        // A real client reads nothing more from a connection it left.
+        if current && response.zxid > self.last_zxid_seen {
             self.last_zxid_seen = response.zxid;
         }
         let result = response.result;

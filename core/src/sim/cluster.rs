@@ -74,6 +74,16 @@ impl Cluster {
                         segment_bytes_max: 16 << 10,
                         preallocate_bytes: 4 << 10,
                     },
+                    // The operator reconfigures the ensemble as the super user.
+                    reconfig_enabled: true,
+                    super_digest: Some(crate::tree::acl::digest(
+                        std::str::from_utf8(crate::sim::operator::SUPER_AUTH)
+                            .expect("the operator's password is text"),
+                    )),
+                    membership_text: Some((
+                        crate::sim::operator::full_membership(size).config_text(),
+                        0,
+                    )),
                     ..ServerConfig::default()
                 };
                 SimMember {

@@ -16,6 +16,7 @@ pub mod cluster;
 pub mod linearizability;
 pub mod models;
 pub mod nemesis;
+pub mod operator;
 pub mod record;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,6 +31,7 @@ use crate::sim::checks::History;
 use crate::sim::client::{Context, SimClient, EPHEMERALS, QUEUE, REGISTER};
 use crate::sim::cluster::{Cluster, RAFT_TICK_MS, SESSION_TICK_MS};
 use crate::sim::nemesis::Nemesis;
+use crate::sim::operator::{Operator, OPERATOR};
 use crate::sim::record::{Record, Recorder};
 
 /// What to simulate.
@@ -45,6 +47,8 @@ pub struct SimConfig {
     pub duration_ms: u64,
     /// Whether the nemesis acts.
     pub faults: bool,
+    /// Whether the operator reconfigures the ensemble meanwhile (with faults on).
+    pub reconfigure: bool,
 }
 
 impl Default for SimConfig {
@@ -55,6 +59,7 @@ impl Default for SimConfig {
             clients: 4,
             duration_ms: 10_000,
             faults: true,
+            reconfigure: true,
         }
     }
 }
@@ -115,6 +120,8 @@ struct Sim {
     next_session_tick_ms: u64,
     /// Records for no client (the setup's own session).
     setup_records: Vec<Record>,
+    /// Reconfigures the ensemble (when faults are on).
+    operator: Option<Operator>,
 }
 
 /// Runs one simulation and checks its history.
@@ -130,6 +137,7 @@ pub fn run(config: &SimConfig) -> SimReport {
         next_raft_tick_ms: RAFT_TICK_MS,
         next_session_tick_ms: SESSION_TICK_MS,
         setup_records: Vec::new(),
+        operator: None,
     };
     let mut zxid = 0;
     if let Err(problem) = sim.setup() {
@@ -140,6 +148,9 @@ pub fn run(config: &SimConfig) -> SimReport {
             .map(|id| SimClient::new(id, start_ms + id as u64))
             .collect();
         let mut nemesis = Nemesis::new(start_ms + 500);
+        if config.faults && config.reconfigure {
+            sim.operator = Some(Operator::new(config.members, start_ms + 700));
+        }
         let end_ms = start_ms + config.duration_ms;
         while sim.now_ms() < end_ms {
             sim.step(config.faults.then_some(&mut nemesis));
@@ -150,12 +161,21 @@ pub fn run(config: &SimConfig) -> SimReport {
                 client.lose_link();
             }
         }
+        sim.restore_membership();
         zxid = sim.settle_and_check();
-        let fault_log = nemesis
+        let mut fault_log: Vec<String> = nemesis
             .applied
             .iter()
             .map(|(at, fault)| format!("{at} ms: {fault:?}"))
             .collect();
+        if let Some(operator) = &sim.operator {
+            fault_log.extend(
+                operator
+                    .log
+                    .iter()
+                    .map(|line| format!("reconfig at {line}")),
+            );
+        }
         return sim.report(config, nemesis.applied.len(), zxid, fault_log);
     }
     sim.report(config, 0, zxid, Vec::new())
@@ -239,7 +259,7 @@ impl Sim {
     }
 
     /// Steps time until `done` answers (at most `limit_ms`).
-    fn run_until<T>(
+    pub(crate) fn run_until<T>(
         &mut self,
         limit_ms: u64,
         mut done: impl FnMut(&mut Sim) -> Option<T>,
@@ -287,6 +307,10 @@ impl Sim {
             self.cluster.session_tick();
             self.process();
         }
+        if let Some(operator) = &mut self.operator {
+            operator.act(&self.cluster, &self.recorder, &mut self.random, now_ms);
+            self.process();
+        }
         for index in 0..self.clients.len() {
             let mut context = Context {
                 cluster: &self.cluster,
@@ -316,6 +340,9 @@ impl Sim {
                 next_ms = next_ms.min(client.next_action_ms);
             }
         }
+        if let Some(operator) = &self.operator {
+            next_ms = next_ms.min(operator.next_ms.max(now_ms + 1));
+        }
         if let Some(due_ms) = self.cluster.network.next_due_ms() {
             next_ms = next_ms.min(due_ms);
         }
@@ -342,6 +369,19 @@ impl Sim {
                         self.cluster.time.now_ms(),
                         describe(&record)
                     );
+                }
+                if client == OPERATOR {
+                    if let Some(operator) = &mut self.operator {
+                        let now_ms = self.cluster.time.now_ms();
+                        operator.on_record(
+                            &self.cluster,
+                            &self.recorder,
+                            record,
+                            &mut self.random,
+                            now_ms,
+                        );
+                    }
+                    continue;
                 }
                 let Some(target) = self.clients.get_mut(client) else {
                     self.setup_records.push(record);
@@ -480,7 +520,16 @@ fn listing(tree: &crate::tree::DataTree) -> Vec<String> {
         let Some(node) = tree.get(&path) else {
             continue;
         };
-        lines.push(format!("{path} {:?} {:?}", node.data(), tree.stat(&path)));
+        let mut stat = tree.stat(&path);
+        // The configured membership is written by each member at start, outside the log,
+        // with its own clock (as each ZooKeeper member does); a reconfig's is replicated.
+        if let Some(stat) = stat
+            .as_mut()
+            .filter(|stat| path == crate::tree::path::CONFIG_ZNODE && stat.mzxid == 0)
+        {
+            stat.mtime = 0;
+        }
+        lines.push(format!("{path} {:?} {stat:?}", node.data()));
         for child in tree.children(&path).unwrap_or_default() {
             paths.push(if path == "/" {
                 format!("/{child}")
