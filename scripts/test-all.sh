@@ -21,6 +21,8 @@ echo "== installing test dependencies"
 # under memcheck.
 debian_packages=(zookeeper zookeeper-bin libzookeeper-mt-dev netcat-openbsd redis-server
   gcc pkg-config valgrind)
+# javac: the reconfig test compiles a Java client program (getConfig + updateServerList).
+command -v javac >/dev/null || debian_packages+=(default-jdk-headless)
 missing=()
 for package in "${debian_packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

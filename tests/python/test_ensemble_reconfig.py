@@ -1,8 +1,8 @@
 """reconfig on a real ensemble, ours and Apache ZooKeeper 3.8 with the same assertions: who may
 reconfigure and what is refused, removing a follower and the leader, adding a member started
 as ZooKeeper's manual says (the ensemble's server lines plus its own), "/zookeeper/config"
-and its watch on every member, and a member restarted on its old zoo.cfg keeping the newer
-membership.
+and its watch on every member, a member restarted on its old zoo.cfg keeping the newer
+membership, and the Java client following a reconfig with getConfig and updateServerList.
 
     ENSEMBLE_KINDS=ours,reference   which servers to run (default both)
 """
@@ -10,6 +10,9 @@ membership.
 import base64
 import hashlib
 import os
+import shutil
+import subprocess
+import tempfile
 import time
 
 import pytest
@@ -17,6 +20,7 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import (BadArgumentsError, BadVersionError, ConnectionLoss,
                               NewConfigNoQuorumError, NoAuthError)
 
+from conftest import ZOOKEEPER_CLASSPATH
 from process_ensemble import ProcessEnsemble, four_letter, mode
 
 KINDS = os.environ.get("ENSEMBLE_KINDS", "ours,reference").split(",")
@@ -26,6 +30,8 @@ SUPER_DIGEST = base64.b64encode(
 RECONFIG_LINES = ("reconfigEnabled=true",
                   f"DigestAuthenticationProvider.superDigest=super:{SUPER_DIGEST}")
 WAIT_S = 30.0
+UPDATE_SERVER_LIST = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                  "java", "UpdateServerList.java")
 
 
 def client(hosts, superuser=False):
@@ -188,3 +194,47 @@ def test_reconfig_removes_and_adds_members_and_outlives_restarts(kind):
         again.stop()
         admin.stop()
         watcher.stop()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_java_client_follows_a_reconfig_with_get_config_and_update_server_list(kind):
+    """ZooKeeper's Java client reads the new membership (getConfig), takes its client addresses
+    (updateServerList), and fails over to the member it learned of only there. (Debian's C
+    client 3.8.0 does not: after zoo_set_servers it keeps dialing the member it lost, against
+    Apache ZooKeeper as against ours.)"""
+    if shutil.which("javac") is None:
+        pytest.fail("needs javac (scripts/test-all.sh installs a JDK)")
+    build = tempfile.mkdtemp(prefix="zk-java-servers-")
+    try:
+        subprocess.run(["javac", "-proc:none", "-cp", ZOOKEEPER_CLASSPATH, "-d", build,
+                        UPDATE_SERVER_LIST], check=True)
+        with ProcessEnsemble(kind, 3, tick_ms=500, extra_lines=RECONFIG_LINES,
+                             spares=1) as ensemble:
+            leader = ensemble.leader()
+            ensemble.start(4)
+            admin = client(ensemble.host(leader), superuser=True)
+            answer = admin.reconfig(joining=ensemble.spare_line(4), leaving=None,
+                                    new_members=None)
+            assert_config_answer(answer, [line(ensemble, member) for member in (1, 2, 3, 4)])
+            ensemble.wait_until_serving(members=[1, 2, 3, 4])
+            first = next(member for member in (1, 2, 3) if member != leader)
+            java = subprocess.Popen(
+                ["java", "-cp", f"{build}:{ZOOKEEPER_CLASSPATH}", "UpdateServerList",
+                 ensemble.host(first)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            try:
+                # Only the joiner's line carries a client address (the others are zoo.cfg's
+                # pre-3.5 lines), so the new list is the joiner alone.
+                assert java.stdout.readline().strip() == f"SERVERS {ensemble.host(4)}"
+                ensemble.kill(first)
+                java.stdin.write("go\n")
+                java.stdin.flush()
+                output = java.stdout.read()
+                assert java.wait(timeout=WAIT_S) == 0, output
+                assert output.strip().endswith("PASS"), output
+            finally:
+                if java.poll() is None:
+                    java.kill()
+            admin.stop()
+    finally:
+        shutil.rmtree(build, ignore_errors=True)

@@ -311,12 +311,15 @@ mod tests {
     fn myid_must_name_a_member_number() {
         let dir = temp_dir("myid");
         assert!(read_myid(&dir).is_err());
-        for bad in ["0", "255", "two", ""] {
+        // ZooKeeper takes any number; ids here are 0 to 254 (255 marks TTL owners).
+        for bad in ["255", "-1", "two", ""] {
             std::fs::write(dir.join(MYID_FILE), bad).unwrap();
             assert!(read_myid(&dir).is_err(), "{bad:?}");
         }
         std::fs::write(dir.join(MYID_FILE), "3\n").unwrap();
         assert_eq!(read_myid(&dir).unwrap(), 3);
+        std::fs::write(dir.join(MYID_FILE), "0").unwrap();
+        assert_eq!(read_myid(&dir).unwrap(), 0);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
