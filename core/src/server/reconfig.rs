@@ -346,7 +346,11 @@ impl Driver {
             .chain(&conf_state.learners_next)
             .copied()
             .collect();
-        if let Some(membership) = tree_membership(&engine.tree.read()) {
+        // Without `server.N` lines (an ensemble assembled in code) the transport keeps the
+        // peers it was given.
+        let membership = tree_membership(&engine.tree.read());
+        let addresses_known = membership.is_some();
+        if let Some(membership) = membership {
             for spec in membership.members.values() {
                 self.peer_addresses
                     .insert(raft_id(spec.id), spec.peer_address());
@@ -360,7 +364,7 @@ impl Driver {
             *engine.membership.write() = membership;
         }
         self.peer_addresses.retain(|id, _| counted.contains(id));
-        if let Some(transport) = &self.transport {
+        if let Some(transport) = self.transport.as_ref().filter(|_| addresses_known) {
             let peers: BTreeMap<u64, String> = self
                 .peer_addresses
                 .iter()
