@@ -87,3 +87,63 @@ fn a_tcp_client_resumes_its_session_with_id_and_password() {
     let refused = Client::connect(&address, resume(wrong)).unwrap_err();
     assert_eq!(refused.code(), ErrorCode::SessionExpired);
 }
+
+#[test]
+fn a_new_connection_for_a_session_starts_without_the_old_connections_watches() {
+    // A ZooKeeper server drops a connection's watches with it; the client sends setWatches for
+    // those it knows. A watch the old connection left (perhaps by a read whose answer never
+    // arrived) must not fire on the new one unasked.
+    let (server, _clock) = common::server();
+    let writer = server.connect().unwrap();
+    writer
+        .create(
+            "/watched",
+            b"v0",
+            &Acl::open_unsafe(),
+            CreateMode::Persistent,
+        )
+        .unwrap();
+    let recorder = common::Recorder::new();
+    let first = server.connect().unwrap();
+    first
+        .get_data("/watched", Some(recorder.watcher("first")))
+        .unwrap();
+    let resumed = server
+        .connect_with(ConnectOptions {
+            watcher: Some(recorder.watcher("resumed")),
+            ..resume(credentials(&first))
+        })
+        .unwrap();
+    assert_eq!(resumed.session_id(), first.session_id());
+    // As wchc shows it: the session holds no watch until the new connection sets one.
+    let session = first.session_id();
+    assert_eq!(server.engine().watches_by_session().get(&session), None);
+    writer.set_data("/watched", b"v1", -1).unwrap();
+    writer.sync("/watched").unwrap();
+    let about_watched: Vec<_> = recorder
+        .events
+        .try_iter()
+        .chain(recorder.events.recv_timeout(common::QUIET_WAIT))
+        .filter(|(_, event)| event.path == "/watched")
+        .collect();
+    assert_eq!(about_watched, Vec::new());
+    // The watch the new connection leaves is its own.
+    resumed
+        .get_data("/watched", Some(recorder.watcher("again")))
+        .unwrap();
+    assert_eq!(
+        server.engine().watches_by_session()[&session],
+        ["/watched".to_string()].into()
+    );
+    writer.set_data("/watched", b"v2", -1).unwrap();
+    let (name, event) = loop {
+        let (name, event) = recorder.next();
+        if event.path == "/watched" {
+            break (name, event);
+        }
+    };
+    assert_eq!(
+        (name.as_str(), event.event_type),
+        ("again", zookeeper_core::EventType::NodeDataChanged)
+    );
+}

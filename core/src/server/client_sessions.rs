@@ -199,6 +199,16 @@ pub(super) fn attach_resumed(
         session.set_ip(ip);
     }
     if !attached_here {
+        // A new connection: the old one's watches end with it, as a ZooKeeper server's die
+        // with the connection they were left on, and so do its requests not run yet
+        // (answered ConnectionLoss, which no one reads; writes already at the driver still
+        // apply). The client sends setWatches for the watches it knows; one left by a read of
+        // the old connection whose answer it never heard would fire on the new one, unasked.
+        let old_requests = session.pipeline.lock().drain();
+        for answer in old_requests {
+            answer.respond(engine.response(Err(ErrorCode::ConnectionLoss)));
+        }
+        engine.watches.lock().remove_session(session_id);
         session.replace_sink(resume.sink.clone());
     }
     Ok(session)
