@@ -218,7 +218,7 @@ impl Driver {
         self.fail_origin(engine, origin, code);
     }
 
-    fn fail_origin(&mut self, engine: &Engine, origin: Option<Origin>, code: ErrorCode) {
+    pub(super) fn fail_origin(&mut self, engine: &Engine, origin: Option<Origin>, code: ErrorCode) {
         if let Some(origin) = origin.filter(|origin| self.is_mine(origin)) {
             if let Some(waiter) = self.waiting.remove(&origin.request) {
                 waiter.fail(engine, code);

@@ -306,9 +306,7 @@ impl Driver {
             return;
         };
         if replica.propose_conf_change(change).is_err() {
-            if let Some(waiter) = self.waiting.remove(&origin.request) {
-                waiter.fail(engine, ErrorCode::ConnectionLoss);
-            }
+            self.fail_origin(engine, Some(origin), ErrorCode::ConnectionLoss);
         }
     }
 
