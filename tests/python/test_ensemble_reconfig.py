@@ -238,3 +238,29 @@ def test_the_java_client_follows_a_reconfig_with_get_config_and_update_server_li
             admin.stop()
     finally:
         shutil.rmtree(build, ignore_errors=True)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_reconfig_turns_a_follower_into_an_observer_and_back(kind):
+    """A joiner line naming an existing member replaces its line: the same member observes
+    (it forwards writes, srvr says observer), then votes again."""
+    with ProcessEnsemble(kind, 3, tick_ms=500, extra_lines=RECONFIG_LINES) as ensemble:
+        leader = ensemble.leader()
+        admin = client(ensemble.host(leader), superuser=True)
+        member = next(other for other in (1, 2, 3) if other != leader)
+        # Joiners carry their client address (the 3.5+ form).
+        participant = f"{line(ensemble, member)};{ensemble.host(member)}"
+        observer = participant.replace(":participant;", ":observer;")
+        others = [line(ensemble, other) for other in (1, 2, 3) if other != member]
+        answer = admin.reconfig(joining=observer, leaving=None, new_members=None)
+        assert_config_answer(answer, [observer, *others])
+        until("the member observes", lambda: mode(ensemble.client_ports[member]) == "observer")
+        through_observer = client(ensemble.host(member))
+        retry_connection_loss(lambda: through_observer.create("/through-observer", b"x"))
+        assert admin.get("/through-observer")[0] == b"x"
+        answer = admin.reconfig(joining=participant, leaving=None, new_members=None)
+        assert_config_answer(answer, [participant, *others])
+        until("the member follows again",
+              lambda: mode(ensemble.client_ports[member]) == "follower")
+        through_observer.stop()
+        admin.stop()
