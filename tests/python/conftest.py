@@ -14,6 +14,7 @@ Other test files may add fixtures at the END of this file.
 
 import contextlib
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -31,15 +32,31 @@ SERVER_START_TIMEOUT_S = 30.0
 SERVER_STOP_TIMEOUT_S = 10.0
 
 
-def free_port():
-    """Returns a TCP port on 127.0.0.1 that nothing listens on right now.
+# Ports handed out by `free_port`: below the kernel's ephemeral range (32768-60999 on Linux),
+# so an outgoing connection of this or another process cannot take one between the choice and
+# the server's bind (an ensemble member once failed with "Address already in use" on a peer
+# port), and never the same port twice in one test run (the kernel's bind to port 0 may hand a
+# just-released port out again).
+_PORT_RANGE = range(20000, 32768)
+_ports_handed_out = set()
 
-    The port is released before returning, so a race with another process is possible but rare;
-    callers start their server immediately.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+
+def free_port():
+    """Returns a TCP port on 127.0.0.1 that nothing listens on right now and that this run has
+    not handed out before. The caller binds it soon after; see `_PORT_RANGE` for why the
+    choice cannot be taken in between by an outgoing connection."""
+    for _ in range(1000):
+        port = random.choice(_PORT_RANGE)
+        if port in _ports_handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ports_handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in {_PORT_RANGE} after 1000 tries")
 
 
 def is_serving(port):
