@@ -234,7 +234,7 @@ impl Reader<'_> {
             self.watch(path, WatchKind::Child, WatchRegistered::Child, on_watch)?;
         }
         Ok(Reply::Children {
-            children: znode.children().map(str::to_string).collect(),
+            children: self.tree.child_names(znode),
             stat: znode.stat(),
         })
     }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use super::acl_cache::AclCache;
 use super::path;
 use super::znode::{OwnerKind, Znode};
+use super::znode_table::ZnodeTable;
 use super::{Change, ChangeKind};
 use crate::proto::{Acl, ErrorCode, Stat};
 use crate::txn::{Txn, TxnOp};
@@ -71,9 +72,8 @@ pub enum TxnResult {
 /// session records and the counters: two equal trees answer every read alike.
 #[derive(Debug, PartialEq, Eq)]
 pub struct DataTree {
-    /// Every znode by full path; hashed with per-map random keys so clients cannot choose
-    /// colliding paths.
-    pub(super) nodes: HashMap<Box<str>, Znode, ahash::RandomState>,
+    /// Every znode, by path and by parent.
+    pub(super) nodes: ZnodeTable,
     pub(super) acls: AclCache,
     /// Ephemeral paths by owning session; sessions without ephemerals have no entry.
     pub(super) ephemerals: HashMap<i64, BTreeSet<Box<str>>, ahash::RandomState>,
@@ -109,7 +109,7 @@ impl DataTree {
     /// setting its ACL with version -1.
     pub fn new() -> DataTree {
         let mut tree = DataTree {
-            nodes: HashMap::default(),
+            nodes: ZnodeTable::default(),
             acls: AclCache::default(),
             ephemerals: HashMap::default(),
             containers: BTreeSet::new(),
@@ -121,23 +121,21 @@ impl DataTree {
         // One intern per znode: the cache counts users, and a SetAcl on one of these must not
         // drop the entry the others still share.
         let mut system_znode =
-            |acl: Vec<Acl>| Znode::new(Some(&[]), tree.acls.intern(&acl), 0, 0, 0);
-        let mut root = system_znode(Acl::open_unsafe());
-        root.children.insert("zookeeper".into());
-        let mut zookeeper = system_znode(Acl::open_unsafe());
-        zookeeper.children.insert("quota".into());
-        zookeeper.children.insert("config".into());
-        let quota = system_znode(Acl::open_unsafe());
-        let mut config = system_znode(Acl::read_unsafe());
+            |path, acl: Vec<Acl>| Znode::new(path, Some(&[]), tree.acls.intern(&acl), 0, 0, 0);
+        let root = system_znode("/", Acl::open_unsafe());
+        let zookeeper = system_znode("/zookeeper", Acl::open_unsafe());
+        let quota = system_znode("/zookeeper/quota", Acl::open_unsafe());
+        let mut config = system_znode(path::CONFIG_ZNODE, Acl::read_unsafe());
         config.aversion = -1;
-        tree.nodes.insert("/".into(), root);
-        tree.nodes.insert("/zookeeper".into(), zookeeper);
-        tree.nodes.insert("/zookeeper/quota".into(), quota);
-        tree.nodes.insert("/zookeeper/config".into(), config);
+        for znode in [root, zookeeper, quota, config] {
+            tree.nodes
+                .insert(znode)
+                .expect("a fresh tree has room for its system znodes");
+        }
         tree.data_size_bytes = tree
             .nodes
             .iter()
-            .map(|(path, node)| node_size_bytes(path, node.data()))
+            .map(|node| node_size_bytes(node.path(), node.data()))
             .sum();
         tree
     }
@@ -152,7 +150,7 @@ impl DataTree {
             return;
         };
         let old_bytes = node_size_bytes(path, node.data());
-        node.data = Some(text.into());
+        node.set_data(Some(text));
         node.mzxid = version_zxid;
         node.mtime = now_ms;
         node.version = -1;
@@ -172,9 +170,16 @@ impl DataTree {
 
     /// The child names of the znode at `path`, sorted; `None` if it does not exist.
     pub fn children(&self, path: &str) -> Option<Vec<String>> {
-        self.nodes
-            .get(path)
-            .map(|node| node.children().map(str::to_owned).collect())
+        self.nodes.get(path).map(|node| self.child_names(node))
+    }
+
+    /// The child names of `znode` (one of this tree's), sorted.
+    pub fn child_names(&self, znode: &Znode) -> Vec<String> {
+        let children = self.nodes.sorted_children(znode);
+        children
+            .iter()
+            .map(|child| child.name().to_owned())
+            .collect()
     }
 
     /// The number of descendants of the znode at `path` (not counting itself), as
@@ -186,12 +191,10 @@ impl DataTree {
         }
         // Walk the subtree rather than scan every path: the cost is the answer's size.
         let mut count: i32 = 0;
-        let mut pending: Vec<String> = node.children().map(|name| path::join(path, name)).collect();
-        while let Some(child_path) = pending.pop() {
+        let mut pending: Vec<&Znode> = self.nodes.children(node).collect();
+        while let Some(child) = pending.pop() {
             count += 1;
-            if let Some(child) = self.nodes.get(child_path.as_str()) {
-                pending.extend(child.children().map(|name| path::join(&child_path, name)));
-            }
+            pending.extend(self.nodes.children(child));
         }
         Some(count)
     }
@@ -329,7 +332,7 @@ impl DataTree {
                 let node = self.nodes.get_mut(path.as_str()).ok_or(ErrorCode::NoNode)?;
                 self.data_size_bytes = self.data_size_bytes - data_bytes(node.data()) as u64
                     + data_bytes(data.as_deref()) as u64;
-                node.data = data.as_deref().map(Into::into);
+                node.set_data(data.as_deref());
                 node.mtime = time_ms;
                 node.mzxid = zxid;
                 node.version = *version;
@@ -337,7 +340,7 @@ impl DataTree {
                 Ok(TxnResult::Stat(node.stat()))
             }
             TxnOp::SetAcl { path, acl, version } => {
-                if !self.nodes.contains_key(path.as_str()) {
+                if !self.nodes.contains(path.as_str()) {
                     return Err(ErrorCode::NoNode);
                 }
                 let shared = self.acls.intern(acl);
@@ -349,7 +352,7 @@ impl DataTree {
                 Ok(TxnResult::Stat(stat))
             }
             TxnOp::Check { path } => {
-                if self.nodes.contains_key(path.as_str()) {
+                if self.nodes.contains(path.as_str()) {
                     Ok(TxnResult::Checked)
                 } else {
                     Err(ErrorCode::NoNode)
@@ -387,7 +390,7 @@ impl DataTree {
         changes: &mut Vec<Change>,
     ) -> Result<TxnResult, ErrorCode> {
         path::validate(path)?;
-        if self.nodes.contains_key(path) {
+        if self.nodes.contains(path) {
             return Err(ErrorCode::NodeExists);
         }
         let parent_path = path::parent(path);
@@ -399,7 +402,14 @@ impl DataTree {
         }
 
         let acl = self.acls.intern(acl);
-        let node = Znode::new(data.as_deref(), acl.clone(), ephemeral_owner, zxid, time_ms);
+        let node = Znode::new(
+            path,
+            data.as_deref(),
+            acl.clone(),
+            ephemeral_owner,
+            zxid,
+            time_ms,
+        );
         let stat = node.stat();
         let parent = self.nodes.get_mut(parent_path).ok_or(ErrorCode::NoNode)?;
         // -1 means "one more than now", as in ZooKeeper's older create Txns.
@@ -413,10 +423,11 @@ impl DataTree {
             parent.cversion = parent_cversion;
             parent.pzxid = zxid;
         }
-        parent.children.insert(path::name(path).into());
         let parent_acl = parent.acl.clone();
         self.data_size_bytes += node_size_bytes(path, data.as_deref());
-        self.nodes.insert(path.into(), node);
+        self.nodes
+            .insert(node)
+            .expect("checked above: the path is free and the parent exists");
         match OwnerKind::of(ephemeral_owner) {
             OwnerKind::Persistent => {}
             OwnerKind::Session(session_id) => {
@@ -462,13 +473,12 @@ impl DataTree {
             debug_assert!(false, "znode {path} has no parent");
             return Err(ErrorCode::NoNode);
         };
-        parent.children.remove(path::name(path));
         // Deletes leave the stored cversion alone (clients still see it grow, see Znode::stat).
         if zxid > parent.pzxid {
             parent.pzxid = zxid;
         }
         let parent_acl = parent.acl.clone();
-        let node = self.nodes.remove(path).ok_or(ErrorCode::NoNode)?;
+        let node = self.nodes.remove(path)?;
         self.data_size_bytes -= node_size_bytes(path, node.data());
         changes.push(change(path, ChangeKind::Deleted, &node.acl));
         changes.push(change(

@@ -6,7 +6,7 @@ use super::*;
 fn scanned(tree: &DataTree) -> u64 {
     tree.nodes
         .iter()
-        .map(|(path, node)| node_size_bytes(path, node.data()))
+        .map(|node| node_size_bytes(node.path(), node.data()))
         .sum()
 }
 

@@ -50,10 +50,11 @@ pub(super) fn observable(tree: &DataTree) -> Vec<String> {
     let mut lines: Vec<String> = tree
         .nodes
         .iter()
-        .map(|(path, node)| {
-            let children: Vec<&str> = node.children().collect();
+        .map(|node| {
+            let children = tree.child_names(node);
             format!(
-                "{path} {:?} {:?} {:?} {children:?} {}",
+                "{} {:?} {:?} {:?} {children:?} {}",
+                node.path(),
                 node.stat(),
                 node.data(),
                 node.acl(),

@@ -10,6 +10,7 @@ mod data_tree;
 pub mod path;
 mod snapshot;
 mod znode;
+mod znode_table;
 
 pub use data_tree::{data_bytes, Applied, DataTree, SessionRecord, TxnResult};
 pub use snapshot::SnapshotDecodeError;

@@ -11,7 +11,7 @@
 //! itself; what is stored is checked as it is read, and a violation is an error, never a panic:
 //! the bytes may come from a damaged disk.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use super::acl_cache::AclCache;
 use super::data_tree::{node_size_bytes, DataTree, SessionRecord};
 use super::path;
-use super::znode::{OwnerKind, Znode};
+use super::znode::{OwnerKind, Znode, PATH_BYTES_MAX};
 use crate::proto::Acl;
 
 /// Why snapshot bytes could not become a tree.
@@ -147,32 +147,19 @@ struct Frame<'a> {
     path: &'a str,
     ephemeral: bool,
     stored_children: u32,
-    children: Vec<Box<str>>,
 }
 
 impl Frame<'_> {
-    /// Gives the znode its children, checking them against the count the snapshot stored.
-    fn finish(self, tree: &mut DataTree) -> Result<(), SnapshotDecodeError> {
-        // Check after reading: a count that differs means records were lost or added.
-        if self.children.len() != self.stored_children as usize {
+    /// Checks the children the table linked under this znode against the count the snapshot
+    /// stored: a count that differs means records were lost or added.
+    fn finish(self, tree: &DataTree) -> Result<(), SnapshotDecodeError> {
+        let linked = tree.nodes.get(self.path).map_or(0, Znode::num_children);
+        if linked != self.stored_children as usize {
             return Err(invariant(
                 self.path,
                 "children count does not match the znodes",
             ));
         }
-        if self.children.is_empty() {
-            return Ok(());
-        }
-        let count = self.children.len();
-        let children: BTreeSet<Box<str>> = self.children.into_iter().collect();
-        if children.len() != count {
-            return Err(invariant(self.path, "duplicate child"));
-        }
-        let node = tree
-            .nodes
-            .get_mut(self.path)
-            .ok_or_else(|| invariant(self.path, "znode vanished while decoding"))?;
-        node.children = children;
         Ok(())
     }
 }
@@ -204,23 +191,23 @@ impl DataTree {
         let mut bytes = Vec::with_capacity(capacity_bytes);
         bytes = postcard::to_extend(&head, bytes).expect("a Vec never refuses bytes");
 
-        let acl_of = |path: &str, node: &Znode| -> u32 {
+        let acl_of = |node: &Znode| -> u32 {
             if let Some(index) = acl_index.get(&(Arc::as_ptr(&node.acl) as *const Acl as usize)) {
                 return *index;
             }
             // Every znode should hold the cache's copy; an equal ACL still encodes right.
-            debug_assert!(false, "{path} holds its own copy of a cached ACL");
+            debug_assert!(false, "{} holds its own copy of a cached ACL", node.path());
             acl_table
                 .iter()
                 .position(|acl| **acl == *node.acl)
-                .unwrap_or_else(|| panic!("{path}'s ACL is not in the ACL cache"))
+                .unwrap_or_else(|| panic!("{}'s ACL is not in the ACL cache", node.path()))
                 as u32
         };
-        let encode = |bytes: Vec<u8>, path: &str, node: &Znode| -> Vec<u8> {
+        let encode = |bytes: Vec<u8>, node: &Znode| -> Vec<u8> {
             let record = ZnodeRecord {
-                path,
-                data: node.data.as_deref().map(Bytes),
-                acl: acl_of(path, node),
+                path: node.path(),
+                data: node.data().map(Bytes),
+                acl: acl_of(node),
                 czxid: node.czxid,
                 mzxid: node.mzxid,
                 pzxid: node.pzxid,
@@ -230,37 +217,26 @@ impl DataTree {
                 version: node.version,
                 cversion: node.cversion,
                 aversion: node.aversion,
-                num_children: node.children.len() as u32,
+                num_children: node.num_children() as u32,
             };
             postcard::to_extend(&record, bytes).expect("a Vec never refuses bytes")
         };
 
-        // Pre-order by hand: a stack of child iterators over one path buffer, so the walk
-        // allocates nothing per znode and children come out in name order.
+        // Pre-order by hand, children by name: a stack of sorted child lists, so equal trees
+        // give equal bytes whatever order their children were linked in.
         let root = self.nodes.get("/").expect("the root exists");
-        bytes = encode(bytes, "/", root);
+        bytes = encode(bytes, root);
         let mut written: usize = 1;
-        let mut buffer = String::from("/");
-        let mut pending = vec![(1_usize, root.children.iter())];
-        while let Some((parent_bytes, children)) = pending.last_mut() {
-            let parent_bytes = *parent_bytes;
-            let Some(name) = children.next() else {
+        let mut pending = vec![self.nodes.sorted_children(root).into_iter()];
+        while let Some(children) = pending.last_mut() {
+            let Some(node) = children.next() else {
                 pending.pop();
                 continue;
             };
-            buffer.truncate(parent_bytes);
-            if parent_bytes > 1 {
-                buffer.push('/');
-            }
-            buffer.push_str(name);
-            let node = self
-                .nodes
-                .get(buffer.as_str())
-                .unwrap_or_else(|| panic!("child {buffer} listed but not in the tree"));
-            bytes = encode(bytes, &buffer, node);
+            bytes = encode(bytes, node);
             written += 1;
-            if !node.children.is_empty() {
-                pending.push((buffer.len(), node.children.iter()));
+            if node.num_children() > 0 {
+                pending.push(self.nodes.sorted_children(node).into_iter());
             }
         }
         // Check before persisting: every znode hangs off the root.
@@ -312,7 +288,7 @@ impl DataTree {
         let (head, mut rest) =
             postcard::take_from_bytes::<Head<Vec<Acl>>>(bytes).map_err(encoding)?;
         let mut tree = DataTree {
-            nodes: HashMap::default(),
+            nodes: Default::default(),
             acls: AclCache::default(),
             ephemerals: HashMap::default(),
             containers: Default::default(),
@@ -359,7 +335,7 @@ impl DataTree {
                     return Err(invariant(path, "the first znode is not the root"));
                 }
             } else {
-                if path == "/" || path::validate(path).is_err() {
+                if path == "/" || path::validate(path).is_err() || path.len() > PATH_BYTES_MAX {
                     return Err(invariant(path, "not a valid znode path"));
                 }
                 let parent_path = path::parent(path);
@@ -372,33 +348,31 @@ impl DataTree {
                     return Err(invariant(path, "parent missing or not before its subtree"));
                 };
                 for done in ancestors.drain(depth + 1..).rev() {
-                    done.finish(&mut tree)?;
+                    done.finish(&tree)?;
                 }
-                let parent = &mut ancestors[depth];
-                if parent.ephemeral {
+                if ancestors[depth].ephemeral {
                     return Err(invariant(path, "child of an ephemeral znode"));
                 }
-                parent.children.push(path::name(path).into());
             }
             let acl_slot = record.acl as usize;
             let Some(acl) = acl_table.get(acl_slot) else {
                 return Err(invariant(path, "ACL index outside the ACL table"));
             };
             acl_users[acl_slot] += 1;
-            let node = Znode {
-                data: record.data.map(|data| data.0.into()),
-                acl: Arc::clone(acl),
-                children: Default::default(),
-                czxid: record.czxid,
-                mzxid: record.mzxid,
-                pzxid: record.pzxid,
-                ctime: record.ctime,
-                mtime: record.mtime,
-                ephemeral_owner: record.ephemeral_owner,
-                version: record.version,
-                cversion: record.cversion,
-                aversion: record.aversion,
-            };
+            let mut node = Znode::new(
+                path,
+                record.data.map(|data| data.0),
+                Arc::clone(acl),
+                record.ephemeral_owner,
+                record.czxid,
+                record.ctime,
+            );
+            node.mzxid = record.mzxid;
+            node.pzxid = record.pzxid;
+            node.mtime = record.mtime;
+            node.version = record.version;
+            node.cversion = record.cversion;
+            node.aversion = record.aversion;
             tree.data_size_bytes += node_size_bytes(path, node.data());
             match OwnerKind::of(node.ephemeral_owner) {
                 OwnerKind::Persistent => {}
@@ -419,9 +393,9 @@ impl DataTree {
                 path,
                 ephemeral: node.is_ephemeral(),
                 stored_children: record.num_children,
-                children: Vec::new(),
             });
-            if tree.nodes.insert(path.into(), node).is_some() {
+            // The parent is on the stack, so the table can only refuse a duplicate.
+            if tree.nodes.insert(node).is_err() {
                 return Err(invariant(path, "duplicate znode"));
             }
         }
@@ -431,7 +405,7 @@ impl DataTree {
             });
         }
         while let Some(done) = ancestors.pop() {
-            done.finish(&mut tree)?;
+            done.finish(&tree)?;
         }
 
         // The table may repeat an ACL (add_users merges them); the znodes must then share the
@@ -446,7 +420,7 @@ impl DataTree {
             }
         }
         if shared_by_slot.iter().any(Option::is_some) {
-            for node in tree.nodes.values_mut() {
+            for node in tree.nodes.iter_mut() {
                 let replaced = acl_table
                     .iter()
                     .position(|acl| Arc::ptr_eq(acl, &node.acl))

@@ -1,22 +1,33 @@
-//! One znode: its data, its shared ACL, the Stat fields ZooKeeper persists, and its children.
+//! One znode: its path and data, its shared ACL, the Stat fields ZooKeeper persists, and the
+//! slots of its children in the tree's znode table.
 //!
-//! A tree may hold millions of znodes, so a znode is kept small: data is a boxed slice, the ACL
-//! is an `Arc<[Acl]>` shared with every znode that has the same ACL (interned by the tree),
-//! children are a sorted set of boxed names that allocates nothing while empty, and the Stat
+//! A tree may hold millions of znodes, so a znode is kept small (120 bytes, plus one allocation
+//! holding its path and data): the path and data share that allocation, the ACL is an
+//! `Arc<[Acl]>` shared with every znode that has the same ACL (interned by the tree), children
+//! are table slots rather than names (a child's name is the end of its own path), and the Stat
 //! fields that can be derived (data length, number of children) are not stored.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use super::znode_table::Slot;
 use crate::proto::{Acl, Stat, CONTAINER_EPHEMERAL_OWNER};
 
+/// The top bit of `path_bytes` marks null data; the rest is the path's length.
+const NULL_DATA_BIT: u32 = 1 << 31;
+
+/// The longest path a znode can have: `path_bytes` keeps its top bit for the null flag.
+/// Requests are far smaller (the client port caps a frame well below this).
+pub const PATH_BYTES_MAX: usize = (NULL_DATA_BIT - 1) as usize;
+
 /// A znode as the tree stores it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Znode {
-    /// None: ZooKeeper's null data, which reads back as null, not empty.
-    pub(super) data: Option<Box<[u8]>>,
+    /// The path's bytes, then the data's: one allocation instead of two saves a pointer and
+    /// an allocator header per znode.
+    bytes: Box<[u8]>,
     pub(super) acl: Arc<[Acl]>,
-    pub(super) children: BTreeSet<Box<str>>,
+    /// The children's table slots, unordered; `child_count` of them are in use.
+    pub(super) children: Box<[Slot]>,
     pub(super) czxid: i64,
     pub(super) mzxid: i64,
     pub(super) pzxid: i64,
@@ -24,11 +35,42 @@ pub struct Znode {
     pub(super) mtime: i64,
     /// The raw owner: 0, a session id, `CONTAINER_EPHEMERAL_OWNER` or a TTL encoding.
     pub(super) ephemeral_owner: i64,
+    /// The path's length in `bytes`, with `NULL_DATA_BIT` set for ZooKeeper's null data
+    /// (which reads back as null, not empty).
+    path_bytes: u32,
+    pub(super) child_count: u32,
+    /// Where this znode sits in its parent's `children`, so a delete unlinks it in O(1).
+    pub(super) slot_in_parent: u32,
     pub(super) version: i32,
     /// The number of children ever created, as ZooKeeper persists it (not the client's cversion).
     pub(super) cversion: i32,
     pub(super) aversion: i32,
 }
+
+/// Two znodes are equal when a client could not tell them apart: the same path, data, ACL,
+/// stored Stat fields and number of children. Where children sit in the table is not
+/// compared (the table compares child names).
+impl PartialEq for Znode {
+    fn eq(&self, other: &Znode) -> bool {
+        self.bytes == other.bytes
+            && self.path_bytes == other.path_bytes
+            && self.acl == other.acl
+            && self.child_count == other.child_count
+            && (self.czxid, self.mzxid, self.pzxid, self.ctime, self.mtime)
+                == (
+                    other.czxid,
+                    other.mzxid,
+                    other.pzxid,
+                    other.ctime,
+                    other.mtime,
+                )
+            && self.ephemeral_owner == other.ephemeral_owner
+            && (self.version, self.cversion, self.aversion)
+                == (other.version, other.cversion, other.aversion)
+    }
+}
+
+impl Eq for Znode {}
 
 /// What an `ephemeral_owner` value means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,33 +130,83 @@ pub fn owner_ttl_ms(ephemeral_owner: i64) -> Option<i64> {
 }
 
 impl Znode {
-    /// A new znode with no children, all versions 0, created and last modified at `zxid`/`time_ms`.
+    /// A new znode at `path` with no children, all versions 0, created and last modified at
+    /// `zxid`/`time_ms`.
+    ///
+    /// # Panics
+    /// When `path` is longer than `PATH_BYTES_MAX` (no request can carry such a path).
     pub(super) fn new(
+        path: &str,
         data: Option<&[u8]>,
         acl: Arc<[Acl]>,
         ephemeral_owner: i64,
         zxid: i64,
         time_ms: i64,
     ) -> Znode {
-        Znode {
-            data: data.map(Into::into),
+        let mut znode = Znode {
+            bytes: Box::default(),
             acl,
-            children: BTreeSet::new(),
+            children: Box::default(),
             czxid: zxid,
             mzxid: zxid,
             pzxid: zxid,
             ctime: time_ms,
             mtime: time_ms,
             ephemeral_owner,
+            path_bytes: 0,
+            child_count: 0,
+            slot_in_parent: 0,
             version: 0,
             cversion: 0,
             aversion: 0,
-        }
+        };
+        znode.store(path.as_bytes(), data);
+        znode
+    }
+
+    /// Replaces path and data in one new allocation sized to fit.
+    fn store(&mut self, path: &[u8], data: Option<&[u8]>) {
+        assert!(
+            path.len() <= PATH_BYTES_MAX,
+            "a znode path of {} bytes",
+            path.len()
+        );
+        let data_bytes = data.unwrap_or_default();
+        let mut bytes = Vec::with_capacity(path.len() + data_bytes.len());
+        bytes.extend_from_slice(path);
+        bytes.extend_from_slice(data_bytes);
+        self.bytes = bytes.into_boxed_slice();
+        self.path_bytes = path.len() as u32 | if data.is_none() { NULL_DATA_BIT } else { 0 };
+    }
+
+    /// The full path.
+    pub fn path(&self) -> &str {
+        std::str::from_utf8(self.path_as_bytes()).expect("a znode's path was stored from a str")
+    }
+
+    /// The full path as bytes (no UTF-8 check: what the hash index compares).
+    pub(super) fn path_as_bytes(&self) -> &[u8] {
+        &self.bytes[..(self.path_bytes & !NULL_DATA_BIT) as usize]
+    }
+
+    /// The last component of the path ("" for the root).
+    pub fn name(&self) -> &str {
+        super::path::name(self.path())
     }
 
     /// The data; None for null data.
     pub fn data(&self) -> Option<&[u8]> {
-        self.data.as_deref()
+        if self.path_bytes & NULL_DATA_BIT != 0 {
+            return None;
+        }
+        Some(&self.bytes[self.path_bytes as usize..])
+    }
+
+    /// Replaces the data (None: null data).
+    pub(super) fn set_data(&mut self, data: Option<&[u8]>) {
+        let path = std::mem::take(&mut self.bytes);
+        let path_bytes = (self.path_bytes & !NULL_DATA_BIT) as usize;
+        self.store(&path[..path_bytes], data);
     }
 
     /// The ACL.
@@ -132,7 +224,7 @@ impl Znode {
     /// counts once, since each child still missing was deleted), and `ephemeral_owner` is 0 for
     /// container and TTL znodes.
     pub fn stat(&self) -> Stat {
-        let num_children = self.children.len() as i32;
+        let num_children = self.child_count as i32;
         let ephemeral_owner = match OwnerKind::of(self.ephemeral_owner) {
             OwnerKind::Session(session_id) => session_id,
             OwnerKind::Persistent | OwnerKind::Container | OwnerKind::Ttl(_) => 0,
@@ -146,7 +238,7 @@ impl Znode {
             cversion: self.cversion.wrapping_mul(2).wrapping_sub(num_children),
             aversion: self.aversion,
             ephemeral_owner,
-            data_length: self.data.as_deref().map_or(0, <[u8]>::len) as i32,
+            data_length: self.data().map_or(0, <[u8]>::len) as i32,
             num_children,
             pzxid: self.pzxid,
         }
@@ -170,14 +262,14 @@ impl Znode {
         matches!(OwnerKind::of(self.ephemeral_owner), OwnerKind::Session(_))
     }
 
-    /// The child names, sorted.
-    pub fn children(&self) -> impl Iterator<Item = &str> + '_ {
-        self.children.iter().map(|name| &**name)
-    }
-
     /// The number of children.
     pub fn num_children(&self) -> usize {
-        self.children.len()
+        self.child_count as usize
+    }
+
+    /// The slots of the children, in no particular order.
+    pub(super) fn child_slots(&self) -> &[Slot] {
+        &self.children[..self.child_count as usize]
     }
 }
 
@@ -187,7 +279,14 @@ mod tests {
     use crate::proto::TTL_MS_MAX;
 
     fn znode(owner: i64) -> Znode {
-        Znode::new(Some(b"abc"), Acl::open_unsafe().into(), owner, 7, 1000)
+        Znode::new(
+            "/z",
+            Some(b"abc"),
+            Acl::open_unsafe().into(),
+            owner,
+            7,
+            1000,
+        )
     }
 
     #[test]
@@ -216,12 +315,31 @@ mod tests {
         // Three children created, one deleted since: ZooKeeper reports 2 * 3 - 2 = 4.
         let mut node = znode(0);
         node.cversion = 3;
-        node.children.insert("a".into());
-        node.children.insert("b".into());
+        node.child_count = 2;
         assert_eq!(node.stat().cversion, 4);
         assert_eq!(node.stat().num_children, 2);
         assert_eq!(node.child_creates(), 3);
-        assert_eq!(node.children().collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    #[test]
+    fn path_and_data_share_one_allocation_and_null_stays_null() {
+        let mut node = znode(0);
+        assert_eq!(
+            (node.path(), node.name(), node.data()),
+            ("/z", "z", Some(&b"abc"[..]))
+        );
+        node.set_data(None);
+        assert_eq!(
+            (node.path(), node.data(), node.stat().data_length),
+            ("/z", None, 0)
+        );
+        node.set_data(Some(b""));
+        assert_eq!((node.path(), node.data()), ("/z", Some(&b""[..])));
+        node.set_data(Some(b"longer data"));
+        assert_eq!(
+            (node.path(), node.data()),
+            ("/z", Some(&b"longer data"[..]))
+        );
     }
 
     #[test]
@@ -260,9 +378,10 @@ mod tests {
 
     #[test]
     fn znodes_stay_small() {
-        // A regression guard: the per-znode footprint is what bounds a big tree's memory.
+        // A regression guard: the per-znode footprint is what bounds a big tree's memory
+        // (docs/benchmarks.md, "Memory per znode").
         assert!(
-            std::mem::size_of::<Znode>() <= 128,
+            std::mem::size_of::<Znode>() <= 120,
             "{}",
             std::mem::size_of::<Znode>()
         );

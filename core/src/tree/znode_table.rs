@@ -1,0 +1,366 @@
+//! Every znode of a tree, found by path and by parent: a slab of znodes with a hash index over
+//! their paths, and each parent holding its children's slots.
+//!
+//! Why not a `HashMap<path, Znode>` with child names in a set per parent, as before: at a
+//! million znodes the map's buckets (key and znode inline, at most 7/8 full and often half
+//! empty after a doubling) cost about 270 bytes per znode, and every child name was stored a
+//! second time in its parent's set. Here a znode lives in a fixed-size chunk of the slab (no
+//! doubling, a freed slot is reused), the index holds 4-byte slots, and a child's name is read
+//! from the end of its own path. Children are unordered, so a create or delete touches its
+//! parent in O(1) whatever the order of names; readers that need names in order sort them
+//! (`sorted_children`).
+
+use std::fmt;
+
+use hashbrown::HashTable;
+
+use super::path;
+use super::znode::Znode;
+use crate::proto::ErrorCode;
+
+/// A znode's place in the slab.
+pub(super) type Slot = u32;
+
+/// Znodes per slab chunk: a chunk is allocated whole and never moves, so growing the tree
+/// never copies znodes and wastes at most one partly used chunk.
+const CHUNK_ZNODES: usize = 4096;
+
+/// The slab and the index of a tree's znodes.
+pub(super) struct ZnodeTable {
+    /// Each chunk has capacity `CHUNK_ZNODES` and never reallocates; `None` is a free slot.
+    chunks: Vec<Vec<Option<Znode>>>,
+    /// Freed slots, reused before the slab grows.
+    free: Vec<Slot>,
+    /// Slots by the hash of their znode's path.
+    index: HashTable<Slot>,
+    /// Keyed per table, so clients cannot choose paths that collide.
+    hasher: ahash::RandomState,
+    len: usize,
+}
+
+impl Default for ZnodeTable {
+    fn default() -> ZnodeTable {
+        ZnodeTable {
+            chunks: Vec::new(),
+            free: Vec::new(),
+            index: HashTable::new(),
+            hasher: ahash::RandomState::new(),
+            len: 0,
+        }
+    }
+}
+
+impl ZnodeTable {
+    /// The number of znodes.
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Room for `additional` more znodes in the index (the slab grows a chunk at a time).
+    pub(super) fn reserve(&mut self, additional: usize) {
+        let (chunks, hasher) = (&self.chunks, &self.hasher);
+        self.index.reserve(additional, |slot| {
+            hasher.hash_one(znode_in(chunks, *slot).path_as_bytes())
+        });
+    }
+
+    /// The znode in `slot`, which must be in use.
+    pub(super) fn at(&self, slot: Slot) -> &Znode {
+        znode_in(&self.chunks, slot)
+    }
+
+    fn at_mut(&mut self, slot: Slot) -> &mut Znode {
+        self.chunks[slot as usize / CHUNK_ZNODES][slot as usize % CHUNK_ZNODES]
+            .as_mut()
+            .expect("the slot is in use")
+    }
+
+    /// The slot of the znode at `path`.
+    fn find(&self, path: &str) -> Option<Slot> {
+        let hash = self.hasher.hash_one(path.as_bytes());
+        let chunks = &self.chunks;
+        self.index
+            .find(hash, |slot| {
+                znode_in(chunks, *slot).path_as_bytes() == path.as_bytes()
+            })
+            .copied()
+    }
+
+    /// The znode at `path`.
+    pub(super) fn get(&self, path: &str) -> Option<&Znode> {
+        self.find(path).map(|slot| self.at(slot))
+    }
+
+    /// The znode at `path`, to change its data or Stat (never its path or children: those
+    /// belong to the table).
+    pub(super) fn get_mut(&mut self, path: &str) -> Option<&mut Znode> {
+        self.find(path).map(|slot| self.at_mut(slot))
+    }
+
+    /// True when a znode is at `path`.
+    pub(super) fn contains(&self, path: &str) -> bool {
+        self.find(path).is_some()
+    }
+
+    /// Adds `znode` and links it under its parent (the root has none).
+    ///
+    /// # Errors
+    /// `NodeExists` when its path is taken, `NoNode` when its parent is missing; the table is
+    /// then unchanged.
+    pub(super) fn insert(&mut self, mut znode: Znode) -> Result<(), ErrorCode> {
+        let path = znode.path();
+        if self.contains(path) {
+            return Err(ErrorCode::NodeExists);
+        }
+        let parent = if path == "/" {
+            None
+        } else {
+            Some(self.find(path::parent(path)).ok_or(ErrorCode::NoNode)?)
+        };
+        if let Some(parent) = parent {
+            znode.slot_in_parent = self.at(parent).child_count;
+        }
+        let hash = self.hasher.hash_one(znode.path_as_bytes());
+        let slot = self.store(znode);
+        let (chunks, hasher) = (&self.chunks, &self.hasher);
+        self.index.insert_unique(hash, slot, |slot| {
+            hasher.hash_one(znode_in(chunks, *slot).path_as_bytes())
+        });
+        if let Some(parent) = parent {
+            push_child(self.at_mut(parent), slot);
+        }
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Puts `znode` in a free slot, growing the slab by a chunk when none is free.
+    fn store(&mut self, znode: Znode) -> Slot {
+        if let Some(slot) = self.free.pop() {
+            self.chunks[slot as usize / CHUNK_ZNODES][slot as usize % CHUNK_ZNODES] = Some(znode);
+            return slot;
+        }
+        if self
+            .chunks
+            .last()
+            .is_none_or(|chunk| chunk.len() == CHUNK_ZNODES)
+        {
+            self.chunks.push(Vec::with_capacity(CHUNK_ZNODES));
+        }
+        let chunk_index = self.chunks.len() - 1;
+        let chunk = &mut self.chunks[chunk_index];
+        chunk.push(Some(znode));
+        let slot = chunk_index * CHUNK_ZNODES + chunk.len() - 1;
+        Slot::try_from(slot).expect("fewer than 2^32 znodes")
+    }
+
+    /// Removes the childless znode at `path` and unlinks it from its parent.
+    ///
+    /// # Errors
+    /// `NoNode` when there is none, `NotEmpty` when it has children; the table is then
+    /// unchanged.
+    pub(super) fn remove(&mut self, path: &str) -> Result<Znode, ErrorCode> {
+        let slot = self.find(path).ok_or(ErrorCode::NoNode)?;
+        if self.at(slot).child_count > 0 {
+            return Err(ErrorCode::NotEmpty);
+        }
+        if path != "/" {
+            let parent = self.find(path::parent(path)).ok_or(ErrorCode::NoNode)?;
+            let position = self.at(slot).slot_in_parent;
+            if let Some(moved) = unlink_child(self.at_mut(parent), position) {
+                self.at_mut(moved).slot_in_parent = position;
+            }
+        }
+        let hash = self.hasher.hash_one(path.as_bytes());
+        self.index
+            .find_entry(hash, |candidate| *candidate == slot)
+            .expect("an indexed slot")
+            .remove();
+        let znode = self.chunks[slot as usize / CHUNK_ZNODES][slot as usize % CHUNK_ZNODES]
+            .take()
+            .expect("the slot is in use");
+        self.free.push(slot);
+        self.len -= 1;
+        Ok(znode)
+    }
+
+    /// The children of `znode`, in no particular order.
+    pub(super) fn children<'a>(&'a self, znode: &'a Znode) -> impl Iterator<Item = &'a Znode> {
+        znode.child_slots().iter().map(|slot| self.at(*slot))
+    }
+
+    /// The children of `znode`, sorted by name (what getChildren answers and snapshots write).
+    pub(super) fn sorted_children<'a>(&'a self, znode: &'a Znode) -> Vec<&'a Znode> {
+        let mut children: Vec<&Znode> = self.children(znode).collect();
+        // Siblings share the parent's prefix, so path order is name order.
+        children.sort_unstable_by(|a, b| a.path_as_bytes().cmp(b.path_as_bytes()));
+        children
+    }
+
+    /// Every znode, in no particular order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &Znode> {
+        self.chunks.iter().flatten().flatten()
+    }
+
+    /// Every znode, to change data or Stat fields (not paths or children).
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Znode> {
+        self.chunks.iter_mut().flatten().flatten()
+    }
+}
+
+fn znode_in(chunks: &[Vec<Option<Znode>>], slot: Slot) -> &Znode {
+    chunks[slot as usize / CHUNK_ZNODES][slot as usize % CHUNK_ZNODES]
+        .as_ref()
+        .expect("the slot is in use")
+}
+
+/// Appends `child` to the parent's children, doubling their boxed slice when it is full.
+fn push_child(parent: &mut Znode, child: Slot) {
+    let count = parent.child_count as usize;
+    if count == parent.children.len() {
+        let mut grown = vec![0; (count * 2).max(2)].into_boxed_slice();
+        grown[..count].copy_from_slice(&parent.children[..count]);
+        parent.children = grown;
+    }
+    parent.children[count] = child;
+    parent.child_count += 1;
+}
+
+/// Removes the child at `position` by moving the last child into its place; returns the
+/// moved child's slot (its `slot_in_parent` must become `position`). Halves the slice once
+/// a quarter full, so a parent emptied by deletes gives its memory back.
+fn unlink_child(parent: &mut Znode, position: u32) -> Option<Slot> {
+    let last = parent.child_count as usize - 1;
+    let position = position as usize;
+    let moved = (position != last).then(|| parent.children[last]);
+    parent.children[position] = parent.children[last];
+    parent.child_count -= 1;
+    let count = parent.child_count as usize;
+    if parent.children.len() > 4 && count <= parent.children.len() / 4 {
+        parent.children = parent.children[..count * 2].into();
+    } else if count == 0 {
+        parent.children = Box::default();
+    }
+    moved
+}
+
+/// Equal tables hold the same paths with equal znodes and the same child names under each:
+/// slots and the order of children do not count.
+impl PartialEq for ZnodeTable {
+    fn eq(&self, other: &ZnodeTable) -> bool {
+        self.len == other.len
+            && self.iter().all(|znode| {
+                other.get(znode.path()).is_some_and(|theirs| {
+                    theirs == znode && child_names(self, znode) == child_names(other, theirs)
+                })
+            })
+    }
+}
+
+impl Eq for ZnodeTable {}
+
+fn child_names<'a>(table: &'a ZnodeTable, znode: &'a Znode) -> Vec<&'a str> {
+    let children = table.sorted_children(znode);
+    children.iter().map(|child| child.name()).collect()
+}
+
+impl fmt::Debug for ZnodeTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.iter().map(|znode| (znode.path(), znode)))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::Acl;
+
+    fn znode(path: &str) -> Znode {
+        Znode::new(path, Some(b"d"), Acl::open_unsafe().into(), 0, 1, 1)
+    }
+
+    fn names(table: &ZnodeTable, path: &str) -> Vec<String> {
+        let parent = table.get(path).expect("parent");
+        table
+            .sorted_children(parent)
+            .iter()
+            .map(|c| c.name().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn children_link_and_unlink_in_any_order() {
+        let mut table = ZnodeTable::default();
+        table.insert(znode("/")).unwrap();
+        for name in ["c", "a", "e", "b", "d"] {
+            table.insert(znode(&format!("/{name}"))).unwrap();
+        }
+        assert_eq!(names(&table, "/"), ["a", "b", "c", "d", "e"]);
+        // Removing from the middle moves the last child into the hole.
+        table.remove("/a").unwrap();
+        table.remove("/e").unwrap();
+        assert_eq!(names(&table, "/"), ["b", "c", "d"]);
+        // Every child still knows where it sits, so the next removals unlink the right one.
+        for path in ["/d", "/b", "/c"] {
+            table.remove(path).unwrap();
+        }
+        assert_eq!(names(&table, "/"), Vec::<String>::new());
+        assert_eq!(table.len(), 1);
+        assert_eq!(table.get("/").unwrap().children.len(), 0);
+    }
+
+    #[test]
+    fn refusals_change_nothing() {
+        let mut table = ZnodeTable::default();
+        table.insert(znode("/")).unwrap();
+        table.insert(znode("/a")).unwrap();
+        table.insert(znode("/a/b")).unwrap();
+        assert_eq!(table.insert(znode("/a")), Err(ErrorCode::NodeExists));
+        assert_eq!(table.insert(znode("/x/y")), Err(ErrorCode::NoNode));
+        assert_eq!(table.remove("/a").map(|_| ()), Err(ErrorCode::NotEmpty));
+        assert_eq!(table.remove("/nope").map(|_| ()), Err(ErrorCode::NoNode));
+        assert_eq!(table.len(), 3);
+        assert_eq!(names(&table, "/a"), ["b"]);
+    }
+
+    #[test]
+    fn freed_slots_are_reused_and_a_big_parent_shrinks_when_emptied() {
+        let mut table = ZnodeTable::default();
+        table.insert(znode("/")).unwrap();
+        for child in 0..1000 {
+            table.insert(znode(&format!("/c{child}"))).unwrap();
+        }
+        assert_eq!(table.get("/").unwrap().children.len(), 1024);
+        for child in 0..990 {
+            table.remove(&format!("/c{child}")).unwrap();
+        }
+        assert!(table.get("/").unwrap().children.len() <= 40);
+        for child in 0..990 {
+            table.insert(znode(&format!("/d{child}"))).unwrap();
+        }
+        // 1 + 1000 slots were ever used at once; the slab did not grow past one chunk.
+        assert_eq!(table.chunks.len(), 1);
+        assert_eq!(table.chunks[0].len(), 1001);
+        assert_eq!(names(&table, "/").len(), 1000);
+    }
+
+    #[test]
+    fn equality_ignores_slots_and_child_order() {
+        let mut one = ZnodeTable::default();
+        let mut other = ZnodeTable::default();
+        for table in [&mut one, &mut other] {
+            table.insert(znode("/")).unwrap();
+        }
+        for path in ["/a", "/b", "/junk"] {
+            one.insert(znode(path)).unwrap();
+        }
+        one.remove("/junk").unwrap();
+        for path in ["/b", "/a"] {
+            other.insert(znode(path)).unwrap();
+        }
+        assert_eq!(one, other);
+        other.get_mut("/a").unwrap().version = 1;
+        assert_ne!(one, other);
+    }
+}
