@@ -6,6 +6,8 @@
 //! Only the command line lives here (arguments, the logging subscriber, signals); the server is
 //! assembled by `zookeeper_core::server::embedded::ServerSetup`, as Python and C assemble theirs.
 
+mod allocator;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    allocator::configure();
     match run(std::env::args().skip(1).collect()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -97,6 +100,7 @@ fn run(args: Vec<String>) -> Result<(), String> {
     tracing::info!(
         data_dir = %data_dir.display(),
         force_sync = cfg.server.force_sync,
+        allocator = allocator::NAME,
         "opening the data directory"
     );
     let running = ServerSetup::from_zoo_cfg(cfg)
