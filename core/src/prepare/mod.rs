@@ -11,11 +11,10 @@ pub use pending::PendingChanges;
 use pending::PendingNode;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use crate::op::{CreateRequest, Op, OpResult};
 use crate::proto::{Acl, ErrorCode, Id, Perms, CONTAINER_EPHEMERAL_OWNER, TTL_MS_MAX};
-use crate::tree::{acl, data_bytes, path, DataTree};
+use crate::tree::{acl, data_bytes, path, DataTree, SharedAcl};
 use crate::txn::TxnOp;
 
 /// Limits a write is checked against.
@@ -71,7 +70,7 @@ struct NodeView {
     aversion: i32,
     ephemeral_owner: i64,
     child_count: i32,
-    acl: Arc<[Acl]>,
+    acl: SharedAcl,
 }
 
 /// Undo records for a multi, so a failed multi leaves the pending changes as they were.
@@ -287,7 +286,7 @@ impl<'a> Prepare<'a> {
                 ..parent
             }),
         );
-        let acl: Arc<[Acl]> = acl.into();
+        let acl: SharedAcl = acl.into();
         self.record(
             path.clone(),
             Some(NodeView {
@@ -404,7 +403,7 @@ impl<'a> Prepare<'a> {
             return Err(ErrorCode::NoAuth);
         }
         let aversion = next_version(node.aversion, version)?;
-        let shared: Arc<[Acl]> = new_acl.clone().into();
+        let shared: SharedAcl = new_acl.clone().into();
         self.record(
             path.to_string(),
             Some(NodeView {

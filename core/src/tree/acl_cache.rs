@@ -5,8 +5,8 @@
 //! itself rather than trusting `Arc::strong_count`, because watch events and pending changes
 //! hold clones too; an entry no znode uses is dropped.
 
+use super::shared_acl::SharedAcl;
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use crate::proto::Acl;
 
@@ -14,24 +14,24 @@ use crate::proto::Acl;
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(super) struct AclCache {
     /// Each distinct ACL and the number of znodes using it.
-    entries: HashMap<Arc<[Acl]>, u64, ahash::RandomState>,
+    entries: HashMap<SharedAcl, u64, ahash::RandomState>,
 }
 
 impl AclCache {
     /// The shared copy of `acl`, added to the cache if it is new.
-    pub(super) fn intern(&mut self, acl: &[Acl]) -> Arc<[Acl]> {
+    pub(super) fn intern(&mut self, acl: &[Acl]) -> SharedAcl {
         if let Some((shared, users)) = self.entries.get_key_value(acl) {
-            let shared = Arc::clone(shared);
+            let shared = shared.clone();
             *self.entries.get_mut(acl).expect("just found") = users + 1;
             return shared;
         }
-        let shared: Arc<[Acl]> = acl.into();
-        self.entries.insert(Arc::clone(&shared), 1);
+        let shared: SharedAcl = acl.into();
+        self.entries.insert(shared.clone(), 1);
         shared
     }
 
     /// Gives back a znode's reference; forgets the ACL when no znode uses it any more.
-    pub(super) fn release(&mut self, acl: Arc<[Acl]>) {
+    pub(super) fn release(&mut self, acl: SharedAcl) {
         let Some(users) = self.entries.get_mut(&*acl) else {
             debug_assert!(false, "released an ACL the cache does not hold");
             return;
@@ -45,19 +45,19 @@ impl AclCache {
     /// Adds `users` znodes to `shared`'s count, adding the entry if it is new (rebuilding the
     /// cache from a snapshot, where every znode using it is counted first). Returns the copy the
     /// cache holds, which is `shared` unless an equal ACL was already there.
-    pub(super) fn add_users(&mut self, shared: Arc<[Acl]>, users: u64) -> Arc<[Acl]> {
+    pub(super) fn add_users(&mut self, shared: SharedAcl, users: u64) -> SharedAcl {
         if let Some((held, count)) = self.entries.get_key_value(&*shared) {
-            let held = Arc::clone(held);
+            let held = held.clone();
             let count = count + users;
-            self.entries.insert(Arc::clone(&held), count);
+            self.entries.insert(held.clone(), count);
             return held;
         }
-        self.entries.insert(Arc::clone(&shared), users);
+        self.entries.insert(shared.clone(), users);
         shared
     }
 
     /// Every distinct ACL with the number of znodes using it, in no particular order.
-    pub(super) fn iter(&self) -> impl Iterator<Item = (&Arc<[Acl]>, u64)> + '_ {
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&SharedAcl, u64)> + '_ {
         self.entries.iter().map(|(acl, users)| (acl, *users))
     }
 
@@ -77,7 +77,7 @@ mod tests {
         let a = cache.intern(&Acl::open_unsafe());
         let b = cache.intern(&Acl::open_unsafe());
         let c = cache.intern(&Acl::read_unsafe());
-        assert!(Arc::ptr_eq(&a, &b));
+        assert!(SharedAcl::ptr_eq(&a, &b));
         assert_eq!(cache.len(), 2);
         cache.release(a);
         assert_eq!(cache.len(), 2, "b still uses it");

@@ -9,8 +9,8 @@
 //! Reads (`get`, `stat`) are one hash lookup and allocate nothing, because they run under a
 //! shared lock on every read request.
 
+use super::shared_acl::SharedAcl;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
 
 use super::acl_cache::AclCache;
 use super::path;
@@ -547,7 +547,7 @@ pub fn data_bytes(data: Option<&[u8]>) -> usize {
     data.map_or(0, <[u8]>::len)
 }
 
-fn change(path: &str, kind: ChangeKind, acl: &Arc<[Acl]>) -> Change {
+fn change(path: &str, kind: ChangeKind, acl: &SharedAcl) -> Change {
     Change {
         path: path.to_owned(),
         kind,

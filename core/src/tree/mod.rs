@@ -8,15 +8,15 @@ pub mod acl;
 mod acl_cache;
 mod data_tree;
 pub mod path;
+mod shared_acl;
 mod snapshot;
 mod znode;
 mod znode_table;
 
 pub use data_tree::{data_bytes, Applied, DataTree, SessionRecord, TxnResult};
+pub use shared_acl::SharedAcl;
 pub use snapshot::SnapshotDecodeError;
 pub use znode::{owner_ttl_ms, ttl_owner, Znode};
-
-use std::sync::Arc;
 
 use crate::proto::Acl;
 
@@ -30,7 +30,7 @@ pub struct Change {
     pub kind: ChangeKind,
     /// The ACL that decides who may hear of it: the znode's own (as it was, for a delete), or
     /// the parent's for `ChildrenChanged`. Watch events go only to sessions with READ on it.
-    pub acl: Arc<[Acl]>,
+    pub acl: SharedAcl,
 }
 
 impl Change {

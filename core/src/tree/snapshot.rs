@@ -11,9 +11,9 @@
 //! itself; what is stored is checked as it is read, and a violation is an error, never a panic:
 //! the bytes may come from a damaged disk.
 
+use super::shared_acl::SharedAcl;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -192,7 +192,7 @@ impl DataTree {
         bytes = postcard::to_extend(&head, bytes).expect("a Vec never refuses bytes");
 
         let acl_of = |node: &Znode| -> u32 {
-            if let Some(index) = acl_index.get(&(Arc::as_ptr(&node.acl) as *const Acl as usize)) {
+            if let Some(index) = acl_index.get(&(node.acl.address())) {
                 return *index;
             }
             // Every znode should hold the cache's copy; an equal ACL still encodes right.
@@ -251,7 +251,7 @@ impl DataTree {
     /// The distinct ACLs sorted by their encoding, and each one's index by the address of the
     /// cache's shared copy (every znode holds that copy).
     fn acl_table(&self) -> (Vec<&[Acl]>, HashMap<usize, u32, ahash::RandomState>) {
-        let mut table: Vec<(Vec<u8>, &Arc<[Acl]>)> = self
+        let mut table: Vec<(Vec<u8>, &SharedAcl)> = self
             .acls
             .iter()
             .map(|(acl, _users)| {
@@ -263,7 +263,7 @@ impl DataTree {
         let index = table
             .iter()
             .enumerate()
-            .map(|(index, (_, acl))| (Arc::as_ptr(acl) as *const Acl as usize, index as u32))
+            .map(|(index, (_, acl))| (acl.address(), index as u32))
             .collect();
         (table.into_iter().map(|(_, acl)| &**acl).collect(), index)
     }
@@ -316,7 +316,7 @@ impl DataTree {
             );
         }
 
-        let acl_table: Vec<Arc<[Acl]>> = head.acls.into_iter().map(Arc::from).collect();
+        let acl_table: Vec<SharedAcl> = head.acls.into_iter().map(SharedAcl::from).collect();
         let mut acl_users: Vec<u64> = vec![0; acl_table.len()];
         // The count is untrusted: reserve no more than the remaining bytes could hold.
         let reserve = (head.znode_count as usize).min(rest.len() / RECORD_BYTES_MIN);
@@ -362,7 +362,7 @@ impl DataTree {
             let mut node = Znode::new(
                 path,
                 record.data.map(|data| data.0),
-                Arc::clone(acl),
+                acl.clone(),
                 record.ephemeral_owner,
                 record.czxid,
                 record.ctime,
@@ -410,11 +410,11 @@ impl DataTree {
 
         // The table may repeat an ACL (add_users merges them); the znodes must then share the
         // cache's copy, so that the cache's counts and the znodes agree.
-        let mut shared_by_slot: Vec<Option<Arc<[Acl]>>> = vec![None; acl_table.len()];
+        let mut shared_by_slot: Vec<Option<SharedAcl>> = vec![None; acl_table.len()];
         for (slot, acl) in acl_table.iter().enumerate() {
             if acl_users[slot] > 0 {
-                let held = tree.acls.add_users(Arc::clone(acl), acl_users[slot]);
-                if !Arc::ptr_eq(&held, acl) {
+                let held = tree.acls.add_users(acl.clone(), acl_users[slot]);
+                if !SharedAcl::ptr_eq(&held, acl) {
                     shared_by_slot[slot] = Some(held);
                 }
             }
@@ -423,7 +423,7 @@ impl DataTree {
             for node in tree.nodes.iter_mut() {
                 let replaced = acl_table
                     .iter()
-                    .position(|acl| Arc::ptr_eq(acl, &node.acl))
+                    .position(|acl| SharedAcl::ptr_eq(acl, &node.acl))
                     .and_then(|slot| shared_by_slot[slot].clone());
                 if let Some(held) = replaced {
                     node.acl = held;

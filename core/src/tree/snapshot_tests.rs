@@ -389,7 +389,7 @@ fn a_repeated_acl_in_the_table_is_merged_into_one_cache_entry() {
     let tree = DataTree::from_snapshot(&encode(table, &records, 2)).unwrap();
     assert_eq!(tree.distinct_acl_count(), 1);
     let acl = |path| &tree.nodes.get(path).expect("znode").acl;
-    assert!(Arc::ptr_eq(acl("/"), acl("/a")));
+    assert!(SharedAcl::ptr_eq(acl("/"), acl("/a")));
 }
 
 proptest! {

@@ -1,13 +1,14 @@
 //! One znode: its path and data, its shared ACL, the Stat fields ZooKeeper persists, and the
 //! slots of its children in the tree's znode table.
 //!
-//! A tree may hold millions of znodes, so a znode is kept small (120 bytes, plus one allocation
-//! holding its path and data): the path and data share that allocation, the ACL is an
-//! `Arc<[Acl]>` shared with every znode that has the same ACL (interned by the tree), children
-//! are table slots rather than names (a child's name is the end of its own path), and the Stat
-//! fields that can be derived (data length, number of children) are not stored.
+//! A tree may hold millions of znodes, so a znode is kept small (104 bytes, plus one allocation
+//! holding its path and data): the path and data share that allocation, the ACL is a thin
+//! `SharedAcl` shared with every znode that has the same ACL (interned by the tree), children
+//! are table slots rather than names (a child's name is the end of its own path) and a leaf
+//! allocates none, and the Stat fields that can be derived (data length, number of children)
+//! are not stored.
 
-use std::sync::Arc;
+use super::shared_acl::SharedAcl;
 
 use super::znode_table::Slot;
 use crate::proto::{Acl, Stat, CONTAINER_EPHEMERAL_OWNER};
@@ -25,9 +26,12 @@ pub struct Znode {
     /// The path's bytes, then the data's: one allocation instead of two saves a pointer and
     /// an allocator header per znode.
     bytes: Box<[u8]>,
-    pub(super) acl: Arc<[Acl]>,
-    /// The children's table slots, unordered; `child_count` of them are in use.
-    pub(super) children: Box<[Slot]>,
+    pub(super) acl: SharedAcl,
+    /// The children's table slots, unordered; None while there are none (most znodes are
+    /// leaves, and a leaf then spends 8 bytes here and no allocation). Boxed on purpose: a
+    /// `Vec` inline would cost every leaf 24 bytes.
+    #[allow(clippy::box_collection)]
+    pub(super) children: Option<Box<Vec<Slot>>>,
     pub(super) czxid: i64,
     pub(super) mzxid: i64,
     pub(super) pzxid: i64,
@@ -38,7 +42,6 @@ pub struct Znode {
     /// The path's length in `bytes`, with `NULL_DATA_BIT` set for ZooKeeper's null data
     /// (which reads back as null, not empty).
     path_bytes: u32,
-    pub(super) child_count: u32,
     /// Where this znode sits in its parent's `children`, so a delete unlinks it in O(1).
     pub(super) slot_in_parent: u32,
     pub(super) version: i32,
@@ -55,7 +58,7 @@ impl PartialEq for Znode {
         self.bytes == other.bytes
             && self.path_bytes == other.path_bytes
             && self.acl == other.acl
-            && self.child_count == other.child_count
+            && self.num_children() == other.num_children()
             && (self.czxid, self.mzxid, self.pzxid, self.ctime, self.mtime)
                 == (
                     other.czxid,
@@ -138,7 +141,7 @@ impl Znode {
     pub(super) fn new(
         path: &str,
         data: Option<&[u8]>,
-        acl: Arc<[Acl]>,
+        acl: SharedAcl,
         ephemeral_owner: i64,
         zxid: i64,
         time_ms: i64,
@@ -146,7 +149,7 @@ impl Znode {
         let mut znode = Znode {
             bytes: Box::default(),
             acl,
-            children: Box::default(),
+            children: None,
             czxid: zxid,
             mzxid: zxid,
             pzxid: zxid,
@@ -154,7 +157,6 @@ impl Znode {
             mtime: time_ms,
             ephemeral_owner,
             path_bytes: 0,
-            child_count: 0,
             slot_in_parent: 0,
             version: 0,
             cversion: 0,
@@ -215,7 +217,7 @@ impl Znode {
     }
 
     /// The ACL as shared among znodes (cheap to clone).
-    pub fn shared_acl(&self) -> Arc<[Acl]> {
+    pub fn shared_acl(&self) -> SharedAcl {
         self.acl.clone()
     }
 
@@ -224,7 +226,7 @@ impl Znode {
     /// counts once, since each child still missing was deleted), and `ephemeral_owner` is 0 for
     /// container and TTL znodes.
     pub fn stat(&self) -> Stat {
-        let num_children = self.child_count as i32;
+        let num_children = self.num_children() as i32;
         let ephemeral_owner = match OwnerKind::of(self.ephemeral_owner) {
             OwnerKind::Session(session_id) => session_id,
             OwnerKind::Persistent | OwnerKind::Container | OwnerKind::Ttl(_) => 0,
@@ -264,12 +266,12 @@ impl Znode {
 
     /// The number of children.
     pub fn num_children(&self) -> usize {
-        self.child_count as usize
+        self.children.as_ref().map_or(0, |children| children.len())
     }
 
     /// The slots of the children, in no particular order.
     pub(super) fn child_slots(&self) -> &[Slot] {
-        &self.children[..self.child_count as usize]
+        self.children.as_deref().map_or(&[], Vec::as_slice)
     }
 }
 
@@ -315,7 +317,7 @@ mod tests {
         // Three children created, one deleted since: ZooKeeper reports 2 * 3 - 2 = 4.
         let mut node = znode(0);
         node.cversion = 3;
-        node.child_count = 2;
+        node.children = Some(Box::new(vec![1, 2]));
         assert_eq!(node.stat().cversion, 4);
         assert_eq!(node.stat().num_children, 2);
         assert_eq!(node.child_creates(), 3);
@@ -381,7 +383,7 @@ mod tests {
         // A regression guard: the per-znode footprint is what bounds a big tree's memory
         // (docs/benchmarks.md, "Memory per znode").
         assert!(
-            std::mem::size_of::<Znode>() <= 120,
+            std::mem::size_of::<Znode>() <= 104,
             "{}",
             std::mem::size_of::<Znode>()
         );

@@ -118,7 +118,7 @@ impl ZnodeTable {
             Some(self.find(path::parent(path)).ok_or(ErrorCode::NoNode)?)
         };
         if let Some(parent) = parent {
-            znode.slot_in_parent = self.at(parent).child_count;
+            znode.slot_in_parent = self.at(parent).num_children() as u32;
         }
         let hash = self.hasher.hash_one(znode.path_as_bytes());
         let slot = self.store(znode);
@@ -160,7 +160,7 @@ impl ZnodeTable {
     /// unchanged.
     pub(super) fn remove(&mut self, path: &str) -> Result<Znode, ErrorCode> {
         let slot = self.find(path).ok_or(ErrorCode::NoNode)?;
-        if self.at(slot).child_count > 0 {
+        if self.at(slot).num_children() > 0 {
             return Err(ErrorCode::NotEmpty);
         }
         if path != "/" {
@@ -213,32 +213,24 @@ fn znode_in(chunks: &[Vec<Option<Znode>>], slot: Slot) -> &Znode {
         .expect("the slot is in use")
 }
 
-/// Appends `child` to the parent's children, doubling their boxed slice when it is full.
+/// Appends `child` to the parent's children.
 fn push_child(parent: &mut Znode, child: Slot) {
-    let count = parent.child_count as usize;
-    if count == parent.children.len() {
-        let mut grown = vec![0; (count * 2).max(2)].into_boxed_slice();
-        grown[..count].copy_from_slice(&parent.children[..count]);
-        parent.children = grown;
-    }
-    parent.children[count] = child;
-    parent.child_count += 1;
+    parent.children.get_or_insert_with(Box::default).push(child);
 }
 
 /// Removes the child at `position` by moving the last child into its place; returns the
-/// moved child's slot (its `slot_in_parent` must become `position`). Halves the slice once
-/// a quarter full, so a parent emptied by deletes gives its memory back.
+/// moved child's slot (its `slot_in_parent` must become `position`). Halves the capacity
+/// once a quarter full, and frees it when empty, so a parent emptied by deletes gives its
+/// memory back.
 fn unlink_child(parent: &mut Znode, position: u32) -> Option<Slot> {
-    let last = parent.child_count as usize - 1;
+    let children = parent.children.as_mut().expect("the parent has this child");
     let position = position as usize;
-    let moved = (position != last).then(|| parent.children[last]);
-    parent.children[position] = parent.children[last];
-    parent.child_count -= 1;
-    let count = parent.child_count as usize;
-    if parent.children.len() > 4 && count <= parent.children.len() / 4 {
-        parent.children = parent.children[..count * 2].into();
-    } else if count == 0 {
-        parent.children = Box::default();
+    children.swap_remove(position);
+    let moved = children.get(position).copied();
+    if children.is_empty() {
+        parent.children = None;
+    } else if children.capacity() > 4 && children.len() <= children.capacity() / 4 {
+        children.shrink_to(children.len() * 2);
     }
     moved
 }
@@ -307,7 +299,7 @@ mod tests {
         }
         assert_eq!(names(&table, "/"), Vec::<String>::new());
         assert_eq!(table.len(), 1);
-        assert_eq!(table.get("/").unwrap().children.len(), 0);
+        assert!(table.get("/").unwrap().children.is_none());
     }
 
     #[test]
@@ -331,11 +323,20 @@ mod tests {
         for child in 0..1000 {
             table.insert(znode(&format!("/c{child}"))).unwrap();
         }
-        assert_eq!(table.get("/").unwrap().children.len(), 1024);
+        let capacity = |table: &ZnodeTable| {
+            table
+                .get("/")
+                .unwrap()
+                .children
+                .as_ref()
+                .unwrap()
+                .capacity()
+        };
+        assert_eq!(capacity(&table), 1024);
         for child in 0..990 {
             table.remove(&format!("/c{child}")).unwrap();
         }
-        assert!(table.get("/").unwrap().children.len() <= 40);
+        assert!(capacity(&table) <= 40, "{}", capacity(&table));
         for child in 0..990 {
             table.insert(znode(&format!("/d{child}"))).unwrap();
         }
