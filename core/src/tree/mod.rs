@@ -9,11 +9,13 @@ mod acl_cache;
 mod data_tree;
 pub mod path;
 mod snapshot;
+mod snapshot_image;
 mod znode;
 mod znode_table;
 
 pub use data_tree::{data_bytes, Applied, DataTree, SessionRecord, TxnResult};
 pub use snapshot::SnapshotDecodeError;
+pub use snapshot_image::ZnodeImage;
 pub use znode::{owner_ttl_ms, ttl_owner, Znode};
 
 use std::sync::Arc;
