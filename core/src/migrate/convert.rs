@@ -40,7 +40,11 @@ impl JavaRandom {
     }
 
     fn next_int(&mut self) -> i32 {
-        self.seed = (self.seed.wrapping_mul(Self::MULTIPLIER).wrapping_add(Self::ADDEND)) & Self::MASK;
+        self.seed = (self
+            .seed
+            .wrapping_mul(Self::MULTIPLIER)
+            .wrapping_add(Self::ADDEND))
+            & Self::MASK;
         (self.seed >> 16) as i32
     }
 }

@@ -95,9 +95,7 @@ impl<'a> JuteReader<'a> {
         }
         if length < 0 || length as usize > bytes_max {
             self.offset = start;
-            return Err(self.error(format!(
-                "length {length} outside 0..={bytes_max} bytes"
-            )));
+            return Err(self.error(format!("length {length} outside 0..={bytes_max} bytes")));
         }
         self.take(length as usize, "buffer").map(Some)
     }

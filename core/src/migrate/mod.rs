@@ -82,7 +82,11 @@ impl fmt::Display for MigrateError {
                 file,
                 offset,
                 reason,
-            } => write!(f, "{} is damaged at byte {offset}: {reason}", file.display()),
+            } => write!(
+                f,
+                "{} is damaged at byte {offset}: {reason}",
+                file.display()
+            ),
             MigrateError::TargetNotEmpty { dir } => write!(
                 f,
                 "{} is not empty; a conversion writes only into an empty or new directory",

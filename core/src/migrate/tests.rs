@@ -66,7 +66,10 @@ fn a_written_snapshot_reads_back_the_same() {
 fn every_truncation_and_bit_flip_of_a_snapshot_is_an_error_not_a_panic() {
     let bytes = write_snapshot(&sample_snapshot());
     for length in 0..bytes.len() {
-        assert!(read_snapshot(&bytes[..length], &mut |_| {}).is_err(), "{length}");
+        assert!(
+            read_snapshot(&bytes[..length], &mut |_| {}).is_err(),
+            "{length}"
+        );
     }
     for position in 0..bytes.len() {
         let mut damaged = bytes.clone();
@@ -130,7 +133,10 @@ fn a_log_reads_to_its_zeros_and_reports_a_torn_record() {
         let mut damaged = bytes.clone();
         damaged[position] ^= 0x01;
         let file = read_log(&damaged).unwrap();
-        assert!(file.damage.is_some() || file.records.len() < 2, "{position}");
+        assert!(
+            file.damage.is_some() || file.records.len() < 2,
+            "{position}"
+        );
     }
 }
 
@@ -143,7 +149,11 @@ fn import_refuses_a_non_empty_target_and_export_round_trips() {
     let mut snapshot = sample_snapshot();
     snapshot.znodes.retain(|znode| znode.path != "/a/e");
     snapshot.sessions.clear();
-    std::fs::write(zookeeper.join("snapshot.100000004"), write_snapshot(&snapshot)).unwrap();
+    std::fs::write(
+        zookeeper.join("snapshot.100000004"),
+        write_snapshot(&snapshot),
+    )
+    .unwrap();
     std::fs::write(
         zookeeper.join("log.100000005"),
         log_bytes(&[create_entry(0x1_0000_0005, "/d")]),
@@ -167,7 +177,11 @@ fn import_refuses_a_non_empty_target_and_export_round_trips() {
     assert_eq!(exported.last_zxid, 0x1_0000_0005);
     let bytes = std::fs::read(back.join("version-2/snapshot.100000005")).unwrap();
     let read = read_snapshot(&bytes, &mut |_| {}).unwrap();
-    let paths: Vec<_> = read.znodes.iter().map(|znode| znode.path.as_str()).collect();
+    let paths: Vec<_> = read
+        .znodes
+        .iter()
+        .map(|znode| znode.path.as_str())
+        .collect();
     assert!(paths.contains(&"/d") && paths.contains(&"/t") && paths.contains(&"/a"));
     let a = read.znodes.iter().find(|znode| znode.path == "/a").unwrap();
     assert_eq!(a.data, None);

@@ -148,7 +148,11 @@ pub fn read_log(bytes: &[u8]) -> Result<ZkLogFile, JuteError> {
     loop {
         let offset = reader.position() as u64;
         // Preallocated zeros (or nothing) where a record would start end the written part.
-        if bytes[offset as usize..].iter().take(12).all(|byte| *byte == 0) {
+        if bytes[offset as usize..]
+            .iter()
+            .take(12)
+            .all(|byte| *byte == 0)
+        {
             break;
         }
         match read_record(&mut reader) {
@@ -226,7 +230,9 @@ fn read_txn(
         }
         CREATE | CREATE2 => {
             let path = reader.read_present_string("path")?;
-            let data = reader.read_buffer(super::jute::BUFFER_BYTES_MAX)?.map(<[u8]>::to_vec);
+            let data = reader
+                .read_buffer(super::jute::BUFFER_BYTES_MAX)?
+                .map(<[u8]>::to_vec);
             let acl = reader.read_acl()?;
             let ephemeral = reader.read_u8()? != 0;
             // A version-0 create (before 3.3) ends here; -1 asks apply to work it out.
@@ -245,7 +251,9 @@ fn read_txn(
         }
         CREATE_CONTAINER | CREATE_TTL => {
             let path = reader.read_present_string("path")?;
-            let data = reader.read_buffer(super::jute::BUFFER_BYTES_MAX)?.map(<[u8]>::to_vec);
+            let data = reader
+                .read_buffer(super::jute::BUFFER_BYTES_MAX)?
+                .map(<[u8]>::to_vec);
             let acl = reader.read_acl()?;
             let parent_cversion = reader.read_i32()?;
             let ephemeral_owner = if kind == CREATE_CONTAINER {
@@ -270,7 +278,9 @@ fn read_txn(
         },
         SET_DATA => ZkTxn::SetData {
             path: reader.read_present_string("path")?,
-            data: reader.read_buffer(super::jute::BUFFER_BYTES_MAX)?.map(<[u8]>::to_vec),
+            data: reader
+                .read_buffer(super::jute::BUFFER_BYTES_MAX)?
+                .map(<[u8]>::to_vec),
             version: reader.read_i32()?,
         },
         RECONFIG if top => {
@@ -311,7 +321,11 @@ fn read_txn(
             }
             ZkTxn::Multi(ops)
         }
-        other => return Err(reader.error(format!("transaction type {other} is not one ZooKeeper logs"))),
+        other => {
+            return Err(reader.error(format!(
+                "transaction type {other} is not one ZooKeeper logs"
+            )))
+        }
     })
 }
 

@@ -113,9 +113,7 @@ fn decompress_snappy(file: &[u8]) -> Result<Vec<u8>, JuteError> {
             .ok_or_else(|| reader.error("null snappy chunk"))?;
         let length = snap::raw::decompress_len(chunk)
             .map_err(|error| reader.error(format!("snappy chunk: {error}")))?;
-        if length > SNAPPY_CHUNK_BYTES_MAX
-            || (bytes.len() + length) as u64 > SNAPSHOT_BYTES_MAX
-        {
+        if length > SNAPPY_CHUNK_BYTES_MAX || (bytes.len() + length) as u64 > SNAPSHOT_BYTES_MAX {
             return Err(reader.error(format!("snappy chunk expands to {length} bytes")));
         }
         let start = bytes.len();
@@ -128,10 +126,7 @@ fn decompress_snappy(file: &[u8]) -> Result<Vec<u8>, JuteError> {
 }
 
 /// Reads a decompressed snapshot; `progress` is told how many bytes were read so far.
-pub fn read_snapshot(
-    bytes: &[u8],
-    progress: &mut dyn FnMut(u64),
-) -> Result<ZkSnapshot, JuteError> {
+pub fn read_snapshot(bytes: &[u8], progress: &mut dyn FnMut(u64)) -> Result<ZkSnapshot, JuteError> {
     let mut reader = JuteReader::new(bytes, 0);
     let magic = reader.read_i32()?;
     if magic != SNAPSHOT_MAGIC {
@@ -245,7 +240,9 @@ fn read_count(reader: &mut JuteReader<'_>, max: usize, what: &str) -> Result<usi
 
 /// The Adler-32 of everything before it, then "/".
 fn check_seal(reader: &mut JuteReader<'_>, bytes: &[u8]) -> Result<(), JuteError> {
-    let expected = Adler32::default().update(&bytes[..reader.position()]).value();
+    let expected = Adler32::default()
+        .update(&bytes[..reader.position()])
+        .value();
     let offset = reader.position();
     let stored = reader.read_i64()?;
     if stored != i64::from(expected) {

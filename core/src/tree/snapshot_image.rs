@@ -165,7 +165,9 @@ mod tests {
             },
         );
         tree.apply(3, &create("/a", None, 0)).result.unwrap();
-        tree.apply(4, &create("/a/b", Some(b"x"), 0)).result.unwrap();
+        tree.apply(4, &create("/a/b", Some(b"x"), 0))
+            .result
+            .unwrap();
         tree.apply(5, &create("/e", Some(b""), 5)).result.unwrap();
         let (acls, images) = tree.images();
         let sessions: Vec<_> = tree.sessions().map(|(id, record)| (id, *record)).collect();
