@@ -63,7 +63,7 @@ pub fn import(
             parse_snapshot_name(&name).map(|(zxid, kind)| (zxid, snapshot_dir.join(name), kind))
         })
         .collect();
-    snapshots.sort_by(|a, b| b.0.cmp(&a.0));
+    snapshots.sort_by_key(|snapshot| std::cmp::Reverse(snapshot.0));
     let mut logs: Vec<(i64, PathBuf)> = list(&log_dir)?
         .into_iter()
         .filter_map(|name| parse_log_name(&name).map(|zxid| (zxid, log_dir.join(name))))
