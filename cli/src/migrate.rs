@@ -51,8 +51,12 @@ pub fn run_import(args: Vec<String>) -> Result<(), String> {
     for warning in &summary.warnings {
         eprintln!("warning: {warning}");
     }
+    let source = summary
+        .snapshot
+        .as_ref()
+        .map_or("logs only".to_owned(), |path| path.display().to_string());
     println!(
-        "imported {} into {} in {:.1} s: {summary}",
+        "imported {} into {} in {:.1} s: {summary} (snapshot: {source})",
         from.display(),
         to.display(),
         started.elapsed().as_secs_f64()
@@ -89,8 +93,12 @@ pub fn run_export(args: Vec<String>) -> Result<(), String> {
     let summary = migrate::export(&from, &to, &mut |progress| bar.draw(progress));
     bar.finish();
     let summary = summary.map_err(|error| error.to_string())?;
+    let written = summary
+        .snapshot
+        .as_ref()
+        .map_or(String::new(), |path| path.display().to_string());
     println!(
-        "exported {} into {} in {:.1} s: {summary}",
+        "exported {} into {} in {:.1} s: {summary} (wrote {written})",
         from.display(),
         to.display(),
         started.elapsed().as_secs_f64()

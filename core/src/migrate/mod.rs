@@ -133,7 +133,7 @@ pub struct Summary {
     pub sessions: u64,
     /// The newest zxid the written data holds.
     pub last_zxid: i64,
-    /// The snapshot the conversion started from, if any.
+    /// The snapshot file the conversion started from (import) or wrote (export).
     pub snapshot: Option<PathBuf>,
     /// Transactions replayed after it.
     pub transactions: u64,
@@ -148,10 +148,10 @@ impl fmt::Display for Summary {
             "{} znodes, {} bytes, {} sessions, last zxid {:#x}",
             self.znodes, self.data_bytes, self.sessions, self.last_zxid
         )?;
-        if let Some(snapshot) = &self.snapshot {
-            write!(f, ", from {}", snapshot.display())?;
+        if self.transactions > 0 {
+            write!(f, ", {} transactions replayed", self.transactions)?;
         }
-        write!(f, " and {} transactions", self.transactions)
+        Ok(())
     }
 }
 
