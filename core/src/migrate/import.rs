@@ -34,6 +34,11 @@ fn version_dir(dir: &Path) -> PathBuf {
     }
 }
 
+/// Whether `zxid` is the first any ZooKeeper writes (counter 1 of epoch 0 or 1).
+fn is_first_zxid(zxid: i64) -> bool {
+    zxid == 1 || zxid == (1 << 32) | 1
+}
+
 fn corrupt(file: &Path, error: JuteError) -> MigrateError {
     MigrateError::Corrupt {
         file: file.to_path_buf(),
@@ -131,8 +136,9 @@ pub fn import(
     }
     let mut tree = match (tree, first_damage) {
         (Some(tree), _) => tree,
-        // Only the logs from the very first transaction can stand in for a snapshot.
-        (None, damage) if logs.first().is_some_and(|(zxid, _)| *zxid <= 1) => {
+        // Only the logs from the very first transaction can stand in for a snapshot: zxid 1
+        // of a standalone server (epoch 0) or of an ensemble's first epoch.
+        (None, damage) if logs.first().is_some_and(|(zxid, _)| is_first_zxid(*zxid)) => {
             if let Some(error) = damage {
                 tracing::warn!(%error, "no snapshot reads whole; replaying every log");
             }

@@ -197,3 +197,108 @@ fn zookeeper_passwords_are_what_apache_gives() {
     assert_eq!(zookeeper_password(1), zookeeper_password(1));
     assert_ne!(zookeeper_password(1), zookeeper_password(2));
 }
+
+#[test]
+fn a_damaged_newest_snapshot_falls_back_to_an_older_one_or_is_named() {
+    let scratch =
+        std::env::temp_dir().join(format!("zkrs-migrate-fallback-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let zookeeper = scratch.join("zk/version-2");
+    std::fs::create_dir_all(&zookeeper).unwrap();
+    let mut snapshot = sample_snapshot();
+    snapshot.znodes.retain(|znode| znode.path != "/a/e");
+    snapshot.sessions.clear();
+    let mut damaged = write_snapshot(&snapshot);
+    damaged[40] ^= 0xFF;
+    std::fs::write(zookeeper.join("snapshot.100000006"), &damaged).unwrap();
+    let options = ImportOptions::default();
+
+    // Alone, the damaged snapshot is named with its offset: nothing else holds the data.
+    let error = import(
+        &scratch.join("zk"),
+        &scratch.join("a"),
+        &options,
+        &mut |_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("snapshot.100000006") && error.contains("at byte"),
+        "{error}"
+    );
+
+    // With an older snapshot and the log since, the import passes it over and says so.
+    std::fs::write(
+        zookeeper.join("snapshot.100000004"),
+        write_snapshot(&snapshot),
+    )
+    .unwrap();
+    std::fs::write(
+        zookeeper.join("log.100000005"),
+        log_bytes(&[
+            create_entry(0x1_0000_0005, "/d"),
+            create_entry(0x1_0000_0006, "/e"),
+        ]),
+    )
+    .unwrap();
+    let summary = import(
+        &scratch.join("zk"),
+        &scratch.join("b"),
+        &options,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(summary.last_zxid, 0x1_0000_0006);
+    assert_eq!(summary.warnings.len(), 1, "{:?}", summary.warnings);
+
+    // A log that skips a zxid is a gap, named with the file.
+    std::fs::write(
+        zookeeper.join("log.100000005"),
+        log_bytes(&[create_entry(0x1_0000_0007, "/d")]),
+    )
+    .unwrap();
+    let error = import(
+        &scratch.join("zk"),
+        &scratch.join("c"),
+        &options,
+        &mut |_| {},
+    );
+    assert!(matches!(error, Err(MigrateError::Gap { .. })), "{error:?}");
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+#[test]
+fn every_truncation_of_a_log_imports_or_names_the_file() {
+    let scratch = std::env::temp_dir().join(format!("zkrs-migrate-torn-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let zookeeper = scratch.join("zk/version-2");
+    std::fs::create_dir_all(&zookeeper).unwrap();
+    let bytes = log_bytes(&[
+        create_entry(0x1_0000_0001, "/a"),
+        create_entry(0x1_0000_0002, "/b"),
+    ]);
+    let written = bytes.len() - 64;
+    for (round, length) in (16..=written).enumerate() {
+        std::fs::write(zookeeper.join("log.100000001"), &bytes[..length]).unwrap();
+        let target = scratch.join(format!("out-{round}"));
+        match import(
+            &scratch.join("zk"),
+            &target,
+            &ImportOptions::default(),
+            &mut |_| {},
+        ) {
+            Ok(summary) => assert!(summary.last_zxid <= 0x1_0000_0002),
+            Err(MigrateError::Corrupt { file, .. }) => {
+                assert!(file.ends_with("log.100000001"));
+                let cut = ImportOptions {
+                    stop_at_last_valid: true,
+                    ..ImportOptions::default()
+                };
+                let again = scratch.join(format!("cut-{round}"));
+                import(&scratch.join("zk"), &again, &cut, &mut |_| {}).unwrap();
+            }
+            Err(other) => panic!("{length}: {other}"),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+}
