@@ -328,3 +328,41 @@ def test_a_torn_log_tail_is_refused_or_cut(scratch):
     assert cut_zxid == whole_zxid - 1
     ours = Server("ours", scratch, os.path.join(scratch, "b"), port).start()
     ours.stop()
+
+
+def test_an_ensemble_starts_on_the_same_import_on_every_member(scratch):
+    from process_ensemble import ProcessEnsemble
+
+    port = free_port()
+    zookeeper_dir = os.path.join(scratch, "zk")
+    expected = write_with_frequent_snapshots(scratch, port, zookeeper_dir, "checked")
+    ensemble = ProcessEnsemble("ours", 3)
+    try:
+        for member in range(1, 4):
+            data_dir = os.path.join(ensemble._directory(member), "data")
+            # The import writes only into an empty directory; myid follows it.
+            os.remove(os.path.join(data_dir, "myid"))
+            run_tool("import", "--from", zookeeper_dir, "--to", data_dir)
+            with open(os.path.join(data_dir, "myid"), "w") as myid:
+                myid.write(f"{member}\n")
+        with ensemble:
+            leader = ensemble.leader()
+            follower = next(member for member in range(1, 4) if member != leader)
+            port = int(ensemble.host(follower).split(":")[1])
+            assert differences(expected, dump(port)) == []
+            client = connect(port)
+            try:
+                client.create("/after-import", b"replicated")
+            finally:
+                client.stop()
+                client.close()
+            port = int(ensemble.host(leader).split(":")[1])
+            client = connect(port)
+            try:
+                client.sync("/after-import")
+                assert client.get("/after-import")[0] == b"replicated"
+            finally:
+                client.stop()
+                client.close()
+    finally:
+        ensemble.close()

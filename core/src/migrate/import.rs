@@ -235,6 +235,11 @@ fn write_ours(tree: &DataTree, to: &Path) -> Result<(), MigrateError> {
         term: 1,
         membership: Default::default(),
     };
+    // No member has claimed the data yet: the first start, standalone or member, does.
+    let identity = to.join(crate::server::member_setup::IDENTITY_FILE);
+    std::fs::write(&identity, crate::server::member_setup::UNCLAIMED_IDENTITY)
+        .and_then(|()| std::fs::File::open(&identity)?.sync_all())
+        .map_err(io_error(&identity))?;
     let tree_bytes = tree.to_snapshot();
     store
         .write(zxid, &encode_payload(&meta, &tree_bytes))
