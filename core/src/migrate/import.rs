@@ -9,10 +9,11 @@ use std::sync::Arc;
 use super::convert::{to_txn, zookeeper_password};
 use super::jute::JuteError;
 use super::zk_log::{parse_log_name, read_log};
-use super::zk_snapshot::{decompress, parse_snapshot_name, read_snapshot};
+use super::zk_snapshot::{decompress, parse_snapshot_name, read_snapshot, ZkSnapshot};
 use super::{io_error, list, prepare_target, MigrateError, Progress, Summary};
 use crate::storage::{encode_payload, RealDisk, SnapshotMeta, SnapshotStore};
-use crate::tree::{DataTree, SessionRecord};
+use crate::tree::path::CONFIG_ZNODE;
+use crate::tree::{DataTree, SessionRecord, ZnodeImage};
 
 /// How an import treats its source.
 #[derive(Clone, Debug, Default)]
@@ -103,7 +104,8 @@ pub fn import(
             })
         });
         match read {
-            Ok(snapshot) => {
+            Ok(mut snapshot) => {
+                add_config_znode(&mut snapshot);
                 let sessions: Vec<(i64, SessionRecord)> = snapshot
                     .sessions
                     .iter()
@@ -217,6 +219,37 @@ pub fn import(
     summary.sessions = tree.sessions().count() as u64;
     summary.last_zxid = tree.last_zxid();
     Ok(summary)
+}
+
+/// Adds /zookeeper/config, as our fresh tree has it, to a snapshot from before ZooKeeper 3.5
+/// (which has none): our members write their membership there at each start. It goes right
+/// after /zookeeper, which keeps the znodes in pre-order.
+fn add_config_znode(snapshot: &mut ZkSnapshot) {
+    if snapshot
+        .znodes
+        .iter()
+        .any(|znode| znode.path == CONFIG_ZNODE)
+    {
+        return;
+    }
+    let Some(parent) = snapshot
+        .znodes
+        .iter()
+        .position(|znode| znode.path == "/zookeeper")
+    else {
+        return;
+    };
+    let fresh = DataTree::new();
+    let (acls, images) = fresh.images();
+    let Some(config) = images.into_iter().find(|znode| znode.path == CONFIG_ZNODE) else {
+        return;
+    };
+    snapshot.acls.push(acls[config.acl as usize].clone());
+    let config = ZnodeImage {
+        acl: (snapshot.acls.len() - 1) as u32,
+        ..config
+    };
+    snapshot.znodes.insert(parent + 1, config);
 }
 
 /// Writes the tree as our snapshot at its last zxid, reads it back and compares: a conversion

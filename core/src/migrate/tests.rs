@@ -186,6 +186,12 @@ fn import_refuses_a_non_empty_target_and_export_round_trips() {
     let a = read.znodes.iter().find(|znode| znode.path == "/a").unwrap();
     assert_eq!(a.data, None);
     assert_eq!(read.acls[a.acl as usize], snapshot.acls[1]);
+    // The sample, like a 3.4 snapshot, has no /zookeeper/config: the import adds ours.
+    let config = read
+        .znodes
+        .iter()
+        .find(|znode| znode.path == "/zookeeper/config");
+    assert!(config.is_some_and(|znode| znode.aversion == -1));
     let _ = std::fs::remove_dir_all(&scratch);
 }
 
@@ -301,4 +307,43 @@ fn every_truncation_of_a_log_imports_or_names_the_file() {
         }
     }
     let _ = std::fs::remove_dir_all(&scratch);
+}
+
+#[test]
+fn the_digest_trailer_and_compressed_streams_are_read() {
+    use super::zk_snapshot::{decompress, Compression};
+    use std::io::Write;
+
+    // 3.6+: a digest (zxid, version 2, digest) and a second seal follow the first.
+    let mut writer = JuteWriter {
+        bytes: write_snapshot(&sample_snapshot()),
+    };
+    writer.write_i64(0x1_0000_0004);
+    writer.write_i32(2);
+    writer.write_i64(0x1234);
+    let checksum = adler32(&writer.bytes);
+    writer.write_i64(i64::from(checksum));
+    writer.write_string("/");
+    let plain = writer.bytes;
+    let read = read_snapshot(&plain, &mut |_| {}).unwrap();
+    assert_eq!(read.digest_zxid, Some(0x1_0000_0004));
+
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gzip.write_all(&plain).unwrap();
+    let gzip = gzip.finish().unwrap();
+    assert_eq!(decompress(&gzip, Compression::Gzip).unwrap(), plain);
+    assert!(decompress(&gzip[..gzip.len() / 2], Compression::Gzip).is_err());
+
+    // snappy-java's stream: magic, version 1, compatible version 1, then sized raw blocks.
+    let mut snappy = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01".to_vec();
+    for block in plain.chunks(100) {
+        let compressed = snap::raw::Encoder::new().compress_vec(block).unwrap();
+        snappy.extend_from_slice(&(compressed.len() as i32).to_be_bytes());
+        snappy.extend_from_slice(&compressed);
+    }
+    assert_eq!(decompress(&snappy, Compression::Snappy).unwrap(), plain);
+    for length in 0..snappy.len() {
+        let _ = decompress(&snappy[..length], Compression::Snappy);
+    }
+    assert!(decompress(&snappy[..snappy.len() - 1], Compression::Snappy).is_err());
 }
