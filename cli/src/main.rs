@@ -1,12 +1,15 @@
 //! zookeeper-rs, the server binary: flags and zoo.cfg in, a server serving ZooKeeper's client
 //! protocol until SIGINT or SIGTERM out.
 //!
-//! `zookeeper-rs [--port N] [--data-dir DIR] [--config zoo.cfg]`
+//! `zookeeper-rs [--port N] [--data-dir DIR] [--config zoo.cfg]`, or
+//! `zookeeper-rs import|export --from DIR --to DIR` to move data from and to Apache ZooKeeper
+//! (migrate.rs).
 //!
 //! Only the command line lives here (arguments, the logging subscriber, signals); the server is
 //! assembled by `zookeeper_core::server::embedded::ServerSetup`, as Python and C assemble theirs.
 
 mod allocator;
+mod migrate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,7 +18,9 @@ use zookeeper_core::server::embedded::ServerSetup;
 use zookeeper_core::server::zoo_cfg::ZooCfg;
 use zookeeper_core::server::Engine;
 
-const USAGE: &str = "usage: zookeeper-rs [--port PORT] [--data-dir DIR] [--config zoo.cfg]";
+const USAGE: &str = "usage: zookeeper-rs [--port PORT] [--data-dir DIR] [--config zoo.cfg]\n       \
+zookeeper-rs import --from ZK_DATA_DIR --to DATA_DIR [--from-logs DIR] [--stop-at-last-valid]\n       \
+zookeeper-rs export --from DATA_DIR --to ZK_DATA_DIR";
 
 /// Where the log and snapshots go when neither a flag nor zoo.cfg names a directory.
 const DATA_DIR_DEFAULT: &str = "zk-data";
@@ -32,7 +37,13 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     allocator::configure();
-    match run(std::env::args().skip(1).collect()) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("import") => migrate::run_import(args[1..].to_vec()),
+        Some("export") => migrate::run_export(args[1..].to_vec()),
+        _ => run(args),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("zookeeper-rs: {message}");

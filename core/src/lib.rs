@@ -67,6 +67,7 @@
 
 pub mod client;
 pub mod ensemble;
+pub mod migrate;
 pub mod op;
 pub mod prepare;
 pub mod proto;

@@ -19,6 +19,11 @@ pub const MYID_FILE: &str = "myid";
 /// the first start and checked at every later one.
 pub const IDENTITY_FILE: &str = "ensemble.identity";
 
+/// The identity `zookeeper-rs import` writes: data no member has claimed yet. The first start
+/// claims it, as a member (its identity replaces this) or as a standalone server (this is
+/// removed), so an imported directory can be copied to every member of an ensemble.
+pub const UNCLAIMED_IDENTITY: &str = "unclaimed: imported from Apache ZooKeeper\n";
+
 /// The shortest secret accepted, in bytes.
 pub const SECRET_BYTES_MIN: usize = 16;
 
@@ -190,6 +195,11 @@ fn check_identity(
     let wanted = identity_text(member_id, ensemble_id);
     match std::fs::read_to_string(&path) {
         Ok(found) if found == wanted => Ok(()),
+        Ok(found) if found == UNCLAIMED_IDENTITY => {
+            write_identity(&path, &wanted).map_err(|error| {
+                MemberSetupError::ForeignDataDir(format!("{}: {error}", path.display()))
+            })
+        }
         Ok(found) => Err(MemberSetupError::ForeignDataDir(format!(
             "{} says {:?}, but this is member {member_id} of ensemble {ensemble_id:016x} \
              (another member's data, or another ensemble's: a different quorum.secretFile)",
@@ -218,6 +228,12 @@ fn check_identity(
 pub fn check_standalone(data_dir: &Path) -> Result<(), MemberSetupError> {
     let path = data_dir.join(IDENTITY_FILE);
     match std::fs::read_to_string(&path) {
+        // Claimed as a standalone server's: a member must not take it afterwards.
+        Ok(found) if found == UNCLAIMED_IDENTITY => std::fs::remove_file(&path)
+            .and_then(|()| std::fs::File::open(data_dir)?.sync_all())
+            .map_err(|error| {
+                MemberSetupError::ForeignDataDir(format!("{}: {error}", path.display()))
+            }),
         Ok(found) => Err(MemberSetupError::ForeignDataDir(format!(
             "{} says {:?}: this data belongs to an ensemble member; start it with its \
              server.N lines",
@@ -304,6 +320,21 @@ mod tests {
         assert!(error.contains("a standalone server wrote"), "{error}");
         assert!(!dir.join(IDENTITY_FILE).exists());
         check_standalone(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn imported_data_is_claimed_by_its_first_start() {
+        let dir = temp_dir("imported");
+        std::fs::write(dir.join("snapshot.0000000000000009"), b"").unwrap();
+        std::fs::write(dir.join(IDENTITY_FILE), UNCLAIMED_IDENTITY).unwrap();
+        check_identity(&dir, 2, 7).unwrap();
+        assert!(check_identity(&dir, 3, 7).is_err());
+
+        std::fs::write(dir.join(IDENTITY_FILE), UNCLAIMED_IDENTITY).unwrap();
+        check_standalone(&dir).unwrap();
+        assert!(!dir.join(IDENTITY_FILE).exists());
+        assert!(check_identity(&dir, 2, 7).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

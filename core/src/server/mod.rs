@@ -36,7 +36,7 @@ pub use config::{ConfigError, DriverThread, ServerConfig};
 pub use engine::Engine;
 pub use pipeline::Answer;
 pub use read::WatchRegistered;
-pub use recovery::StartError;
+pub use recovery::{recover_tree, StartError};
 pub use report::ServerRole;
 pub use session_layer::{LocalSession, SessionSink};
 

@@ -120,11 +120,16 @@ pub(super) fn recover(config: &ServerConfig) -> Result<Recovered, StartError> {
                 };
                 let (meta, tree_bytes) = decode_payload(file.version, &bytes).map_err(corrupt)?;
                 // Formats 1 and 2 were a single member's, in term 1.
-                let meta = meta.unwrap_or(SnapshotMeta {
+                let mut meta = meta.unwrap_or(SnapshotMeta {
                     index,
                     term: 1,
                     membership: membership_of(&membership),
                 });
+                // An imported snapshot (migrate/) names no voters: no member knew of it, so
+                // it takes the configured membership, as a single member's older format does.
+                if meta.membership.voters.is_empty() && meta.membership.learners.is_empty() {
+                    meta.membership = membership_of(&membership);
+                }
                 let tree = DataTree::from_snapshot_of_version(tree_bytes, file.version)
                     .map_err(|error| corrupt(error.to_string()))?;
                 chosen = Some((meta, tree));
@@ -251,6 +256,24 @@ pub(super) fn recover(config: &ServerConfig) -> Result<Recovered, StartError> {
         snapshot_index: snapshot.index,
         applied,
     })
+}
+
+/// The tree a data directory holds (newest valid snapshot plus the committed log after it),
+/// as a server would start with it, for tools (`export`). `disk` should be a copy when the
+/// directory must not change: recovery cuts a torn log tail as a start does.
+///
+/// # Errors
+/// As a start: a damaged or newer-format directory.
+pub fn recover_tree(
+    data_dir: &std::path::Path,
+    disk: Arc<dyn crate::storage::Disk>,
+) -> Result<DataTree, StartError> {
+    let config = ServerConfig {
+        data_dir: Some(data_dir.to_path_buf()),
+        disk,
+        ..ServerConfig::default()
+    };
+    Ok(recover(&config)?.tree)
 }
 
 /// raft's ConfState as a snapshot keeps it.

@@ -70,38 +70,38 @@ fn invariant(path: &str, reason: &'static str) -> SnapshotDecodeError {
 
 /// Everything before the znodes.
 #[derive(Serialize, Deserialize)]
-struct Head<A> {
-    last_zxid: i64,
+pub(super) struct Head<A> {
+    pub(super) last_zxid: i64,
     /// Distinct ACLs; a znode names one by index.
-    acls: Vec<A>,
+    pub(super) acls: Vec<A>,
     /// (session id, timeout, password), by increasing session id.
-    sessions: Vec<(i64, u32, [u8; 16])>,
-    znode_count: u64,
+    pub(super) sessions: Vec<(i64, u32, [u8; 16])>,
+    pub(super) znode_count: u64,
 }
 
 /// One znode; borrows from the tree when encoding and from the bytes when decoding. `D` is
 /// the data as the format version keeps it: `Option<Bytes>` (null kept apart from empty) since
 /// version 2, `Bytes` in version 1.
 #[derive(Serialize, Deserialize)]
-struct ZnodeRecord<'a, D> {
-    path: &'a str,
-    data: D,
-    acl: u32,
-    czxid: i64,
-    mzxid: i64,
-    pzxid: i64,
-    ctime: i64,
-    mtime: i64,
-    ephemeral_owner: i64,
-    version: i32,
+pub(super) struct ZnodeRecord<'a, D> {
+    pub(super) path: &'a str,
+    pub(super) data: D,
+    pub(super) acl: u32,
+    pub(super) czxid: i64,
+    pub(super) mzxid: i64,
+    pub(super) pzxid: i64,
+    pub(super) ctime: i64,
+    pub(super) mtime: i64,
+    pub(super) ephemeral_owner: i64,
+    pub(super) version: i32,
     /// The stored cversion (children ever created), not the client's.
-    cversion: i32,
-    aversion: i32,
-    num_children: u32,
+    pub(super) cversion: i32,
+    pub(super) aversion: i32,
+    pub(super) num_children: u32,
 }
 
 /// Data as one length-prefixed byte string (serde would write a slice element by element).
-struct Bytes<'a>(&'a [u8]);
+pub(super) struct Bytes<'a>(pub(super) &'a [u8]);
 
 /// Reads the next znode record as snapshot format `version` wrote it; data as `Option`.
 fn take_record(
