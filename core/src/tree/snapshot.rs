@@ -222,23 +222,13 @@ impl DataTree {
             postcard::to_extend(&record, bytes).expect("a Vec never refuses bytes")
         };
 
-        // Pre-order by hand, children by name: a stack of sorted child lists, so equal trees
-        // give equal bytes whatever order their children were linked in.
-        let root = self.nodes.get("/").expect("the root exists");
-        bytes = encode(bytes, root);
-        let mut written: usize = 1;
-        let mut pending = vec![self.nodes.sorted_children(root).into_iter()];
-        while let Some(children) = pending.last_mut() {
-            let Some(node) = children.next() else {
-                pending.pop();
-                continue;
-            };
-            bytes = encode(bytes, node);
+        // Children by name, so equal trees give equal bytes whatever order their children
+        // were linked in.
+        let mut written: usize = 0;
+        self.nodes.visit_in_preorder(&mut |node| {
+            bytes = encode(std::mem::take(&mut bytes), node);
             written += 1;
-            if node.num_children() > 0 {
-                pending.push(self.nodes.sorted_children(node).into_iter());
-            }
-        }
+        });
         // Check before persisting: every znode hangs off the root.
         assert_eq!(
             written,

@@ -3,7 +3,6 @@
 //! becomes `ZnodeImage`s that a foreign writer can lay out its own way.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use super::data_tree::{DataTree, SessionRecord};
 use super::path;
@@ -98,7 +97,7 @@ impl DataTree {
         let mut acls: Vec<Vec<Acl>> = Vec::new();
         let mut images = Vec::with_capacity(self.nodes.len());
         let mut image_of = |node: &Znode| {
-            let key = Arc::as_ptr(&node.acl) as *const Acl as usize;
+            let key = node.acl.address();
             let acl = *acl_index.entry(key).or_insert_with(|| {
                 acls.push(node.acl.to_vec());
                 (acls.len() - 1) as u32
@@ -118,19 +117,7 @@ impl DataTree {
                 aversion: node.aversion,
             });
         };
-        let root = self.nodes.get("/").expect("the root exists");
-        image_of(root);
-        let mut pending = vec![self.nodes.sorted_children(root).into_iter()];
-        while let Some(children) = pending.last_mut() {
-            let Some(node) = children.next() else {
-                pending.pop();
-                continue;
-            };
-            image_of(node);
-            if node.num_children() > 0 {
-                pending.push(self.nodes.sorted_children(node).into_iter());
-            }
-        }
+        self.nodes.visit_in_preorder(&mut image_of);
         (acls, images)
     }
 }

@@ -196,6 +196,27 @@ impl ZnodeTable {
         children
     }
 
+    /// Calls `visit` on every znode reachable from the root, in pre-order (a parent before its
+    /// subtree) with children by name: the order snapshots are written in.
+    pub(super) fn visit_in_preorder(&self, visit: &mut dyn FnMut(&Znode)) {
+        let Some(root) = self.get("/") else {
+            return;
+        };
+        visit(root);
+        // A stack of sorted child lists rather than recursion: trees can be deep.
+        let mut pending = vec![self.sorted_children(root).into_iter()];
+        while let Some(children) = pending.last_mut() {
+            let Some(node) = children.next() else {
+                pending.pop();
+                continue;
+            };
+            visit(node);
+            if node.num_children() > 0 {
+                pending.push(self.sorted_children(node).into_iter());
+            }
+        }
+    }
+
     /// Every znode, in no particular order.
     pub(super) fn iter(&self) -> impl Iterator<Item = &Znode> {
         self.chunks.iter().flatten().flatten()
