@@ -17,7 +17,7 @@ PY
 # start_ours PORT WORKDIR FORCESYNC(yes|no): our release binary on a data dir under WORKDIR,
 # with start_zookeeper's tickTime; sets $ours to its pid.
 start_ours() {
-  printf 'tickTime=2000\n4lw.commands.whitelist=*\nforceSync=%s\n' "$3" > "$2/ours.cfg"
+  printf 'tickTime=2000\n4lw.commands.whitelist=*\nmaxClientCnxns=0\nforceSync=%s\n' "$3" > "$2/ours.cfg"
   target/release/zookeeper-rs --port "$1" --data-dir "$2/ours" --config "$2/ours.cfg" 2>/dev/null &
   ours=$!
 }
