@@ -10,16 +10,18 @@
 #   pipelined  synchronous and 32 x 64 pipelined requests: requests/s, latency p50 / p99
 #   fanout     FANOUT_SESSIONS (1000) sessions x FANOUT_WATCHES (1000) watched znodes:
 #              time to set the watches, setData to the last notification over FANOUT_ROUNDS (20)
-#   sessions   EPHEMERAL_SESSIONS (10000) sessions with an ephemeral each, session timeout 4 s:
-#              connect and create rates, and the time from the sockets dropping (no
-#              closeSession) until the server has deleted every ephemeral
+#   sessions   EPHEMERAL_SESSIONS (9999) sessions with an ephemeral each, plus the one that
+#              counts them: 10,000 connections, the most our server takes (connections_max);
+#              session timeout 4 s: connect and create rates, and the time from the sockets
+#              dropping (no closeSession) until the server has deleted every ephemeral
 #   footprint  FOOTPRINT_ZNODES (1000000) znodes of 100 B with ~60-byte paths, one server at a
 #              time (ZooKeeper with -Xmx4g instead): RSS (ZooKeeper's after a full GC, and its
 #              used heap), newest snapshot, restart time to the first answer
 #   ensemble   three members of each on 127.0.0.1, sessions spread over them: the pipelined
 #              creates, setData, getData + exists and 70/30 rows
 #
-# SECONDS_PER_ROW (default 5) and WARMUP_PER_ROW (default 1s) set the length of each
+# FORCE_SYNC=no runs the pipelined, fanout and sessions groups with the log written but not
+# fsynced (the old scripts/bench-wire.sh's setting). SECONDS_PER_ROW (default 5) and WARMUP_PER_ROW (default 1s) set the length of each
 # request-rate row; the JVM is warmed up once first. Not run by CI: the machine is shared
 # and noisy.
 set -euo pipefail
@@ -38,7 +40,8 @@ wants() { [[ ",$rows_wanted," == *",$1,"* ]]; }
 fanout_sessions=${FANOUT_SESSIONS:-1000}
 fanout_watches=${FANOUT_WATCHES:-1000}
 fanout_rounds=${FANOUT_ROUNDS:-20}
-ephemeral_sessions=${EPHEMERAL_SESSIONS:-10000}
+ephemeral_sessions=${EPHEMERAL_SESSIONS:-9999}
+force_sync=${FORCE_SYNC:-yes}
 footprint_znodes=${FOOTPRINT_ZNODES:-1000000}
 
 # 10,000 sessions are 10,000 sockets in the client and in the server (which inherits this).
@@ -128,12 +131,12 @@ scenario() {
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
   "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "rows: $rows_wanted"
+echo "rows: $rows_wanted; forceSync=$force_sync (footprint and ensemble: yes)"
 
 if wants pipelined || wants fanout || wants sessions; then
   our_port=$(free_port); their_port=$(free_port)
-  start_ours "$our_port" "$work" yes
-  ZOOKEEPER_HEAP="-Xms1g -Xmx1g" start_zookeeper "$their_port" "$work" yes
+  start_ours "$our_port" "$work" "$force_sync"
+  ZOOKEEPER_HEAP="-Xms1g -Xmx1g" start_zookeeper "$their_port" "$work" "$force_sync"
   until serving "$our_port" && serving "$their_port"; do sleep 0.2; done
   ours_hosts=127.0.0.1:$our_port their_hosts=127.0.0.1:$their_port
   # Warm up the JVM's JIT so ZooKeeper is measured at its best; ours gets the same load.
