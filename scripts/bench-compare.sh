@@ -70,7 +70,7 @@ measure() {
     echo "zookeeper-bench failed ($status): $*" >&2
     exit 1
   fi
-  python3 - "$work/report.json" "$hosts $*" <<'PY'
+  python3 - "$work/report.json" "${who:-}${who:+ }$hosts $*" <<'PY'
 import json, sys
 report = json.load(open(sys.argv[1]))
 total = report["total"]
@@ -90,9 +90,9 @@ rate_rows() {
   for row in "$@"; do
     label=${row%%|*}; options=${row#*|}
     # shellcheck disable=SC2086 # the options are words on purpose
-    ours_figures=$(measure "$ours_hosts" $options)
+    ours_figures=$(who=ours measure "$ours_hosts" $options)
     # shellcheck disable=SC2086
-    their_figures=$(measure "$their_hosts" $options)
+    their_figures=$(who=ZooKeeper measure "$their_hosts" $options)
     python3 - "$label" $ours_figures $their_figures <<'PY'
 import sys
 label, a, a50, a99, b, b50, b99 = sys.argv[1], *map(int, sys.argv[2:])
