@@ -123,7 +123,7 @@ PY
 scenario() {
   local hosts=$1 out=$2; shift 2
   if ! "$bench" --hosts "$hosts" --json "$@" > "$out"; then
-    echo "zookeeper-bench failed: --hosts $hosts $*" >&2
+    echo "zookeeper-bench failed (${who:-}): --hosts $hosts $*" >&2
     exit 1
   fi
 }
@@ -161,8 +161,8 @@ fi
 if wants fanout; then
   options=(--scenario watch-fanout --sessions "$fanout_sessions" --watches "$fanout_watches"
            --rounds "$fanout_rounds" --value-bytes 100)
-  scenario "$ours_hosts" "$work/fanout-ours.json" "${options[@]}"
-  scenario "$their_hosts" "$work/fanout-theirs.json" "${options[@]}"
+  who=ours scenario "$ours_hosts" "$work/fanout-ours.json" "${options[@]}"
+  who=ZooKeeper scenario "$their_hosts" "$work/fanout-theirs.json" "${options[@]}"
   echo
   echo "watch fan-out: zookeeper-bench ${options[*]}"
   echo
@@ -178,14 +178,15 @@ fi
 if wants sessions; then
   options=(--scenario ephemerals --sessions "$ephemeral_sessions" --session-timeout 4s
            --value-bytes 10)
-  scenario "$ours_hosts" "$work/sessions-ours.json" "${options[@]}"
-  scenario "$their_hosts" "$work/sessions-theirs.json" "${options[@]}"
+  who=ours scenario "$ours_hosts" "$work/sessions-ours.json" "${options[@]}"
+  who=ZooKeeper scenario "$their_hosts" "$work/sessions-theirs.json" "${options[@]}"
   echo
   echo "sessions with an ephemeral each: zookeeper-bench ${options[*]}"
   echo
   figures "$work/sessions-ours.json" "$work/sessions-theirs.json" \
     "sessions established per second|connects_per_second|0" \
     "ephemerals created per second|creates_per_second|0" \
+    "sessions lost before their create was answered|sessions_lost|0" \
     "session timeout agreed, ms|session_timeout_ms|0" \
     "silent to first ephemeral deleted, s|first_expiry_s|2" \
     "silent to every ephemeral deleted, s|all_expired_s|2" \

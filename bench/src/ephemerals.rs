@@ -41,8 +41,13 @@ pub struct EphemeralsReport {
     pub connects_per_second: f64,
     /// Seconds from the first create to the last answer (one per session, all at once).
     pub create_s: f64,
-    /// Ephemerals created per second.
+    /// Ephemerals created (answered) per second.
     pub creates_per_second: f64,
+    /// Sessions whose connection broke before their create was answered (then dropped,
+    /// so their ephemerals, if made, expire with the rest or earlier).
+    pub sessions_lost: u64,
+    /// The first of them and why.
+    pub first_lost: Option<String>,
     /// Seconds from the sessions going silent to the poller's first count below `sessions`.
     pub first_expiry_s: Option<f64>,
     /// Seconds from the sessions going silent to the poller's first count of 0: the server
@@ -76,6 +81,13 @@ impl EphemeralsReport {
             "create ephemeral: {:.2} s ({:.0} creates/s)",
             self.create_s, self.creates_per_second
         );
+        if let Some(first_lost) = &self.first_lost {
+            let _ = writeln!(
+                text,
+                "sessions lost before their create was answered: {} (first {first_lost})",
+                self.sessions_lost
+            );
+        }
         let _ = writeln!(
             text,
             "after going silent: first ephemeral gone {} s, all gone {} s ({} left); cleanup {}",
@@ -165,23 +177,23 @@ async fn execute(config: &ScenarioConfig) -> Result<EphemeralsReport, ScenarioEr
             })
             .collect();
         let mut sessions = Vec::with_capacity(config.sessions);
-        let mut failure = None;
+        let (mut failure, mut sessions_lost, mut first_lost) = (None, 0u64, None);
         for task in creating {
             let (session, answer) = task.await.expect("a create does not panic");
-            let checked = match answer {
-                Ok(answer) if answer.err == 0 => Ok(()),
-                Ok(answer) => Err(ScenarioError::Refused(format!(
-                    "creating an ephemeral: {}",
-                    error_name(answer.err)
-                ))),
-                Err(reason) => Err(ScenarioError::Lost {
-                    session: session.session,
-                    step: "creating its ephemeral",
-                    reason,
-                }),
-            };
-            if let Err(error) = checked {
-                failure.get_or_insert(error);
+            match answer {
+                Ok(answer) if answer.err == 0 => {}
+                Ok(answer) => {
+                    failure.get_or_insert(ScenarioError::Refused(format!(
+                        "creating an ephemeral: {}",
+                        error_name(answer.err)
+                    )));
+                }
+                // An overloaded server (or client) can stay silent past 2/3 of a short
+                // session timeout: counted and reported, and the run goes on without it.
+                Err(reason) => {
+                    sessions_lost += 1;
+                    first_lost.get_or_insert(format!("session {}: {reason}", session.session));
+                }
             }
             sessions.push(session);
         }
@@ -190,11 +202,13 @@ async fn execute(config: &ScenarioConfig) -> Result<EphemeralsReport, ScenarioEr
             close_all(sessions).await;
             return Err(error);
         }
+        // A lost session's create may or may not have been applied.
         let created = children(&poller, &prefix).await?;
-        if created != config.sessions as u64 {
+        let expected = config.sessions as u64 - sessions_lost..=config.sessions as u64;
+        if !expected.contains(&created) {
             close_all(sessions).await;
             return Err(ScenarioError::Refused(format!(
-                "{created} ephemerals under {prefix} after {} creates",
+                "{created} ephemerals under {prefix} after {} creates ({sessions_lost} unanswered)",
                 config.sessions
             )));
         }
@@ -231,7 +245,9 @@ async fn execute(config: &ScenarioConfig) -> Result<EphemeralsReport, ScenarioEr
             connect_s,
             connects_per_second: config.sessions as f64 / connect_s,
             create_s,
-            creates_per_second: config.sessions as f64 / create_s,
+            creates_per_second: (config.sessions as u64 - sessions_lost) as f64 / create_s,
+            sessions_lost,
+            first_lost,
             first_expiry_s,
             all_expired_s,
             left,
