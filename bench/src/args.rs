@@ -57,7 +57,7 @@ and latency percentiles (HDR histogram), per operation and in total.
       run: the mix above. watch-fanout: --sessions sessions each leave a data watch on
       the same --watches znodes [1000]; each of --rounds rounds [20] another session sets
       one of them, timed to the last session's notification. ephemerals: --sessions
-      sessions open (64 handshakes at a time) and create one ephemeral each, then drop
+      sessions open (32 handshakes at a time) and create one ephemeral each, then drop
       their sockets without closeSession; timed until the server has deleted them all
       (use a short --session-timeout, like 4s). Both take --hosts, --sessions,
       --session-timeout, --value-bytes, --prefix, --keep, --threads and --json.

@@ -19,9 +19,9 @@ use crate::held::{HeldSession, Notification};
 use crate::report::error_name;
 
 /// Handshakes under way at once while opening sessions. A server's listen backlog is finite
-/// (Apache ZooKeeper's defaults to 50): thousands of connects at once would be dropped by the
+/// (Apache ZooKeeper's defaults to 50): more connects at once than it holds are dropped by the
 /// kernel and retried a second later, and the connect rate would measure that.
-pub const HANDSHAKES_IN_FLIGHT_MAX: usize = 64;
+pub const HANDSHAKES_IN_FLIGHT_MAX: usize = 32;
 /// Most watched znodes in the fan-out scenario.
 pub const WATCHES_MAX: usize = 100_000;
 /// Most fan-out rounds; each round fires a znode of its own, so at most `watches`.
