@@ -77,8 +77,20 @@ impl ScenarioConfig {
         if !(SESSION_TIMEOUT_MS_MIN..=SESSION_TIMEOUT_MS_MAX).contains(&timeout_ms) {
             return Err(format!("--session-timeout must be between {SESSION_TIMEOUT_MS_MIN} ms and {SESSION_TIMEOUT_MS_MAX} ms"));
         }
-        if self.value_bytes > VALUE_BYTES_MAX || !(1..=THREADS_MAX).contains(&self.threads) {
-            return Err("--value-bytes or --threads out of range".into());
+        if self.value_bytes > VALUE_BYTES_MAX {
+            return Err(format!(
+                "--value-bytes must be at most {VALUE_BYTES_MAX} (got {})",
+                self.value_bytes
+            ));
+        }
+        if !(1..=THREADS_MAX).contains(&self.threads) {
+            return Err(format!(
+                "--threads must be between 1 and {THREADS_MAX} (got {})",
+                self.threads
+            ));
+        }
+        if self.hosts.is_empty() {
+            return Err("--hosts must name at least one server".into());
         }
         if let Kind::WatchFanout { watches, rounds } = self.kind {
             if !(1..=WATCHES_MAX).contains(&watches) {
