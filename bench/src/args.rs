@@ -5,6 +5,24 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::config::{BenchConfig, Distribution, Length, Mix, OpKind, ZIPF_EXPONENT_DEFAULT};
+use crate::scenario::{Kind, ScenarioConfig};
+
+/// Watched znodes per session in `--scenario watch-fanout` when `--watches` is not given.
+pub const WATCHES_DEFAULT: usize = 1_000;
+/// Fan-out rounds when `--rounds` is not given.
+pub const ROUNDS_DEFAULT: usize = 20;
+/// The options only `--scenario run` (the request mix) reads.
+const RUN_ONLY_OPTIONS: [&str; 9] = [
+    "--pipeline",
+    "--mix",
+    "--keys",
+    "--distribution",
+    "--duration",
+    "--ops",
+    "--warmup",
+    "--rate",
+    "--seed",
+];
 
 /// The help text.
 pub const USAGE: &str = "\
@@ -35,6 +53,15 @@ and latency percentiles (HDR histogram), per operation and in total.
   --json                 print the report as JSON
   -h, --help             this text
 
+  --scenario S           run | watch-fanout | ephemerals                       [run]
+      run: the mix above. watch-fanout: --sessions sessions each leave a data watch on
+      the same --watches znodes [1000]; each of --rounds rounds [20] another session sets
+      one of them, timed to the last session's notification. ephemerals: --sessions
+      sessions open (32 handshakes at a time) and create one ephemeral each, then drop
+      their sockets without closeSession; timed until the server has deleted them all
+      (use a short --session-timeout, like 4s). Both take --hosts, --sessions,
+      --session-timeout, --value-bytes, --prefix, --keep, --threads and --json.
+
 A progress line goes to stderr while it runs, when stderr is a terminal.
 Exit codes: 0 measured, 1 the run failed or lost a connection, 2 bad arguments.";
 
@@ -46,6 +73,13 @@ pub enum Command {
         /// The run, validated.
         config: Box<BenchConfig>,
         /// Print JSON instead of the table.
+        json: bool,
+    },
+    /// Run a scenario other than the request mix.
+    Scenario {
+        /// The run, validated.
+        config: Box<ScenarioConfig>,
+        /// Print JSON instead of lines.
         json: bool,
     },
     /// Print the help text.
@@ -71,6 +105,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, ArgError
     let mut seen: Vec<String> = Vec::new();
     let mut duration = None;
     let mut ops = None;
+    let mut scenario = None;
+    let (mut watches, mut rounds) = (None, None);
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -133,6 +169,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, ArgError
             "--seed" => config.seed = Some(parse_count(&name, value)?),
             "--session-timeout" => config.session_timeout = parse_duration(&name, value)?,
             "--threads" => config.threads = parse_count(&name, value)? as usize,
+            "--scenario" => scenario = Some(value.to_string()),
+            "--watches" => watches = Some(parse_count(&name, value)? as usize),
+            "--rounds" => rounds = Some(parse_count(&name, value)? as usize),
             _ => return Err(ArgError(format!("unknown option {name}; see --help"))),
         }
     }
@@ -147,6 +186,52 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, ArgError
     config
         .validate()
         .map_err(|error| ArgError(error.to_string()))?;
+    let kind = match scenario.as_deref() {
+        None | Some("run") => None,
+        Some("watch-fanout") => Some(Kind::WatchFanout {
+            watches: watches.unwrap_or(WATCHES_DEFAULT),
+            rounds: rounds.unwrap_or(ROUNDS_DEFAULT),
+        }),
+        Some("ephemerals") => Some(Kind::Ephemerals),
+        Some(other) => {
+            return Err(ArgError(format!(
+                "--scenario must be run, watch-fanout or ephemerals (got {other:?})"
+            )))
+        }
+    };
+    let fanout_only = ["--watches", "--rounds"];
+    let misplaced = |options: &[&str]| {
+        seen.iter()
+            .find(|name| options.contains(&name.as_str()))
+            .cloned()
+    };
+    if let Some(name) =
+        misplaced(&fanout_only).filter(|_| !matches!(kind, Some(Kind::WatchFanout { .. })))
+    {
+        return Err(ArgError(format!(
+            "{name} applies to --scenario watch-fanout only"
+        )));
+    }
+    if let Some(kind) = kind {
+        if let Some(name) = misplaced(&RUN_ONLY_OPTIONS) {
+            return Err(ArgError(format!("{name} applies to --scenario run only")));
+        }
+        let scenario = ScenarioConfig {
+            kind,
+            hosts: config.hosts,
+            sessions: config.sessions,
+            session_timeout: config.session_timeout,
+            value_bytes: config.value_bytes,
+            prefix: config.prefix,
+            cleanup: config.cleanup,
+            threads: config.threads,
+        };
+        scenario.validate().map_err(ArgError)?;
+        return Ok(Command::Scenario {
+            config: Box::new(scenario),
+            json,
+        });
+    }
     Ok(Command::Run {
         config: Box::new(config),
         json,
@@ -275,7 +360,7 @@ mod tests {
     fn run(args: &[&str]) -> Result<(BenchConfig, bool), ArgError> {
         match parse(args.iter().map(|arg| arg.to_string()))? {
             Command::Run { config, json } => Ok((*config, json)),
-            Command::Help => panic!("asked for help"),
+            Command::Help | Command::Scenario { .. } => panic!("not a run of the mix"),
         }
     }
 
@@ -451,3 +536,7 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "args_scenario_tests.rs"]
+mod scenario_tests;

@@ -42,14 +42,23 @@
 //! ```
 //!
 //! The binary takes the same settings as options (`zookeeper-bench --help`, module `args`).
+//!
+//! Two scenarios measure what a request mix cannot (module `scenario`): `fanout` (many
+//! sessions watching the same znodes; the time from a setData to the last notification) and
+//! `ephemerals` (many sessions with an ephemeral each: connect and create rates, and how long
+//! the server takes to expire them once they go silent).
 
 pub mod args;
 pub mod config;
 pub mod connection;
+pub mod ephemerals;
+pub mod fanout;
+pub mod held;
 pub mod progress;
 pub mod recorder;
 pub mod report;
 pub mod run;
+pub mod scenario;
 pub mod schedule;
 pub mod session;
 pub mod sources;

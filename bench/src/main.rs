@@ -5,10 +5,13 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use zookeeper_bench::args::{self, Command, USAGE};
+use zookeeper_bench::scenario::{Kind, ScenarioConfig};
+use zookeeper_bench::{ephemerals, fanout};
 
 fn main() -> ExitCode {
     let (mut config, json) = match args::parse(std::env::args().skip(1)) {
         Ok(Command::Run { config, json }) => (config, json),
+        Ok(Command::Scenario { config, json }) => return run_scenario(&config, json),
         Ok(Command::Help) => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -36,6 +39,30 @@ fn main() -> ExitCode {
                 );
                 ExitCode::FAILURE
             }
+        }
+        Err(error) => {
+            eprintln!("zookeeper-bench: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A scenario other than the request mix: its report, or why it stopped (exit code 1).
+fn run_scenario(config: &ScenarioConfig, json: bool) -> ExitCode {
+    let report = match config.kind {
+        Kind::WatchFanout { .. } => fanout::run(config).map(|report| match json {
+            true => report.to_json() + "\n",
+            false => report.to_text(),
+        }),
+        Kind::Ephemerals => ephemerals::run(config).map(|report| match json {
+            true => report.to_json() + "\n",
+            false => report.to_text(),
+        }),
+    };
+    match report {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
         }
         Err(error) => {
             eprintln!("zookeeper-bench: {error}");
