@@ -34,6 +34,8 @@ pub struct RaftLog {
     conf_state: ConfState,
     /// Entries after `compacted`, in index order.
     entries: VecDeque<Entry>,
+    /// What `entries` hold, by `entry_bytes`: compaction keeps the log's memory under a bound.
+    entries_bytes: usize,
     /// The newest index compacted away (covered by a snapshot or applied), and its term.
     compacted: (u64, u64),
     /// The newest snapshot, for a follower whose next entry was compacted away.
@@ -62,6 +64,7 @@ impl RaftLog {
         RaftLog {
             hard_state,
             conf_state,
+            entries_bytes: entries.iter().map(entry_bytes).sum(),
             entries: entries.into(),
             compacted,
             snapshot: None,
@@ -102,6 +105,7 @@ impl RaftLog {
         );
         if first.index <= self.last_index() {
             let keep = (first.index - self.compacted.0 - 1) as usize;
+            self.entries_bytes -= self.entries.range(keep..).map(entry_bytes).sum::<usize>();
             self.entries.truncate(keep);
             if let Some(durable) = &mut self.durable {
                 durable.log.truncate_after(first.index - 1)?;
@@ -114,6 +118,7 @@ impl RaftLog {
                     .log
                     .append_entry(entry.index, entry.term, kind, &entry.data)?;
             }
+            self.entries_bytes += entry_bytes(entry);
             self.entries.push_back(entry.clone());
         }
         Ok(())
@@ -166,6 +171,7 @@ impl RaftLog {
     pub fn install_snapshot(&mut self, snapshot: &Snapshot) -> io::Result<()> {
         let meta = snapshot.get_metadata();
         self.entries.clear();
+        self.entries_bytes = 0;
         self.compacted = (meta.index, meta.term);
         self.conf_state = meta.get_conf_state().clone();
         self.hard_state.term = self.hard_state.term.max(meta.term);
@@ -178,12 +184,10 @@ impl RaftLog {
         self.set_hard_state(&hard_state)
     }
 
-    /// Keeps `snapshot` for followers that need one, and drops the entries it covers from
-    /// memory (the durable log keeps them until the snapshot files are purged).
+    /// Keeps `snapshot` for followers whose next entry was compacted away. Entries stay:
+    /// followers still streaming may need them (compaction decides, `compact_through`).
     pub fn set_snapshot(&mut self, snapshot: Snapshot) {
-        let index = snapshot.get_metadata().index;
         self.snapshot = Some(snapshot);
-        self.compact_through(index);
     }
 
     /// Drops entries through `index` from memory (they are applied; no follower needs them
@@ -195,6 +199,7 @@ impl RaftLog {
         }
         let term = self.term_of(index).unwrap_or(self.compacted.1);
         let drop = (index - self.compacted.0) as usize;
+        self.entries_bytes -= self.entries.range(..drop).map(entry_bytes).sum::<usize>();
         self.entries.drain(..drop);
         self.compacted = (index, term);
     }
@@ -216,6 +221,11 @@ impl RaftLog {
     /// Entries held in memory.
     pub fn entries_in_memory(&self) -> usize {
         self.entries.len()
+    }
+
+    /// The bytes those entries hold (payloads plus a fixed overhead each).
+    pub fn bytes_in_memory(&self) -> usize {
+        self.entries_bytes
     }
 
     fn term_of(&self, index: u64) -> Option<u64> {
@@ -276,9 +286,11 @@ impl raft::Storage for RaftLog {
     fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
         match &self.snapshot {
             // A snapshot from before `to` was (re)added to the membership is of no use to it:
-            // raft refuses a snapshot whose membership lacks it, so it needs a newer one.
+            // raft refuses a snapshot whose membership lacks it, so it needs a newer one. One
+            // older than the compaction point leaves a gap no entry fills: also a newer one.
             Some(snapshot)
                 if snapshot.get_metadata().index >= request_index
+                    && snapshot.get_metadata().index >= self.compacted.0
                     && names(snapshot.get_metadata().get_conf_state(), to) =>
             {
                 Ok(snapshot.clone())
@@ -291,6 +303,11 @@ impl raft::Storage for RaftLog {
             }
         }
     }
+}
+
+/// What an entry costs the log's memory: its payloads and the `Entry` around them.
+fn entry_bytes(entry: &Entry) -> usize {
+    entry.data.len() + entry.context.len() + std::mem::size_of::<Entry>()
 }
 
 /// True when `conf_state` counts member `id` (voting or not, in either half of a joint one).

@@ -290,8 +290,24 @@ fn a_snapshot_is_temporarily_unavailable_until_one_is_kept() {
     assert_eq!(log.snapshot(4, 2), Ok(snapshot(4, 1, &members)));
     // Older than the follower needs: it must wait for a newer one.
     assert_eq!(log.snapshot(5, 2), unavailable);
-    // Keeping it compacts what it covers.
-    assert_eq!((log.first_index(), log.term(4)), (Ok(5), Ok(1)));
-    assert_eq!(fetch(&log, 5, 6, None), Ok(entries(5..=5, 1)));
-    assert_eq!(log.entries_in_memory(), 1);
+    // Keeping it compacts nothing: followers still streaming may need those entries.
+    assert_eq!((log.first_index(), log.entries_in_memory()), (Ok(1), 5));
+    // Compacted past it, it no longer bridges to the first entry kept: a newer one is needed.
+    log.compact_through(5);
+    assert_eq!(log.snapshot(0, 2), unavailable);
+    assert_eq!(log.bytes_in_memory(), 0);
+}
+
+#[test]
+fn the_memory_held_follows_appends_truncations_and_compactions() {
+    let held = |kept: Vec<Entry>| kept.iter().map(entry_bytes).sum::<usize>();
+    let mut log = in_memory(entries(1..=3, 1));
+    assert_eq!(log.bytes_in_memory(), held(entries(1..=3, 1)));
+    // Entry 3 is replaced by the leader's.
+    log.append(&entries(3..=6, 2)).unwrap();
+    let mut kept = entries(1..=2, 1);
+    kept.extend(entries(3..=6, 2));
+    assert_eq!(log.bytes_in_memory(), held(kept));
+    log.compact_through(4);
+    assert_eq!(log.bytes_in_memory(), held(entries(5..=6, 2)));
 }

@@ -430,6 +430,24 @@ impl Replica {
         status
     }
 
+    /// While leading: the lowest index every follower that streams entries (raft's Replicate
+    /// state) holds. Followers probing (unreachable, restarting) do not count: when they come
+    /// back they get entries if still kept, a snapshot if not. None when not leading or when
+    /// no follower streams.
+    pub fn slowest_streaming_match(&self) -> Option<u64> {
+        let raft = &self.node.raft;
+        if raft.state != StateRole::Leader {
+            return None;
+        }
+        raft.prs()
+            .iter()
+            .filter(|(id, progress)| {
+                **id != raft.id && progress.state == raft::ProgressState::Replicate
+            })
+            .map(|(_, progress)| progress.matched)
+            .min()
+    }
+
     /// Tells raft a snapshot message was handed to the transport: it then probes the
     /// follower, and sends the snapshot again if the message was lost.
     pub fn report_snapshot_sent(&mut self, id: u64) {

@@ -136,9 +136,10 @@ impl Driver {
     }
 
     /// Bounds the entries kept in memory: a single member drops what it applied; an ensemble
-    /// member keeps `log_entries_max` for followers a little behind, then an in-memory snapshot
-    /// for those further behind and drops what it covers. Takes a snapshot when raft asked for
-    /// one it did not have.
+    /// member keeps the newest `log_entries_max` for followers a little behind, and a leader
+    /// also what its streaming followers still lack (up to `lagging_follower_log_bytes_max`).
+    /// No snapshot is taken to compact (at a million znodes one costs a fraction of a second
+    /// under the tree's lock): only when raft asks for one a follower needs.
     pub(super) fn compact_if_due(&mut self, engine: &Engine) {
         let Some(replica) = &self.replica else {
             return;
@@ -166,10 +167,17 @@ impl Driver {
         if replica.log().entries_in_memory() <= engine.config.log_entries_max {
             return;
         }
-        if let Some(snapshot) = self.snapshot_now(engine) {
-            if let Some(replica) = &mut self.replica {
-                replica.log_mut().set_snapshot(snapshot);
+        let recent_from = replica
+            .last_index()
+            .saturating_sub(engine.config.log_entries_max as u64);
+        let mut through = self.applied.min(recent_from);
+        if let Some(matched) = replica.slowest_streaming_match() {
+            if replica.log().bytes_in_memory() <= engine.config.lagging_follower_log_bytes_max {
+                through = through.min(matched);
             }
+        }
+        if let Some(replica) = &mut self.replica {
+            replica.log_mut().compact_through(through);
         }
     }
 

@@ -55,6 +55,12 @@ pub struct ServerConfig {
     /// Applied entries an ensemble member keeps in memory for followers a little behind; one
     /// further behind gets a snapshot.
     pub log_entries_max: usize,
+    /// What a leader's log may hold in memory, in bytes, for followers that stream entries but
+    /// lag (a slow disk, a busy machine): within it they catch up from entries; past it the
+    /// log is compacted and they get a snapshot, which makes a follower abandon the requests
+    /// its clients have in flight. ZooKeeper's leader queues a connected follower's proposals
+    /// without bound.
+    pub lagging_follower_log_bytes_max: usize,
     /// The ensemble's voting members by member id; empty: this member alone (standalone).
     pub voters: Vec<u8>,
     /// Members that replicate and serve but do not vote (ZooKeeper's observers).
@@ -114,6 +120,7 @@ impl Default for ServerConfig {
             container_check_interval_ms: 60_000,
             member_id: 0,
             log_entries_max: 10_000,
+            lagging_follower_log_bytes_max: 256 * 1024 * 1024,
             voters: Vec::new(),
             observers: Vec::new(),
             membership_text: None,

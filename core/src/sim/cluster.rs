@@ -69,6 +69,7 @@ impl Cluster {
                     // Small, so snapshots, log purges and snapshot transfers happen often.
                     snap_count: 60,
                     log_entries_max: 40,
+                    lagging_follower_log_bytes_max: 8 << 10,
                     snapshots_retained: 2,
                     log_options: LogOptions {
                         segment_bytes_max: 16 << 10,
