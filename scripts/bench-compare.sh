@@ -10,9 +10,8 @@
 #   pipelined  synchronous and 32 x 64 pipelined requests: requests/s, latency p50 / p99
 #   fanout     FANOUT_SESSIONS (1000) sessions x FANOUT_WATCHES (1000) watched znodes:
 #              time to set the watches, setData to the last notification over FANOUT_ROUNDS (20)
-#   sessions   EPHEMERAL_SESSIONS (9999) sessions with an ephemeral each, plus the one that
-#              counts them: 10,000 connections, the most our server takes (connections_max);
-#              session timeout 4 s: connect and create rates, and the time from the sockets
+#   sessions   EPHEMERAL_SESSIONS (10000) sessions with an ephemeral each, plus the one that
+#              counts them (10,001 connections); session timeout 4 s: connect and create rates, and the time from the sockets
 #              dropping (no closeSession) until the server has deleted every ephemeral
 #   footprint  FOOTPRINT_ZNODES (1000000) znodes of 100 B with ~60-byte paths, one server at a
 #              time (ZooKeeper with -Xmx4g instead): RSS (ZooKeeper's after a full GC, and its
@@ -40,7 +39,7 @@ wants() { [[ ",$rows_wanted," == *",$1,"* ]]; }
 fanout_sessions=${FANOUT_SESSIONS:-1000}
 fanout_watches=${FANOUT_WATCHES:-1000}
 fanout_rounds=${FANOUT_ROUNDS:-20}
-ephemeral_sessions=${EPHEMERAL_SESSIONS:-9999}
+ephemeral_sessions=${EPHEMERAL_SESSIONS:-10000}
 force_sync=${FORCE_SYNC:-yes}
 footprint_znodes=${FOOTPRINT_ZNODES:-1000000}
 

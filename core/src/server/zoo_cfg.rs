@@ -189,6 +189,7 @@ impl ZooCfg {
                     })?
                 }
                 "maxClientCnxns" => cfg.net.connections_per_ip_max = number(key, value)?,
+                "maxConnections" => cfg.net.connections_max = number(key, value)?,
                 "minSessionTimeout" => {
                     cfg.server.session_timeout_ms_min = Some(number(key, value)?)
                 }
@@ -336,13 +337,15 @@ mod tests {
         let cfg = ZooCfg::parse(
             "# a comment\ntickTime=1000\ndataDir=/var/lib/zookeeper\nclientPort=2182\nclientPortAddress=0.0.0.0\n\
              maxClientCnxns=10\nminSessionTimeout=3000\nmaxSessionTimeout=9000\n4lw.commands.whitelist=ruok, stat\n\
-             jute.maxbuffer=4096\nadmin.enableServer=false\nserver.1=a:2888:3888\nfrobnicate=yes\n",
+             jute.maxbuffer=4096\nadmin.enableServer=false\nserver.1=a:2888:3888\nfrobnicate=yes\n\
+             maxConnections=20000\n",
         )
         .unwrap();
         assert_eq!(cfg.server.tick_ms, 1000);
         assert_eq!(cfg.data_dir, Some(PathBuf::from("/var/lib/zookeeper")));
         assert_eq!(cfg.net.address, "0.0.0.0:2182".parse().unwrap());
         assert_eq!(cfg.net.connections_per_ip_max, 10);
+        assert_eq!(cfg.net.connections_max, 20_000);
         assert_eq!(
             (
                 cfg.server.session_timeout_ms_min(),

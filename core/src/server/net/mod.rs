@@ -31,7 +31,8 @@ pub struct NetConfig {
     pub address: SocketAddr,
     /// Most connections from one IP address; 0 for no limit (maxClientCnxns, 60).
     pub connections_per_ip_max: usize,
-    /// Most connections in all.
+    /// Most connections in all (`maxConnections`, ours: ZooKeeper has no such limit and is
+    /// bounded only by its file descriptors; this stays under the usual 65,536).
     pub connections_max: usize,
     /// Largest frame a client may send, in bytes (jute.maxbuffer, 1,048,575).
     pub frame_bytes_max: usize,
@@ -56,7 +57,7 @@ impl Default for NetConfig {
         NetConfig {
             address: SocketAddr::from(([127, 0, 0, 1], 2181)),
             connections_per_ip_max: 60,
-            connections_max: 10_000,
+            connections_max: 60_000,
             frame_bytes_max: crate::proto::DATA_BYTES_MAX_DEFAULT,
             connection_queue_bytes_max: 16 * 1024 * 1024,
             handshake_timeout_ms: 10_000,
