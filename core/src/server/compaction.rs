@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 
 use raft::eraftpb::Snapshot;
 
+use crate::random::SplitMix64;
 use crate::replication::log::snapshot_metadata;
 use crate::server::driver::Driver;
 use crate::server::engine::Engine;
@@ -53,16 +54,27 @@ impl Driver {
         let since = self
             .applied
             .saturating_sub(engine.snapshot_index.load(Ordering::Acquire));
+        if since == 0 {
+            return;
+        }
         // A snapshot costs time in proportion to the tree (it is encoded under the tree's
         // read lock), so past SNAPSHOT_AMORTIZED_FROM_ZNODES it waits for at least as many
         // Txns as the tree has znodes: the cost per Txn stays bounded however large the tree
         // grows, and recovery replays no more Txns than a snapshot would have loaded znodes.
         let znodes = engine.znode_count() as u64;
-        let due = if znodes > SNAPSHOT_AMORTIZED_FROM_ZNODES {
+        let interval = if znodes > SNAPSHOT_AMORTIZED_FROM_ZNODES {
             engine.config.snap_count.max(znodes)
         } else {
             engine.config.snap_count
         };
+        // Between half the interval and all of it, drawn per member and per snapshot, as
+        // ZooKeeper rolls snapCount: members that applied the same entries would otherwise
+        // encode at the same moment, and an encode holds up the driver (at 800,000 znodes,
+        // three members encoding at once on two cores kept a leader's heartbeats back long
+        // enough for its followers to elect another).
+        let last_snapshot = engine.snapshot_index.load(Ordering::Acquire);
+        let mut roll = SplitMix64::new(last_snapshot ^ (u64::from(engine.config.member_id) << 56));
+        let due = interval / 2 + roll.below(interval.div_ceil(2));
         if since < due || self.replica.is_none() {
             return;
         }
