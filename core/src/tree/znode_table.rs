@@ -415,6 +415,87 @@ mod tests {
         assert_eq!(names(&table, "/").len(), 1000);
     }
 
+    /// One step of the model test: a znode at `parent`'s child `name` is inserted or removed.
+    #[derive(Clone, Debug)]
+    enum Step {
+        Insert { parent: usize, name: u8 },
+        Remove { victim: usize },
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            3 => (0..64usize, 0..6u8).prop_map(|(parent, name)| Step::Insert { parent, name }),
+            2 => (0..64usize).prop_map(|victim| Step::Remove { victim }),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Against a sorted map of paths as the model: after any sequence of inserts and
+        /// removes (refused ones included), the table holds the same paths, each parent the
+        /// same sorted children, every child knows its place in its parent, and the index
+        /// finds every znode.
+        #[test]
+        fn the_table_matches_a_sorted_map_of_paths(steps in proptest::collection::vec(step(), 1..200)) {
+            let mut table = ZnodeTable::default();
+            let mut model = std::collections::BTreeSet::from(["/".to_string()]);
+            table.insert(znode("/")).unwrap();
+            for step in steps {
+                let existing: Vec<String> = model.iter().cloned().collect();
+                match step {
+                    Step::Insert { parent, name } => {
+                        let parent = &existing[parent % existing.len()];
+                        let path = path::join(parent, &format!("n{name}"));
+                        let expected = if model.contains(&path) {
+                            Err(ErrorCode::NodeExists)
+                        } else {
+                            Ok(())
+                        };
+                        proptest::prop_assert_eq!(table.insert(znode(&path)), expected);
+                        model.insert(path);
+                    }
+                    Step::Remove { victim } => {
+                        let path = &existing[victim % existing.len()];
+                        let has_children = model.iter().any(|other| {
+                            other != path && path::parent(other) == path.as_str()
+                        });
+                        let expected = if has_children || path == "/" {
+                            Err(ErrorCode::NotEmpty)
+                        } else {
+                            Ok(())
+                        };
+                        if path != "/" {
+                            proptest::prop_assert_eq!(table.remove(path).map(|_| ()), expected);
+                            if expected.is_ok() {
+                                model.remove(path);
+                            }
+                        }
+                    }
+                }
+            }
+            proptest::prop_assert_eq!(table.len(), model.len());
+            for path in &model {
+                let node = table.get(path);
+                proptest::prop_assert!(node.is_some(), "{} lost", path);
+                let node = node.unwrap();
+                let children: Vec<String> =
+                    names(&table, path).into_iter().map(|name| path::join(path, &name)).collect();
+                let expected: Vec<String> = model
+                    .iter()
+                    .filter(|other| *other != path && path::parent(other) == path.as_str())
+                    .cloned()
+                    .collect();
+                proptest::prop_assert_eq!(children, expected);
+                for (position, slot) in node.child_slots().iter().enumerate() {
+                    proptest::prop_assert_eq!(table.at(*slot).slot_in_parent as usize, position);
+                }
+            }
+            proptest::prop_assert_eq!(table.iter().count(), model.len());
+        }
+    }
+
     #[test]
     fn equality_ignores_slots_and_child_order() {
         let mut one = ZnodeTable::default();
