@@ -16,8 +16,8 @@
 #   footprint  FOOTPRINT_ZNODES (1000000) znodes of 100 B with ~60-byte paths, one server at a
 #              time (ZooKeeper with -Xmx4g instead): RSS (ZooKeeper's after a full GC, and its
 #              used heap), newest snapshot, restart time to the first answer
-#   ensemble   three members of each on 127.0.0.1, sessions spread over them: the pipelined
-#              creates, setData, getData + exists and 70/30 rows
+#   ensemble   three members of each kind on 127.0.0.1, one kind at a time, sessions spread
+#              over them: the pipelined creates, setData, getData + exists and 70/30 rows
 #
 # FORCE_SYNC=no runs the pipelined, fanout and sessions groups with the log written but not
 # fsynced (the old scripts/bench-wire.sh's setting). SECONDS_PER_ROW (default 5) and WARMUP_PER_ROW (default 1s) set the length of each
@@ -81,23 +81,31 @@ print(f"{total['ops_per_second']:.0f} {latency['p50']:.0f} {latency['p99']:.0f}"
 PY
 }
 
-# rate_rows OURS_HOSTS THEIR_HOSTS ROW...: the request-rate table, each row "label|options".
-rate_rows() {
-  local ours_hosts=$1 their_hosts=$2 row label options ours_figures their_figures; shift 2
+rate_header() {
   echo "| workload | ours, requests/s | ZooKeeper, requests/s | ratio | ours p50 / p99 us | ZooKeeper p50 / p99 us |"
   echo "|---|---:|---:|---:|---:|---:|"
-  for row in "$@"; do
-    label=${row%%|*}; options=${row#*|}
-    # shellcheck disable=SC2086 # the options are words on purpose
-    ours_figures=$(who=ours measure "$ours_hosts" $options)
-    # shellcheck disable=SC2086
-    their_figures=$(who=ZooKeeper measure "$their_hosts" $options)
-    python3 - "$label" $ours_figures $their_figures <<'PY'
+}
+
+# rate_row LABEL OURS_FIGURES THEIR_FIGURES: one table row from two `measure` outputs.
+rate_row() {
+  # shellcheck disable=SC2086 # the figures are words on purpose
+  python3 - "$1" $2 $3 <<'PY'
 import sys
 label, a, a50, a99, b, b50, b99 = sys.argv[1], *map(int, sys.argv[2:])
 ratio = f"{a / b:.1f}x" if b else "-"
 print(f"| {label} | {a:,} | {b:,} | {ratio} | {a50} / {a99} | {b50} / {b99} |")
 PY
+}
+
+# rate_rows OURS_HOSTS THEIR_HOSTS ROW...: the request-rate table, each row "label|options".
+rate_rows() {
+  local ours_hosts=$1 their_hosts=$2 row options; shift 2
+  rate_header
+  for row in "$@"; do
+    options=${row#*|}
+    # shellcheck disable=SC2086 # the options are words on purpose
+    rate_row "${row%%|*}" "$(who=ours measure "$ours_hosts" $options)" \
+      "$(who=ZooKeeper measure "$their_hosts" $options)"
   done
 }
 
@@ -298,27 +306,35 @@ PY
 fi
 
 if wants ensemble; then
-  mkdir -p "$work/ensemble-ours" "$work/ensemble-zookeeper"
-  start_ensemble ours "$work/ensemble-ours"
-  our_pids=("${ensemble_pids[@]}")
-  ours_hosts=$ensemble_hosts
-  wait_for_ensemble
-  ZOOKEEPER_HEAP="-Xms1g -Xmx1g" start_ensemble zookeeper "$work/ensemble-zookeeper"
-  ensemble_pids+=("${our_pids[@]}")
-  their_hosts=$ensemble_hosts
-  wait_for_ensemble
-  for hosts in "$their_hosts" "$ours_hosts"; do
-    measure "$hosts" --sessions 32 --pipeline 64 --mix get=70,set=30 --value-bytes 1024 >/dev/null
+  ensemble_rows=(
+    "ensemble, 32 x 64 pipelined creates, 100 B|--sessions 32 --pipeline 64 --mix create=1 --value-bytes 100"
+    "ensemble, 32 x 64 pipelined setData, 1 KiB|--sessions 32 --pipeline 64 --mix set=1 --value-bytes 1024"
+    "ensemble, 32 x 64 pipelined getData + exists, 10,000 znodes|--sessions 32 --pipeline 64 --mix get=1,exists=1 --keys 10000"
+    "ensemble, 32 x 64 pipelined 70% getData / 30% setData, 1 KiB|--sessions 32 --pipeline 64 --mix get=70,set=30 --value-bytes 1024"
+  )
+  # One ensemble at a time, alone on the machine: three idle members of the other kind (JVMs
+  # collecting garbage, heartbeats) would take CPU from the one measured.
+  for kind in ours zookeeper; do
+    mkdir -p "$work/ensemble-$kind"
+    ZOOKEEPER_HEAP="-Xms1g -Xmx1g" start_ensemble "$kind" "$work/ensemble-$kind"
+    wait_for_ensemble
+    # Warm up (the JVMs' JIT), then every row.
+    measure "$ensemble_hosts" --sessions 32 --pipeline 64 --mix get=70,set=30 --value-bytes 1024 >/dev/null
+    for row in "${ensemble_rows[@]}"; do
+      # shellcheck disable=SC2086 # the options are words on purpose
+      who=$kind measure "$ensemble_hosts" ${row#*|} >> "$work/ensemble-$kind.figures"
+    done
+    for pid in "${ensemble_pids[@]}"; do stop_process "$pid"; done
+    ensemble_pids=()
   done
   echo
-  echo "3-member ensembles on 127.0.0.1 (sessions spread over the members, --hosts of all" \
-    "three; forceSync on, tickTime 2000, ZooKeeper -Xms1g -Xmx1g per member)"
+  echo "3-member ensembles on 127.0.0.1, one kind at a time (sessions spread over the members," \
+    "--hosts of all three; forceSync on, tickTime 2000, ZooKeeper -Xms1g -Xmx1g per member)"
   echo
-  rate_rows "$ours_hosts" "$their_hosts" \
-    "ensemble, 32 x 64 pipelined creates, 100 B|--sessions 32 --pipeline 64 --mix create=1 --value-bytes 100" \
-    "ensemble, 32 x 64 pipelined setData, 1 KiB|--sessions 32 --pipeline 64 --mix set=1 --value-bytes 1024" \
-    "ensemble, 32 x 64 pipelined getData + exists, 10,000 znodes|--sessions 32 --pipeline 64 --mix get=1,exists=1 --keys 10000" \
-    "ensemble, 32 x 64 pipelined 70% getData / 30% setData, 1 KiB|--sessions 32 --pipeline 64 --mix get=70,set=30 --value-bytes 1024"
-  for pid in "${ensemble_pids[@]}"; do stop_process "$pid"; done
-  ensemble_pids=()
+  rate_header
+  mapfile -t our_figures < "$work/ensemble-ours.figures"
+  mapfile -t their_figures < "$work/ensemble-zookeeper.figures"
+  for index in "${!ensemble_rows[@]}"; do
+    rate_row "${ensemble_rows[$index]%%|*}" "${our_figures[$index]}" "${their_figures[$index]}"
+  done
 fi
