@@ -269,6 +269,20 @@ def write_with_frequent_snapshots(scratch, port, zookeeper_dir, compression, sna
             workload(client)
             for index in range(40):
                 client.create(f"/bulk-{index}", str(index).encode())
+            # Apache rolls its snapshot interval: after a snapshot at zxid S the next comes
+            # after more than snapCount / 2 Txns, the exact count drawn at random. So the last
+            # Txn (this client's closeSession) could be a snapshot's. Write on until the newest
+            # snapshot is one or two writes old: the closeSession then lands past it, too soon
+            # for another.
+            version_dir = os.path.join(zookeeper_dir, "version-2")
+            for index in range(4 * snap_count):
+                path = client.create(f"/tail-{index}", b"t")
+                zxid = client.exists(path).czxid
+                time.sleep(0.3)  # Apache writes a snapshot on a thread of its own
+                newest = max((int(name.split(".")[1], 16) for name in os.listdir(version_dir)
+                              if name.startswith("snapshot.")), default=0)
+                if 1 <= zxid - newest <= 2:
+                    break
         finally:
             client.stop()
             client.close()
