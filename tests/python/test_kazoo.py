@@ -6,7 +6,6 @@ import sys
 import textwrap
 import threading
 import time
-from collections import namedtuple
 
 import pytest
 from kazoo.client import KazooClient, KazooState
@@ -22,11 +21,11 @@ from kazoo.exceptions import (
     RuntimeInconsistency,
     SessionExpiredError,
 )
-from kazoo.protocol.serialization import Create2, long_struct
 from kazoo.protocol.states import EventType
-from kazoo.security import OPEN_ACL_UNSAFE, make_digest_acl
+from kazoo.security import make_digest_acl
 
 from conftest import CLIENT_SERVERS, SERVERS
+from kazoo_requests import create_container, create_ttl
 
 
 @pytest.fixture(params=CLIENT_SERVERS)
@@ -49,39 +48,6 @@ def wait_for(predicate, what, timeout_s=WAIT_S):
             return
         time.sleep(0.02)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Create modes kazoo 2.11 cannot send itself: createContainer (19) and createTTL (21), both
-# answered with a Create2Response, as org.apache.zookeeper.ZooKeeper#create sends them.
-
-class CreateContainer(Create2):
-    type = 19
-
-
-class CreateTTL(namedtuple("CreateTTL", "path data acl flags ttl")):
-    type = 21
-
-    def serialize(self):
-        body = Create2(self.path, self.data, self.acl, self.flags).serialize()
-        body.extend(long_struct.pack(self.ttl))
-        return body
-
-    deserialize = Create2.deserialize
-
-
-def call(client, request):
-    result = client.handler.async_result()
-    client._call(request, result)
-    return result.get(timeout=WAIT_S)
-
-
-def create_container(client, path, data=b""):
-    return call(client, CreateContainer(path, data, OPEN_ACL_UNSAFE, 4))
-
-
-def create_ttl(client, path, ttl_ms, data=b"", sequential=False):
-    return call(client, CreateTTL(path, data, OPEN_ACL_UNSAFE, 6 if sequential else 5, ttl_ms))
 
 
 # ---------------------------------------------------------------------------------------------

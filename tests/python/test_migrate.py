@@ -14,15 +14,14 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections import namedtuple
 
 import pytest
 from kazoo.client import KazooClient, KazooState
-from kazoo.protocol.serialization import Create2, long_struct
 from kazoo.retry import KazooRetry
-from kazoo.security import ACL, Id, OPEN_ACL_UNSAFE, make_digest_acl
+from kazoo.security import ACL, Id, make_digest_acl
 
 from conftest import ZKRS_BIN_DEFAULT, ZOOKEEPER_CLASSPATH, free_port, is_serving
+from kazoo_requests import create_container, create_ttl
 
 BINARY = os.path.abspath(os.environ.get("ZKRS_BIN", ZKRS_BIN_DEFAULT))
 START_TIMEOUT_S = 30.0
@@ -35,27 +34,6 @@ SESSION_TIMEOUT_S = 30.0
 RECONNECT_WAIT_S = SESSION_TIMEOUT_S
 # Our server writes /zookeeper/config itself (its membership), as each ZooKeeper member does.
 NOT_COMPARED = {"/zookeeper/config"}
-
-
-class CreateContainer(Create2):
-    type = 19
-
-
-class CreateTTL(namedtuple("CreateTTL", "path data acl flags ttl")):
-    type = 21
-
-    def serialize(self):
-        body = Create2(self.path, self.data, self.acl, self.flags).serialize()
-        body.extend(long_struct.pack(self.ttl))
-        return body
-
-    deserialize = Create2.deserialize
-
-
-def call(client, request):
-    result = client.handler.async_result()
-    client._call(request, result)
-    return result.get(timeout=WAIT_S)
 
 
 class Server:
@@ -169,9 +147,9 @@ def workload(client):
     client.create("/app/seq-", b"s", sequence=True)
     client.create("/app/eph", b"mine", ephemeral=True)
     client.create("/app/ephseq-", b"e", ephemeral=True, sequence=True)
-    call(client, CreateContainer("/app/container", b"c", OPEN_ACL_UNSAFE, 4))
+    create_container(client, "/app/container", b"c")
     client.create("/app/container/child", b"keeps the container")
-    call(client, CreateTTL("/app/ttl", b"t", OPEN_ACL_UNSAFE, 5, 3_600_000))
+    create_ttl(client, "/app/ttl", 3_600_000, b"t")
     client.create("/app/digest", b"d", acl=[make_digest_acl("user", "secret", all=True)])
     client.create("/app/ip", b"i", acl=[ACL(31, Id("ip", "127.0.0.1"))])
     client.create("/app/readonly", b"r", acl=[ACL(1, Id("world", "anyone"))])
