@@ -152,6 +152,11 @@ impl RaftLog {
         self.conf_state = conf_state;
     }
 
+    /// True when `sync` fsyncs (a durable log with forceSync).
+    pub fn fsyncs(&self) -> bool {
+        matches!(&self.durable, Some(durable) if durable.force_sync)
+    }
+
     /// Makes everything written durable: one write and one fsync for every record of a round
     /// (without forceSync, the write only).
     pub fn sync(&mut self) -> io::Result<()> {

@@ -118,6 +118,8 @@ pub struct Output {
     pub messages: Vec<Message>,
     /// Set when who leads changed during the call.
     pub role: Option<Role>,
+    /// Each fsync of the call: how long it took and how many new entries it made durable.
+    pub fsyncs: Vec<(std::time::Duration, usize)>,
 }
 
 /// One member's raft.
@@ -485,8 +487,10 @@ impl Replica {
             let committed = ready.take_committed_entries();
             self.apply_conf_changes(&committed)?;
             output.committed.extend(committed);
+            let mut appended = 0;
             if !ready.entries().is_empty() {
                 let entries = ready.take_entries();
+                appended = entries.len();
                 self.node.mut_store().append(&entries)?;
             }
             if let Some(hard_state) = ready.hs() {
@@ -494,7 +498,11 @@ impl Replica {
             }
             output.read_states.extend(ready.take_read_states());
             if ready.must_sync() {
+                let started = std::time::Instant::now();
                 self.node.mut_store().sync()?;
+                if self.node.store().fsyncs() {
+                    output.fsyncs.push((started.elapsed(), appended));
+                }
             }
             output.messages.extend(ready.take_persisted_messages());
             let mut light = self.node.advance(ready);

@@ -6,6 +6,7 @@
 use std::io;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use raft::eraftpb::Snapshot;
 
@@ -25,6 +26,8 @@ const SNAPSHOT_AMORTIZED_FROM_ZNODES: u64 = 100_000;
 /// A durable snapshot being written on its own thread.
 pub(super) struct SnapshotInFlight {
     snapshot: Snapshot,
+    /// When it was begun (encoding included), for the snapshottime metric.
+    started: Instant,
     writing: JoinHandle<io::Result<()>>,
 }
 
@@ -49,7 +52,7 @@ impl Driver {
                 .writing
                 .join()
                 .unwrap_or_else(|_| Err(io::Error::other("the snapshot writer panicked")));
-            self.snapshot_written(engine, in_flight.snapshot, result);
+            self.snapshot_written(engine, in_flight.snapshot, in_flight.started, result);
         }
         let since = self
             .applied
@@ -78,6 +81,7 @@ impl Driver {
         if since < due || self.replica.is_none() {
             return;
         }
+        let started = Instant::now();
         let Some(snapshot) = self.snapshot_now(engine) else {
             return;
         };
@@ -90,7 +94,11 @@ impl Driver {
                 .spawn(move || store.write(index as i64, &data));
             match writing {
                 Ok(writing) => {
-                    self.snapshot_in_flight = Some(SnapshotInFlight { snapshot, writing });
+                    self.snapshot_in_flight = Some(SnapshotInFlight {
+                        snapshot,
+                        started,
+                        writing,
+                    });
                     return;
                 }
                 // No thread to spare: write it here.
@@ -98,7 +106,7 @@ impl Driver {
             }
         }
         let result = store.write(index as i64, &snapshot.data);
-        self.snapshot_written(engine, snapshot, result);
+        self.snapshot_written(engine, snapshot, started, result);
     }
 
     /// Waits for a snapshot still being written (the member stops).
@@ -108,19 +116,29 @@ impl Driver {
                 .writing
                 .join()
                 .unwrap_or_else(|_| Err(io::Error::other("the snapshot writer panicked")));
-            self.snapshot_written(engine, in_flight.snapshot, result);
+            self.snapshot_written(engine, in_flight.snapshot, in_flight.started, result);
         }
     }
 
     /// A snapshot file is durable (or failed): it counts from now on, and what it made
     /// unnecessary goes.
-    fn snapshot_written(&mut self, engine: &Engine, snapshot: Snapshot, result: io::Result<()>) {
+    fn snapshot_written(
+        &mut self,
+        engine: &Engine,
+        snapshot: Snapshot,
+        started: Instant,
+        result: io::Result<()>,
+    ) {
         let Some(store) = &engine.snapshots else {
             return;
         };
         if let Err(error) = result {
             return self.fail(engine, error);
         }
+        engine
+            .metrics()
+            .snapshot_time
+            .add_duration(started.elapsed());
         let index = snapshot.get_metadata().index;
         engine.snapshot_index.store(index, Ordering::Release);
         tracing::info!(

@@ -284,9 +284,20 @@ impl Driver {
             if let Some(index) = output.snapshot_index {
                 self.snapshot_installed(engine, index);
             }
+            let metrics = engine.metrics();
+            for (elapsed, entries) in output.fsyncs {
+                metrics.fsync_time.add_duration(elapsed);
+                metrics.group_commit_entries.add(entries as u64);
+            }
             self.send_raft(output.messages);
+            metrics
+                .apply_queue_depth
+                .store(output.committed.len() as u64, Ordering::Relaxed);
             for entry in output.committed {
-                if let Err(error) = self.apply_entry(engine, entry) {
+                let applied = self.apply_entry(engine, entry);
+                metrics.apply_queue_depth.fetch_sub(1, Ordering::Relaxed);
+                if let Err(error) = applied {
+                    metrics.apply_queue_depth.store(0, Ordering::Relaxed);
                     return self.fail(engine, error);
                 }
             }

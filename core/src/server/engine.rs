@@ -76,8 +76,8 @@ pub struct Engine {
     pub(super) read_only: Mutex<super::read_only::ReadOnlySessions>,
     /// When it last started leading (`Clock::now_ms`), for mntr's zk_leader_uptime.
     pub(super) leading_since_ms: AtomicU64,
-    /// Sizes of the Txns it proposed, for srvr and mntr.
-    pub(super) proposal_sizes: super::report::ProposalSizes,
+    /// The one metrics registry (mntr, /metrics and the AdminServer read it).
+    pub(super) metrics: super::metrics::Metrics,
     /// Where snapshots go (none in memory).
     pub(super) snapshots: Option<SnapshotStore>,
     /// The index of the newest durable snapshot.
@@ -141,7 +141,7 @@ impl Engine {
             not_serving_since_ms: AtomicU64::new(clock.now_ms()),
             read_only: Mutex::new(Default::default()),
             leading_since_ms: AtomicU64::new(0),
-            proposal_sizes: super::report::ProposalSizes::default(),
+            metrics: super::metrics::Metrics::default(),
             tree: RwLock::new(recovered.tree),
             applied_zxid: AtomicI64::new(applied_zxid),
             watches: Mutex::new(WatchRegistry::new(config.watches_per_session_max)),

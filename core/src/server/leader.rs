@@ -198,7 +198,7 @@ impl Driver {
         let size_bytes = encoded.len();
         match replica.propose(encoded) {
             Ok(()) => {
-                engine.proposal_sizes.record(size_bytes);
+                engine.metrics.proposal_sizes.record(size_bytes);
                 // raft appended it at once: its index and term are known.
                 let (index, term) = (replica.last_index(), replica.term());
                 self.proposed.push_back((index, term, proposal));

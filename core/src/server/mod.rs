@@ -15,6 +15,7 @@ mod leader;
 mod leader_watch;
 pub mod member_setup;
 pub mod membership;
+pub mod metrics;
 pub mod net;
 mod pipeline;
 mod read;

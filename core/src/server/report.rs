@@ -3,7 +3,7 @@
 //! engine's own locks.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use super::Engine;
 use crate::replication::ReplicaStatus;
@@ -34,51 +34,6 @@ impl ServerRole {
             ServerRole::Observer => "observer",
             ServerRole::ReadOnly => "read-only",
         }
-    }
-}
-
-/// The sizes of proposals a leader made, in bytes (srvr's "Proposal sizes last/min/max",
-/// -1 until the first).
-#[derive(Debug)]
-pub(crate) struct ProposalSizes {
-    last: AtomicI64,
-    min: AtomicI64,
-    max: AtomicI64,
-    count: AtomicU64,
-}
-
-impl Default for ProposalSizes {
-    fn default() -> Self {
-        ProposalSizes {
-            last: AtomicI64::new(-1),
-            min: AtomicI64::new(-1),
-            max: AtomicI64::new(-1),
-            count: AtomicU64::new(0),
-        }
-    }
-}
-
-impl ProposalSizes {
-    /// Notes one proposal (only the driver thread writes).
-    pub(crate) fn record(&self, size_bytes: usize) {
-        let size = size_bytes as i64;
-        self.last.store(size, Ordering::Relaxed);
-        let min = self.min.load(Ordering::Relaxed);
-        if min < 0 || size < min {
-            self.min.store(size, Ordering::Relaxed);
-        }
-        self.max.fetch_max(size, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// (last, min, max, count).
-    pub(crate) fn read(&self) -> (i64, i64, i64, u64) {
-        (
-            self.last.load(Ordering::Relaxed),
-            self.min.load(Ordering::Relaxed),
-            self.max.load(Ordering::Relaxed),
-            self.count.load(Ordering::Relaxed),
-        )
     }
 }
 
@@ -129,7 +84,7 @@ impl Engine {
 
     /// Proposal sizes in bytes: (last, min, max, how many), -1 before the first.
     pub fn proposal_sizes(&self) -> (i64, i64, i64, u64) {
-        self.proposal_sizes.read()
+        self.metrics.proposal_sizes.read()
     }
 
     /// Milliseconds since this member started leading (0 when it does not lead).

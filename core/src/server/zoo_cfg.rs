@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use crate::server::membership::Membership;
-use crate::server::net::{FourLetterWhitelist, NetConfig};
+use crate::server::net::{FourLetterWhitelist, HttpCfg, NetConfig};
 use crate::server::ServerConfig;
 
 /// Keys accepted and reported as unused, with what they wait for.
@@ -18,10 +18,7 @@ const LATER_KEYS: [(&str, &str); 2] = [
 
 /// Keys that only concern the JVM server's extras, or ZooKeeper's own election and
 /// transport, and mean nothing here (raft elects over the peer port).
-const IGNORED_KEYS: [&str; 7] = [
-    "admin.enableServer",
-    "admin.serverPort",
-    "metricsProvider.className",
+const IGNORED_KEYS: [&str; 4] = [
     "audit.enable",
     "electionAlg",
     "cnxTimeout",
@@ -149,6 +146,7 @@ impl ZooCfg {
         let mut port = cfg.net.address.port();
         let mut address: IpAddr = cfg.net.address.ip();
         let mut ensemble = EnsembleCfg::default();
+        let mut http = HttpCfg::default();
         let member_line = |ensemble: &mut EnsembleCfg, key: &str, value: &str| {
             ensemble
                 .membership
@@ -241,11 +239,22 @@ impl ZooCfg {
                         why.map(|(_, why)| *why).unwrap_or_default()
                     ))
                 }
+                key if key.starts_with("metricsProvider.") || key.starts_with("admin.") => {
+                    let taken = http.set(key, value).map_err(|message| CfgError {
+                        key: key.to_string(),
+                        message,
+                    })?;
+                    if !taken {
+                        cfg.warnings.push(format!("unknown key {key} ignored"));
+                    }
+                }
                 key if IGNORED_KEYS.contains(&key) => {}
                 key => cfg.warnings.push(format!("unknown key {key} ignored")),
             }
         }
         cfg.net.address = SocketAddr::new(address, port);
+        http.finish(&mut cfg.net.http)
+            .map_err(|(key, message)| CfgError { key, message })?;
         if ensemble.dynamic_config_file.is_some() && !ensemble.membership.members.is_empty() {
             return Err(CfgError {
                 key: "dynamicConfigFile".into(),

@@ -133,17 +133,18 @@ fn server_summary(shared: &NetShared, with_clients: bool) -> String {
         }
         text.push('\n');
     }
-    let stats = &shared.stats;
+    let metrics = engine.metrics();
+    let latency = &metrics.request_latency;
     let role = engine.role().unwrap_or(ServerRole::Standalone);
     let _ = write!(
         text,
         "Latency min/avg/max: {}/{}/{}\nReceived: {}\nSent: {}\nConnections: {}\n\
          Outstanding: 0\nZxid: 0x{:x}\nMode: {}\nNode count: {}\n",
-        stats.latency.min_ms(),
-        java_double(stats.latency.avg_ms()),
-        stats.latency.max_ms(),
-        stats.received.load(Ordering::Relaxed),
-        stats.sent.load(Ordering::Relaxed),
+        latency.min(),
+        java_double(latency.avg()),
+        latency.max(),
+        metrics.packets_received.load(Ordering::Relaxed),
+        metrics.packets_sent.load(Ordering::Relaxed),
         live.len(),
         engine.last_zxid(),
         role.as_str(),

@@ -1,62 +1,9 @@
-//! The request statistics the four-letter words report: latencies server-wide (srvr, stat,
-//! mntr) and per connection (cons), kept as ZooKeeper's `ServerStats` and `ServerCnxn` keep them.
+//! The request statistics the four-letter words report per connection (cons), kept as
+//! ZooKeeper's `ServerCnxn` keeps them; server-wide figures live in the engine's metrics.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::proto::OpCode;
-
-/// Request latencies in whole milliseconds, as ZooKeeper's `AvgMinMaxCounter`. Lock-free:
-/// every request of every connection adds to it.
-#[derive(Debug)]
-pub(crate) struct LatencyCounter {
-    total_ms: AtomicU64,
-    count: AtomicU64,
-    min_ms: AtomicU64,
-    max_ms: AtomicU64,
-}
-
-impl Default for LatencyCounter {
-    fn default() -> Self {
-        LatencyCounter {
-            total_ms: AtomicU64::new(0),
-            count: AtomicU64::new(0),
-            min_ms: AtomicU64::new(u64::MAX),
-            max_ms: AtomicU64::new(0),
-        }
-    }
-}
-
-impl LatencyCounter {
-    pub(crate) fn add(&self, latency_ms: u64) {
-        self.total_ms.fetch_add(latency_ms, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.min_ms.fetch_min(latency_ms, Ordering::Relaxed);
-        self.max_ms.fetch_max(latency_ms, Ordering::Relaxed);
-    }
-
-    /// The smallest latency; 0 before the first request.
-    pub(crate) fn min_ms(&self) -> u64 {
-        match self.min_ms.load(Ordering::Relaxed) {
-            u64::MAX => 0,
-            min_ms => min_ms,
-        }
-    }
-
-    /// The mean, rounded half up to 4 decimals; 0 before the first request.
-    pub(crate) fn avg_ms(&self) -> f64 {
-        let count = self.count.load(Ordering::Relaxed);
-        if count == 0 {
-            return 0.0;
-        }
-        let avg_ms = self.total_ms.load(Ordering::Relaxed) as f64 / count as f64;
-        (avg_ms * 10_000.0).round() / 10_000.0
-    }
-
-    pub(crate) fn max_ms(&self) -> u64 {
-        self.max_ms.load(Ordering::Relaxed)
-    }
-}
 
 /// One connection's last response and its latencies (`ServerCnxn.updateStatsForResponse`).
 #[derive(Debug)]
@@ -132,6 +79,29 @@ pub(crate) fn whole_ms(elapsed: Duration) -> u64 {
     elapsed.as_millis().try_into().unwrap_or(u64::MAX)
 }
 
+/// True for the requests ZooKeeper turns into a Txn, whose latency is `updatelatency`; the
+/// rest (pings included) count as `readlatency`.
+pub(crate) fn is_write(opcode: i32) -> bool {
+    matches!(
+        OpCode::from_code(opcode),
+        Some(
+            OpCode::Create
+                | OpCode::Create2
+                | OpCode::CreateContainer
+                | OpCode::CreateTtl
+                | OpCode::Delete
+                | OpCode::DeleteContainer
+                | OpCode::SetData
+                | OpCode::SetAcl
+                | OpCode::Check
+                | OpCode::Multi
+                | OpCode::Reconfig
+                | OpCode::CreateSession
+                | OpCode::CloseSession
+        )
+    )
+}
+
 /// ZooKeeper's `FinalRequestProcessor` name for an opcode, shown by cons as `lop`; `None` for
 /// packets ZooKeeper answers before that stage (auth, sasl), which leave the stats alone.
 pub(crate) fn op_name(opcode: i32) -> Option<&'static str> {
@@ -175,25 +145,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_empty_counter_reports_zeros() {
-        let counter = LatencyCounter::default();
-        assert_eq!(
-            (counter.min_ms(), counter.avg_ms(), counter.max_ms()),
-            (0, 0.0, 0)
-        );
+    fn an_empty_connection_reports_zeros() {
         let stats = ResponseStats::default();
         assert_eq!((stats.min_latency_ms(), stats.avg_latency_ms()), (0, 0));
-    }
-
-    #[test]
-    fn the_average_is_rounded_to_four_decimals() {
-        let counter = LatencyCounter::default();
-        for latency_ms in [0, 1, 3, 1, 2, 0, 1, 1, 3, 2, 1, 1, 1] {
-            counter.add(latency_ms);
-        }
-        // 17 / 13 = 1.307692...: ZooKeeper prints 1.3077.
-        assert_eq!(counter.avg_ms(), 1.3077);
-        assert_eq!((counter.min_ms(), counter.max_ms()), (0, 3));
     }
 
     #[test]

@@ -1,23 +1,60 @@
 //! The four-letter words about the server and its process rather than its clients: mntr, conf
 //! and envi, with the operating-system facts they report and Java's ways of printing values.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::four_letter::full_version;
 use super::NetShared;
 use crate::server::membership::MemberRole;
-use crate::server::ServerRole;
+use crate::server::metrics::{Detail, Metric, MetricValue, Number, SummaryValue};
+use crate::server::{Engine, ServerRole};
 
-/// mntr: ZooKeeper 3.8's `zk_<key>\t<value>` lines, in ZooKeeper's order, for the metrics this
-/// server has. Metrics of parts it lacks (TLS, quorum, processor queues) are left out rather
-/// than reported as zeros nobody measured.
+/// A value mntr reports: text or a number.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum MonitorValue {
+    Text(String),
+    Number(Number),
+}
+
+impl MonitorValue {
+    fn whole(value: impl TryInto<i64>) -> MonitorValue {
+        MonitorValue::Number(Number::Whole(value.try_into().unwrap_or(i64::MAX)))
+    }
+}
+
+impl fmt::Display for MonitorValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MonitorValue::Text(text) => f.write_str(text),
+            MonitorValue::Number(Number::Whole(value)) => write!(f, "{value}"),
+            MonitorValue::Number(Number::Double(value)) => f.write_str(&java_double(*value)),
+        }
+    }
+}
+
+/// mntr: ZooKeeper 3.8's `zk_<key>\t<value>` lines.
 pub(super) fn monitor(shared: &NetShared) -> String {
-    let engine = &shared.engine;
-    let stats = &shared.stats;
-    let connections = shared.connections.lock().live.len();
+    let mut text = String::new();
+    for (key, value) in monitor_values(&shared.engine) {
+        let _ = writeln!(text, "zk_{key}\t{value}");
+    }
+    text
+}
+
+/// What mntr (and the AdminServer's monitor) report, from one metrics snapshot: ZooKeeper's
+/// `dumpMonitorValues` keys in ZooKeeper's order, then the registry's summaries as ZooKeeper's
+/// default metrics provider names them (`avg_fsynctime`, `cnt_fsynctime`, `p99_readlatency`,
+/// ...), then ours. Metrics of parts it lacks (TLS, processor queues) are left out rather than
+/// reported as zeros nobody measured.
+pub(crate) fn monitor_values(engine: &Engine) -> Vec<(String, MonitorValue)> {
+    let snapshot = engine.metrics_snapshot();
+    let metric = |name: &str| {
+        let number = snapshot.number(name);
+        debug_assert!(number.is_some(), "{name} is not in the registry");
+        MonitorValue::Number(number.unwrap_or(Number::Whole(0)))
+    };
     let role = engine.role().unwrap_or(ServerRole::Standalone);
     let leading = role == ServerRole::Leader;
     let status = match role {
@@ -29,63 +66,61 @@ pub(super) fn monitor(shared: &NetShared) -> String {
         .map(|status| status.learners.as_slice())
         .unwrap_or(&[]);
     let count = |voter: bool| {
-        learners
-            .iter()
-            .filter(|learner| learner.synced && learner.voter == voter)
-            .count()
-            .to_string()
+        MonitorValue::whole(
+            learners
+                .iter()
+                .filter(|learner| learner.synced && learner.voter == voter)
+                .count(),
+        )
     };
     let (last_proposal, min_proposal, max_proposal, proposals) = engine.proposal_sizes();
     // ZooKeeper's order (3.8.0, seen on a leader, a follower and a standalone server); the
     // quorum lines appear only where ZooKeeper prints them.
-    let mut lines: Vec<(&str, String)> = vec![
-        ("version", full_version()),
-        ("server_state", role.as_str().into()),
+    let mut lines: Vec<(&str, MonitorValue)> = vec![
+        ("version", MonitorValue::Text(full_version())),
+        ("server_state", MonitorValue::Text(role.as_str().into())),
     ];
     if let Some(peer_state) = peer_state(role) {
-        lines.push(("peer_state", peer_state.into()));
+        lines.push(("peer_state", MonitorValue::Text(peer_state.into())));
     }
     lines.extend([
-        ("ephemerals_count", engine.ephemeral_count().to_string()),
-        ("num_alive_connections", connections.to_string()),
-        ("avg_latency", java_double(stats.latency.avg_ms())),
+        ("ephemerals_count", metric("ephemerals_count")),
+        ("num_alive_connections", metric("num_alive_connections")),
+        ("avg_latency", metric("avg_latency")),
     ]);
     if leading {
-        lines.push(("min_proposal_size", min_proposal.to_string()));
+        lines.push(("min_proposal_size", MonitorValue::whole(min_proposal)));
     }
     lines.extend([
-        ("outstanding_requests", "0".into()),
-        ("znode_count", engine.znode_count().to_string()),
-        ("global_sessions", engine.session_count().to_string()),
-        (
-            "packets_sent",
-            stats.sent.load(Ordering::Relaxed).to_string(),
-        ),
-        (
-            "packets_received",
-            stats.received.load(Ordering::Relaxed).to_string(),
-        ),
+        ("outstanding_requests", metric("outstanding_requests")),
+        ("znode_count", metric("znode_count")),
+        ("global_sessions", metric("global_sessions")),
+        ("packets_sent", metric("packets_sent")),
+        ("packets_received", metric("packets_received")),
     ]);
     if leading {
-        lines.push(("max_proposal_size", max_proposal.to_string()));
+        lines.push(("max_proposal_size", MonitorValue::whole(max_proposal)));
         lines.push(("synced_followers", count(true)));
     }
-    lines.push(("watch_count", engine.watch_count().to_string()));
+    lines.push(("watch_count", metric("watch_count")));
     if leading {
         // Observers are raft learners: ZooKeeper's non-voting followers do not exist here.
-        lines.push(("synced_non_voting_followers", "0".into()));
+        lines.push(("synced_non_voting_followers", MonitorValue::whole(0)));
         lines.push(("synced_observers", count(false)));
     }
-    lines.push(("min_latency", stats.latency.min_ms().to_string()));
-    if let Some(max) = max_file_descriptor_count() {
-        lines.push(("max_file_descriptor_count", max.to_string()));
+    lines.push(("min_latency", metric("min_latency")));
+    if snapshot.get("max_file_descriptor_count").is_some() {
+        lines.push((
+            "max_file_descriptor_count",
+            metric("max_file_descriptor_count"),
+        ));
     }
-    lines.push((
-        "approximate_data_size",
-        engine.approximate_data_size().to_string(),
-    ));
-    if let Some(open) = open_file_descriptor_count() {
-        lines.push(("open_file_descriptor_count", open.to_string()));
+    lines.push(("approximate_data_size", metric("approximate_data_size")));
+    if snapshot.get("open_file_descriptor_count").is_some() {
+        lines.push((
+            "open_file_descriptor_count",
+            metric("open_file_descriptor_count"),
+        ));
     }
     if leading {
         let pending_syncs = learners
@@ -93,37 +128,75 @@ pub(super) fn monitor(shared: &NetShared) -> String {
             .filter(|learner| learner.receiving_snapshot)
             .count();
         lines.extend([
-            ("last_proposal_size", last_proposal.to_string()),
-            ("pending_syncs", pending_syncs.to_string()),
-            ("leader_uptime", engine.leader_uptime_ms().to_string()),
+            ("last_proposal_size", MonitorValue::whole(last_proposal)),
+            ("pending_syncs", MonitorValue::whole(pending_syncs)),
+            (
+                "leader_uptime",
+                MonitorValue::whole(engine.leader_uptime_ms()),
+            ),
         ]);
     }
     lines.extend([
-        ("local_sessions", "0".into()),
-        ("uptime", shared.started.elapsed().as_millis().to_string()),
-        ("max_latency", stats.latency.max_ms().to_string()),
+        ("local_sessions", metric("local_sessions")),
+        ("uptime", metric("uptime")),
+        ("max_latency", metric("max_latency")),
     ]);
     if leading {
-        lines.push(("learners", learners.len().to_string()));
+        lines.push(("learners", MonitorValue::whole(learners.len())));
     }
     if let Some(status) = &status {
-        lines.push(("quorum_size", status.voters.to_string()));
+        lines.push(("quorum_size", MonitorValue::whole(status.voters)));
         if leading {
-            lines.push(("proposal_count", proposals.to_string()));
+            lines.push(("proposal_count", MonitorValue::whole(proposals)));
         }
     }
-    lines.push((
-        "connection_rejected",
-        stats
-            .connections_rejected
-            .load(Ordering::Relaxed)
-            .to_string(),
-    ));
-    let mut text = String::new();
-    for (key, value) in lines {
-        let _ = writeln!(text, "zk_{key}\t{value}");
+    let mut values: Vec<(String, MonitorValue)> = lines
+        .into_iter()
+        .map(|(key, value)| (key.to_string(), value))
+        .collect();
+    let already: Vec<String> = values.iter().map(|(key, _)| key.clone()).collect();
+    for Metric { name, value } in &snapshot.metrics {
+        match value {
+            MetricValue::Summary(summary) => summary_values(&mut values, name, summary),
+            _ if already.iter().any(|key| key == name) => {}
+            MetricValue::Gauge(number) => {
+                values.push((name.to_string(), MonitorValue::Number(*number)))
+            }
+            MetricValue::Counter(count) => {
+                values.push((name.to_string(), MonitorValue::whole(*count)))
+            }
+        }
     }
-    text
+    values
+}
+
+/// A summary as ZooKeeper's default provider dumps its `AvgMinMaxCounter` (and, for
+/// ADVANCED ones, `AvgMinMaxPercentileCounter`).
+fn summary_values(values: &mut Vec<(String, MonitorValue)>, name: &str, summary: &SummaryValue) {
+    values.extend([
+        (
+            format!("avg_{name}"),
+            MonitorValue::Number(Number::Double(summary.avg)),
+        ),
+        (format!("min_{name}"), MonitorValue::whole(summary.min)),
+        (format!("max_{name}"), MonitorValue::whole(summary.max)),
+        (format!("cnt_{name}"), MonitorValue::whole(summary.count)),
+        (format!("sum_{name}"), MonitorValue::whole(summary.sum)),
+    ]);
+    if summary.detail == Detail::Advanced {
+        for (label, quantile) in [("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("p999", 0.999)] {
+            let value = summary
+                .quantiles
+                .iter()
+                .find(|(q, _)| *q == quantile)
+                .and_then(|(_, value)| *value)
+                .unwrap_or(0.0);
+            values.push((
+                format!("{label}_{name}"),
+                MonitorValue::whole(value.round() as i64),
+            ));
+        }
+    }
 }
 
 /// mntr's zk_peer_state: the role and ZooKeeper's phase (a member serving is past sync).
@@ -313,24 +386,6 @@ fn user_name() -> String {
     .unwrap_or_else(|| NA.into())
 }
 
-/// Open descriptors of this process, where /proc says (Linux).
-fn open_file_descriptor_count() -> Option<usize> {
-    Some(std::fs::read_dir("/proc/self/fd").ok()?.count())
-}
-
-/// The soft limit on open descriptors (RLIMIT_NOFILE), where /proc says (Linux).
-fn max_file_descriptor_count() -> Option<u64> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits
-        .lines()
-        .find(|line| line.starts_with("Max open files"))?;
-    line["Max open files".len()..]
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
 /// Bytes in the files directly inside `dir`, as ZooKeeper's `getDataDirSize`; 0 if unreadable.
 fn directory_bytes(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -385,12 +440,5 @@ mod tests {
         ] {
             assert!(text.lines().any(|line| line.starts_with(key)), "{key}");
         }
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn descriptor_counts_come_from_proc() {
-        assert!(open_file_descriptor_count().unwrap() > 0);
-        assert!(max_file_descriptor_count().unwrap() > 0);
     }
 }

@@ -5,7 +5,9 @@ mod connection;
 mod four_letter;
 mod four_letter_stats;
 mod four_letter_system;
+mod http;
 mod outbound;
+mod prometheus;
 
 use std::collections::HashMap;
 use std::io;
@@ -20,7 +22,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use four_letter::FourLetterWhitelist;
-use four_letter_stats::{LatencyCounter, ResponseStats};
+use four_letter_stats::ResponseStats;
+pub use http::{HttpCfg, HttpConfig, PROMETHEUS_PROVIDER};
 
 use crate::server::Engine;
 
@@ -50,6 +53,8 @@ pub struct NetConfig {
     pub data_dir: Option<PathBuf>,
     /// The ensemble this member belongs to, for `conf` (None: standalone).
     pub ensemble: Option<crate::server::zoo_cfg::EnsembleCfg>,
+    /// The HTTP ports: Prometheus's /metrics and the AdminServer (both off by default).
+    pub http: HttpConfig,
 }
 
 impl Default for NetConfig {
@@ -65,6 +70,7 @@ impl Default for NetConfig {
             worker_threads: 2,
             data_dir: None,
             ensemble: None,
+            http: HttpConfig::default(),
         }
     }
 }
@@ -74,10 +80,8 @@ pub(crate) struct NetShared {
     pub(crate) engine: Arc<Engine>,
     pub(crate) config: NetConfig,
     pub(crate) connections: Mutex<Connections>,
-    pub(crate) stats: NetStats,
     /// The bound address (config.address may ask for port 0).
     pub(crate) local_address: SocketAddr,
-    pub(crate) started: Instant,
 }
 
 /// The live connections, for limits and for the cons/stat four-letter words.
@@ -100,23 +104,14 @@ pub(crate) struct ConnectionInfo {
     pub(crate) responses: Mutex<ResponseStats>,
 }
 
-/// Server-wide counters.
-#[derive(Default)]
-pub(crate) struct NetStats {
-    pub(crate) received: AtomicU64,
-    pub(crate) sent: AtomicU64,
-    pub(crate) latency: LatencyCounter,
-    /// Connections refused by a limit.
-    pub(crate) connections_rejected: AtomicU64,
-}
-
 impl NetShared {
     /// Admits a connection unless a limit says no.
     fn admit(&self, peer: SocketAddr) -> Option<(u64, Arc<ConnectionInfo>)> {
         let mut connections = self.connections.lock();
         if connections.live.len() >= self.config.connections_max {
             tracing::warn!(%peer, "connection refused: {} connections is the limit", self.config.connections_max);
-            self.stats
+            self.engine
+                .metrics()
                 .connections_rejected
                 .fetch_add(1, Ordering::Relaxed);
             return None;
@@ -125,7 +120,8 @@ impl NetShared {
         let per_ip_max = self.config.connections_per_ip_max;
         if per_ip_max > 0 && from_ip >= per_ip_max {
             tracing::warn!(%peer, "too many connections from {} - max is {per_ip_max}", peer.ip());
-            self.stats
+            self.engine
+                .metrics()
                 .connections_rejected
                 .fetch_add(1, Ordering::Relaxed);
             return None;
@@ -143,12 +139,21 @@ impl NetShared {
             responses: Mutex::new(ResponseStats::default()),
         });
         connections.live.insert(id, info.clone());
+        self.engine
+            .metrics()
+            .alive_connections
+            .fetch_add(1, Ordering::Relaxed);
         Some((id, info))
     }
 
     fn release(&self, id: u64, peer: SocketAddr) {
         let mut connections = self.connections.lock();
-        connections.live.remove(&id);
+        if connections.live.remove(&id).is_some() {
+            self.engine
+                .metrics()
+                .alive_connections
+                .fetch_sub(1, Ordering::Relaxed);
+        }
         if let Some(count) = connections.per_ip.get_mut(&peer.ip()) {
             *count -= 1;
             if *count == 0 {
@@ -175,6 +180,7 @@ impl Drop for Release<'_> {
 /// live on until they expire, as when a ZooKeeper server's clients lose their connections).
 pub struct NetServer {
     local_address: SocketAddr,
+    metrics_address: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -189,19 +195,31 @@ impl NetServer {
             .build()?;
         let listener = runtime.block_on(TcpListener::bind(config.address))?;
         let local_address = listener.local_addr()?;
+        let metrics_listener = match config.http.metrics_address {
+            Some(address) => Some(runtime.block_on(http::bind(address, http::Site::Metrics))?),
+            None => None,
+        };
+        let metrics_address = match &metrics_listener {
+            Some(listener) => Some(listener.local_addr()?),
+            None => None,
+        };
         let (stop, stopped) = watch::channel(false);
         let shared = Arc::new(NetShared {
             engine,
             config,
             connections: Mutex::new(Connections::default()),
-            stats: NetStats::default(),
             local_address,
-            started: Instant::now(),
         });
+        if let Some(listener) = metrics_listener {
+            let site = http::Site::Metrics;
+            runtime.spawn(http::serve(listener, site, shared.clone(), stopped.clone()));
+            tracing::info!(address = ?metrics_address, "serving Prometheus /metrics");
+        }
         runtime.spawn(accept_loop(listener, shared, stopped));
         tracing::info!(address = %local_address, "serving the ZooKeeper client protocol");
         Ok(NetServer {
             local_address,
+            metrics_address,
             stop,
             runtime: Some(runtime),
         })
@@ -210,6 +228,11 @@ impl NetServer {
     /// The address the port is bound to (useful with port 0).
     pub fn local_address(&self) -> SocketAddr {
         self.local_address
+    }
+
+    /// Where /metrics is served, if it is.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics_address
     }
 }
 
@@ -268,12 +291,20 @@ async fn accept_loop(
 impl ConnectionInfo {
     pub(crate) fn count_received(&self, shared: &NetShared) {
         self.received.fetch_add(1, Ordering::Relaxed);
-        shared.stats.received.fetch_add(1, Ordering::Relaxed);
+        shared
+            .engine
+            .metrics()
+            .packets_received
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn count_sent(&self, shared: &NetShared) {
         self.sent.fetch_add(1, Ordering::Relaxed);
-        shared.stats.sent.fetch_add(1, Ordering::Relaxed);
+        shared
+            .engine
+            .metrics()
+            .packets_sent
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records a response to the request with `opcode` and `xid`, begun at `started`, for
@@ -294,6 +325,9 @@ impl ConnectionInfo {
         self.responses
             .lock()
             .record(op, xid, zxid, now_ms, latency_ms);
-        shared.stats.latency.add(latency_ms);
+        shared
+            .engine
+            .metrics()
+            .record_request(four_letter_stats::is_write(opcode), latency_ms);
     }
 }

@@ -1,0 +1,316 @@
+//! The HTTP ports operators scrape and query: Prometheus's `/metrics` (zoo.cfg's
+//! `metricsProvider.*`) and the AdminServer's `/commands` (`admin.*`), served by hyper on the
+//! client port's runtime, GET only, with limits on connections, request bytes and time.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+
+use super::NetShared;
+
+/// ZooKeeper's Prometheus provider class; naming it in `metricsProvider.className` turns on
+/// `/metrics`.
+pub const PROMETHEUS_PROVIDER: &str =
+    "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider";
+
+/// ZooKeeper's default provider: metrics in mntr only.
+const DEFAULT_PROVIDER: &str = "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider";
+
+/// Which HTTP ports run and how they are bounded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Where `/metrics` listens (metricsProvider.httpHost:httpPort, 0.0.0.0:7000), when the
+    /// Prometheus provider is named.
+    pub metrics_address: Option<SocketAddr>,
+    /// Where the AdminServer listens (admin.serverAddress:serverPort, 0.0.0.0:8080) when
+    /// admin.enableServer=true. Off by default here (ZooKeeper's is on): a server should not
+    /// open a second port nobody asked for.
+    pub admin_address: Option<SocketAddr>,
+    /// The AdminServer's command prefix (admin.commandURL, "/commands").
+    pub admin_command_url: String,
+    /// Most HTTP connections open at once, per port; more are closed unanswered.
+    pub connections_max: usize,
+    /// Largest request head (request line and headers) in bytes; a larger one is answered
+    /// 431 and closed. hyper's smallest buffer is 8,192 bytes.
+    pub request_head_bytes_max: usize,
+    /// How long a connection may take from accept to its answer, in milliseconds.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            metrics_address: None,
+            admin_address: None,
+            admin_command_url: "/commands".into(),
+            connections_max: 64,
+            request_head_bytes_max: 8192,
+            request_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// zoo.cfg's `metricsProvider.*` and `admin.*` keys as they come, settled by `HttpCfg::finish`.
+#[derive(Clone, Debug, Default)]
+pub struct HttpCfg {
+    metrics_provider: Option<String>,
+    metrics_host: Option<IpAddr>,
+    metrics_port: Option<u16>,
+    admin_enabled: bool,
+    admin_host: Option<IpAddr>,
+    admin_port: Option<u16>,
+    admin_command_url: Option<String>,
+}
+
+impl HttpCfg {
+    /// Takes one zoo.cfg key. Ok(false): not an HTTP key. Err: the value breaks the key's rule.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<bool, String> {
+        let address = |value: &str| {
+            value
+                .parse::<IpAddr>()
+                .map_err(|_| format!("{value:?} is not an IP address"))
+        };
+        let port = |value: &str| {
+            value
+                .parse::<u16>()
+                .map_err(|_| format!("{value:?} is not a port number"))
+        };
+        match key {
+            "metricsProvider.className" => self.metrics_provider = Some(value.to_string()),
+            "metricsProvider.httpHost" => self.metrics_host = Some(address(value)?),
+            "metricsProvider.httpPort" => self.metrics_port = Some(port(value)?),
+            // JVM figures: there is no JVM here.
+            "metricsProvider.exportJvmInfo" => {}
+            "admin.enableServer" => {
+                self.admin_enabled = match value {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(format!("{value:?} is neither true nor false")),
+                }
+            }
+            "admin.serverAddress" => self.admin_host = Some(address(value)?),
+            "admin.serverPort" => self.admin_port = Some(port(value)?),
+            "admin.commandURL" => {
+                if !value.starts_with('/') {
+                    return Err(format!("{value:?} does not start with /"));
+                }
+                self.admin_command_url = Some(value.trim_end_matches('/').to_string())
+            }
+            // Jetty's idle timeout; ours is `request_timeout_ms`.
+            "admin.idleTimeout" => {}
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The ports to open. Fails on a metrics provider class this server does not have.
+    pub fn finish(self, into: &mut HttpConfig) -> Result<(), (String, String)> {
+        let any = IpAddr::from([0, 0, 0, 0]);
+        match self.metrics_provider.as_deref() {
+            None | Some(DEFAULT_PROVIDER) => {}
+            Some(PROMETHEUS_PROVIDER) => {
+                into.metrics_address = Some(SocketAddr::new(
+                    self.metrics_host.unwrap_or(any),
+                    self.metrics_port.unwrap_or(7000),
+                ))
+            }
+            Some(other) => {
+                return Err((
+                    "metricsProvider.className".into(),
+                    format!(
+                        "{other} is not a provider this server has (use {PROMETHEUS_PROVIDER})"
+                    ),
+                ))
+            }
+        }
+        if self.admin_enabled {
+            into.admin_address = Some(SocketAddr::new(
+                self.admin_host.unwrap_or(any),
+                self.admin_port.unwrap_or(8080),
+            ));
+        }
+        if let Some(url) = self.admin_command_url {
+            into.admin_command_url = url;
+        }
+        Ok(())
+    }
+}
+
+/// What a port serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Site {
+    /// `/metrics`.
+    Metrics,
+}
+
+/// Binds `address` for `site` on the current runtime (errors name the port's purpose).
+pub(super) async fn bind(address: SocketAddr, site: Site) -> std::io::Result<TcpListener> {
+    TcpListener::bind(address).await.map_err(|error| {
+        std::io::Error::new(error.kind(), format!("{site:?} port {address}: {error}"))
+    })
+}
+
+/// Serves `site` on `listener` until `stopped`.
+pub(super) async fn serve(
+    listener: TcpListener,
+    site: Site,
+    shared: Arc<NetShared>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let config = shared.config.http.clone();
+    let slots = Arc::new(Semaphore::new(config.connections_max));
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = stopped.wait_for(|stopped| *stopped) => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(%error, "{site:?} port: accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "{site:?} port: refused, {} connections is the limit", config.connections_max);
+            continue;
+        };
+        let shared = shared.clone();
+        let config = config.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_millis(config.request_timeout_ms))
+                .max_buf_size(config.request_head_bytes_max)
+                .keep_alive(false)
+                .serve_connection(
+                    TokioIo::new(stream),
+                    hyper::service::service_fn(|request| {
+                        let shared = shared.clone();
+                        async move { Ok::<_, Infallible>(answer(site, &shared, &request)) }
+                    }),
+                );
+            let limit = Duration::from_millis(config.request_timeout_ms);
+            match tokio::time::timeout(limit, connection).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    tracing::warn!(%peer, %error, "{site:?} port: bad request refused")
+                }
+                Err(_) => {
+                    tracing::warn!(%peer, "{site:?} port: request not finished in {limit:?}, closed")
+                }
+            }
+        });
+    }
+}
+
+/// The answer to one request.
+fn answer(site: Site, shared: &NetShared, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "only GET is served\n".into(),
+        );
+    }
+    match (site, request.uri().path()) {
+        (Site::Metrics, "/metrics") => {
+            let body = super::prometheus::render(&shared.engine.metrics_snapshot());
+            let mut response = text(StatusCode::OK, body);
+            response.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static(super::prometheus::CONTENT_TYPE),
+            );
+            response
+        }
+        _ => text(StatusCode::NOT_FOUND, "not found\n".into()),
+    }
+}
+
+/// A plain-text response.
+fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    //! Guards against zoo.cfg's HTTP keys read differently from ZooKeeper's defaults.
+
+    use super::*;
+
+    #[test]
+    fn the_prometheus_provider_opens_metrics_on_zookeepers_default_port() {
+        let mut cfg = HttpCfg::default();
+        assert_eq!(
+            cfg.set("metricsProvider.className", PROMETHEUS_PROVIDER),
+            Ok(true)
+        );
+        assert_eq!(cfg.set("tickTime", "2000"), Ok(false));
+        let mut http = HttpConfig::default();
+        cfg.finish(&mut http).unwrap();
+        assert_eq!(http.metrics_address, Some("0.0.0.0:7000".parse().unwrap()));
+        assert_eq!(http.admin_address, None);
+    }
+
+    #[test]
+    fn host_port_and_admin_keys_are_taken() {
+        let mut cfg = HttpCfg::default();
+        for (key, value) in [
+            ("metricsProvider.className", PROMETHEUS_PROVIDER),
+            ("metricsProvider.httpHost", "127.0.0.1"),
+            ("metricsProvider.httpPort", "7071"),
+            ("admin.enableServer", "true"),
+            ("admin.serverAddress", "127.0.0.1"),
+            ("admin.serverPort", "8081"),
+            ("admin.commandURL", "/cmds/"),
+        ] {
+            assert_eq!(cfg.set(key, value), Ok(true), "{key}");
+        }
+        let mut http = HttpConfig::default();
+        cfg.finish(&mut http).unwrap();
+        assert_eq!(
+            http.metrics_address,
+            Some("127.0.0.1:7071".parse().unwrap())
+        );
+        assert_eq!(http.admin_address, Some("127.0.0.1:8081".parse().unwrap()));
+        assert_eq!(http.admin_command_url, "/cmds");
+    }
+
+    #[test]
+    fn bad_values_and_unknown_providers_are_refused() {
+        let mut cfg = HttpCfg::default();
+        assert!(cfg.set("metricsProvider.httpPort", "70000").is_err());
+        assert!(cfg.set("admin.enableServer", "maybe").is_err());
+        assert!(cfg.set("admin.commandURL", "commands").is_err());
+        cfg.set("metricsProvider.className", "com.example.Nope")
+            .unwrap();
+        let error = cfg.finish(&mut HttpConfig::default()).unwrap_err();
+        assert_eq!(error.0, "metricsProvider.className");
+        let mut cfg = HttpCfg::default();
+        cfg.set(
+            "metricsProvider.className",
+            "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider",
+        )
+        .unwrap();
+        let mut http = HttpConfig::default();
+        cfg.finish(&mut http).unwrap();
+        assert_eq!(http.metrics_address, None);
+    }
+}
