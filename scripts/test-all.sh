@@ -36,8 +36,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
 fi
-python3 -c "import pytest, kazoo, maturin, mypy" 2>/dev/null \
-  || python3 -m pip install -q pytest kazoo maturin mypy
+python3 -c "import pytest, kazoo, maturin, mypy, prometheus_client" 2>/dev/null \
+  || python3 -m pip install -q pytest kazoo maturin mypy prometheus_client
 
 echo "== format and lints"
 cargo fmt --all -- --check

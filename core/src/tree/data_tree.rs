@@ -85,6 +85,8 @@ pub struct DataTree {
     /// Sum of every znode's path and data lengths (see [`DataTree::approximate_data_size`]),
     /// kept as znodes change so the mntr four-letter word need not scan the tree.
     pub(super) data_size_bytes: u64,
+    /// The paths with a quota (a `zookeeper_limits` znode under "/zookeeper/quota").
+    pub(super) quota_paths: BTreeSet<Box<str>>,
 }
 
 impl Default for DataTree {
@@ -117,6 +119,7 @@ impl DataTree {
             sessions: BTreeMap::new(),
             last_zxid: 0,
             data_size_bytes: 0,
+            quota_paths: BTreeSet::new(),
         };
         // One intern per znode: the cache counts users, and a SetAcl on one of these must not
         // drop the entry the others still share.
@@ -330,14 +333,17 @@ impl DataTree {
                 version,
             } => {
                 let node = self.nodes.get_mut(path.as_str()).ok_or(ErrorCode::NoNode)?;
-                self.data_size_bytes = self.data_size_bytes - data_bytes(node.data()) as u64
-                    + data_bytes(data.as_deref()) as u64;
+                let bytes_diff =
+                    data_bytes(data.as_deref()) as i64 - data_bytes(node.data()) as i64;
+                self.data_size_bytes = self.data_size_bytes.wrapping_add_signed(bytes_diff);
                 node.set_data(data.as_deref());
                 node.mtime = time_ms;
                 node.mzxid = zxid;
                 node.version = *version;
                 changes.push(change(path, ChangeKind::DataChanged, &node.acl));
-                Ok(TxnResult::Stat(node.stat()))
+                let stat = node.stat();
+                self.quota_after_set_data(path, bytes_diff);
+                Ok(TxnResult::Stat(stat))
             }
             TxnOp::SetAcl { path, acl, version } => {
                 if !self.nodes.contains(path.as_str()) {
@@ -443,6 +449,7 @@ impl DataTree {
                 self.ttls.insert(path.into());
             }
         }
+        self.quota_after_create(path, data.as_deref());
         changes.push(change(path, ChangeKind::Created, &acl));
         changes.push(change(
             parent_path,
@@ -480,6 +487,7 @@ impl DataTree {
         let parent_acl = parent.acl.clone();
         let node = self.nodes.remove(path)?;
         self.data_size_bytes -= node_size_bytes(path, node.data());
+        self.quota_after_delete(path, node.data());
         changes.push(change(path, ChangeKind::Deleted, &node.acl));
         changes.push(change(
             parent_path,

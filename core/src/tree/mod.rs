@@ -8,6 +8,7 @@ pub mod acl;
 mod acl_cache;
 mod data_tree;
 pub mod path;
+mod quota;
 mod shared_acl;
 mod snapshot;
 mod snapshot_image;
@@ -18,6 +19,7 @@ pub use data_tree::{data_bytes, Applied, DataTree, SessionRecord, TxnResult};
 pub use shared_acl::SharedAcl;
 pub use snapshot::SnapshotDecodeError;
 pub use snapshot_image::ZnodeImage;
+pub use quota::{QuotaExceeded, StatsTrack, LIMITS_NODE, QUOTA_ROOT, STATS_NODE};
 pub use znode::{owner_ttl_ms, ttl_owner, Znode};
 
 use crate::proto::Acl;

@@ -286,6 +286,7 @@ impl DataTree {
             sessions: Default::default(),
             last_zxid: head.last_zxid,
             data_size_bytes: 0,
+            quota_paths: Default::default(),
         };
 
         let mut previous_session: Option<i64> = None;
@@ -420,6 +421,7 @@ impl DataTree {
                 }
             }
         }
+        tree.rebuild_quota_paths();
         Ok(tree)
     }
 }

@@ -42,7 +42,8 @@ pub struct HttpConfig {
     /// Largest request head (request line and headers) in bytes; a larger one is answered
     /// 431 and closed. hyper's smallest buffer is 8,192 bytes.
     pub request_head_bytes_max: usize,
-    /// How long a connection may take from accept to its answer, in milliseconds.
+    /// How long a connection may take from accept to its answer, in milliseconds
+    /// (admin.idleTimeout, for both ports).
     pub request_timeout_ms: u64,
 }
 
@@ -69,6 +70,7 @@ pub struct HttpCfg {
     admin_host: Option<IpAddr>,
     admin_port: Option<u16>,
     admin_command_url: Option<String>,
+    idle_timeout_ms: Option<u64>,
 }
 
 impl HttpCfg {
@@ -105,8 +107,16 @@ impl HttpCfg {
                 }
                 self.admin_command_url = Some(value.trim_end_matches('/').to_string())
             }
-            // Jetty's idle timeout; ours is `request_timeout_ms`.
-            "admin.idleTimeout" => {}
+            // Jetty's idle timeout (30 s there): here the bound on every HTTP request's time.
+            "admin.idleTimeout" => {
+                let timeout_ms: u64 = value
+                    .parse()
+                    .map_err(|_| format!("{value:?} is not a number of milliseconds"))?;
+                if timeout_ms == 0 {
+                    return Err("0 ms leaves no time to answer".into());
+                }
+                self.idle_timeout_ms = Some(timeout_ms)
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -140,6 +150,9 @@ impl HttpCfg {
         }
         if let Some(url) = self.admin_command_url {
             into.admin_command_url = url;
+        }
+        if let Some(timeout_ms) = self.idle_timeout_ms {
+            into.request_timeout_ms = timeout_ms;
         }
         Ok(())
     }
@@ -280,6 +293,7 @@ mod tests {
             ("admin.serverAddress", "127.0.0.1"),
             ("admin.serverPort", "8081"),
             ("admin.commandURL", "/cmds/"),
+            ("admin.idleTimeout", "1500"),
         ] {
             assert_eq!(cfg.set(key, value), Ok(true), "{key}");
         }
@@ -291,6 +305,7 @@ mod tests {
         );
         assert_eq!(http.admin_address, Some("127.0.0.1:8081".parse().unwrap()));
         assert_eq!(http.admin_command_url, "/cmds");
+        assert_eq!(http.request_timeout_ms, 1500);
     }
 
     #[test]
@@ -299,6 +314,7 @@ mod tests {
         assert!(cfg.set("metricsProvider.httpPort", "70000").is_err());
         assert!(cfg.set("admin.enableServer", "maybe").is_err());
         assert!(cfg.set("admin.commandURL", "commands").is_err());
+        assert!(cfg.set("admin.idleTimeout", "0").is_err());
         cfg.set("metricsProvider.className", "com.example.Nope")
             .unwrap();
         let error = cfg.finish(&mut HttpConfig::default()).unwrap_err();
