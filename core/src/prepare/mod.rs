@@ -26,6 +26,9 @@ pub struct WriteLimits {
     pub ephemerals_per_session_max: usize,
     /// Whether TTL znodes may be created (ZooKeeper's `zookeeper.extendedTypesEnabled`).
     pub ttl_enabled: bool,
+    /// Whether a write past a quota's hard limit is refused (ZooKeeper's
+    /// `zookeeper.enforceQuota`); limits passed are logged either way.
+    pub enforce_quota: bool,
 }
 
 /// Who asks: the session and its authenticated identities, or the server itself.
@@ -261,6 +264,7 @@ impl<'a> Prepare<'a> {
         if data_bytes(request.data.as_deref()) > self.limits.data_bytes_max {
             return Err(ErrorCode::BadArguments);
         }
+        self.check_quota(&path, data_bytes(request.data.as_deref()) as i64, 1)?;
         let ephemeral_owner = if mode.is_container() {
             CONTAINER_EPHEMERAL_OWNER
         } else if mode.is_ttl() {
@@ -380,6 +384,13 @@ impl<'a> Prepare<'a> {
         if data_bytes(data) > self.limits.data_bytes_max {
             return Err(ErrorCode::BadArguments);
         }
+        // ZooKeeper checks the quota before the version. The data replaced is the applied
+        // tree's, as the quota's usage is: both lag writes prepared and not yet applied.
+        let replaced_bytes = self
+            .tree
+            .get(path)
+            .map_or(0, |node| data_bytes(node.data()));
+        self.check_quota(path, data_bytes(data) as i64 - replaced_bytes as i64, 0)?;
         let version = next_version(node.version, version)?;
         self.record(path.to_string(), Some(NodeView { version, ..node }));
         Ok(TxnOp::SetData {
@@ -432,6 +443,19 @@ impl<'a> Prepare<'a> {
     }
 
     /// The znode as it will be once pending changes apply.
+    /// ZooKeeper's `checkQuota`: a write past a limit of the deepest quota above `path` is
+    /// logged, and refused with QuotaExceeded when the limit is hard and quotas are enforced.
+    fn check_quota(&self, path: &str, bytes_diff: i64, count_diff: i64) -> Result<(), ErrorCode> {
+        let Err(exceeded) = self.tree.quota_check(path, bytes_diff, count_diff) else {
+            return Ok(());
+        };
+        tracing::warn!("{}", exceeded.message);
+        if exceeded.hard && self.limits.enforce_quota {
+            return Err(ErrorCode::QuotaExceeded);
+        }
+        Ok(())
+    }
+
     fn node(&self, path: &str) -> Option<NodeView> {
         if let Some((_, pending)) = self.pending.nodes.get(path) {
             return pending.clone();
@@ -499,98 +523,4 @@ fn next_version(current: i32, expected: i32) -> Result<i32, ErrorCode> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_match_any_and_skip_minus_one() {
-        assert_eq!(next_version(3, -1), Ok(4));
-        assert_eq!(next_version(3, 3), Ok(4));
-        assert_eq!(next_version(3, 2), Err(ErrorCode::BadVersion));
-        assert_eq!(next_version(i32::MAX, -1), Ok(i32::MIN));
-        assert_eq!(next_version(-2, -2), Ok(0));
-    }
-
-    fn limits() -> WriteLimits {
-        WriteLimits {
-            data_bytes_max: 1024,
-            ephemerals_per_session_max: 10,
-            ttl_enabled: true,
-        }
-    }
-
-    fn sequential(tree: &DataTree) -> Result<TxnOp, ErrorCode> {
-        let mut pending = PendingChanges::default();
-        let who = Requester {
-            session_id: 1,
-            identities: &[],
-            role: Role::Client,
-        };
-        let request = CreateRequest {
-            path: "/p/s".into(),
-            data: Some(vec![]),
-            acl: Acl::open_unsafe(),
-            mode: crate::proto::CreateMode::PersistentSequential,
-            ttl_ms: -1,
-        };
-        Prepare::new(tree, &mut pending, &limits(), 1).write(who, &Op::Create(request))
-    }
-
-    /// ZooKeeper's sequence counter is the parent's signed 32-bit create count. Its apply only
-    /// moves the count forward, so once it reaches i32::MAX the wrapped next value is ignored:
-    /// the suffix stays 2147483647 and the next sequential create finds its name taken.
-    #[test]
-    fn sequence_suffix_sticks_at_the_signed_32_bit_limit() {
-        let mut tree = DataTree::new();
-        let create = |path: &str, parent_cversion: i32| crate::txn::Txn {
-            time_ms: 0,
-            op: TxnOp::Create {
-                path: path.into(),
-                data: Some(vec![]),
-                acl: Acl::open_unsafe(),
-                ephemeral_owner: 0,
-                parent_cversion,
-            },
-        };
-        tree.apply(1, &create("/p", 1)).result.unwrap();
-        tree.apply(2, &create("/p/x", i32::MAX - 1)).result.unwrap();
-        // Prepares and applies the next sequential create; answers its name and the parent's
-        // new create count as its Txn carries them.
-        let next = |tree: &mut DataTree, zxid: i64| {
-            let txn = sequential(tree).unwrap();
-            let TxnOp::Create {
-                path,
-                parent_cversion,
-                ..
-            } = &txn
-            else {
-                panic!("{txn:?}")
-            };
-            let created = (path.clone(), *parent_cversion);
-            let txn = crate::txn::Txn {
-                time_ms: 0,
-                op: txn,
-            };
-            tree.apply(zxid, &txn).result.unwrap();
-            created
-        };
-        assert_eq!(next(&mut tree, 3), ("/p/s2147483646".to_string(), i32::MAX));
-        assert_eq!(next(&mut tree, 4), ("/p/s2147483647".to_string(), i32::MIN));
-        assert_eq!(tree.get("/p").unwrap().child_creates(), i32::MAX);
-
-        assert_eq!(sequential(&tree), Err(ErrorCode::NodeExists));
-    }
-
-    #[test]
-    fn reserved_znodes_cannot_be_deleted() {
-        assert_eq!(deletable_parent("/"), Err(ErrorCode::BadArguments));
-        assert_eq!(deletable_parent("/zookeeper"), Err(ErrorCode::BadArguments));
-        assert_eq!(
-            deletable_parent("/zookeeper/quota"),
-            Err(ErrorCode::BadArguments)
-        );
-        assert_eq!(deletable_parent("relative"), Err(ErrorCode::BadArguments));
-        assert_eq!(deletable_parent("/a"), Ok("/"));
-        assert_eq!(deletable_parent("/a/b"), Ok("/a"));
-    }
-}
+mod tests;

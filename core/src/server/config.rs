@@ -47,6 +47,9 @@ pub struct ServerConfig {
     /// Allow TTL znodes (ZooKeeper's `zookeeper.extendedTypesEnabled`, off there by default;
     /// on here because users ask for TTLs and nothing else depends on the setting).
     pub ttl_enabled: bool,
+    /// Refuse writes past a quota's hard limit with QuotaExceeded (ZooKeeper's
+    /// `zookeeper.enforceQuota`, off by default as there).
+    pub enforce_quota: bool,
     /// How often empty containers and expired TTL znodes are reaped
     /// (ZooKeeper's `znode.container.checkIntervalMs`, 60 s).
     pub container_check_interval_ms: u64,
@@ -117,6 +120,7 @@ impl Default for ServerConfig {
             sessions_max: 100_000,
             super_digest: None,
             ttl_enabled: true,
+            enforce_quota: false,
             container_check_interval_ms: 60_000,
             member_id: 0,
             log_entries_max: 10_000,
@@ -157,6 +161,7 @@ impl fmt::Debug for ServerConfig {
             .field("watches_per_session_max", &self.watches_per_session_max)
             .field("sessions_max", &self.sessions_max)
             .field("ttl_enabled", &self.ttl_enabled)
+            .field("enforce_quota", &self.enforce_quota)
             .field(
                 "container_check_interval_ms",
                 &self.container_check_interval_ms,

@@ -207,6 +207,7 @@ impl ZooCfg {
                     cfg.server.super_digest = Some(value.to_string())
                 }
                 "extendedTypesEnabled" => cfg.server.ttl_enabled = boolean(key, value)?,
+                "enforceQuota" => cfg.server.enforce_quota = boolean(key, value)?,
                 "znode.container.checkIntervalMs" => {
                     cfg.server.container_check_interval_ms = number(key, value)?
                 }

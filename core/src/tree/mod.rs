@@ -16,10 +16,10 @@ mod znode;
 mod znode_table;
 
 pub use data_tree::{data_bytes, Applied, DataTree, SessionRecord, TxnResult};
+pub use quota::{QuotaExceeded, StatsTrack, LIMITS_NODE, QUOTA_ROOT, STATS_NODE};
 pub use shared_acl::SharedAcl;
 pub use snapshot::SnapshotDecodeError;
 pub use snapshot_image::ZnodeImage;
-pub use quota::{QuotaExceeded, StatsTrack, LIMITS_NODE, QUOTA_ROOT, STATS_NODE};
 pub use znode::{owner_ttl_ms, ttl_owner, Znode};
 
 use crate::proto::Acl;

@@ -154,8 +154,7 @@ impl DataTree {
         let limits = StatsTrack::parse(limits.data().unwrap_or_default());
         let check_count =
             count_diff != 0 && (limits.count() > -1 || limits.count_hard_limit() > -1);
-        let check_bytes =
-            bytes_diff != 0 && (limits.bytes() > -1 || limits.byte_hard_limit() > -1);
+        let check_bytes = bytes_diff != 0 && (limits.bytes() > -1 || limits.byte_hard_limit() > -1);
         if !check_count && !check_bytes {
             return Ok(());
         }
