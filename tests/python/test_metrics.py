@@ -175,9 +175,10 @@ def test_mntr_and_metrics_agree(metrics_server, client):
         four_letter = mntr(address)
         samples, types = scrape(port)
         again = mntr(address)
-        # The mntr connection itself counts and has one packet more each time; what else
-        # moved between the first and last read means a ping came: read again.
-        moving = {"zk_uptime", "zk_open_file_descriptor_count"}
+        assert int(again["zk_packets_received"]) == int(four_letter["zk_packets_received"]) + 1
+        # Each mntr is a packet received (counted before it answers); what else moved between
+        # the first and last read means a ping came: read again.
+        moving = {"zk_uptime", "zk_open_file_descriptor_count", "zk_packets_received"}
         if {k: v for k, v in four_letter.items() if k not in moving} == \
                 {k: v for k, v in again.items() if k not in moving}:
             break
