@@ -54,11 +54,17 @@ def test_zkcli_quota_commands_answer_as_zookeeper_does(servers):
     assert ours == reference, f"ours:\n{ours_raw}\nreference:\n{reference_raw}"
     lines = ours[0]
     # The script's facts, so agreeing on a wrong answer would still fail.
-    assert "count=2,bytes=3" in lines  # the soft limits set
-    assert "count=2,bytes=3" in lines and "count=3,bytes=6" in lines  # stats after b
-    assert lines.count("Quota has exceeded : /quota/hard/c") == 1
-    assert any(line.startswith("Quota has exceeded : /quota/hard/b") for line in lines)
-
+    assert "Output stat for /quota/soft count=2,bytes=3" in lines
+    # Past the soft limits: created, and counted.
+    assert "Output stat for /quota/soft count=3,bytes=7" in lines
+    assert "Output quota for /quota/hard count=-1,bytes=-1=;byteHardLimit=6;countHardLimit=3" \
+        in lines
+    assert lines.count("Quota has exceeded : /quota/hard/c") == 2
+    assert "Quota has exceeded : /quota/hard/b" in lines
+    assert "Output stat for /quota/hard count=3,bytes=1" in lines
+    assert "quota for /quota/hard does not exist." in lines
+    # A quota on /zookeeper counts its whole subtree, the quota znodes included.
+    assert "[Warning]: the count quota you create is less than the existing count:11" in lines
 
 @pytest.mark.parametrize("kind", ["ours", "reference"])
 def test_a_hard_limit_refuses_creates_in_a_multi_and_a_soft_one_does_not(servers, kind):
