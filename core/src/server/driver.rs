@@ -286,8 +286,7 @@ impl Driver {
             }
             let metrics = engine.metrics();
             for (elapsed, entries) in output.fsyncs {
-                metrics.fsync_time.add_duration(elapsed);
-                metrics.group_commit_entries.add(entries as u64);
+                metrics.record_fsync(elapsed, entries);
             }
             self.send_raft(output.messages);
             metrics

@@ -147,19 +147,19 @@ impl Summary {
     }
 }
 
-/// The sizes of proposals a leader made, in bytes (srvr's "Proposal sizes last/min/max",
-/// -1 until the first).
+/// Sizes in bytes, last, smallest and largest, as ZooKeeper's `BufferStats` (-1 until the
+/// first): proposals a leader made (srvr's "Proposal sizes last/min/max") and replies sent.
 #[derive(Debug)]
-pub(crate) struct ProposalSizes {
+pub(crate) struct BufferStats {
     last: AtomicI64,
     min: AtomicI64,
     max: AtomicI64,
     count: AtomicU64,
 }
 
-impl Default for ProposalSizes {
+impl Default for BufferStats {
     fn default() -> Self {
-        ProposalSizes {
+        BufferStats {
             last: AtomicI64::new(-1),
             min: AtomicI64::new(-1),
             max: AtomicI64::new(-1),
@@ -168,15 +168,17 @@ impl Default for ProposalSizes {
     }
 }
 
-impl ProposalSizes {
-    /// Notes one proposal (only the driver thread writes).
+impl BufferStats {
+    /// Notes one size.
     pub(crate) fn record(&self, size_bytes: usize) {
         let size = size_bytes as i64;
         self.last.store(size, Ordering::Relaxed);
-        let min = self.min.load(Ordering::Relaxed);
-        if min < 0 || size < min {
-            self.min.store(size, Ordering::Relaxed);
-        }
+        // -1 means none yet; compare-and-swap so two writers cannot lose a smaller size.
+        let _ = self
+            .min
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |min| {
+                (min < 0 || size < min).then_some(size)
+            });
         self.max.fetch_max(size, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
     }
@@ -216,8 +218,16 @@ pub struct Metrics {
     pub(crate) group_commit_entries: Summary,
     /// Committed entries handed to apply and not yet applied (ours).
     pub(crate) apply_queue_depth: AtomicU64,
-    pub(crate) proposal_sizes: ProposalSizes,
+    /// Fsyncs slower than `FSYNC_WARNING_MS`.
+    pub(crate) fsync_threshold_exceed_count: AtomicU64,
+    pub(crate) proposal_sizes: BufferStats,
+    /// Replies sent to clients, without their length prefix.
+    pub(crate) client_response_sizes: BufferStats,
 }
+
+/// An fsync slower than this many milliseconds is logged and counted (ZooKeeper's
+/// `fsync.warningthresholdms`).
+pub(crate) const FSYNC_WARNING_MS: u64 = 1000;
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -234,7 +244,9 @@ impl Default for Metrics {
             update_latency: Summary::new(Detail::Advanced),
             group_commit_entries: Summary::new(Detail::Basic),
             apply_queue_depth: AtomicU64::new(0),
-            proposal_sizes: ProposalSizes::default(),
+            fsync_threshold_exceed_count: AtomicU64::new(0),
+            proposal_sizes: BufferStats::default(),
+            client_response_sizes: BufferStats::default(),
         }
     }
 }
@@ -247,6 +259,20 @@ impl Metrics {
             self.update_latency.add(latency_ms);
         } else {
             self.read_latency.add(latency_ms);
+        }
+    }
+
+    /// Counts one fsync of `entries` log entries.
+    pub(crate) fn record_fsync(&self, elapsed: Duration, entries: usize) {
+        self.fsync_time.add_duration(elapsed);
+        self.group_commit_entries.add(entries as u64);
+        let elapsed_ms = elapsed.as_millis() as u64;
+        if elapsed_ms > FSYNC_WARNING_MS {
+            self.fsync_threshold_exceed_count
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                "fsync of the transaction log took {elapsed_ms} ms, more than {FSYNC_WARNING_MS} ms"
+            );
         }
     }
 }
@@ -341,6 +367,12 @@ impl Engine {
         &self.metrics
     }
 
+    /// The node count ZooKeeper reports (srvr's "Node count", mntr's zk_znode_count): its
+    /// node table holds the root twice, under "" and "/", and every count it prints says so.
+    pub fn reported_node_count(&self) -> usize {
+        self.znode_count() + 1
+    }
+
     /// Every metric now: what mntr, `/metrics` and the AdminServer's monitor report.
     pub fn metrics_snapshot(&self) -> MetricsSnapshot {
         let metrics = &self.metrics;
@@ -367,13 +399,20 @@ impl Engine {
                 "uptime",
                 whole(metrics.started.elapsed().as_millis() as u64),
             ),
-            ("znode_count", whole(self.znode_count() as u64)),
+            ("znode_count", whole(self.reported_node_count() as u64)),
             ("watch_count", whole(self.watch_count() as u64)),
             ("ephemerals_count", whole(self.ephemeral_count() as u64)),
             ("approximate_data_size", whole(self.approximate_data_size())),
             ("global_sessions", whole(self.session_count() as u64)),
             ("local_sessions", whole(0)),
         ];
+        let (last, min, max, _) = metrics.client_response_sizes.read();
+        let signed = |value: i64| MetricValue::Gauge(Number::Whole(value));
+        list.extend([
+            ("last_client_response_size", signed(last)),
+            ("max_client_response_size", signed(max)),
+            ("min_client_response_size", signed(min)),
+        ]);
         if let Some(open) = open_file_descriptor_count() {
             list.push(("open_file_descriptor_count", whole(open)));
         }
@@ -384,6 +423,10 @@ impl Engine {
             (
                 "connection_rejected",
                 MetricValue::Counter(load(&metrics.connections_rejected)),
+            ),
+            (
+                "fsync_threshold_exceed_count",
+                MetricValue::Counter(load(&metrics.fsync_threshold_exceed_count)),
             ),
             ("fsynctime", MetricValue::Summary(metrics.fsync_time.read())),
             (

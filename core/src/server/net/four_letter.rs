@@ -106,7 +106,7 @@ pub(super) fn answer(word: &str, shared: &NetShared) -> String {
 
 /// The live connections in the order they were accepted, taken without holding the table's
 /// lock while the report is written.
-fn live_connections(shared: &NetShared) -> Vec<Arc<ConnectionInfo>> {
+pub(super) fn live_connections(shared: &NetShared) -> Vec<Arc<ConnectionInfo>> {
     let connections = shared.connections.lock();
     let mut live: Vec<(u64, Arc<ConnectionInfo>)> = connections
         .live
@@ -148,7 +148,7 @@ fn server_summary(shared: &NetShared, with_clients: bool) -> String {
         live.len(),
         engine.last_zxid(),
         role.as_str(),
-        engine.znode_count()
+        engine.reported_node_count()
     );
     if role == ServerRole::Leader {
         let (last, min, max, _) = engine.proposal_sizes();

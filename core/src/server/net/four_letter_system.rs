@@ -217,9 +217,7 @@ pub(super) fn configuration(shared: &NetShared) -> String {
         shared.local_address.port()
     );
     // ZooKeeper keeps snapshots and the log in the same directory unless told otherwise.
-    if let Some(dir) = &shared.config.data_dir {
-        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
-        let size = directory_bytes(&dir);
+    if let Some((dir, size)) = data_dir(shared) {
         let dir = dir.display();
         let _ = write!(
             text,
@@ -264,8 +262,17 @@ pub(super) fn configuration(shared: &NetShared) -> String {
 /// envi: ZooKeeper's `Environment.list` with the facts a Rust process has (no java.* lines).
 /// kazoo's `server_version()` reads the digits at the start of `zookeeper.version`.
 pub(super) fn environment() -> String {
+    let mut text = String::from("Environment:\n");
+    for (key, value) in environment_entries() {
+        let _ = writeln!(text, "{key}={value}");
+    }
+    text
+}
+
+/// envi's facts, in its order (the AdminServer's environment reports them too).
+pub(super) fn environment_entries() -> Vec<(&'static str, String)> {
     let current_dir = std::env::current_dir().map(|dir| dir.display().to_string());
-    let entries = [
+    vec![
         ("zookeeper.version", full_version()),
         ("host.name", host_name()),
         ("os.name", os_name().to_string()),
@@ -277,12 +284,7 @@ pub(super) fn environment() -> String {
             std::env::var("HOME").unwrap_or_else(|_| NA.into()),
         ),
         ("user.dir", current_dir.unwrap_or_else(|_| NA.into())),
-    ];
-    let mut text = String::from("Environment:\n");
-    for (key, value) in entries {
-        let _ = writeln!(text, "{key}={value}");
-    }
-    text
+    ]
 }
 
 /// What ZooKeeper's Environment prints for a value it cannot find.
@@ -384,6 +386,14 @@ fn user_name() -> String {
         })
     })
     .unwrap_or_else(|| NA.into())
+}
+
+/// The data directory, absolute, and the bytes of the files directly in it.
+pub(super) fn data_dir(shared: &NetShared) -> Option<(std::path::PathBuf, u64)> {
+    let dir = shared.config.data_dir.as_ref()?;
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+    let size = directory_bytes(&dir);
+    Some((dir, size))
 }
 
 /// Bytes in the files directly inside `dir`, as ZooKeeper's `getDataDirSize`; 0 if unreadable.

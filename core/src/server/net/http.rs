@@ -163,6 +163,8 @@ impl HttpCfg {
 pub(super) enum Site {
     /// `/metrics`.
     Metrics,
+    /// The AdminServer's `/commands`.
+    Admin,
 }
 
 /// Binds `address` for `site` on the current runtime (errors name the port's purpose).
@@ -237,18 +239,40 @@ fn answer(site: Site, shared: &NetShared, request: &Request<Incoming>) -> Respon
             "only GET is served\n".into(),
         );
     }
-    match (site, request.uri().path()) {
-        (Site::Metrics, "/metrics") => {
+    let path = request.uri().path();
+    match site {
+        Site::Metrics if path == "/metrics" => {
             let body = super::prometheus::render(&shared.engine.metrics_snapshot());
-            let mut response = text(StatusCode::OK, body);
-            response.headers_mut().insert(
-                hyper::header::CONTENT_TYPE,
-                hyper::header::HeaderValue::from_static(super::prometheus::CONTENT_TYPE),
-            );
-            response
+            with_type(text(StatusCode::OK, body), super::prometheus::CONTENT_TYPE)
         }
-        _ => text(StatusCode::NOT_FOUND, "not found\n".into()),
+        Site::Admin => {
+            let url = shared.config.http.admin_command_url.as_str();
+            match path.strip_prefix(url) {
+                Some("" | "/") => with_type(
+                    text(StatusCode::OK, super::admin::links(url)),
+                    "text/html; charset=utf-8",
+                ),
+                Some(name) if name.starts_with('/') => {
+                    let answer = super::admin::run(&name[1..], shared);
+                    let body = serde_json::to_string_pretty(&answer).unwrap_or_default();
+                    with_type(text(StatusCode::OK, body), "application/json")
+                }
+                _ => text(StatusCode::NOT_FOUND, "not found\n".into()),
+            }
+        }
+        Site::Metrics => text(StatusCode::NOT_FOUND, "not found\n".into()),
     }
+}
+
+fn with_type(
+    mut response: Response<Full<Bytes>>,
+    content_type: &'static str,
+) -> Response<Full<Bytes>> {
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    response
 }
 
 /// A plain-text response.

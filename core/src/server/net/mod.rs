@@ -1,6 +1,7 @@
 //! The client port: ZooKeeper's wire protocol over TCP, served on a tokio runtime the server
 //! owns (never the caller's), with limits on connections, frames and queues.
 
+mod admin;
 mod connection;
 mod four_letter;
 mod four_letter_stats;
@@ -181,6 +182,7 @@ impl Drop for Release<'_> {
 pub struct NetServer {
     local_address: SocketAddr,
     metrics_address: Option<SocketAddr>,
+    admin_address: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -195,14 +197,24 @@ impl NetServer {
             .build()?;
         let listener = runtime.block_on(TcpListener::bind(config.address))?;
         let local_address = listener.local_addr()?;
-        let metrics_listener = match config.http.metrics_address {
-            Some(address) => Some(runtime.block_on(http::bind(address, http::Site::Metrics))?),
-            None => None,
+        let mut http_listeners = Vec::new();
+        for (site, address) in [
+            (http::Site::Metrics, config.http.metrics_address),
+            (http::Site::Admin, config.http.admin_address),
+        ] {
+            if let Some(address) = address {
+                let listener = runtime.block_on(http::bind(address, site))?;
+                http_listeners.push((site, listener.local_addr()?, listener));
+            }
+        }
+        let http_address = |wanted: http::Site| {
+            http_listeners
+                .iter()
+                .find(|(site, _, _)| *site == wanted)
+                .map(|(_, address, _)| *address)
         };
-        let metrics_address = match &metrics_listener {
-            Some(listener) => Some(listener.local_addr()?),
-            None => None,
-        };
+        let metrics_address = http_address(http::Site::Metrics);
+        let admin_address = http_address(http::Site::Admin);
         let (stop, stopped) = watch::channel(false);
         let shared = Arc::new(NetShared {
             engine,
@@ -210,16 +222,16 @@ impl NetServer {
             connections: Mutex::new(Connections::default()),
             local_address,
         });
-        if let Some(listener) = metrics_listener {
-            let site = http::Site::Metrics;
+        for (site, address, listener) in http_listeners {
             runtime.spawn(http::serve(listener, site, shared.clone(), stopped.clone()));
-            tracing::info!(address = ?metrics_address, "serving Prometheus /metrics");
+            tracing::info!(%address, "serving HTTP: {site:?}");
         }
         runtime.spawn(accept_loop(listener, shared, stopped));
         tracing::info!(address = %local_address, "serving the ZooKeeper client protocol");
         Ok(NetServer {
             local_address,
             metrics_address,
+            admin_address,
             stop,
             runtime: Some(runtime),
         })
@@ -233,6 +245,11 @@ impl NetServer {
     /// Where /metrics is served, if it is.
     pub fn metrics_address(&self) -> Option<SocketAddr> {
         self.metrics_address
+    }
+
+    /// Where the AdminServer is served, if it is.
+    pub fn admin_address(&self) -> Option<SocketAddr> {
+        self.admin_address
     }
 }
 

@@ -239,6 +239,11 @@ impl Answer for TcpAnswer {
         if self.reply != Reply::Unserved {
             self.info
                 .record_response(&self.shared, frame.opcode, frame.xid, zxid, self.started);
+            // ZooKeeper's client response stats count the reply without its length prefix.
+            let metrics = self.shared.engine.metrics();
+            metrics
+                .client_response_sizes
+                .record(bytes.len().saturating_sub(4));
         }
         self.info.queued.fetch_add(1, Ordering::Relaxed);
         self.outbound.push_reply(bytes, end);
