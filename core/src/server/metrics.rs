@@ -424,22 +424,19 @@ impl Engine {
                 "connection_rejected",
                 MetricValue::Counter(load(&metrics.connections_rejected)),
             ),
-            (
-                "fsync_threshold_exceed_count",
-                MetricValue::Counter(load(&metrics.fsync_threshold_exceed_count)),
-            ),
             ("fsynctime", MetricValue::Summary(metrics.fsync_time.read())),
             (
                 "snapshottime",
                 MetricValue::Summary(metrics.snapshot_time.read()),
             ),
-            (
-                "readlatency",
-                MetricValue::Summary(metrics.read_latency.read()),
-            ),
+            // ZooKeeper 3.8's mntr prints update latency before read latency.
             (
                 "updatelatency",
                 MetricValue::Summary(metrics.update_latency.read()),
+            ),
+            (
+                "readlatency",
+                MetricValue::Summary(metrics.read_latency.read()),
             ),
             (
                 "group_commit_batch_size",

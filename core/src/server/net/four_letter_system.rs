@@ -43,10 +43,10 @@ pub(super) fn monitor(shared: &NetShared) -> String {
     text
 }
 
-/// What mntr (and the AdminServer's monitor) report, from one metrics snapshot: ZooKeeper's
-/// `dumpMonitorValues` keys in ZooKeeper's order, then the registry's summaries as ZooKeeper's
-/// default metrics provider names them (`avg_fsynctime`, `cnt_fsynctime`, `p99_readlatency`,
-/// ...), then ours. Metrics of parts it lacks (TLS, processor queues) are left out rather than
+/// What mntr (and the AdminServer's monitor) report, from one metrics snapshot, in the order
+/// ZooKeeper 3.8 prints them: its gauges, its counters, then its summaries as its default
+/// metrics provider names them (`avg_fsynctime`, `cnt_fsynctime`, `p99_readlatency`, ...),
+/// then ours (group-commit batch size, apply queue depth). Metrics of parts it lacks (TLS, processor queues) are left out rather than
 /// reported as zeros nobody measured.
 pub(crate) fn monitor_values(engine: &Engine) -> Vec<(String, MonitorValue)> {
     let snapshot = engine.metrics_snapshot();
@@ -95,11 +95,21 @@ pub(crate) fn monitor_values(engine: &Engine) -> Vec<(String, MonitorValue)> {
         ("outstanding_requests", metric("outstanding_requests")),
         ("znode_count", metric("znode_count")),
         ("global_sessions", metric("global_sessions")),
+        (
+            "last_client_response_size",
+            metric("last_client_response_size"),
+        ),
         ("packets_sent", metric("packets_sent")),
         ("packets_received", metric("packets_received")),
     ]);
     if leading {
         lines.push(("max_proposal_size", MonitorValue::whole(max_proposal)));
+    }
+    lines.push((
+        "max_client_response_size",
+        metric("max_client_response_size"),
+    ));
+    if leading {
         lines.push(("synced_followers", count(true)));
     }
     lines.push(("watch_count", metric("watch_count")));
@@ -144,6 +154,10 @@ pub(crate) fn monitor_values(engine: &Engine) -> Vec<(String, MonitorValue)> {
     if leading {
         lines.push(("learners", MonitorValue::whole(learners.len())));
     }
+    lines.push((
+        "min_client_response_size",
+        metric("min_client_response_size"),
+    ));
     if let Some(status) = &status {
         lines.push(("quorum_size", MonitorValue::whole(status.voters)));
         if leading {
