@@ -299,3 +299,52 @@ def test_too_many_connections_are_refused_and_the_port_keeps_serving(metrics_ser
     time.sleep(0.2)
     samples, _ = scrape(port)
     assert "znode_count" in samples
+
+
+def metrics_port_from_log(log_path):
+    """The port our server logged for /metrics (the ensemble's members ask for port 0)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for line in log_text(log_path).splitlines():
+            if "serving HTTP: Metrics" in line:
+                return int(line.rsplit(":", 1)[1])
+        time.sleep(0.05)
+    raise AssertionError(f"no /metrics address in {log_path}")
+
+
+def test_an_ensemble_reports_zookeepers_leader_and_quorum_gauges():
+    from process_ensemble import ProcessEnsemble, four_letter
+
+    lines = [f"metricsProvider.className={PROMETHEUS_PROVIDER}",
+             "metricsProvider.httpHost=127.0.0.1", "metricsProvider.httpPort=0"]
+    with ProcessEnsemble("ours", 3, extra_lines=lines) as ensemble:
+        leader = ensemble.leader()
+        follower = next(member for member in ensemble.client_ports if member != leader)
+        client = KazooClient(hosts=ensemble.host(leader), timeout=10.0)
+        client.start(timeout=30)
+        client.create("/written", b"12345")
+        client.stop()
+        client.close()
+        leader_port = metrics_port_from_log(ensemble.logs[leader][1])
+        deadline = time.monotonic() + 30
+        while scrape(leader_port)[0]["synced_followers"] != 2:
+            assert time.monotonic() < deadline, "the followers never synced"
+            time.sleep(0.1)
+        samples, types = scrape(leader_port)
+        assert (samples["learners"], samples["quorum_size"], samples["pending_syncs"]) == (2, 3, 0)
+        assert types["leader_uptime"] == "gauge" and samples["leader_uptime"] > 0
+        assert samples["proposal_count"] >= 1 and samples["last_proposal_size"] > 0
+        monitor = dict(line.split("\t", 1) for line in
+                       four_letter(ensemble.client_ports[leader], "mntr").splitlines())
+        for name in ["learners", "synced_followers", "synced_observers", "quorum_size",
+                     "min_proposal_size", "max_proposal_size", "last_proposal_size",
+                     "proposal_count", "znode_count"]:
+            assert float(monitor[f"zk_{name}"]) == samples[name], name
+        follower_port = metrics_port_from_log(ensemble.logs[follower][1])
+        # The follower applies the write a moment after the leader answered it.
+        while scrape(follower_port)[0]["znode_count"] != samples["znode_count"]:
+            assert time.monotonic() < deadline, "the follower never applied the write"
+            time.sleep(0.05)
+        follower_samples, _ = scrape(follower_port)
+        assert follower_samples["quorum_size"] == 3
+        assert "learners" not in follower_samples and "synced_followers" not in follower_samples

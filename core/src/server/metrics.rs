@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::Engine;
+use super::{Engine, ServerRole};
 
 /// Observations a summary keeps for its quantiles. ZooKeeper's Prometheus summaries keep a
 /// ten-minute window; a count is a bound on memory that a quiet server does not age out.
@@ -338,6 +338,9 @@ pub struct Metric {
 /// Every metric at one moment, in a fixed order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MetricsSnapshot {
+    /// The member's role when the snapshot was taken (None: serving no one); the leader's
+    /// and the ensemble's gauges are there only for the roles ZooKeeper reports them on.
+    pub role: Option<ServerRole>,
     /// The metrics.
     pub metrics: Vec<Metric>,
 }
@@ -413,6 +416,8 @@ impl Engine {
             ("max_client_response_size", signed(max)),
             ("min_client_response_size", signed(min)),
         ]);
+        let role = self.role();
+        list.extend(self.quorum_gauges(role.unwrap_or(ServerRole::Standalone)));
         if let Some(open) = open_file_descriptor_count() {
             list.push(("open_file_descriptor_count", whole(open)));
         }
@@ -445,11 +450,59 @@ impl Engine {
             ("apply_queue_depth", whole(load(&metrics.apply_queue_depth))),
         ]);
         MetricsSnapshot {
+            role,
             metrics: list
                 .into_iter()
                 .map(|(name, value)| Metric { name, value })
                 .collect(),
         }
+    }
+}
+
+impl Engine {
+    /// The gauges ZooKeeper registers for a leader (`LeaderZooKeeperServer`) and, on any
+    /// ensemble member, the quorum's size.
+    fn quorum_gauges(&self, role: ServerRole) -> Vec<(&'static str, MetricValue)> {
+        let whole = |value: u64| MetricValue::Gauge(Number::Whole(value as i64));
+        let status = match role {
+            ServerRole::Standalone | ServerRole::ReadOnly => return Vec::new(),
+            _ => self.replication_status(),
+        };
+        let Some(status) = status else {
+            return Vec::new();
+        };
+        let mut gauges = Vec::new();
+        if role == ServerRole::Leader {
+            let learners = &status.learners;
+            let synced = |voter: bool| {
+                learners
+                    .iter()
+                    .filter(|learner| learner.synced && learner.voter == voter)
+                    .count() as u64
+            };
+            let receiving = learners
+                .iter()
+                .filter(|learner| learner.receiving_snapshot)
+                .count() as u64;
+            let (last, min, max, count) = self.proposal_sizes();
+            let signed = |value: i64| MetricValue::Gauge(Number::Whole(value));
+            gauges.extend([
+                ("min_proposal_size", signed(min)),
+                ("max_proposal_size", signed(max)),
+                ("last_proposal_size", signed(last)),
+                ("synced_followers", whole(synced(true))),
+                // Observers are raft learners: ZooKeeper's non-voting followers do not
+                // exist here.
+                ("synced_non_voting_followers", whole(0)),
+                ("synced_observers", whole(synced(false))),
+                ("pending_syncs", whole(receiving)),
+                ("leader_uptime", whole(self.leader_uptime_ms())),
+                ("learners", whole(learners.len() as u64)),
+                ("proposal_count", whole(count)),
+            ]);
+        }
+        gauges.push(("quorum_size", whole(status.voters as u64)));
+        gauges
     }
 }
 

@@ -46,8 +46,8 @@ pub(super) fn monitor(shared: &NetShared) -> String {
 /// What mntr (and the AdminServer's monitor) report, from one metrics snapshot, in the order
 /// ZooKeeper 3.8 prints them: its gauges, its counters, then its summaries as its default
 /// metrics provider names them (`avg_fsynctime`, `cnt_fsynctime`, `p99_readlatency`, ...),
-/// then ours (group-commit batch size, apply queue depth). Metrics of parts it lacks (TLS, processor queues) are left out rather than
-/// reported as zeros nobody measured.
+/// then ours (group-commit batch size, apply queue depth). Metrics of parts it lacks (TLS,
+/// processor queues) are left out rather than reported as zeros nobody measured.
 pub(crate) fn monitor_values(engine: &Engine) -> Vec<(String, MonitorValue)> {
     let snapshot = engine.metrics_snapshot();
     let metric = |name: &str| {
@@ -55,25 +55,9 @@ pub(crate) fn monitor_values(engine: &Engine) -> Vec<(String, MonitorValue)> {
         debug_assert!(number.is_some(), "{name} is not in the registry");
         MonitorValue::Number(number.unwrap_or(Number::Whole(0)))
     };
-    let role = engine.role().unwrap_or(ServerRole::Standalone);
+    let role = snapshot.role.unwrap_or(ServerRole::Standalone);
     let leading = role == ServerRole::Leader;
-    let status = match role {
-        ServerRole::Standalone | ServerRole::ReadOnly => None,
-        _ => engine.replication_status(),
-    };
-    let learners = status
-        .as_ref()
-        .map(|status| status.learners.as_slice())
-        .unwrap_or(&[]);
-    let count = |voter: bool| {
-        MonitorValue::whole(
-            learners
-                .iter()
-                .filter(|learner| learner.synced && learner.voter == voter)
-                .count(),
-        )
-    };
-    let (last_proposal, min_proposal, max_proposal, proposals) = engine.proposal_sizes();
+    let quorum = snapshot.get("quorum_size").is_some();
     // ZooKeeper's order (3.8.0, seen on a leader, a follower and a standalone server); the
     // quorum lines appear only where ZooKeeper prints them.
     let mut lines: Vec<(&str, MonitorValue)> = vec![
@@ -89,7 +73,7 @@ pub(crate) fn monitor_values(engine: &Engine) -> Vec<(String, MonitorValue)> {
         ("avg_latency", metric("avg_latency")),
     ]);
     if leading {
-        lines.push(("min_proposal_size", MonitorValue::whole(min_proposal)));
+        lines.push(("min_proposal_size", metric("min_proposal_size")));
     }
     lines.extend([
         ("outstanding_requests", metric("outstanding_requests")),
@@ -103,20 +87,22 @@ pub(crate) fn monitor_values(engine: &Engine) -> Vec<(String, MonitorValue)> {
         ("packets_received", metric("packets_received")),
     ]);
     if leading {
-        lines.push(("max_proposal_size", MonitorValue::whole(max_proposal)));
+        lines.push(("max_proposal_size", metric("max_proposal_size")));
     }
     lines.push((
         "max_client_response_size",
         metric("max_client_response_size"),
     ));
     if leading {
-        lines.push(("synced_followers", count(true)));
+        lines.push(("synced_followers", metric("synced_followers")));
     }
     lines.push(("watch_count", metric("watch_count")));
     if leading {
-        // Observers are raft learners: ZooKeeper's non-voting followers do not exist here.
-        lines.push(("synced_non_voting_followers", MonitorValue::whole(0)));
-        lines.push(("synced_observers", count(false)));
+        lines.push((
+            "synced_non_voting_followers",
+            metric("synced_non_voting_followers"),
+        ));
+        lines.push(("synced_observers", metric("synced_observers")));
     }
     lines.push(("min_latency", metric("min_latency")));
     if snapshot.get("max_file_descriptor_count").is_some() {
@@ -133,17 +119,10 @@ pub(crate) fn monitor_values(engine: &Engine) -> Vec<(String, MonitorValue)> {
         ));
     }
     if leading {
-        let pending_syncs = learners
-            .iter()
-            .filter(|learner| learner.receiving_snapshot)
-            .count();
         lines.extend([
-            ("last_proposal_size", MonitorValue::whole(last_proposal)),
-            ("pending_syncs", MonitorValue::whole(pending_syncs)),
-            (
-                "leader_uptime",
-                MonitorValue::whole(engine.leader_uptime_ms()),
-            ),
+            ("last_proposal_size", metric("last_proposal_size")),
+            ("pending_syncs", metric("pending_syncs")),
+            ("leader_uptime", metric("leader_uptime")),
         ]);
     }
     lines.extend([
@@ -152,16 +131,16 @@ pub(crate) fn monitor_values(engine: &Engine) -> Vec<(String, MonitorValue)> {
         ("max_latency", metric("max_latency")),
     ]);
     if leading {
-        lines.push(("learners", MonitorValue::whole(learners.len())));
+        lines.push(("learners", metric("learners")));
     }
     lines.push((
         "min_client_response_size",
         metric("min_client_response_size"),
     ));
-    if let Some(status) = &status {
-        lines.push(("quorum_size", MonitorValue::whole(status.voters)));
+    if quorum {
+        lines.push(("quorum_size", metric("quorum_size")));
         if leading {
-            lines.push(("proposal_count", MonitorValue::whole(proposals)));
+            lines.push(("proposal_count", metric("proposal_count")));
         }
     }
     let mut values: Vec<(String, MonitorValue)> = lines

@@ -93,6 +93,7 @@ mod tests {
     #[test]
     fn gauges_counters_and_summaries_are_laid_out_as_simpleclient_does() {
         let snapshot = MetricsSnapshot {
+            role: None,
             metrics: vec![
                 Metric {
                     name: "znode_count",
