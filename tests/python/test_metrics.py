@@ -30,8 +30,9 @@ IDLE_TIMEOUT_MS = 1500
 
 
 @contextlib.contextmanager
-def server_with_metrics():
-    """Our binary with /metrics on; yields (client address, metrics port, log path)."""
+def server_with_metrics(extra_lines=()):
+    """Our binary with /metrics on and `extra_lines` in its zoo.cfg; yields (client address,
+    metrics port, log path)."""
     binary = os.environ.get("ZKRS_BIN", ZKRS_BIN_DEFAULT)
     if not os.path.exists(binary):
         pytest.fail(f"zookeeper-rs binary not built at {binary}")
@@ -44,7 +45,8 @@ def server_with_metrics():
                   f"metricsProvider.className={PROMETHEUS_PROVIDER}\n"
                   "metricsProvider.httpHost=127.0.0.1\n"
                   f"metricsProvider.httpPort={metrics_port}\n"
-                  f"admin.idleTimeout={IDLE_TIMEOUT_MS}\n")
+                  f"admin.idleTimeout={IDLE_TIMEOUT_MS}\n"
+                  + "".join(line + "\n" for line in extra_lines))
     os.mkdir(os.path.join(directory, "data"))
     log_path = os.path.join(directory, "server.log")
     log = open(log_path, "wb")

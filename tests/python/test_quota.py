@@ -13,6 +13,7 @@ import pytest
 from conftest import run_our_server, run_reference_server
 from kazoo.client import KazooClient
 from kazoo.exceptions import QuotaExceededError
+from test_metrics import server_with_metrics
 from test_zkcli import ZKCLI, ZKCLI_TIMEOUT_S, normalise
 
 TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -92,3 +93,32 @@ def test_a_hard_limit_refuses_creates_in_a_multi_and_a_soft_one_does_not(servers
     finally:
         client.stop()
         client.close()
+
+
+def test_limits_passed_are_logged_and_not_enforced_by_default():
+    """Without enforceQuota (ZooKeeper's default) every write passes; each one past a limit
+    leaves one line in the log, in ZooKeeper's words. Where a hard limit is set, ZooKeeper
+    checks it and not the soft one."""
+    with server_with_metrics() as (address, _, log_path):
+        client = KazooClient(hosts=address, timeout=10.0)
+        client.start(timeout=10.0)
+        try:
+            for path, limits in [("/hard", b"count=2,bytes=-1=;countHardLimit=3"),
+                                 ("/soft", b"count=1,bytes=-1")]:
+                client.create(path)
+                client.create(f"/zookeeper/quota{path}", makepath=True)
+                client.create(f"/zookeeper/quota{path}/zookeeper_limits", limits)
+                client.create(f"/zookeeper/quota{path}/zookeeper_stats", b"count=0,bytes=0")
+            for name in "abc":
+                client.create(f"/hard/{name}")
+            client.create("/soft/a")
+            assert client.get_children("/hard") == ["a", "b", "c"]
+            assert client.get("/zookeeper/quota/hard/zookeeper_stats")[0] == b"count=4,bytes=0"
+        finally:
+            client.stop()
+            client.close()
+        with open(log_path, "rb") as log:
+            logged = [line.split("Quota exceeded: ", 1)[1]
+                      for line in log.read().decode().splitlines() if "Quota exceeded: " in line]
+        assert logged == ["/hard [current count=4, hardCountLimit=3]",
+                          "/soft [current count=2, softCountLimit=1]"], logged
