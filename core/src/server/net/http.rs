@@ -1,11 +1,13 @@
 //! The HTTP ports operators scrape and query: Prometheus's `/metrics` (zoo.cfg's
 //! `metricsProvider.*`) and the AdminServer's `/commands` (`admin.*`), served by hyper on the
-//! client port's runtime, GET only, with limits on connections, request bytes and time.
+//! client port's runtime, GET only, with limits on connections, request bytes and time, and
+//! refusals logged at most once a second per port.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -183,6 +185,7 @@ pub(super) async fn serve(
 ) {
     let config = shared.config.http.clone();
     let slots = Arc::new(Semaphore::new(config.connections_max));
+    let refusals = Arc::new(Refusals::new(site));
     loop {
         let accepted = tokio::select! {
             biased;
@@ -198,11 +201,16 @@ pub(super) async fn serve(
             }
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "{site:?} port: refused, {} connections is the limit", config.connections_max);
+            let limit = config.connections_max;
+            refusals.log(
+                peer,
+                format_args!("refused, {limit} connections is the limit"),
+            );
             continue;
         };
         let shared = shared.clone();
         let config = config.clone();
+        let refusals = refusals.clone();
         tokio::spawn(async move {
             let _slot = slot;
             let connection = hyper::server::conn::http1::Builder::new()
@@ -220,14 +228,58 @@ pub(super) async fn serve(
             let limit = Duration::from_millis(config.request_timeout_ms);
             match tokio::time::timeout(limit, connection).await {
                 Ok(Ok(())) => {}
-                Ok(Err(error)) => {
-                    tracing::warn!(%peer, %error, "{site:?} port: bad request refused")
-                }
-                Err(_) => {
-                    tracing::warn!(%peer, "{site:?} port: request not finished in {limit:?}, closed")
-                }
+                Ok(Err(error)) => refusals.log(peer, format_args!("bad request refused: {error}")),
+                Err(_) => refusals.log(
+                    peer,
+                    format_args!("request not finished in {limit:?}, closed"),
+                ),
             }
         });
+    }
+}
+
+/// A port's refusals, logged at most once a second so that a flood of bad connections cannot
+/// flood the log; each line says how many refusals went unlogged before it.
+struct Refusals {
+    site: Site,
+    started: Instant,
+    /// Milliseconds since `started` before which nothing more is logged.
+    quiet_until_ms: AtomicU64,
+    unlogged: AtomicU64,
+}
+
+/// The least time between two logged refusals of one port.
+const REFUSAL_LOG_INTERVAL_MS: u64 = 1000;
+
+impl Refusals {
+    fn new(site: Site) -> Refusals {
+        Refusals {
+            site,
+            started: Instant::now(),
+            quiet_until_ms: AtomicU64::new(0),
+            unlogged: AtomicU64::new(0),
+        }
+    }
+
+    fn log(&self, peer: SocketAddr, what: std::fmt::Arguments<'_>) {
+        let now_ms = self.started.elapsed().as_millis() as u64;
+        let quiet_until_ms = self.quiet_until_ms.load(Ordering::Relaxed);
+        let claimed = now_ms >= quiet_until_ms
+            && self
+                .quiet_until_ms
+                .compare_exchange(
+                    quiet_until_ms,
+                    now_ms + REFUSAL_LOG_INTERVAL_MS,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok();
+        if !claimed {
+            self.unlogged.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let unlogged = self.unlogged.swap(0, Ordering::Relaxed);
+        tracing::warn!(%peer, unlogged, "{:?} port: {what}", self.site);
     }
 }
 
@@ -330,6 +382,20 @@ mod tests {
         assert_eq!(http.admin_address, Some("127.0.0.1:8081".parse().unwrap()));
         assert_eq!(http.admin_command_url, "/cmds");
         assert_eq!(http.request_timeout_ms, 1500);
+    }
+
+    #[test]
+    fn refusals_are_logged_at_most_once_a_second() {
+        let refusals = Refusals::new(Site::Metrics);
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        refusals.log(peer, format_args!("first"));
+        refusals.log(peer, format_args!("second"));
+        refusals.log(peer, format_args!("third"));
+        assert_eq!(refusals.unlogged.load(Ordering::Relaxed), 2);
+        // A second later the next one is logged, with the count of those that were not.
+        refusals.quiet_until_ms.store(0, Ordering::Relaxed);
+        refusals.log(peer, format_args!("fourth"));
+        assert_eq!(refusals.unlogged.load(Ordering::Relaxed), 0);
     }
 
     #[test]
