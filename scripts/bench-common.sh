@@ -14,11 +14,14 @@ except OSError:
 PY
 }
 
+# Our server binary: the release build unless OURS_BIN names another (a before/after pair).
+ours_bin() { echo "${OURS_BIN:-target/release/zookeeper-rs}"; }
+
 # start_ours PORT WORKDIR FORCESYNC(yes|no): our release binary on a data dir under WORKDIR,
 # with start_zookeeper's tickTime; sets $ours to its pid.
 start_ours() {
   printf 'tickTime=2000\n4lw.commands.whitelist=*\nmaxClientCnxns=0\nforceSync=%s\n' "$3" > "$2/ours.cfg"
-  target/release/zookeeper-rs --port "$1" --data-dir "$2/ours" --config "$2/ours.cfg" 2>/dev/null &
+  "$(ours_bin)" --port "$1" --data-dir "$2/ours" --config "$2/ours.cfg" 2>/dev/null &
   ours=$!
 }
 
@@ -95,7 +98,7 @@ start_ensemble() {
       fi
     } > "$dir/$member/zoo.cfg"
     if [ "$kind" = ours ]; then
-      target/release/zookeeper-rs --config "$dir/$member/zoo.cfg" >"$dir/$member/log" 2>&1 &
+      "$(ours_bin)" --config "$dir/$member/zoo.cfg" >"$dir/$member/log" 2>&1 &
     else
       # shellcheck disable=SC2086 # the heap flags are words on purpose
       java -Dzookeeper.forceSync=yes -Dzookeeper.root.logger=WARN,CONSOLE \

@@ -189,10 +189,17 @@ impl RaftLog {
         self.set_hard_state(&hard_state)
     }
 
-    /// Keeps `snapshot` for followers whose next entry was compacted away. Entries stay:
+    /// Keeps `snapshot` for followers whose next entry was compacted away, unless the one
+    /// kept is newer (installed from the leader while this one was taken). Entries stay:
     /// followers still streaming may need them (compaction decides, `compact_through`).
     pub fn set_snapshot(&mut self, snapshot: Snapshot) {
-        self.snapshot = Some(snapshot);
+        let newer_kept = self
+            .snapshot
+            .as_ref()
+            .is_some_and(|kept| kept.get_metadata().index > snapshot.get_metadata().index);
+        if !newer_kept {
+            self.snapshot = Some(snapshot);
+        }
     }
 
     /// Drops entries through `index` from memory (they are applied; no follower needs them

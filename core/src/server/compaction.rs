@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use raft::eraftpb::Snapshot;
+use raft::eraftpb::{ConfState, Snapshot};
 
 use crate::random::SplitMix64;
 use crate::replication::log::snapshot_metadata;
@@ -16,6 +16,7 @@ use crate::server::driver::Driver;
 use crate::server::engine::Engine;
 use crate::server::recovery::membership_of;
 use crate::storage::{encode_payload, SnapshotMeta};
+use crate::tree::FrozenTree;
 
 /// Applied entries a single member lets pile up before it drops them.
 const SINGLE_MEMBER_ENTRIES_MAX: usize = 256;
@@ -23,36 +24,46 @@ const SINGLE_MEMBER_ENTRIES_MAX: usize = 256;
 /// Trees larger than this snapshot at most once per as many Txns as they have znodes.
 const SNAPSHOT_AMORTIZED_FROM_ZNODES: u64 = 100_000;
 
-/// A durable snapshot being written on its own thread.
+/// A snapshot being encoded (and, when durable, written) on its own thread.
 pub(super) struct SnapshotInFlight {
-    snapshot: Snapshot,
-    /// When it was begun (encoding included), for the snapshottime metric.
+    taking: JoinHandle<io::Result<Snapshot>>,
+    /// Written to the snapshot store (a periodic snapshot), or only kept in memory for a
+    /// follower (one raft asked for).
+    durable: bool,
+    /// When it was begun (freezing and encoding included), for the snapshottime metric.
     started: Instant,
-    writing: JoinHandle<io::Result<()>>,
+}
+
+/// The tree as applied at one index, with what its snapshot's metadata needs.
+struct FrozenSnapshot {
+    tree: FrozenTree,
+    meta: SnapshotMeta,
+    conf_state: ConfState,
+}
+
+impl FrozenSnapshot {
+    /// The raft snapshot: the snapshot file's payload, with its index, term and membership.
+    fn encode(self) -> Snapshot {
+        let payload = encode_payload(&self.meta, &self.tree.encode());
+        let mut snapshot = Snapshot {
+            data: payload.into(),
+            ..Snapshot::default()
+        };
+        snapshot.set_metadata(snapshot_metadata(
+            self.meta.index,
+            self.meta.term,
+            &self.conf_state,
+        ));
+        snapshot
+    }
 }
 
 impl Driver {
     /// Writes a snapshot once `snap_count` entries applied since the last one, then drops
-    /// the snapshots past `snapshots_retained` and the log only they needed. The tree is
-    /// read-locked while it is encoded, so the snapshot is exact. A member that drives on its
-    /// own thread writes and fsyncs the file on another one, as ZooKeeper snapshots in the
-    /// background: the pipeline does not stop for the disk (that was a second-long stall at
-    /// a million znodes). A simulation (the caller drives, time is manual) writes in place,
-    /// so a seed replays.
+    /// the snapshots past `snapshots_retained` and the log only they needed.
     pub(super) fn snapshot_if_due(&mut self, engine: &Engine) {
-        let Some(store) = &engine.snapshots else {
+        if engine.snapshots.is_none() || self.snapshot_pending(engine) {
             return;
-        };
-        if let Some(in_flight) = self.snapshot_in_flight.take() {
-            if !in_flight.writing.is_finished() {
-                self.snapshot_in_flight = Some(in_flight);
-                return;
-            }
-            let result = in_flight
-                .writing
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("the snapshot writer panicked")));
-            self.snapshot_written(engine, in_flight.snapshot, in_flight.started, result);
         }
         let since = self
             .applied
@@ -60,10 +71,10 @@ impl Driver {
         if since == 0 {
             return;
         }
-        // A snapshot costs time in proportion to the tree (it is encoded under the tree's
-        // read lock), so past SNAPSHOT_AMORTIZED_FROM_ZNODES it waits for at least as many
-        // Txns as the tree has znodes: the cost per Txn stays bounded however large the tree
-        // grows, and recovery replays no more Txns than a snapshot would have loaded znodes.
+        // A snapshot costs time in proportion to the tree, so past
+        // SNAPSHOT_AMORTIZED_FROM_ZNODES it waits for at least as many Txns as the tree has
+        // znodes: the cost per Txn stays bounded however large the tree grows, and recovery
+        // replays no more Txns than a snapshot would have loaded znodes.
         let znodes = engine.znode_count() as u64;
         let interval = if znodes > SNAPSHOT_AMORTIZED_FROM_ZNODES {
             engine.config.snap_count.max(znodes)
@@ -72,75 +83,120 @@ impl Driver {
         };
         // Between half the interval and all of it, drawn per member and per snapshot, as
         // ZooKeeper rolls snapCount: members that applied the same entries would otherwise
-        // encode at the same moment, and an encode holds up the driver (at 800,000 znodes,
-        // three members encoding at once on two cores kept a leader's heartbeats back long
-        // enough for its followers to elect another).
+        // encode at the same moment, on cores they share on a small machine.
         let last_snapshot = engine.snapshot_index.load(Ordering::Acquire);
         let mut roll = SplitMix64::new(last_snapshot ^ (u64::from(engine.config.member_id) << 56));
         let due = interval / 2 + roll.below(interval.div_ceil(2));
-        if since < due || self.replica.is_none() {
-            return;
+        if since >= due {
+            self.take_snapshot(engine, true);
         }
+    }
+
+    /// Freezes the tree as applied (a pointer per 4,096 znodes, under the tree's read lock)
+    /// and encodes it, then writes and fsyncs it when `durable`. A member that drives on its
+    /// own thread does both on another one, as ZooKeeper snapshots in the background: the
+    /// pipeline goes on applying while a million znodes are encoded (under the read lock,
+    /// that held every write for a third of a second). A simulation (the caller drives,
+    /// time is manual) does it in place, so a seed replays.
+    fn take_snapshot(&mut self, engine: &Engine, durable: bool) {
         let started = Instant::now();
-        let Some(snapshot) = self.snapshot_now(engine) else {
+        let Some(frozen) = self.freeze(engine) else {
             return;
         };
-        let index = snapshot.get_metadata().index;
-        if engine.threaded && !engine.clock.is_manual() {
-            let store = store.clone();
-            let data = snapshot.data.clone();
-            let writing = std::thread::Builder::new()
-                .name("zk-snapshot".into())
-                .spawn(move || store.write(index as i64, &data));
-            match writing {
-                Ok(writing) => {
-                    self.snapshot_in_flight = Some(SnapshotInFlight {
-                        snapshot,
-                        started,
-                        writing,
-                    });
-                    return;
-                }
-                // No thread to spare: write it here.
-                Err(error) => tracing::warn!(%error, "snapshot written on the driver thread"),
+        let store = if durable {
+            engine.snapshots.clone()
+        } else {
+            None
+        };
+        let take = move || -> io::Result<Snapshot> {
+            let snapshot = frozen.encode();
+            if let Some(store) = store {
+                store.write(snapshot.get_metadata().index as i64, &snapshot.data)?;
             }
+            Ok(snapshot)
+        };
+        if engine.threaded && !engine.clock.is_manual() {
+            let spawned = std::thread::Builder::new()
+                .name("zk-snapshot".into())
+                .spawn(take);
+            match spawned {
+                Ok(taking) => {
+                    self.snapshot_in_flight = Some(SnapshotInFlight {
+                        taking,
+                        durable,
+                        started,
+                    })
+                }
+                // Nothing is lost: the snapshot stays due (or wanted) and is tried again.
+                Err(error) => tracing::warn!(%error, "no thread to take a snapshot on"),
+            }
+            return;
         }
-        let result = store.write(index as i64, &snapshot.data);
-        self.snapshot_written(engine, snapshot, started, result);
+        self.snapshot_taken(engine, durable, started, take());
     }
 
-    /// Waits for a snapshot still being written (the member stops).
+    /// True while a snapshot is still being taken; collects one that has finished.
+    fn snapshot_pending(&mut self, engine: &Engine) -> bool {
+        let Some(in_flight) = self.snapshot_in_flight.take() else {
+            return false;
+        };
+        if !in_flight.taking.is_finished() {
+            self.snapshot_in_flight = Some(in_flight);
+            return true;
+        }
+        self.collect_snapshot(engine, in_flight);
+        false
+    }
+
+    /// Waits for a snapshot still being taken (the member stops).
     pub(super) fn finish_snapshot(&mut self, engine: &Engine) {
         if let Some(in_flight) = self.snapshot_in_flight.take() {
-            let result = in_flight
-                .writing
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("the snapshot writer panicked")));
-            self.snapshot_written(engine, in_flight.snapshot, in_flight.started, result);
+            self.collect_snapshot(engine, in_flight);
         }
     }
 
-    /// A snapshot file is durable (or failed): it counts from now on, and what it made
-    /// unnecessary goes.
-    fn snapshot_written(
+    fn collect_snapshot(&mut self, engine: &Engine, in_flight: SnapshotInFlight) {
+        let result = in_flight
+            .taking
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the snapshot thread panicked")));
+        self.snapshot_taken(engine, in_flight.durable, in_flight.started, result);
+    }
+
+    /// A snapshot is taken: a durable one counts from now on (`snapshot_written`); one raft
+    /// asked for goes to the followers that need it.
+    fn snapshot_taken(
         &mut self,
         engine: &Engine,
-        snapshot: Snapshot,
+        durable: bool,
         started: Instant,
-        result: io::Result<()>,
+        result: io::Result<Snapshot>,
     ) {
+        match result {
+            Err(error) => self.fail(engine, error),
+            Ok(snapshot) if durable => {
+                engine
+                    .metrics()
+                    .snapshot_time
+                    .add_duration(started.elapsed());
+                self.snapshot_written(engine, snapshot)
+            }
+            Ok(snapshot) => {
+                if let Some(replica) = &mut self.replica {
+                    replica.log_mut().set_snapshot(snapshot);
+                }
+            }
+        }
+    }
+
+    /// A snapshot file is durable: it counts from now on, and what it made unnecessary goes.
+    fn snapshot_written(&mut self, engine: &Engine, snapshot: Snapshot) {
         let Some(store) = &engine.snapshots else {
             return;
         };
-        if let Err(error) = result {
-            return self.fail(engine, error);
-        }
-        engine
-            .metrics()
-            .snapshot_time
-            .add_duration(started.elapsed());
         let index = snapshot.get_metadata().index;
-        engine.snapshot_index.store(index, Ordering::Release);
+        // A snapshot installed from the leader while this one was written may be newer.
+        engine.snapshot_index.fetch_max(index, Ordering::AcqRel);
         tracing::info!(
             zxid = format_args!("0x{index:x}"),
             bytes = snapshot.data.len(),
@@ -174,12 +230,11 @@ impl Driver {
         let Some(replica) = &self.replica else {
             return;
         };
-        // A follower needs entries compacted away: it gets a snapshot of the tree as applied.
+        // A follower needs entries compacted away: it gets a snapshot of the tree as applied
+        // (or of the one being taken; raft asks again until it has one new enough).
         if replica.log().take_snapshot_wanted() {
-            if let Some(snapshot) = self.snapshot_now(engine) {
-                if let Some(replica) = &mut self.replica {
-                    replica.log_mut().set_snapshot(snapshot);
-                }
+            if !self.snapshot_pending(engine) {
+                self.take_snapshot(engine, false);
             }
             return;
         }
@@ -211,11 +266,10 @@ impl Driver {
         }
     }
 
-    /// A raft snapshot of the tree as applied now: the snapshot file's payload, with the
-    /// index, term and membership it was taken at.
-    fn snapshot_now(&self, engine: &Engine) -> Option<Snapshot> {
+    /// The tree as applied now, with the index, term and membership it was applied at.
+    fn freeze(&self, engine: &Engine) -> Option<FrozenSnapshot> {
         let replica = self.replica.as_ref()?;
-        let tree = engine.tree.read();
+        let tree = engine.tree.read().frozen();
         let index = tree.last_zxid() as u64;
         let term = replica.term_of(index)?;
         let conf_state = replica.conf_state();
@@ -224,13 +278,10 @@ impl Driver {
             term,
             membership: membership_of(&conf_state),
         };
-        let payload = encode_payload(&meta, &tree.to_snapshot());
-        drop(tree);
-        let mut snapshot = Snapshot {
-            data: payload.into(),
-            ..Snapshot::default()
-        };
-        snapshot.set_metadata(snapshot_metadata(index, term, &conf_state));
-        Some(snapshot)
+        Some(FrozenSnapshot {
+            tree,
+            meta,
+            conf_state,
+        })
     }
 }

@@ -13,12 +13,13 @@ mod shared_acl;
 mod snapshot;
 mod snapshot_image;
 mod znode;
+mod znode_slab;
 mod znode_table;
 
 pub use data_tree::{data_bytes, Applied, DataTree, SessionRecord, TxnResult};
 pub use quota::{QuotaExceeded, StatsTrack, LIMITS_NODE, QUOTA_ROOT, STATS_NODE};
 pub use shared_acl::SharedAcl;
-pub use snapshot::SnapshotDecodeError;
+pub use snapshot::{FrozenTree, SnapshotDecodeError};
 pub use snapshot_image::ZnodeImage;
 pub use znode::{owner_ttl_ms, ttl_owner, Znode};
 

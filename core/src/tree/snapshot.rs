@@ -21,6 +21,7 @@ use super::acl_cache::AclCache;
 use super::data_tree::{node_size_bytes, DataTree, SessionRecord};
 use super::path;
 use super::znode::{OwnerKind, Znode, PATH_BYTES_MAX};
+use super::znode_slab::{Slot, ZnodeSlab};
 use crate::proto::Acl;
 
 /// Why snapshot bytes could not become a tree.
@@ -168,36 +169,98 @@ impl Frame<'_> {
 /// what an untrusted znode count may reserve.
 const RECORD_BYTES_MIN: usize = 14;
 
+/// A tree's content as of one moment, unchanged by the writes that follow: what a snapshot
+/// encodes, on another thread while the tree goes on changing. Taking one costs a pointer per
+/// 4,096 znodes (see `ZnodeSlab`) and a sort of the distinct ACLs.
+pub struct FrozenTree {
+    last_zxid: i64,
+    /// The distinct ACLs sorted by their encoding, so equal trees give equal bytes.
+    acls: Vec<SharedAcl>,
+    /// Each ACL's index in `acls`, by the address of the cache's shared copy (every znode
+    /// holds that copy).
+    acl_index: HashMap<usize, u32, ahash::RandomState>,
+    /// (session id, timeout, password), by increasing session id.
+    sessions: Vec<(i64, u32, [u8; 16])>,
+    znodes: ZnodeSlab,
+    root: Option<Slot>,
+    znode_count: usize,
+    data_size_bytes: u64,
+}
+
 impl DataTree {
-    /// The tree as snapshot bytes: equal trees give equal bytes.
-    ///
-    /// # Panics
-    /// When the tree breaks its own invariants (a znode unreachable from the root, a znode whose
-    /// ACL the cache does not hold): writing such a snapshot would persist the bug.
-    pub fn to_snapshot(&self) -> Vec<u8> {
-        let (acl_table, acl_index) = self.acl_table();
-        let head = Head {
+    /// The tree as it is now, to encode later (see [`FrozenTree`]).
+    pub fn frozen(&self) -> FrozenTree {
+        let mut acls: Vec<(Vec<u8>, SharedAcl)> = self
+            .acls
+            .iter()
+            .map(|(acl, _users)| {
+                let key = postcard::to_allocvec(&**acl).expect("a Vec never refuses bytes");
+                (key, acl.clone())
+            })
+            .collect();
+        acls.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let acls: Vec<SharedAcl> = acls.into_iter().map(|(_, acl)| acl).collect();
+        let acl_index = acls
+            .iter()
+            .enumerate()
+            .map(|(index, acl)| (acl.address(), index as u32))
+            .collect();
+        let (znodes, root) = self.nodes.frozen();
+        FrozenTree {
             last_zxid: self.last_zxid,
-            acls: acl_table.clone(),
+            acls,
+            acl_index,
             sessions: self
                 .sessions
                 .iter()
                 .map(|(id, record)| (*id, record.timeout_ms, record.password))
                 .collect(),
-            znode_count: self.nodes.len() as u64,
+            znodes,
+            root,
+            znode_count: self.nodes.len(),
+            data_size_bytes: self.data_size_bytes,
+        }
+    }
+
+    /// The tree as snapshot bytes: equal trees give equal bytes.
+    ///
+    /// # Panics
+    /// As [`FrozenTree::encode`].
+    pub fn to_snapshot(&self) -> Vec<u8> {
+        self.frozen().encode()
+    }
+}
+
+impl FrozenTree {
+    /// The zxid of the last Txn the tree had applied.
+    pub fn last_zxid(&self) -> i64 {
+        self.last_zxid
+    }
+
+    /// The snapshot bytes: equal trees give equal bytes.
+    ///
+    /// # Panics
+    /// When the tree broke its own invariants (a znode unreachable from the root, a znode whose
+    /// ACL the cache did not hold): writing such a snapshot would persist the bug.
+    pub fn encode(&self) -> Vec<u8> {
+        let head = Head {
+            last_zxid: self.last_zxid,
+            acls: self.acls.iter().map(|acl| &**acl).collect::<Vec<&[Acl]>>(),
+            sessions: self.sessions.clone(),
+            znode_count: self.znode_count as u64,
         };
         // Paths average a few tens of bytes; start big enough to avoid most regrowth.
-        let capacity_bytes = 64 + self.nodes.len() * 48 + self.data_size_bytes as usize;
+        let capacity_bytes = 64 + self.znode_count * 48 + self.data_size_bytes as usize;
         let mut bytes = Vec::with_capacity(capacity_bytes);
         bytes = postcard::to_extend(&head, bytes).expect("a Vec never refuses bytes");
 
         let acl_of = |node: &Znode| -> u32 {
-            if let Some(index) = acl_index.get(&(node.acl.address())) {
+            if let Some(index) = self.acl_index.get(&(node.acl.address())) {
                 return *index;
             }
             // Every znode should hold the cache's copy; an equal ACL still encodes right.
             debug_assert!(false, "{} holds its own copy of a cached ACL", node.path());
-            acl_table
+            self.acls
                 .iter()
                 .position(|acl| **acl == *node.acl)
                 .unwrap_or_else(|| panic!("{}'s ACL is not in the ACL cache", node.path()))
@@ -225,39 +288,22 @@ impl DataTree {
         // Children by name, so equal trees give equal bytes whatever order their children
         // were linked in.
         let mut written: usize = 0;
-        self.nodes.visit_in_preorder(&mut |node| {
-            bytes = encode(std::mem::take(&mut bytes), node);
-            written += 1;
-        });
+        if let Some(root) = self.root {
+            self.znodes.visit_in_preorder(root, &mut |node| {
+                bytes = encode(std::mem::take(&mut bytes), node);
+                written += 1;
+            });
+        }
         // Check before persisting: every znode hangs off the root.
         assert_eq!(
-            written,
-            self.nodes.len(),
+            written, self.znode_count,
             "znodes unreachable from the root would be lost"
         );
         bytes
     }
+}
 
-    /// The distinct ACLs sorted by their encoding, and each one's index by the address of the
-    /// cache's shared copy (every znode holds that copy).
-    fn acl_table(&self) -> (Vec<&[Acl]>, HashMap<usize, u32, ahash::RandomState>) {
-        let mut table: Vec<(Vec<u8>, &SharedAcl)> = self
-            .acls
-            .iter()
-            .map(|(acl, _users)| {
-                let key = postcard::to_allocvec(&**acl).expect("a Vec never refuses bytes");
-                (key, acl)
-            })
-            .collect();
-        table.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let index = table
-            .iter()
-            .enumerate()
-            .map(|(index, (_, acl))| (acl.address(), index as u32))
-            .collect();
-        (table.into_iter().map(|(_, acl)| &**acl).collect(), index)
-    }
-
+impl DataTree {
     /// Rebuilds a tree from `to_snapshot`'s bytes, with every index, and checks it.
     ///
     /// # Errors

@@ -10,7 +10,7 @@
 
 use super::shared_acl::SharedAcl;
 
-use super::znode_table::Slot;
+use super::znode_slab::Slot;
 use crate::proto::{Acl, Stat, CONTAINER_EPHEMERAL_OWNER};
 
 /// The top bit of `path_bytes` marks null data; the rest is the path's length.
@@ -20,8 +20,8 @@ const NULL_DATA_BIT: u32 = 1 << 31;
 /// Requests are far smaller (the client port caps a frame well below this).
 pub const PATH_BYTES_MAX: usize = (NULL_DATA_BIT - 1) as usize;
 
-/// A znode as the tree stores it.
-#[derive(Debug)]
+/// A znode as the tree stores it. `Clone` serves the slab's copy-on-write chunks only.
+#[derive(Clone, Debug)]
 pub struct Znode {
     /// The path's bytes, then the data's: one allocation instead of two saves a pointer and
     /// an allocator header per znode.

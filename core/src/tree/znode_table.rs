@@ -16,19 +16,13 @@ use hashbrown::HashTable;
 
 use super::path;
 use super::znode::Znode;
+use super::znode_slab::{Slot, ZnodeSlab};
 use crate::proto::ErrorCode;
-
-/// A znode's place in the slab.
-pub(super) type Slot = u32;
-
-/// Znodes per slab chunk: a chunk is allocated whole and never moves, so growing the tree
-/// never copies znodes and wastes at most one partly used chunk.
-const CHUNK_ZNODES: usize = 4096;
 
 /// The slab and the index of a tree's znodes.
 pub(super) struct ZnodeTable {
-    /// Each chunk has capacity `CHUNK_ZNODES` and never reallocates; `None` is a free slot.
-    chunks: Vec<Vec<Option<Znode>>>,
+    /// The znodes by slot.
+    slab: ZnodeSlab,
     /// Freed slots, reused before the slab grows.
     free: Vec<Slot>,
     /// Slots by the hash of their znode's path.
@@ -41,7 +35,7 @@ pub(super) struct ZnodeTable {
 impl Default for ZnodeTable {
     fn default() -> ZnodeTable {
         ZnodeTable {
-            chunks: Vec::new(),
+            slab: ZnodeSlab::default(),
             free: Vec::new(),
             index: HashTable::new(),
             hasher: ahash::RandomState::new(),
@@ -58,30 +52,28 @@ impl ZnodeTable {
 
     /// Room for `additional` more znodes in the index (the slab grows a chunk at a time).
     pub(super) fn reserve(&mut self, additional: usize) {
-        let (chunks, hasher) = (&self.chunks, &self.hasher);
+        let (slab, hasher) = (&self.slab, &self.hasher);
         self.index.reserve(additional, |slot| {
-            hasher.hash_one(znode_in(chunks, *slot).path_as_bytes())
+            hasher.hash_one(slab.at(*slot).path_as_bytes())
         });
     }
 
     /// The znode in `slot`, which must be in use.
     pub(super) fn at(&self, slot: Slot) -> &Znode {
-        znode_in(&self.chunks, slot)
+        self.slab.at(slot)
     }
 
     fn at_mut(&mut self, slot: Slot) -> &mut Znode {
-        self.chunks[slot as usize / CHUNK_ZNODES][slot as usize % CHUNK_ZNODES]
-            .as_mut()
-            .expect("the slot is in use")
+        self.slab.at_mut(slot)
     }
 
     /// The slot of the znode at `path`.
     fn find(&self, path: &str) -> Option<Slot> {
         let hash = self.hasher.hash_one(path.as_bytes());
-        let chunks = &self.chunks;
+        let slab = &self.slab;
         self.index
             .find(hash, |slot| {
-                znode_in(chunks, *slot).path_as_bytes() == path.as_bytes()
+                slab.at(*slot).path_as_bytes() == path.as_bytes()
             })
             .copied()
     }
@@ -122,9 +114,9 @@ impl ZnodeTable {
         }
         let hash = self.hasher.hash_one(znode.path_as_bytes());
         let slot = self.store(znode);
-        let (chunks, hasher) = (&self.chunks, &self.hasher);
+        let (slab, hasher) = (&self.slab, &self.hasher);
         self.index.insert_unique(hash, slot, |slot| {
-            hasher.hash_one(znode_in(chunks, *slot).path_as_bytes())
+            hasher.hash_one(slab.at(*slot).path_as_bytes())
         });
         if let Some(parent) = parent {
             push_child(self.at_mut(parent), slot);
@@ -133,24 +125,15 @@ impl ZnodeTable {
         Ok(())
     }
 
-    /// Puts `znode` in a free slot, growing the slab by a chunk when none is free.
+    /// Puts `znode` in a free slot, growing the slab when none is free.
     fn store(&mut self, znode: Znode) -> Slot {
-        if let Some(slot) = self.free.pop() {
-            self.chunks[slot as usize / CHUNK_ZNODES][slot as usize % CHUNK_ZNODES] = Some(znode);
-            return slot;
+        match self.free.pop() {
+            Some(slot) => {
+                self.slab.put(slot, znode);
+                slot
+            }
+            None => self.slab.push(znode),
         }
-        if self
-            .chunks
-            .last()
-            .is_none_or(|chunk| chunk.len() == CHUNK_ZNODES)
-        {
-            self.chunks.push(Vec::with_capacity(CHUNK_ZNODES));
-        }
-        let chunk_index = self.chunks.len() - 1;
-        let chunk = &mut self.chunks[chunk_index];
-        chunk.push(Some(znode));
-        let slot = chunk_index * CHUNK_ZNODES + chunk.len() - 1;
-        Slot::try_from(slot).expect("fewer than 2^32 znodes")
     }
 
     /// Removes the childless znode at `path` and unlinks it from its parent.
@@ -175,9 +158,7 @@ impl ZnodeTable {
             .find_entry(hash, |candidate| *candidate == slot)
             .expect("an indexed slot")
             .remove();
-        let znode = self.chunks[slot as usize / CHUNK_ZNODES][slot as usize % CHUNK_ZNODES]
-            .take()
-            .expect("the slot is in use");
+        let znode = self.slab.take(slot);
         self.free.push(slot);
         self.len -= 1;
         Ok(znode)
@@ -185,74 +166,37 @@ impl ZnodeTable {
 
     /// The children of `znode`, in no particular order.
     pub(super) fn children<'a>(&'a self, znode: &'a Znode) -> impl Iterator<Item = &'a Znode> {
-        znode.child_slots().iter().map(|slot| self.at(*slot))
+        self.slab.children(znode)
     }
 
-    /// The children of `znode`, sorted by name (what getChildren answers and snapshots write).
-    ///
-    /// Each child is read once, for a key of its name's first 16 bytes; the sort compares keys
-    /// and reads names again only where keys tie. Comparing names alone reads two znodes per
-    /// comparison, scattered over the slab: at 700,000 children that held the driver (which
-    /// answers reads behind writes) long enough for the followers to elect a new leader.
+    /// The children of `znode`, sorted by name (see `ZnodeSlab::sorted_children`).
     pub(super) fn sorted_children<'a>(&'a self, znode: &'a Znode) -> Vec<&'a Znode> {
-        // Siblings share the parent's path and a '/', so path order is name order.
-        let name_from = znode.path_as_bytes().len() + usize::from(znode.path() != "/");
-        let mut keyed: Vec<(u128, &Znode)> = self
-            .children(znode)
-            .map(|child| (name_key(&child.path_as_bytes()[name_from..]), child))
-            .collect();
-        keyed.sort_unstable_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then_with(|| a.1.path_as_bytes().cmp(b.1.path_as_bytes()))
-        });
-        keyed.into_iter().map(|(_, child)| child).collect()
+        self.slab.sorted_children(znode)
     }
 
     /// Calls `visit` on every znode reachable from the root, in pre-order (a parent before its
     /// subtree) with children by name: the order snapshots are written in.
     pub(super) fn visit_in_preorder(&self, visit: &mut dyn FnMut(&Znode)) {
-        let Some(root) = self.get("/") else {
-            return;
-        };
-        visit(root);
-        // A stack of sorted child lists rather than recursion: trees can be deep.
-        let mut pending = vec![self.sorted_children(root).into_iter()];
-        while let Some(children) = pending.last_mut() {
-            let Some(node) = children.next() else {
-                pending.pop();
-                continue;
-            };
-            visit(node);
-            if node.num_children() > 0 {
-                pending.push(self.sorted_children(node).into_iter());
-            }
+        if let Some(root) = self.find("/") {
+            self.slab.visit_in_preorder(root, visit);
         }
+    }
+
+    /// The znodes as they are now, unchanged by later writes, and the root's slot: what a
+    /// snapshot encodes on another thread (see `ZnodeSlab`).
+    pub(super) fn frozen(&self) -> (ZnodeSlab, Option<Slot>) {
+        (self.slab.clone(), self.find("/"))
     }
 
     /// Every znode, in no particular order.
     pub(super) fn iter(&self) -> impl Iterator<Item = &Znode> {
-        self.chunks.iter().flatten().flatten()
+        self.slab.iter()
     }
 
     /// Every znode, to change data or Stat fields (not paths or children).
     pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Znode> {
-        self.chunks.iter_mut().flatten().flatten()
+        self.slab.iter_mut()
     }
-}
-
-/// A name's first 16 bytes as a big-endian number, zero-padded: keys order as the names do
-/// wherever they differ, since no name holds a NUL (path::validate).
-fn name_key(name: &[u8]) -> u128 {
-    let mut key = [0u8; 16];
-    let length = name.len().min(16);
-    key[..length].copy_from_slice(&name[..length]);
-    u128::from_be_bytes(key)
-}
-
-fn znode_in(chunks: &[Vec<Option<Znode>>], slot: Slot) -> &Znode {
-    chunks[slot as usize / CHUNK_ZNODES][slot as usize % CHUNK_ZNODES]
-        .as_ref()
-        .expect("the slot is in use")
 }
 
 /// Appends `child` to the parent's children.
@@ -410,8 +354,7 @@ mod tests {
             table.insert(znode(&format!("/d{child}"))).unwrap();
         }
         // 1 + 1000 slots were ever used at once; the slab did not grow past one chunk.
-        assert_eq!(table.chunks.len(), 1);
-        assert_eq!(table.chunks[0].len(), 1001);
+        assert_eq!(table.slab.shape(), (1, 1001));
         assert_eq!(names(&table, "/").len(), 1000);
     }
 

@@ -1,12 +1,14 @@
 //! A `PeerMessage` to bytes and back: one tag byte naming the variant, then raft's messages in
-//! raft's own protobuf encoding and the others in postcard. Bytes that do not decode give a
-//! `CodecError`, never a panic: they come off the network.
+//! raft's own protobuf encoding and the others in postcard; a message longer than a frame may
+//! be goes in parts, one per frame. Bytes that do not decode give a `CodecError`, never a
+//! panic: they come off the network.
 
 use std::fmt;
 
 use protobuf::Message as _;
 use raft::eraftpb::Message;
 
+use super::frame;
 use crate::replication::{Forwarded, PeerMessage};
 
 /// `PeerMessage::Raft`: a raft message, protobuf.
@@ -17,6 +19,10 @@ const TAG_FORWARD: u8 = 2;
 const TAG_FORWARD_ACK: u8 = 3;
 /// `PeerMessage::Touches`: postcard of the session ids.
 const TAG_TOUCHES: u8 = 4;
+/// A part of a message longer than a frame may be; more parts follow.
+const TAG_PART: u8 = 5;
+/// The last part of such a message: the parts' bytes joined are the message's.
+const TAG_LAST_PART: u8 = 6;
 
 /// Why bytes are not a `PeerMessage`.
 #[derive(Debug)]
@@ -42,6 +48,15 @@ pub enum CodecError {
         /// How many bytes were left over.
         count: usize,
     },
+    /// A message (or the parts of one so far) longer than `message_bytes_max`.
+    PartsTooLong {
+        /// The bytes the parts had reached.
+        length: usize,
+        /// The limit they broke.
+        message_bytes_max: usize,
+    },
+    /// A whole message arrived between the parts of another.
+    PartsInterrupted,
 }
 
 impl fmt::Display for CodecError {
@@ -55,6 +70,16 @@ impl fmt::Display for CodecError {
             }
             CodecError::TrailingBytes { tag, count } => {
                 write!(f, "peer message with tag {tag} has {count} trailing bytes")
+            }
+            CodecError::PartsTooLong {
+                length,
+                message_bytes_max,
+            } => write!(
+                f,
+                "a message of {length} bytes (or more) exceeds message_bytes_max ({message_bytes_max})"
+            ),
+            CodecError::PartsInterrupted => {
+                write!(f, "a message arrived between the parts of another")
             }
         }
     }
@@ -111,6 +136,84 @@ pub(super) fn decode(bytes: &[u8]) -> Result<PeerMessage, CodecError> {
         }
         TAG_TOUCHES => Ok(PeerMessage::Touches(take_postcard(tag, body)?)),
         unknown => Err(CodecError::UnknownTag(unknown)),
+    }
+}
+
+/// Appends `message` to `out` as one frame, or, when its bytes are longer than a frame may
+/// be, as parts in consecutive frames: a snapshot of a large tree is one raft message of
+/// hundreds of MiB, and no frame limit suits every tree.
+///
+/// # Errors
+/// `PartsTooLong` when the message is longer than `message_bytes_max` (the peer would refuse
+/// it); `out` is then unchanged.
+pub(super) fn push_message(
+    out: &mut Vec<u8>,
+    frame_bytes_max: u32,
+    message_bytes_max: usize,
+    message: &PeerMessage,
+) -> Result<(), CodecError> {
+    // Nearly every message fits a frame: encode it in place, and only the rare long one again.
+    if frame::push_frame(out, frame_bytes_max, |out| encode(message, out)).is_ok() {
+        return Ok(());
+    }
+    let mut bytes = Vec::new();
+    encode(message, &mut bytes);
+    if bytes.len() > message_bytes_max {
+        return Err(CodecError::PartsTooLong {
+            length: bytes.len(),
+            message_bytes_max,
+        });
+    }
+    let part_bytes_max = frame_bytes_max as usize - 1;
+    let mut parts = bytes.chunks(part_bytes_max).peekable();
+    while let Some(part) = parts.next() {
+        let tag = if parts.peek().is_some() {
+            TAG_PART
+        } else {
+            TAG_LAST_PART
+        };
+        frame::push_frame(out, frame_bytes_max, |out| {
+            out.push(tag);
+            out.extend_from_slice(part);
+        })
+        .expect("a part fits its frame");
+    }
+    Ok(())
+}
+
+/// Joins the parts of a message that came in several frames.
+#[derive(Default)]
+pub(super) struct Parts {
+    bytes: Vec<u8>,
+}
+
+impl Parts {
+    /// The message bytes `frame` completes: the frame itself when it is a whole message, the
+    /// joined parts when it is a last part, `None` while parts are still coming.
+    ///
+    /// # Errors
+    /// `PartsTooLong` past `message_bytes_max` (checked before the part is kept), and
+    /// `PartsInterrupted` for a whole message between parts: either ends the connection.
+    pub(super) fn take(
+        &mut self,
+        frame: Vec<u8>,
+        message_bytes_max: usize,
+    ) -> Result<Option<Vec<u8>>, CodecError> {
+        let last = match frame.first() {
+            Some(&TAG_PART) => false,
+            Some(&TAG_LAST_PART) => true,
+            _ if self.bytes.is_empty() => return Ok(Some(frame)),
+            _ => return Err(CodecError::PartsInterrupted),
+        };
+        let length = self.bytes.len() + frame.len() - 1;
+        if length > message_bytes_max {
+            return Err(CodecError::PartsTooLong {
+                length,
+                message_bytes_max,
+            });
+        }
+        self.bytes.extend_from_slice(&frame[1..]);
+        Ok(last.then(|| std::mem::take(&mut self.bytes)))
     }
 }
 
@@ -286,6 +389,89 @@ mod tests {
         ));
     }
 
+    /// Reads every frame of `bytes` through `Parts`, as the listener does.
+    fn read_messages(
+        bytes: &[u8],
+        message_bytes_max: usize,
+    ) -> Result<Vec<PeerMessage>, CodecError> {
+        let mut reader = bytes;
+        let mut parts = Parts::default();
+        let mut messages = Vec::new();
+        while let Some(frame) = frame::read_frame(&mut reader, u32::MAX).unwrap() {
+            if let Some(body) = parts.take(frame, message_bytes_max)? {
+                messages.push(decode(&body)?);
+            }
+        }
+        Ok(messages)
+    }
+
+    #[test]
+    fn a_message_longer_than_a_frame_goes_in_parts_and_comes_back_whole() {
+        let snapshot = PeerMessage::Raft(raft_snapshot());
+        let touches = PeerMessage::Touches(vec![1, 2]);
+        let mut bytes = Vec::new();
+        for message in [&touches, &snapshot, &touches] {
+            push_message(&mut bytes, 1024, 1 << 20, message).unwrap();
+        }
+        // A message that fits is the one frame it always was.
+        let mut one_frame = Vec::new();
+        frame::push_frame(&mut one_frame, 1024, |out| encode(&touches, out)).unwrap();
+        assert_eq!(bytes[..one_frame.len()], one_frame[..]);
+        // The snapshot's ~100 KB went as parts of 1,023 bytes behind their tag.
+        let mut encoded = Vec::new();
+        encode(&snapshot, &mut encoded);
+        let frames = {
+            let mut reader = &bytes[..];
+            std::iter::from_fn(|| frame::read_frame(&mut reader, 1024).unwrap()).count()
+        };
+        assert_eq!(frames, 2 + encoded.len().div_ceil(1023));
+        assert_eq!(
+            read_messages(&bytes, 1 << 20).unwrap(),
+            vec![touches.clone(), snapshot.clone(), touches]
+        );
+    }
+
+    #[test]
+    fn messages_past_message_bytes_max_are_refused_either_way() {
+        let snapshot = PeerMessage::Raft(raft_snapshot());
+        let mut bytes = vec![1, 2, 3];
+        assert!(matches!(
+            push_message(&mut bytes, 1024, 50_000, &snapshot),
+            Err(CodecError::PartsTooLong {
+                message_bytes_max: 50_000,
+                ..
+            })
+        ));
+        assert_eq!(bytes, [1, 2, 3], "nothing of it was kept");
+        // A receiver with a lower limit stops at the part that crosses it.
+        let mut bytes = Vec::new();
+        push_message(&mut bytes, 1024, 1 << 20, &snapshot).unwrap();
+        assert!(matches!(
+            read_messages(&bytes, 50_000),
+            Err(CodecError::PartsTooLong { length, message_bytes_max: 50_000 }) if length <= 50_000 + 1023
+        ));
+    }
+
+    #[test]
+    fn a_whole_message_between_parts_is_refused() {
+        let mut parts = Parts::default();
+        assert_eq!(parts.take(vec![TAG_PART, 1, 2], 100).unwrap(), None);
+        let mut touches = Vec::new();
+        encode(&PeerMessage::Touches(vec![1]), &mut touches);
+        assert!(matches!(
+            parts.take(touches, 100),
+            Err(CodecError::PartsInterrupted)
+        ));
+        // Parts of parts are not a message.
+        let mut parts = Parts::default();
+        assert_eq!(parts.take(vec![TAG_PART, TAG_PART], 100).unwrap(), None);
+        let body = parts.take(vec![TAG_LAST_PART, 1], 100).unwrap().unwrap();
+        assert!(matches!(
+            decode(&body),
+            Err(CodecError::UnknownTag(TAG_PART))
+        ));
+    }
+
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
@@ -294,7 +480,7 @@ mod tests {
 
         #[test]
         fn arbitrary_bodies_behind_every_tag_never_panic(
-            tag in 0u8..6,
+            tag in 0u8..8,
             body in proptest::collection::vec(any::<u8>(), 0..512),
         ) {
             let mut bytes = vec![tag];

@@ -22,10 +22,14 @@ pub struct TcpTransportConfig {
     pub listen_address: SocketAddr,
     /// The other members by raft id, and where each listens. `set_peers` replaces them.
     pub peers: BTreeMap<u64, SocketAddr>,
-    /// Largest frame body accepted or sent, in bytes (default 64 MiB: a snapshot travels as
-    /// one raft message). A peer's longer frame closes its connection before anything is
-    /// allocated; a longer message of this member's is dropped.
+    /// Largest frame body accepted or sent, in bytes (default 16 MiB). A peer's longer frame
+    /// closes its connection before anything is allocated; a longer message of this member's
+    /// (a snapshot of a large tree) goes in parts, one per frame.
     pub frame_bytes_max: u32,
+    /// Largest message accepted or sent, in bytes, in one frame or in parts (default 4 GiB:
+    /// a raft snapshot carries the whole tree). A peer's parts past it close its connection;
+    /// a longer message of this member's is dropped and counted.
+    pub message_bytes_max: usize,
     /// Messages waiting for one peer's connection (default 4,096). When full, `send` drops
     /// the message: raft and the forward streams send again.
     pub messages_queued_max: usize,
@@ -65,7 +69,8 @@ impl TcpTransportConfig {
             secret: secret.into(),
             listen_address,
             peers,
-            frame_bytes_max: 64 << 20,
+            frame_bytes_max: 16 << 20,
+            message_bytes_max: 4 << 30,
             messages_queued_max: 4096,
             reconnect_backoff_ms_min: 50,
             reconnect_backoff_ms_max: 5_000,
@@ -95,6 +100,10 @@ impl TcpTransportConfig {
         rule(
             self.frame_bytes_max >= 1024,
             "frame_bytes_max must be at least 1024",
+        )?;
+        rule(
+            self.message_bytes_max >= self.frame_bytes_max as usize,
+            "message_bytes_max must be at least frame_bytes_max",
         )?;
         rule(
             self.messages_queued_max > 0,
@@ -159,6 +168,7 @@ impl fmt::Debug for TcpTransportConfig {
             .field("listen_address", &self.listen_address)
             .field("peers", &self.peers)
             .field("frame_bytes_max", &self.frame_bytes_max)
+            .field("message_bytes_max", &self.message_bytes_max)
             .field("messages_queued_max", &self.messages_queued_max)
             .field("reconnect_backoff_ms_min", &self.reconnect_backoff_ms_min)
             .field("reconnect_backoff_ms_max", &self.reconnect_backoff_ms_max)

@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 
 use super::handshake::{self, HandshakeError};
 use super::stats::add;
-use super::{codec, frame, Shared};
+use super::{codec, Shared};
 use crate::random::SplitMix64;
 use crate::replication::PeerMessage;
 
@@ -228,14 +228,17 @@ impl Writer {
             let mut count = 0;
             let mut next = Some(first);
             while let Some(message) = next {
-                let pushed = frame::push_frame(&mut batch, config.frame_bytes_max, |out| {
-                    codec::encode(&message, out)
-                });
+                let pushed = codec::push_message(
+                    &mut batch,
+                    config.frame_bytes_max,
+                    config.message_bytes_max,
+                    &message,
+                );
                 match pushed {
                     Ok(()) => count += 1,
                     Err(error) => {
                         add(&self.shared.stats.dropped_oversize, 1);
-                        tracing::warn!(peer = self.peer, %error, "message to peer dropped: too large for a frame");
+                        tracing::warn!(peer = self.peer, %error, "message to peer dropped: longer than message_bytes_max");
                     }
                 }
                 next = if batch.len() < config.batch_bytes_max {

@@ -332,9 +332,10 @@ enum Ended {
 fn read_messages(shared: &Shared, stream: &TcpStream, remote: SocketAddr, peer: u64) -> Ended {
     let config = &shared.config;
     let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, stream);
+    let mut parts = codec::Parts::default();
     loop {
-        let body = match frame::read_frame(&mut reader, config.frame_bytes_max) {
-            Ok(Some(body)) => body,
+        let frame = match frame::read_frame(&mut reader, config.frame_bytes_max) {
+            Ok(Some(frame)) => frame,
             Ok(None) => {
                 tracing::info!(peer, %remote, "peer closed its connection");
                 return Ended::ByPeer;
@@ -347,6 +348,15 @@ fn read_messages(shared: &Shared, stream: &TcpStream, remote: SocketAddr, peer: 
             Err(error) => {
                 tracing::info!(peer, %remote, %error, "peer connection ended");
                 return Ended::ByPeer;
+            }
+        };
+        let body = match parts.take(frame, config.message_bytes_max) {
+            Ok(Some(body)) => body,
+            Ok(None) => continue,
+            Err(error) => {
+                add(&shared.stats.frames_rejected, 1);
+                tracing::warn!(peer, %remote, %error, "closing a peer connection: broken message parts");
+                return Ended::ByRule;
             }
         };
         match codec::decode(&body) {

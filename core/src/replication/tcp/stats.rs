@@ -12,7 +12,7 @@ pub struct TcpTransportStats {
     pub dropped_queue_full: u64,
     /// Messages `send` dropped because the member is not a peer (or the transport stopped).
     pub dropped_no_link: u64,
-    /// Messages of this member's dropped because their frame exceeds `frame_bytes_max`.
+    /// Messages of this member's dropped because they exceed `message_bytes_max`.
     pub dropped_oversize: u64,
     /// Messages in a batch whose write failed (some may have arrived).
     pub dropped_connection_lost: u64,
@@ -23,7 +23,8 @@ pub struct TcpTransportStats {
     /// Connections this member refused in the handshake, either way: a stranger, another
     /// ensemble, an unknown or duplicate raft id, a wrong proof, too many connections.
     pub refused_handshakes: u64,
-    /// Frames that closed their connection: longer than `frame_bytes_max`, or not a message.
+    /// Frames that closed their connection: longer than `frame_bytes_max`, not a message, or
+    /// parts of one past `message_bytes_max` or interrupted.
     pub frames_rejected: u64,
     /// Outbound connections that passed the handshake.
     pub connects: u64,

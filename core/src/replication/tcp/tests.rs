@@ -289,3 +289,97 @@ fn a_peer_that_speaks_for_another_member_is_cut_off() {
         (2, PeerMessage::Raft(honest))
     );
 }
+
+/// A snapshot of a large tree is one raft message longer than any frame: it must still reach
+/// the follower (before parts, a message over the frame limit was dropped, and a follower that
+/// needed a snapshot of more than 64 MiB never caught up).
+#[test]
+fn a_message_longer_than_a_frame_arrives_whole_between_real_members() {
+    use crate::replication::Transport;
+
+    let (listener_1, listener_2) = (
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+    );
+    let (address_1, address_2) = (
+        listener_1.local_addr().unwrap(),
+        listener_2.local_addr().unwrap(),
+    );
+    let config = |raft_id: u64, listen: SocketAddr, peer: (u64, SocketAddr)| {
+        let mut config =
+            TcpTransportConfig::new(raft_id, ENSEMBLE_ID, SECRET, listen, BTreeMap::from([peer]));
+        config.frame_bytes_max = 1024;
+        config
+    };
+    let leader = TcpTransport::start_on(config(1, address_1, (2, address_2)), listener_1).unwrap();
+    let follower =
+        TcpTransport::start_on(config(2, address_2, (1, address_1)), listener_2).unwrap();
+    let (probe, received) = crossbeam_channel::unbounded();
+    let probe = Arc::new(probe);
+    follower.attach(&probe);
+
+    let mut snapshot = raft::eraftpb::Message::default();
+    snapshot.set_msg_type(raft::eraftpb::MessageType::MsgSnapshot);
+    snapshot.from = 1;
+    snapshot.to = 2;
+    let data: Vec<u8> = (0..300_000u32).map(|index| (index % 251) as u8).collect();
+    snapshot.mut_snapshot().data = data.into();
+    snapshot.mut_snapshot().mut_metadata().index = 77;
+    let heartbeat = {
+        let mut heartbeat = raft::eraftpb::Message::default();
+        heartbeat.set_msg_type(raft::eraftpb::MessageType::MsgHeartbeat);
+        heartbeat.from = 1;
+        heartbeat.to = 2;
+        heartbeat
+    };
+    leader.send(1, 2, PeerMessage::Raft(snapshot.clone()));
+    leader.send(1, 2, PeerMessage::Raft(heartbeat.clone()));
+    assert_eq!(
+        received.recv_timeout(WAIT).unwrap(),
+        (1, PeerMessage::Raft(snapshot))
+    );
+    assert_eq!(
+        received.recv_timeout(WAIT).unwrap(),
+        (1, PeerMessage::Raft(heartbeat))
+    );
+    assert_eq!(leader.stats().dropped_oversize, 0);
+    assert_eq!(follower.stats().frames_rejected, 0);
+    leader.stop();
+    follower.stop();
+}
+
+#[test]
+fn parts_past_message_bytes_max_close_only_their_connection() {
+    let (_down_2, address_2) = down();
+    let (transport, received) = start(BTreeMap::from([(2, address_2)]), |config| {
+        config.frame_bytes_max = 1024;
+        config.message_bytes_max = 4096;
+    });
+    let mut raw = raw_peer(&transport, 2);
+    let mut bytes = frame_of(&PeerMessage::Touches(vec![1]));
+    // Parts that never end: 5 x 1,000 bytes pass 4,096.
+    for _ in 0..5 {
+        frame::push_frame(&mut bytes, u32::MAX, |out| {
+            out.push(5);
+            out.extend_from_slice(&[0; 1000]);
+        })
+        .unwrap();
+    }
+    raw.write_all(&bytes).unwrap();
+    assert_closed(&raw);
+    assert_eq!(
+        received.recv_timeout(WAIT).unwrap(),
+        (2, PeerMessage::Touches(vec![1]))
+    );
+    wait_for_stats(&transport, |stats| stats.frames_rejected == 1);
+
+    // A message between the parts of another closes its connection too.
+    let mut raw = raw_peer(&transport, 2);
+    let mut bytes = Vec::new();
+    frame::push_frame(&mut bytes, u32::MAX, |out| out.extend_from_slice(&[5, 1])).unwrap();
+    bytes.extend_from_slice(&frame_of(&PeerMessage::Touches(vec![2])));
+    raw.write_all(&bytes).unwrap();
+    assert_closed(&raw);
+    wait_for_stats(&transport, |stats| stats.frames_rejected == 2);
+    assert!(received.is_empty(), "nothing after the broken parts");
+}
