@@ -350,3 +350,25 @@ def test_an_ensemble_reports_zookeepers_leader_and_quorum_gauges():
         follower_samples, _ = scrape(follower_port)
         assert follower_samples["quorum_size"] == 3
         assert "learners" not in follower_samples and "synced_followers" not in follower_samples
+
+
+def test_snapshots_are_timed():
+    with server_with_metrics(extra_lines=["snapCount=10"]) as (address, port, _):
+        before, _ = scrape(port)
+        assert before["snapshottime_count"] == 0
+        client = KazooClient(hosts=address, timeout=10.0)
+        client.start(timeout=10.0)
+        try:
+            for i in range(30):
+                client.create(f"/snap-{i}")
+        finally:
+            client.stop()
+            client.close()
+        # Snapshots are written on their own thread: wait for the first one.
+        deadline = time.monotonic() + 10
+        while scrape(port)[0]["snapshottime_count"] == 0:
+            assert time.monotonic() < deadline, "no snapshot was timed"
+            time.sleep(0.05)
+        after, _ = scrape(port)
+        assert after['snapshottime{quantile="0.5"}'] >= 0
+        assert after["snapshottime_sum"] >= 0
