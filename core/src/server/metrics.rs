@@ -6,8 +6,6 @@
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
-
 use super::{Engine, ServerRole};
 
 /// Observations a summary keeps for its quantiles. ZooKeeper's Prometheus summaries keep a
@@ -39,8 +37,14 @@ impl AvgMinMax {
     pub(crate) fn add(&self, value: u64) {
         self.total.fetch_add(value, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.min.fetch_min(value, Ordering::Relaxed);
-        self.max.fetch_max(value, Ordering::Relaxed);
+        // Read first: min and max rarely move, and a write on every request would bounce
+        // their cache line between the cores answering requests.
+        if value < self.min.load(Ordering::Relaxed) {
+            self.min.fetch_min(value, Ordering::Relaxed);
+        }
+        if value > self.max.load(Ordering::Relaxed) {
+            self.max.fetch_max(value, Ordering::Relaxed);
+        }
     }
 
     /// The smallest observation; 0 before the first.
@@ -90,8 +94,11 @@ pub enum Detail {
 pub(crate) struct Summary {
     detail: Detail,
     all: AvgMinMax,
-    /// A ring of the latest observations and where the next one goes.
-    window: Mutex<(Vec<u64>, usize)>,
+    /// A ring of the latest observations, written without a lock (a request's latency
+    /// lands here on every connection's thread).
+    window: Box<[AtomicU64]>,
+    /// Observations ever added to the ring: the next goes at this modulo its length.
+    added: AtomicU64,
 }
 
 impl Summary {
@@ -99,20 +106,17 @@ impl Summary {
         Summary {
             detail,
             all: AvgMinMax::default(),
-            window: Mutex::new((Vec::new(), 0)),
+            window: (0..WINDOW_OBSERVATIONS_MAX)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            added: AtomicU64::new(0),
         }
     }
 
     pub(crate) fn add(&self, value: u64) {
         self.all.add(value);
-        let mut window = self.window.lock();
-        let (values, next) = &mut *window;
-        if values.len() < WINDOW_OBSERVATIONS_MAX {
-            values.push(value);
-        } else {
-            values[*next] = value;
-        }
-        *next = (*next + 1) % WINDOW_OBSERVATIONS_MAX;
+        let slot = self.added.fetch_add(1, Ordering::Relaxed) as usize % WINDOW_OBSERVATIONS_MAX;
+        self.window[slot].store(value, Ordering::Relaxed);
     }
 
     /// Adds a duration in whole milliseconds, ZooKeeper's unit for times.
@@ -121,7 +125,12 @@ impl Summary {
     }
 
     fn read(&self) -> SummaryValue {
-        let mut sorted = self.window.lock().0.clone();
+        // A reader racing a writer may see a slot's previous value: quantiles are estimates.
+        let filled = (self.added.load(Ordering::Relaxed) as usize).min(WINDOW_OBSERVATIONS_MAX);
+        let mut sorted: Vec<u64> = self.window[..filled]
+            .iter()
+            .map(|value| value.load(Ordering::Relaxed))
+            .collect();
         sorted.sort_unstable();
         let quantile = |q: f64| -> Option<f64> {
             if sorted.is_empty() {
@@ -179,7 +188,9 @@ impl BufferStats {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |min| {
                 (min < 0 || size < min).then_some(size)
             });
-        self.max.fetch_max(size, Ordering::Relaxed);
+        if size > self.max.load(Ordering::Relaxed) {
+            self.max.fetch_max(size, Ordering::Relaxed);
+        }
         self.count.fetch_add(1, Ordering::Relaxed);
     }
 
