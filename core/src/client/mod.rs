@@ -26,7 +26,7 @@ use parking_lot::Mutex;
 
 pub use async_client::AsyncClient;
 pub use error::{Error, Result};
-pub use read_cache::{ReadCacheConfig, ReadCacheStats};
+pub use read_cache::{ReadCacheConfig, ReadCacheStats, ReadKind, ReadKindStats};
 pub use watcher::{WatchStream, Watcher};
 
 use crate::op::{Op, OpResult, Reply};
@@ -34,7 +34,7 @@ use crate::proto::{ErrorCode, KeeperState, WatchedEvent};
 use crate::server::{Engine, LocalSession, WatchRegistered};
 use dispatcher::{Dispatcher, Shared};
 use in_process::{Destination, InProcessAnswer};
-use read_cache::ReadCache;
+use read_cache::{cacheable, watching, ReadCache};
 use stateful::is_stateful;
 use validate::validate_request;
 use watcher::WatchTables;
@@ -403,27 +403,36 @@ impl Route<'_> {
         if let Some(error) = self.refusal(path) {
             return self.answer_now(done, Err(error), dispatched);
         }
-        // A plain getData goes through the read cache: answered from it, or read with a data
-        // watch (which keeps the entry coherent) and stored.
+        // A plain read goes through the read cache: answered from it, or read with a watch
+        // (which keeps the entry coherent) and stored. A write drops what it changed.
         let mut fill = None;
+        let mut wrote = None;
         let mut op = op;
-        if let (Some(cache), Op::GetData { path, watch: false }, None) =
-            (&self.shared.cache, &op, watcher)
-        {
-            if let Some((data, stat)) = cache.get(path) {
-                return self.answer_now(done, shape(Ok(Reply::Data { data, stat })), dispatched);
+        if let Some(cache) = &self.shared.cache {
+            match cacheable(&op) {
+                Some((kind, read_path)) if watcher.is_none() => {
+                    if let Some(reply) = cache.get(kind, read_path) {
+                        return self.answer_now(done, shape(Ok(reply)), dispatched);
+                    }
+                    fill = Some((kind, read_path.to_string(), cache.epoch()));
+                    op = watching(kind, read_path);
+                }
+                _ if is_write(&op) => wrote = Some(op.clone()),
+                _ => {}
             }
-            fill = Some((path.clone(), cache.epoch(), self.shared.clone()));
-            op = Op::GetData {
-                path: path.clone(),
-                watch: true,
-            };
         }
         let ticket = sets_watch(&op).then(|| self.shared.gate.enter());
+        let shared = self.shared.clone();
         let done: Completion = Box::new(move |reply: Result<Reply>| {
-            if let (Some((path, epoch, shared)), Ok(Reply::Data { data, stat })) = (fill, &reply) {
-                if let Some(cache) = &shared.cache {
-                    cache.fill(&path, data.as_deref(), *stat, epoch);
+            if let Some(cache) = &shared.cache {
+                match (fill, wrote, &reply) {
+                    (Some((kind, path, epoch)), _, Ok(answer)) => {
+                        cache.fill(kind, &path, answer, epoch);
+                    }
+                    // A failed write changed nothing (a multi that failed is still an Ok
+                    // here, before `shape`: dropping its entries too costs only a miss).
+                    (_, Some(write), Ok(_)) => cache.wrote(&write),
+                    _ => {}
                 }
             }
             done(shape(reply))
@@ -517,6 +526,14 @@ fn shape_for(op: &Op) -> Shape {
     } else {
         keep
     }
+}
+
+/// Ops that change the tree when they succeed.
+fn is_write(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Create(_) | Op::Delete { .. } | Op::SetData { .. } | Op::SetAcl { .. } | Op::Multi(_)
+    )
 }
 
 /// Ops that leave a watch on the server.

@@ -1,27 +1,34 @@
-//! The client's watch-coherent LRU read cache: getData answers kept while the session holds a
-//! data watch on the znode, dropped the moment the watch's event (or a connection change)
-//! reaches the client, so a cached read is never older than the events the client has seen.
+//! The client's watch-coherent LRU read cache: getData, exists (present and absent) and
+//! getChildren answers, each kept while the session holds the server-side watch its read left,
+//! and dropped the moment an event on the znode (or a connection change) reaches the client, so
+//! a cached read is never older than the events the client has seen.
 //!
 //! Coherence rests on where invalidation runs: in `Shared::dispatch`, when an event is
 //! *produced* (the engine's apply in process, the reader thread over TCP), in the same order as
 //! replies, so a write's own event invalidates before the write's reply is handed on. A fill
 //! races with invalidation (the reply is stored after the watch was set), so each fill carries
 //! the invalidation epoch it started in and is dropped if any invalidation happened since.
+//! Every event on a znode drops all three kinds of its entries: each answer carries the
+//! znode's Stat, which a data change and a child change both alter. The client's own writes
+//! drop what they change before their reply is handed on, the parent's entries included (its
+//! Stat's child fields), since no watch of the session need fire for those.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
-use crate::proto::{EventType, Stat, WatchedEvent};
+use crate::op::{Op, Reply};
+use crate::proto::{EventType, WatchedEvent};
 use crate::tree::data_bytes;
+use crate::tree::path::parent;
 
 /// Bounds of a client's read cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReadCacheConfig {
-    /// Most znodes kept.
+    /// Most answers kept (one znode's data, existence and children are three).
     pub entries_max: usize,
-    /// Most data bytes kept (a znode larger than this is never cached).
+    /// Most bytes kept: data, plus child names (an answer larger than this is never cached).
     pub bytes_max: usize,
 }
 
@@ -34,46 +41,123 @@ impl Default for ReadCacheConfig {
     }
 }
 
-/// What the cache did so far.
+/// The reads the cache answers; each lives while the watch its read left on the server does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ReadKind {
+    /// getData, kept under a data watch.
+    Data,
+    /// exists: present under a data watch, absent under an exist watch.
+    Exists,
+    /// getChildren and getChildren2, kept under a child watch.
+    Children,
+}
+
+/// Hits and misses of one kind of read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ReadCacheStats {
+pub struct ReadKindStats {
     /// Reads answered from the cache.
     pub hits: u64,
     /// Reads that went to the server.
     pub misses: u64,
-    /// Entries dropped by an event, a removed watch or a connection change.
+}
+
+/// What the cache did so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadCacheStats {
+    /// Reads answered from the cache, all kinds.
+    pub hits: u64,
+    /// Reads that went to the server, all kinds.
+    pub misses: u64,
+    /// Entries dropped by an event, a write, a removed watch or a connection change.
     pub invalidations: u64,
     /// Entries dropped to stay within the bounds.
     pub evictions: u64,
-    /// Znodes cached now.
+    /// Answers cached now.
     pub entries: usize,
-    /// Data bytes cached now.
+    /// Bytes cached now.
     pub bytes: usize,
+    /// getData.
+    pub data: ReadKindStats,
+    /// exists.
+    pub exists: ReadKindStats,
+    /// getChildren and getChildren2.
+    pub children: ReadKindStats,
 }
 
+impl ReadCacheStats {
+    fn kind(&mut self, kind: ReadKind) -> &mut ReadKindStats {
+        match kind {
+            ReadKind::Data => &mut self.data,
+            ReadKind::Exists => &mut self.exists,
+            ReadKind::Children => &mut self.children,
+        }
+    }
+}
+
+/// The cache's question for `op`, when it is a read the cache may answer: a plain getData,
+/// exists or getChildren (a read with the user's own watch goes to the server).
+pub(crate) fn cacheable(op: &Op) -> Option<(ReadKind, &str)> {
+    match op {
+        Op::GetData { path, watch: false } => Some((ReadKind::Data, path)),
+        Op::Exists { path, watch: false } => Some((ReadKind::Exists, path)),
+        Op::GetChildren { path, watch: false } => Some((ReadKind::Children, path)),
+        _ => None,
+    }
+}
+
+/// The read a miss sends: the same read, leaving the watch that keeps its answer coherent.
+pub(crate) fn watching(kind: ReadKind, path: &str) -> Op {
+    let path = path.to_string();
+    match kind {
+        ReadKind::Data => Op::GetData { path, watch: true },
+        ReadKind::Exists => Op::Exists { path, watch: true },
+        ReadKind::Children => Op::GetChildren { path, watch: true },
+    }
+}
+
+/// Bytes an answer holds.
+fn answer_bytes(reply: &Reply) -> usize {
+    match reply {
+        Reply::Data { data, .. } => data_bytes(data.as_deref()),
+        Reply::Children { children, .. } => children.iter().map(String::len).sum(),
+        _ => 0,
+    }
+}
+
+/// True when `reply` is what a read of `kind` answers.
+fn answers(kind: ReadKind, reply: &Reply) -> bool {
+    matches!(
+        (kind, reply),
+        (ReadKind::Data, Reply::Data { .. })
+            | (ReadKind::Exists, Reply::Exists(_))
+            | (ReadKind::Children, Reply::Children { .. })
+    )
+}
+
+type Key = (ReadKind, String);
+
 struct Entry {
-    /// None: null data.
-    data: Option<Vec<u8>>,
-    stat: Stat,
+    reply: Reply,
+    bytes: usize,
     last_use: u64,
 }
 
 #[derive(Default)]
 struct Lru {
-    entries: HashMap<String, Entry>,
-    /// last_use -> path, oldest first.
-    order: BTreeMap<u64, String>,
+    entries: HashMap<Key, Entry>,
+    /// last_use -> key, oldest first.
+    order: BTreeMap<u64, Key>,
     clock: u64,
     bytes: usize,
     stats: ReadCacheStats,
 }
 
 impl Lru {
-    fn remove(&mut self, path: &str) -> bool {
-        match self.entries.remove(path) {
+    fn remove(&mut self, key: &Key) -> bool {
+        match self.entries.remove(key) {
             Some(entry) => {
                 self.order.remove(&entry.last_use);
-                self.bytes -= data_bytes(entry.data.as_deref());
+                self.bytes -= entry.bytes;
                 true
             }
             None => false,
@@ -98,20 +182,23 @@ impl ReadCache {
         }
     }
 
-    /// The cached data and Stat, counting a hit or a miss.
-    pub(crate) fn get(&self, path: &str) -> Option<(Option<Vec<u8>>, Stat)> {
+    /// The cached answer to a read of `kind` on `path`, counting a hit or a miss.
+    pub(crate) fn get(&self, kind: ReadKind, path: &str) -> Option<Reply> {
         let mut lru = self.lru.lock();
         lru.clock += 1;
         let now = lru.clock;
-        let Some(entry) = lru.entries.get_mut(path) else {
+        let key = (kind, path.to_string());
+        let Some(entry) = lru.entries.get_mut(&key) else {
             lru.stats.misses += 1;
+            lru.stats.kind(kind).misses += 1;
             return None;
         };
         let previous = std::mem::replace(&mut entry.last_use, now);
-        let found = (entry.data.clone(), entry.stat);
+        let found = entry.reply.clone();
         lru.order.remove(&previous);
-        lru.order.insert(now, path.to_string());
+        lru.order.insert(now, key);
         lru.stats.hits += 1;
+        lru.stats.kind(kind).hits += 1;
         Some(found)
     }
 
@@ -120,19 +207,22 @@ impl ReadCache {
         self.epoch.load(Ordering::Acquire)
     }
 
-    /// Stores a getData answer read with a data watch, unless anything was invalidated since
-    /// `epoch` (its event may concern this very answer).
-    pub(crate) fn fill(&self, path: &str, data: Option<&[u8]>, stat: Stat, epoch: u64) {
-        let bytes = data_bytes(data);
-        if bytes > self.config.bytes_max || self.config.entries_max == 0 {
-            return;
+    /// Stores the answer to a read of `kind` sent with its watch, unless anything was
+    /// invalidated since `epoch` (its event may concern this very answer). Returns the
+    /// entries evicted to make room: their watches stay on the server until released.
+    pub(crate) fn fill(&self, kind: ReadKind, path: &str, reply: &Reply, epoch: u64) -> Vec<Key> {
+        let bytes = answer_bytes(reply);
+        if !answers(kind, reply) || bytes > self.config.bytes_max || self.config.entries_max == 0 {
+            return Vec::new();
         }
         let mut lru = self.lru.lock();
         // Checked under the lock invalidation takes, so no invalidation slips in between.
         if self.epoch.load(Ordering::Acquire) != epoch {
-            return;
+            return Vec::new();
         }
-        lru.remove(path);
+        let key = (kind, path.to_string());
+        lru.remove(&key);
+        let mut evicted = Vec::new();
         while lru.entries.len() >= self.config.entries_max
             || lru.bytes + bytes > self.config.bytes_max
         {
@@ -140,42 +230,66 @@ impl ReadCache {
                 break;
             };
             if let Some(entry) = lru.entries.remove(&oldest) {
-                lru.bytes -= data_bytes(entry.data.as_deref());
+                lru.bytes -= entry.bytes;
                 lru.stats.evictions += 1;
+                evicted.push(oldest);
             }
         }
         lru.clock += 1;
         let last_use = lru.clock;
-        lru.order.insert(last_use, path.to_string());
+        lru.order.insert(last_use, key.clone());
         lru.bytes += bytes;
         lru.entries.insert(
-            path.to_string(),
+            key,
             Entry {
-                data: data.map(<[u8]>::to_vec),
-                stat,
+                reply: reply.clone(),
+                bytes,
                 last_use,
             },
         );
+        evicted
     }
 
-    /// Drops what `event` makes stale: the znode's entry for its changes, everything for a
-    /// connection change (watches may be missed while away).
+    /// Drops what `event` makes stale: every entry of the znode for its changes (each holds
+    /// its Stat), everything for a connection change (watches may be missed while away).
     pub(crate) fn observe(&self, event: &WatchedEvent) {
         match event.event_type {
-            EventType::NodeDataChanged | EventType::NodeDeleted | EventType::NodeCreated => {
-                self.invalidate(&event.path)
-            }
+            EventType::NodeDataChanged
+            | EventType::NodeDeleted
+            | EventType::NodeCreated
+            | EventType::NodeChildrenChanged => self.invalidate(&event.path),
             EventType::None => self.clear(),
             _ => {}
         }
     }
 
-    /// Drops one znode's entry (its data watch is gone).
+    /// Drops what the client's own successful write `op` changed, before its reply is
+    /// handed on: the znode's entries and, for a create or delete, its parent's.
+    pub(crate) fn wrote(&self, op: &Op) {
+        match op {
+            Op::Create(request) => self.invalidate_with_parent(&request.path),
+            Op::Delete { path, .. } => self.invalidate_with_parent(path),
+            Op::SetData { path, .. } | Op::SetAcl { path, .. } => self.invalidate(path),
+            Op::Multi(ops) => ops.iter().for_each(|op| self.wrote(op)),
+            _ => {}
+        }
+    }
+
+    fn invalidate_with_parent(&self, path: &str) {
+        self.invalidate(path);
+        if path != "/" {
+            self.invalidate(parent(path));
+        }
+    }
+
+    /// Drops every entry of one znode (one of its watches is gone, or it changed).
     pub(crate) fn invalidate(&self, path: &str) {
         let mut lru = self.lru.lock();
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        if lru.remove(path) {
-            lru.stats.invalidations += 1;
+        for kind in [ReadKind::Data, ReadKind::Exists, ReadKind::Children] {
+            if lru.remove(&(kind, path.to_string())) {
+                lru.stats.invalidations += 1;
+            }
         }
     }
 
@@ -202,7 +316,7 @@ impl ReadCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::KeeperState;
+    use crate::proto::{KeeperState, Stat};
 
     fn cache(entries_max: usize, bytes_max: usize) -> ReadCache {
         ReadCache::new(ReadCacheConfig {
@@ -211,20 +325,58 @@ mod tests {
         })
     }
 
+    fn data(bytes: &[u8]) -> Reply {
+        Reply::Data {
+            data: Some(bytes.to_vec()),
+            stat: Stat::default(),
+        }
+    }
+
+    fn children(names: &[&str]) -> Reply {
+        Reply::Children {
+            children: names.iter().map(|name| name.to_string()).collect(),
+            stat: Stat::default(),
+        }
+    }
+
     #[test]
     fn least_recently_used_entries_go_first_within_both_bounds() {
-        let cache = cache(2, 10);
+        let cache = cache(3, 10);
         let epoch = cache.epoch();
-        cache.fill("/a", Some(b"aaaa"), Stat::default(), epoch);
-        cache.fill("/b", Some(b"bbbb"), Stat::default(), epoch);
-        assert!(cache.get("/a").is_some()); // /b is now the oldest
-        cache.fill("/c", Some(b"cc"), Stat::default(), epoch);
-        assert!(cache.get("/b").is_none());
-        cache.fill("/d", Some(b"dddddd"), Stat::default(), epoch); // 4 + 2 + 6 > 10 bytes
+        assert!(cache
+            .fill(ReadKind::Data, "/a", &data(b"aaaa"), epoch)
+            .is_empty());
+        cache.fill(ReadKind::Children, "/a", &children(&["xy", "zw"]), epoch);
+        cache.fill(ReadKind::Exists, "/b", &Reply::Exists(None), epoch);
+        assert!(cache.get(ReadKind::Data, "/a").is_some()); // /a's children are now the oldest
+        let evicted = cache.fill(ReadKind::Data, "/c", &data(b"cc"), epoch);
+        assert_eq!(evicted, vec![(ReadKind::Children, "/a".to_string())]);
+        assert!(cache.get(ReadKind::Children, "/a").is_none());
+        // 4 + 2 + 6 > 10 bytes: /b's existence (0 bytes) goes first, then /a's data.
+        let evicted = cache.fill(ReadKind::Data, "/d", &data(b"dddddd"), epoch);
+        assert_eq!(
+            evicted,
+            vec![
+                (ReadKind::Exists, "/b".to_string()),
+                (ReadKind::Data, "/a".to_string())
+            ]
+        );
         let stats = cache.stats();
-        assert_eq!((stats.entries, stats.bytes, stats.evictions), (2, 8, 2));
-        cache.fill("/huge", Some(&[0; 11]), Stat::default(), epoch);
-        assert!(cache.get("/huge").is_none(), "larger than the whole cache");
+        assert_eq!((stats.entries, stats.bytes, stats.evictions), (2, 8, 3));
+        cache.fill(ReadKind::Data, "/huge", &data(&[0; 11]), epoch);
+        assert!(
+            cache.get(ReadKind::Data, "/huge").is_none(),
+            "larger than the whole cache"
+        );
+        let stats = cache.stats();
+        assert_eq!(
+            (stats.data, stats.exists, stats.children),
+            (
+                ReadKindStats { hits: 1, misses: 1 },
+                ReadKindStats::default(),
+                ReadKindStats { hits: 0, misses: 1 }
+            )
+        );
     }
 
     #[test]
@@ -232,14 +384,57 @@ mod tests {
         let cache = cache(10, 100);
         let epoch = cache.epoch();
         cache.observe(&WatchedEvent::node(EventType::NodeDataChanged, "/a", 5));
-        cache.fill("/a", Some(b"old"), Stat::default(), epoch);
-        assert!(cache.get("/a").is_none());
+        cache.fill(ReadKind::Data, "/a", &data(b"old"), epoch);
+        assert!(cache.get(ReadKind::Data, "/a").is_none());
         let epoch = cache.epoch();
-        cache.fill("/a", Some(b"new"), Stat::default(), epoch);
-        assert_eq!(cache.get("/a").unwrap().0.as_deref(), Some(&b"new"[..]));
-        cache.fill("/null", None, Stat::default(), cache.epoch());
-        assert_eq!(cache.get("/null").unwrap().0, None, "null data stays null");
+        cache.fill(ReadKind::Data, "/a", &data(b"new"), epoch);
+        assert_eq!(cache.get(ReadKind::Data, "/a"), Some(data(b"new")));
+        let null = Reply::Data {
+            data: None,
+            stat: Stat::default(),
+        };
+        cache.fill(ReadKind::Data, "/null", &null, cache.epoch());
+        assert_eq!(
+            cache.get(ReadKind::Data, "/null"),
+            Some(null),
+            "null data stays null"
+        );
         cache.observe(&WatchedEvent::state(KeeperState::Disconnected));
-        assert!(cache.get("/a").is_none());
+        assert!(cache.get(ReadKind::Data, "/a").is_none());
+    }
+
+    #[test]
+    fn any_event_on_a_znode_drops_all_its_kinds_and_a_write_its_parents_too() {
+        let cache = cache(10, 100);
+        let fill_all = |path: &str| {
+            let epoch = cache.epoch();
+            cache.fill(ReadKind::Data, path, &data(b"d"), epoch);
+            cache.fill(ReadKind::Exists, path, &Reply::Exists(None), epoch);
+            cache.fill(ReadKind::Children, path, &children(&["c"]), epoch);
+        };
+        fill_all("/a");
+        // A child change alters the Stat getData and exists answer with.
+        cache.observe(&WatchedEvent::node(EventType::NodeChildrenChanged, "/a", 7));
+        assert_eq!(cache.stats().entries, 0);
+        fill_all("/a");
+        fill_all("/a/b");
+        cache.wrote(&Op::Delete {
+            path: "/a/b".into(),
+            version: -1,
+        });
+        assert_eq!(cache.stats().entries, 0);
+        fill_all("/a");
+        cache.wrote(&Op::GetData {
+            path: "/a".into(),
+            watch: false,
+        });
+        assert_eq!(cache.stats().entries, 3, "a read changes nothing");
+        assert!(
+            cache
+                .fill(ReadKind::Data, "/a", &Reply::Exists(None), cache.epoch())
+                .is_empty()
+                && cache.get(ReadKind::Data, "/a") == Some(data(b"d")),
+            "an answer of another kind is not stored"
+        );
     }
 }
