@@ -6,6 +6,7 @@
 //! happened, never while an engine lock is held; a callback may call back into the client.
 
 mod async_client;
+mod cache_watches;
 mod calls;
 mod close;
 mod dispatcher;
@@ -25,6 +26,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 pub use async_client::AsyncClient;
+pub use cache_watches::RELEASE_BATCH as READ_CACHE_RELEASE_BATCH;
 pub use error::{Error, Result};
 pub use read_cache::{ReadCacheConfig, ReadCacheStats, ReadKind, ReadKindStats};
 pub use watcher::{WatchStream, Watcher};
@@ -414,8 +416,10 @@ impl Route<'_> {
                     if let Some(reply) = cache.get(kind, read_path) {
                         return self.answer_now(done, shape(Ok(reply)), dispatched);
                     }
-                    fill = Some((kind, read_path.to_string(), cache.epoch()));
-                    op = watching(kind, read_path);
+                    let path = read_path.to_string();
+                    self.release_evicted_watches();
+                    fill = Some((kind, path.clone(), cache.epoch()));
+                    op = watching(kind, &path);
                 }
                 _ if is_write(&op) => wrote = Some(op.clone()),
                 _ => {}

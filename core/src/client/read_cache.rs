@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 
 use crate::op::{Op, Reply};
-use crate::proto::{EventType, WatchedEvent};
+use crate::proto::{EventType, WatchedEvent, WatcherType};
 use crate::tree::data_bytes;
 use crate::tree::path::parent;
 
@@ -72,6 +72,9 @@ pub struct ReadCacheStats {
     pub invalidations: u64,
     /// Entries dropped to stay within the bounds.
     pub evictions: u64,
+    /// `removeWatches` sent for the server-side watches of evicted entries, so a
+    /// long-running client does not pile them up there.
+    pub watches_released: u64,
     /// Answers cached now.
     pub entries: usize,
     /// Bytes cached now.
@@ -134,7 +137,7 @@ fn answers(kind: ReadKind, reply: &Reply) -> bool {
     )
 }
 
-type Key = (ReadKind, String);
+pub(crate) type Key = (ReadKind, String);
 
 struct Entry {
     reply: Reply,
@@ -169,6 +172,8 @@ impl Lru {
 pub(crate) struct ReadCache {
     config: ReadCacheConfig,
     lru: Mutex<Lru>,
+    /// Evicted entries whose watches may still be on the server (see cache_watches.rs).
+    evicted: Mutex<Vec<Key>>,
     /// Bumped by every invalidation; a fill that started in an older epoch is not stored.
     epoch: AtomicU64,
 }
@@ -178,6 +183,7 @@ impl ReadCache {
         ReadCache {
             config,
             lru: Mutex::new(Lru::default()),
+            evicted: Mutex::new(Vec::new()),
             epoch: AtomicU64::new(0),
         }
     }
@@ -209,7 +215,8 @@ impl ReadCache {
 
     /// Stores the answer to a read of `kind` sent with its watch, unless anything was
     /// invalidated since `epoch` (its event may concern this very answer). Returns the
-    /// entries evicted to make room: their watches stay on the server until released.
+    /// entries evicted to make room: their watches stay on the server until released
+    /// (`take_evicted`).
     pub(crate) fn fill(&self, kind: ReadKind, path: &str, reply: &Reply, epoch: u64) -> Vec<Key> {
         let bytes = answer_bytes(reply);
         if !answers(kind, reply) || bytes > self.config.bytes_max || self.config.entries_max == 0 {
@@ -247,7 +254,37 @@ impl ReadCache {
                 last_use,
             },
         );
+        self.evicted.lock().extend(evicted.iter().cloned());
         evicted
+    }
+
+    /// How many evicted entries wait for their watches to be released.
+    pub(crate) fn evicted_count(&self) -> usize {
+        self.evicted.lock().len()
+    }
+
+    /// The evicted entries waiting for their watches to be released, now the caller's job.
+    pub(crate) fn take_evicted(&self) -> Vec<Key> {
+        std::mem::take(&mut *self.evicted.lock())
+    }
+
+    /// True when an entry cached now relies on the session's server-side watch of
+    /// `watcher_type` on `path`: a data watch (or an exist watch, which the same removal
+    /// drops) for getData and exists, a child watch for getChildren.
+    pub(crate) fn relies_on(&self, path: &str, watcher_type: WatcherType) -> bool {
+        let kinds: &[ReadKind] = match watcher_type {
+            WatcherType::Children => &[ReadKind::Children],
+            _ => &[ReadKind::Data, ReadKind::Exists],
+        };
+        let lru = self.lru.lock();
+        kinds
+            .iter()
+            .any(|kind| lru.entries.contains_key(&(*kind, path.to_string())))
+    }
+
+    /// Counts watches removed from the server for evicted entries.
+    pub(crate) fn released(&self, watches: u64) {
+        self.lru.lock().stats.watches_released += watches;
     }
 
     /// Drops what `event` makes stale: every entry of the znode for its changes (each holds
