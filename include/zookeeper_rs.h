@@ -497,9 +497,20 @@ typedef struct zk_client_options {
    */
   size_t read_cache_entries_max;
   /*
-   Most data bytes the read cache keeps; 0 is the default (64 MiB).
+   Most data bytes (and child names) the read cache keeps; 0 is the default (64 MiB).
    */
   size_t read_cache_bytes_max;
+  /*
+   Most time a read-cache entry is served after it was read, in ms; 0 (default): while
+   its watch lives. Negative is refused (`ZK_INVALID_ARGUMENT`).
+   */
+  int64_t read_cache_ttl_ms;
+  /*
+   While disconnected, keep answering from the read cache (entries younger than
+   `read_cache_ttl_ms`) instead of dropping it. Outside ZooKeeper's guarantees: such
+   answers may be older than changes the server made since.
+   */
+  bool read_cache_serve_stale_while_disconnected;
   /*
    Over TCP: how long connecting waits for a server, in ms; 0 (default) is the session
    timeout.
@@ -544,13 +555,45 @@ typedef struct zk_read_cache_stats {
    */
   uint64_t evictions;
   /*
-   Znodes cached now.
+   Answers cached now (a znode's data, existence and children count one each).
    */
   uint64_t entries;
   /*
-   Data bytes cached now.
+   Bytes cached now (data, and child names).
    */
   uint64_t bytes;
+  /*
+   Entries dropped because they outlived `read_cache_ttl_ms`.
+   */
+  uint64_t expirations;
+  /*
+   Server-side watches of evicted entries the client removed.
+   */
+  uint64_t watches_released;
+  /*
+   getData answered from the cache.
+   */
+  uint64_t data_hits;
+  /*
+   getData sent to the server.
+   */
+  uint64_t data_misses;
+  /*
+   exists answered from the cache.
+   */
+  uint64_t exists_hits;
+  /*
+   exists sent to the server.
+   */
+  uint64_t exists_misses;
+  /*
+   getChildren (and getChildren2) answered from the cache.
+   */
+  uint64_t children_hits;
+  /*
+   getChildren (and getChildren2) sent to the server.
+   */
+  uint64_t children_misses;
 } zk_read_cache_stats;
 
 /*

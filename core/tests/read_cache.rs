@@ -14,6 +14,7 @@ fn cached_options() -> ConnectOptions {
         read_cache: Some(ReadCacheConfig {
             entries_max: 100,
             bytes_max: 1 << 20,
+            ..ReadCacheConfig::default()
         }),
         ..ConnectOptions::default()
     }
@@ -214,6 +215,7 @@ fn evicted_entries_watches_are_removed_so_the_servers_count_stays_bounded() {
         read_cache: Some(ReadCacheConfig {
             entries_max,
             bytes_max: 1 << 20,
+            ..ReadCacheConfig::default()
         }),
         ..ConnectOptions::default()
     };
@@ -270,5 +272,86 @@ fn evicted_entries_watches_are_removed_so_the_servers_count_stays_bounded() {
         assert!(stats.watches_released > 300, "{stats:?}");
         client.close().unwrap();
         assert_eq!(server.engine().watch_count(), 0);
+    }
+}
+
+#[test]
+fn an_entry_is_served_at_most_ttl_ms_on_the_servers_manual_clock() {
+    let (server, clock) = common::server();
+    let client = server
+        .connect_with(ConnectOptions {
+            read_cache: Some(ReadCacheConfig {
+                ttl_ms: Some(5_000),
+                ..ReadCacheConfig::default()
+            }),
+            ..ConnectOptions::default()
+        })
+        .unwrap();
+    client
+        .create("/t", b"v", &Acl::open_unsafe(), CreateMode::Persistent)
+        .unwrap();
+    client.get_children("/t", None).unwrap();
+    clock.advance(4_999);
+    client.get_children("/t", None).unwrap();
+    clock.advance(1);
+    client.get_children("/t", None).unwrap();
+    let stats = client.read_cache_stats().unwrap();
+    assert_eq!(
+        (
+            stats.children.hits,
+            stats.children.misses,
+            stats.expirations
+        ),
+        (1, 2, 1)
+    );
+}
+
+#[test]
+fn stale_reads_while_disconnected_are_served_only_when_asked_for() {
+    for serve_stale_while_disconnected in [false, true] {
+        let (server, _clock) = common::server();
+        let net = common::serve_tcp(&server);
+        let proxy = common::proxy::Proxy::start(net.local_address());
+        let (watcher, events) = Watcher::channel();
+        let client = Client::connect(
+            &proxy.address.to_string(),
+            ConnectOptions {
+                watcher: Some(watcher),
+                session_timeout_ms: 2_000,
+                read_cache: Some(ReadCacheConfig {
+                    serve_stale_while_disconnected,
+                    ..ReadCacheConfig::default()
+                }),
+                ..ConnectOptions::default()
+            },
+        )
+        .unwrap();
+        common::next(&events); // SyncConnected
+        client
+            .create("/s", b"old", &Acl::open_unsafe(), CreateMode::Persistent)
+            .unwrap();
+        client.get_data("/s", None).unwrap();
+        proxy.cut(true);
+        assert_eq!(
+            common::next(&events),
+            zookeeper_core::WatchedEvent::state(zookeeper_core::KeeperState::Disconnected)
+        );
+        server
+            .connect()
+            .unwrap()
+            .set_data("/s", b"new", -1)
+            .unwrap();
+        let read = client.get_data("/s", None);
+        if serve_stale_while_disconnected {
+            assert_eq!(read.unwrap().0, Some(b"old".to_vec()), "stale, as asked");
+        } else {
+            assert_eq!(read.unwrap_err().code(), ErrorCode::ConnectionLoss);
+        }
+        proxy.heal();
+        common::wait_for("a fresh read after reconnecting", || {
+            client
+                .get_data("/s", None)
+                .is_ok_and(|read| read.0 == Some(b"new".to_vec()))
+        });
     }
 }

@@ -94,6 +94,7 @@ fn cached() -> ConnectOptions {
         read_cache: Some(ReadCacheConfig {
             entries_max: 8,
             bytes_max: 1 << 20,
+            ..ReadCacheConfig::default()
         }),
         session_timeout_ms: 4_000,
         ..ConnectOptions::default()

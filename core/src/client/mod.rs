@@ -33,7 +33,7 @@ pub use watcher::{WatchStream, Watcher};
 
 use crate::op::{Op, OpResult, Reply};
 use crate::proto::{ErrorCode, KeeperState, WatchedEvent};
-use crate::server::{Engine, LocalSession, WatchRegistered};
+use crate::server::{Clock, Engine, LocalSession, SystemClock, WatchRegistered};
 use dispatcher::{Dispatcher, Shared};
 use in_process::{Destination, InProcessAnswer};
 use read_cache::{cacheable, watching, ReadCache};
@@ -185,10 +185,13 @@ struct Route<'a> {
 }
 
 impl Client {
-    fn new_shared(options: &ConnectOptions) -> Result<Arc<Shared>> {
+    /// `clock` times read-cache entries (`ttl_ms`).
+    fn new_shared(options: &ConnectOptions, clock: Arc<dyn Clock>) -> Result<Arc<Shared>> {
         Ok(Arc::new(Shared {
             tables: Mutex::new(WatchTables::new(options.watcher.clone())),
-            cache: options.read_cache.map(ReadCache::new),
+            cache: options
+                .read_cache
+                .map(|config| ReadCache::new(config, clock)),
             gate: Arc::default(),
             state: AtomicU8::new(ClientState::Connected as u8),
             dispatcher: Dispatcher::start()?,
@@ -196,7 +199,7 @@ impl Client {
     }
 
     pub(crate) fn in_process(engine: Arc<Engine>, options: ConnectOptions) -> Result<Client> {
-        let shared = Client::new_shared(&options)?;
+        let shared = Client::new_shared(&options, engine.clock().clone())?;
         let opened = match options.resume {
             Some(credentials) => engine.resume_session(
                 credentials.session_id,
@@ -234,7 +237,7 @@ impl Client {
     /// alive (pings), moves to another server when its connection breaks, and re-registers its
     /// watches and identities there.
     pub fn connect(connect_string: &str, options: ConnectOptions) -> Result<Client> {
-        let shared = Client::new_shared(&options)?;
+        let shared = Client::new_shared(&options, Arc::new(SystemClock::default()))?;
         match remote::Connection::open(connect_string, &options, shared.clone()) {
             Ok(connection) => Ok(Client {
                 link: Link::Tcp(connection),

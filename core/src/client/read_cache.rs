@@ -15,11 +15,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use crate::op::{Op, Reply};
-use crate::proto::{EventType, WatchedEvent, WatcherType};
+use crate::proto::{EventType, KeeperState, WatchedEvent, WatcherType};
+use crate::server::Clock;
 use crate::tree::data_bytes;
 use crate::tree::path::parent;
 
@@ -30,6 +32,15 @@ pub struct ReadCacheConfig {
     pub entries_max: usize,
     /// Most bytes kept: data, plus child names (an answer larger than this is never cached).
     pub bytes_max: usize,
+    /// Most time an answer is served after it was read; None: as long as its watch lives.
+    /// Watches keep answers coherent while connected; this bounds staleness while disconnected
+    /// (with `serve_stale_while_disconnected`) and the age of rarely-changing answers.
+    pub ttl_ms: Option<u64>,
+    /// While the client is disconnected, keep answering from the cache (entries younger than
+    /// `ttl_ms`) instead of dropping it. Outside ZooKeeper's guarantees: the answers may be
+    /// older than changes the server has made since, and no event will say so until the
+    /// client reconnects (the cache is dropped then).
+    pub serve_stale_while_disconnected: bool,
 }
 
 impl Default for ReadCacheConfig {
@@ -37,6 +48,8 @@ impl Default for ReadCacheConfig {
         ReadCacheConfig {
             entries_max: 4_096,
             bytes_max: 64 << 20,
+            ttl_ms: None,
+            serve_stale_while_disconnected: false,
         }
     }
 }
@@ -72,6 +85,8 @@ pub struct ReadCacheStats {
     pub invalidations: u64,
     /// Entries dropped to stay within the bounds.
     pub evictions: u64,
+    /// Entries dropped because they outlived `ttl_ms`.
+    pub expirations: u64,
     /// `removeWatches` sent for the server-side watches of evicted entries, so a
     /// long-running client does not pile them up there.
     pub watches_released: u64,
@@ -143,6 +158,8 @@ struct Entry {
     reply: Reply,
     bytes: usize,
     last_use: u64,
+    /// When it was stored (the client's clock).
+    filled_ms: u64,
 }
 
 #[derive(Default)]
@@ -176,11 +193,15 @@ pub(crate) struct ReadCache {
     evicted: Mutex<Vec<Key>>,
     /// Bumped by every invalidation; a fill that started in an older epoch is not stored.
     epoch: AtomicU64,
+    /// Times entries for `ttl_ms`.
+    clock: Arc<dyn Clock>,
 }
 
 impl ReadCache {
-    pub(crate) fn new(config: ReadCacheConfig) -> ReadCache {
+    /// A cache timing its entries by `clock` (the engine's in process, so tests can move it).
+    pub(crate) fn new(config: ReadCacheConfig, clock: Arc<dyn Clock>) -> ReadCache {
         ReadCache {
+            clock,
             config,
             lru: Mutex::new(Lru::default()),
             evicted: Mutex::new(Vec::new()),
@@ -194,6 +215,17 @@ impl ReadCache {
         lru.clock += 1;
         let now = lru.clock;
         let key = (kind, path.to_string());
+        let expired = self.config.ttl_ms.is_some_and(|ttl_ms| {
+            lru.entries
+                .get(&key)
+                .is_some_and(|entry| self.clock.now_ms().saturating_sub(entry.filled_ms) >= ttl_ms)
+        });
+        if expired {
+            lru.remove(&key);
+            lru.stats.expirations += 1;
+            // Its watch is still on the server, as an evicted entry's.
+            self.evicted.lock().push(key.clone());
+        }
         let Some(entry) = lru.entries.get_mut(&key) else {
             lru.stats.misses += 1;
             lru.stats.kind(kind).misses += 1;
@@ -252,6 +284,7 @@ impl ReadCache {
                 reply: reply.clone(),
                 bytes,
                 last_use,
+                filled_ms: self.clock.now_ms(),
             },
         );
         self.evicted.lock().extend(evicted.iter().cloned());
@@ -288,14 +321,27 @@ impl ReadCache {
     }
 
     /// Drops what `event` makes stale: every entry of the znode for its changes (each holds
-    /// its Stat), everything for a connection change (watches may be missed while away).
+    /// its Stat), everything for a connection change (watches may be missed while away), but
+    /// for a disconnection when the user opted into stale reads: then the entries stay until
+    /// the client is connected again.
     pub(crate) fn observe(&self, event: &WatchedEvent) {
-        match event.event_type {
-            EventType::NodeDataChanged
-            | EventType::NodeDeleted
-            | EventType::NodeCreated
-            | EventType::NodeChildrenChanged => self.invalidate(&event.path),
-            EventType::None => self.clear(),
+        match (event.event_type, event.state) {
+            (
+                EventType::NodeDataChanged
+                | EventType::NodeDeleted
+                | EventType::NodeCreated
+                | EventType::NodeChildrenChanged,
+                _,
+            ) => self.invalidate(&event.path),
+            (EventType::None, KeeperState::Disconnected)
+                if self.config.serve_stale_while_disconnected =>
+            {
+                // No fill that started before may land: its watch may be lost with the
+                // connection.
+                let _lru = self.lru.lock();
+                self.epoch.fetch_add(1, Ordering::AcqRel);
+            }
+            (EventType::None, _) => self.clear(),
             _ => {}
         }
     }
@@ -353,13 +399,16 @@ impl ReadCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{KeeperState, Stat};
+    use crate::proto::Stat;
+    use crate::server::ManualClock;
 
     fn cache(entries_max: usize, bytes_max: usize) -> ReadCache {
-        ReadCache::new(ReadCacheConfig {
+        let config = ReadCacheConfig {
             entries_max,
             bytes_max,
-        })
+            ..ReadCacheConfig::default()
+        };
+        ReadCache::new(config, Arc::new(ManualClock::new(0)))
     }
 
     fn data(bytes: &[u8]) -> Reply {
@@ -473,5 +522,52 @@ mod tests {
                 && cache.get(ReadKind::Data, "/a") == Some(data(b"d")),
             "an answer of another kind is not stored"
         );
+    }
+
+    #[test]
+    fn an_entry_lives_ttl_ms_and_its_watch_is_then_released() {
+        let clock = ManualClock::new(0);
+        let config = ReadCacheConfig {
+            ttl_ms: Some(1_000),
+            ..ReadCacheConfig::default()
+        };
+        let cache = ReadCache::new(config, Arc::new(clock.clone()));
+        cache.fill(ReadKind::Data, "/a", &data(b"a"), cache.epoch());
+        clock.advance(999);
+        assert_eq!(cache.get(ReadKind::Data, "/a"), Some(data(b"a")));
+        clock.advance(1);
+        assert_eq!(cache.get(ReadKind::Data, "/a"), None);
+        let stats = cache.stats();
+        assert_eq!((stats.expirations, stats.entries, stats.hits), (1, 0, 1));
+        assert_eq!(
+            cache.take_evicted(),
+            vec![(ReadKind::Data, "/a".to_string())]
+        );
+    }
+
+    #[test]
+    fn stale_reads_while_disconnected_only_when_asked_for_and_never_after_reconnecting() {
+        for serve_stale_while_disconnected in [false, true] {
+            let config = ReadCacheConfig {
+                serve_stale_while_disconnected,
+                ..ReadCacheConfig::default()
+            };
+            let cache = ReadCache::new(config, Arc::new(ManualClock::new(0)));
+            let epoch = cache.epoch();
+            cache.fill(ReadKind::Exists, "/a", &Reply::Exists(None), epoch);
+            cache.observe(&WatchedEvent::state(KeeperState::Disconnected));
+            assert_eq!(
+                cache.get(ReadKind::Exists, "/a").is_some(),
+                serve_stale_while_disconnected
+            );
+            cache.fill(ReadKind::Data, "/b", &data(b"b"), epoch);
+            assert_eq!(
+                cache.get(ReadKind::Data, "/b"),
+                None,
+                "a fill begun before the disconnection"
+            );
+            cache.observe(&WatchedEvent::state(KeeperState::SyncConnected));
+            assert_eq!(cache.get(ReadKind::Exists, "/a"), None);
+        }
     }
 }
