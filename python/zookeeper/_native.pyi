@@ -6,6 +6,7 @@ from typing_extensions import final
 
 __all__ = ["NativeClient", "NativeWatcher", "NativeServer", "NativeEnsemble", "NativeSessionSlot",
            "NativeLock", "NativeSemaphore", "NativeLeaderElection", "NativeLeaderLatch",
+           "NativeTreeCache",
            "shutdown", "ENSEMBLE_MEMBERS_MAX", "__version__"]
 
 __version__: str
@@ -178,3 +179,19 @@ class NativeLeaderLatch:
 
 
 def shutdown() -> None: ...
+
+@final
+class NativeTreeCache:
+    """A subtree cache; ``on_event(kind, node)`` runs on its worker thread."""
+
+    def __new__(cls, slot: NativeSessionSlot, path: str, per_node_watches: bool,
+                on_event: Callable[[int, Optional[Tuple[str, Optional[bytes], Tuple[int, ...]]]],
+                                   Any]) -> "NativeTreeCache": ...
+    def start(self) -> None: ...
+    def close(self) -> None: ...
+    def get_data(self, path: str) -> Optional[Tuple[str, Optional[bytes], Tuple[int, ...]]]: ...
+    def get_children(self, path: str) -> Optional[List[str]]: ...
+    @property
+    def is_initialized(self) -> bool: ...
+    @property
+    def uses_per_node_watches(self) -> bool: ...

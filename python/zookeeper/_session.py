@@ -242,8 +242,10 @@ class Session:
         stats = None if native is None else native.cache_stats
         if stats is None:
             return None
-        *counts, data, exists, children = stats
-        return CacheStats(*counts, ReadStats(*data), ReadStats(*exists), ReadStats(*children))
+        (hits, misses, invalidations, evictions, entries, size, expirations, released, data,
+         exists, children) = stats
+        return CacheStats(hits, misses, invalidations, evictions, entries, size, expirations,
+                          released, ReadStats(*data), ReadStats(*exists), ReadStats(*children))
 
     @property
     def session_timeout(self) -> int:

@@ -11,7 +11,7 @@
 //! a persistent watch's missed events are not replayed by the server.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -103,6 +103,8 @@ struct Inner {
     /// The one watcher of every watch the cache sets.
     watcher: Watcher,
     subscription: Mutex<Option<u64>>,
+    /// Set by the first `close`.
+    closed: AtomicBool,
 }
 
 /// A mirror of the subtree under a root. Dropping it closes it.
@@ -131,6 +133,7 @@ impl TreeCache {
                 receiver: Mutex::new(Some(receiver)),
                 watcher,
                 subscription: Mutex::new(None),
+                closed: AtomicBool::new(false),
             }),
         }
     }
@@ -173,6 +176,9 @@ impl TreeCache {
     /// Stops mirroring and removes the cache's watches from the server; listeners hear
     /// nothing more once the worker has finished the change in hand.
     pub fn close(&self) {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
         if let Some(id) = self.inner.subscription.lock().take() {
             self.inner.slot.unsubscribe(id);
         }
