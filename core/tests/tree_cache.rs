@@ -94,7 +94,8 @@ fn script(server: &Server, mode: TreeWatchMode) {
         SessionSlot::fixed(Arc::new(server.connect().unwrap())),
         "/r",
         mode,
-    );
+    )
+    .unwrap();
     let events = listen(&cache);
     cache.start().unwrap();
     assert_eq!(
@@ -174,7 +175,7 @@ fn changes_made_while_disconnected_are_mirrored_after_the_reconnect() {
             },
         )
         .unwrap();
-        let cache = TreeCache::new(SessionSlot::fixed(Arc::new(client)), "/r", mode);
+        let cache = TreeCache::new(SessionSlot::fixed(Arc::new(client)), "/r", mode).unwrap();
         let events = listen(&cache);
         cache.start().unwrap();
         assert_eq!(take(&events, 4).last().unwrap().0, Initialized);
@@ -209,7 +210,7 @@ fn after_an_expiry_a_new_session_rebuilds_the_mirror() {
     create(&writer, "/r/a", b"");
     let first = Arc::new(server.connect().unwrap());
     let slot = SessionSlot::new(Some(first.clone()));
-    let cache = TreeCache::new(slot.clone(), "/r", TreeWatchMode::Auto);
+    let cache = TreeCache::new(slot.clone(), "/r", TreeWatchMode::Auto).unwrap();
     let events = listen(&cache);
     cache.start().unwrap();
     assert_eq!(take(&events, 3).last().unwrap().0, Initialized);
@@ -233,4 +234,18 @@ fn after_an_expiry_a_new_session_rebuilds_the_mirror() {
     create(&writer, "/r/b/c", b"");
     assert_eq!(take(&events, 1), kinds(&[(NodeAdded, "/r/b/c")]));
     assert_eq!(mirrored(&cache), truth(&writer, "/r"));
+}
+
+#[test]
+fn an_invalid_root_is_refused_up_front() {
+    let (server, _clock) = common::server();
+    let slot = SessionSlot::fixed(Arc::new(server.connect().unwrap()));
+    for bad in ["", "relative", "/trailing/", "/a//b"] {
+        let refused = TreeCache::new(slot.clone(), bad, TreeWatchMode::Auto).err();
+        assert_eq!(
+            refused.and_then(|error| error.zookeeper_code()),
+            Some(zookeeper_core::ErrorCode::BadArguments),
+            "{bad:?}"
+        );
+    }
 }

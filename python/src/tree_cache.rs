@@ -36,13 +36,14 @@ impl NativeTreeCache {
         path: &str,
         per_node_watches: bool,
         on_event: Py<PyAny>,
-    ) -> NativeTreeCache {
+    ) -> PyResult<NativeTreeCache> {
         let mode = if per_node_watches {
             TreeWatchMode::PerNode
         } else {
             TreeWatchMode::Auto
         };
-        let cache = TreeCache::new(slot.slot.clone(), path, mode);
+        let cache = TreeCache::new(slot.slot.clone(), path, mode)
+            .map_err(|failure| pyo3::exceptions::PyValueError::new_err(failure.to_string()))?;
         cache.listen(Arc::new(move |event: &TreeEvent| {
             call_python(&on_event, |py| {
                 let kind = event.kind as i32;
@@ -53,9 +54,9 @@ impl NativeTreeCache {
                 (kind, node).into_bound_py_any(py).map(Bound::unbind)
             })
         }));
-        NativeTreeCache {
+        Ok(NativeTreeCache {
             cache: Some(Arc::new(cache)),
-        }
+        })
     }
 
     fn start(&self) -> PyResult<()> {

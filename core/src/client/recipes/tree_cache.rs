@@ -105,6 +105,10 @@ struct Inner {
     subscription: Mutex<Option<u64>>,
     /// Set by the first `close`.
     closed: AtomicBool,
+    /// Held while listeners run, so `close` can wait for a call in progress.
+    calling_listeners: Mutex<()>,
+    /// The worker thread, so `close` called from a listener does not wait on itself.
+    worker: Mutex<Option<std::thread::ThreadId>>,
 }
 
 /// A mirror of the subtree under a root. Dropping it closes it.
@@ -114,12 +118,14 @@ pub struct TreeCache {
 
 impl TreeCache {
     /// A cache of the subtree under `root` (which need not exist yet), through `slot`'s
-    /// session; `start` begins the mirroring.
-    pub fn new(slot: SessionSlot, root: &str, mode: TreeWatchMode) -> TreeCache {
+    /// session; `start` begins the mirroring. BadArguments for an invalid path.
+    pub fn new(slot: SessionSlot, root: &str, mode: TreeWatchMode) -> RecipeResult<TreeCache> {
+        crate::tree::path::validate(root)
+            .map_err(|code| RecipeError::ZooKeeper(Error::new(code, Some(root))))?;
         let (work, receiver) = crossbeam_channel::unbounded();
         let events = work.clone();
         let watcher = Watcher::new(move |event| drop(events.send(Work::Event(event))));
-        TreeCache {
+        Ok(TreeCache {
             inner: Arc::new(Inner {
                 slot,
                 root: root.to_string(),
@@ -134,8 +140,10 @@ impl TreeCache {
                 watcher,
                 subscription: Mutex::new(None),
                 closed: AtomicBool::new(false),
+                calling_listeners: Mutex::new(()),
+                worker: Mutex::new(None),
             }),
-        }
+        })
     }
 
     /// Adds a listener; returns the id `remove_listener` takes.
@@ -160,10 +168,11 @@ impl TreeCache {
             return Err(RecipeError::InvalidState("a tree cache starts once"));
         };
         let inner = self.inner.clone();
-        std::thread::Builder::new()
+        let worker = std::thread::Builder::new()
             .name("zk-tree-cache".into())
             .spawn(move || inner.run(receiver))
             .map_err(|_| RecipeError::ZooKeeper(Error::from(ErrorCode::SystemError)))?;
+        *self.inner.worker.lock() = Some(worker.thread().id());
         // A new session in the slot starts the mirror over on it.
         let work = self.inner.work.clone();
         *self.inner.subscription.lock() = Some(self.inner.slot.subscribe(Arc::new(move || {
@@ -173,8 +182,9 @@ impl TreeCache {
         Ok(())
     }
 
-    /// Stops mirroring and removes the cache's watches from the server; listeners hear
-    /// nothing more once the worker has finished the change in hand.
+    /// Stops mirroring and removes the cache's watches from the server. Once it returns no
+    /// listener is called again: a call in progress is waited for, unless this is called from
+    /// that very call.
     pub fn close(&self) {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return;
@@ -184,6 +194,10 @@ impl TreeCache {
         }
         self.inner.listeners.lock().clear();
         let _ = self.inner.work.send(Work::Stop);
+        let on_worker = *self.inner.worker.lock() == Some(std::thread::current().id());
+        if !on_worker {
+            drop(self.inner.calling_listeners.lock());
+        }
         let Ok(client) = self.inner.slot.client() else {
             return;
         };
@@ -299,13 +313,15 @@ impl Inner {
         if events.is_empty() {
             return;
         }
-        let listeners: Vec<TreeListener> = self
-            .listeners
-            .lock()
-            .iter()
-            .map(|(_, listener)| listener.clone())
-            .collect();
+        let _calling = self.calling_listeners.lock();
         for event in &events {
+            // Read again for each event: a close in between silences the rest.
+            let listeners: Vec<TreeListener> = self
+                .listeners
+                .lock()
+                .iter()
+                .map(|(_, listener)| listener.clone())
+                .collect();
             for listener in &listeners {
                 // A panicking listener must not stop the mirror.
                 if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listener(event)))
