@@ -9,6 +9,7 @@
 //!
 //! Not a timed test: a measurement to run on a quiet machine, figures in docs/benchmarks.md.
 
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ use zookeeper_bench::zipf::ZipfSampler;
 use zookeeper_core::op::Op;
 use zookeeper_core::random::SplitMix64;
 use zookeeper_core::{
-    Acl, Client, ConnectOptions, CreateMode, ErrorCode, ReadCacheConfig, ReadCacheStats,
+    Acl, Client, ConnectOptions, CreateMode, CreateRequest, ReadCacheConfig, ReadCacheStats,
 };
 
 struct Settings {
@@ -97,8 +98,18 @@ fn znode(prefix: &str, rank: u64) -> String {
     format!("{prefix}/n{}", rank - 1)
 }
 
-/// Readers on `reader` and a writer on `writer` for warm-up plus `seconds`.
-fn measure(settings: &Settings, prefix: &str, reader: Arc<Client>, writer: &Client) -> Measured {
+/// Writes sent and not yet answered, at most.
+const WRITES_IN_FLIGHT_MAX: usize = 64;
+
+/// Readers on `reader` and a writer on `writer` for warm-up plus `seconds`. `with_child`: the
+/// znodes whose child `c` exists (only the writer makes or removes them).
+fn measure(
+    settings: &Settings,
+    prefix: &str,
+    reader: Arc<Client>,
+    writer: &Client,
+    with_child: &mut HashSet<String>,
+) -> Measured {
     let sampler = ZipfSampler::new(settings.znodes, settings.exponent);
     let reads = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -120,6 +131,7 @@ fn measure(settings: &Settings, prefix: &str, reader: Arc<Client>, writer: &Clie
         .collect();
     let mut random = SplitMix64::new(0x3717e);
     let mut writes = 0u64;
+    let mut in_flight = VecDeque::new();
     let mut window = None;
     let start = Instant::now();
     let warmup = Duration::from_secs(settings.warmup_seconds);
@@ -145,25 +157,41 @@ fn measure(settings: &Settings, prefix: &str, reader: Arc<Client>, writer: &Clie
             continue;
         }
         let path = znode(prefix, sampler.sample(&mut random));
-        let value = random.next_u64().to_be_bytes();
+        let value = random.next_u64().to_be_bytes().to_vec();
         // Mostly data changes; a fifth add or remove a child, which children reads see.
-        if random.below(5) == 0 {
+        let op = if random.below(5) == 0 {
             let child = format!("{path}/c");
-            match writer.create(
-                &child,
-                &value[..],
-                &Acl::open_unsafe(),
-                CreateMode::Persistent,
-            ) {
-                Err(error) if error.code() == ErrorCode::NodeExists => {
-                    writer.delete(&child, -1).expect("a delete")
+            if with_child.remove(&child) {
+                Op::Delete {
+                    path: child,
+                    version: -1,
                 }
-                other => drop(other.expect("a create")),
+            } else {
+                with_child.insert(child.clone());
+                Op::Create(CreateRequest {
+                    path: child,
+                    data: Some(value),
+                    acl: Acl::open_unsafe(),
+                    mode: CreateMode::Persistent,
+                    ttl_ms: -1,
+                })
             }
         } else {
-            writer.set_data(&path, &value[..], -1).expect("a setData");
+            Op::SetData {
+                path,
+                data: Some(value),
+                version: -1,
+            }
+        };
+        // Pipelined, so one writer keeps up with the share of writes however fast reads go.
+        in_flight.push_back(writer.submit_deferred(op, None));
+        if in_flight.len() > WRITES_IN_FLIGHT_MAX {
+            in_flight.pop_front().unwrap().wait().expect("a write");
         }
         writes += 1;
+    }
+    for write in in_flight {
+        write.wait().expect("a write");
     }
     let (started, reads_before, writes_before, stats_before) = window.expect("a window");
     let elapsed = started.elapsed();
@@ -250,7 +278,7 @@ fn main() {
     let pending: Vec<_> = (1..=settings.znodes)
         .map(|rank| {
             writer.submit_deferred(
-                Op::Create(zookeeper_core::CreateRequest {
+                Op::Create(CreateRequest {
                     path: znode(&prefix, rank),
                     data: Some(value.to_vec()),
                     acl: Acl::open_unsafe(),
@@ -277,23 +305,43 @@ fn main() {
     );
     println!("| client | reads/s | writes/s | hit rate | getData | exists | getChildren |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
-    let uncached = measure(&settings, &prefix, Arc::new(connect(None)), &writer);
+    let mut with_child = HashSet::new();
+    let uncached = measure(
+        &settings,
+        &prefix,
+        Arc::new(connect(None)),
+        &writer,
+        &mut with_child,
+    );
     println!("{}", row("uncached", &uncached));
     let cache = ReadCacheConfig {
         entries_max: settings.cache_entries,
         ..ReadCacheConfig::default()
     };
-    let cached = measure(&settings, &prefix, Arc::new(connect(Some(cache))), &writer);
+    let cached = measure(
+        &settings,
+        &prefix,
+        Arc::new(connect(Some(cache))),
+        &writer,
+        &mut with_child,
+    );
     println!("{}", row("cached", &cached));
     println!(
         "cached / uncached reads per second: {:.1}x",
         rate(cached.reads, cached.elapsed) / rate(uncached.reads, uncached.elapsed)
     );
     // Children first: the znodes' own deletes need them gone.
-    for rank in 1..=settings.znodes {
-        let path = znode(&prefix, rank);
-        let _ = writer.delete(&format!("{path}/c"), -1);
-        let _ = writer.delete(&path, -1);
+    for child in &with_child {
+        let _ = writer.delete(child, -1);
+    }
+    let deletes: Vec<_> = (1..=settings.znodes)
+        .map(|rank| {
+            let path = znode(&prefix, rank);
+            writer.submit_deferred(Op::Delete { path, version: -1 }, None)
+        })
+        .collect();
+    for delete in deletes {
+        let _ = delete.wait();
     }
     let _ = writer.delete(&prefix, -1);
 }

@@ -157,30 +157,72 @@ pub(crate) type Key = (ReadKind, String);
 struct Entry {
     reply: Reply,
     bytes: usize,
+    /// When it was last read or stored (the LRU's own counter).
     last_use: u64,
+    /// Its key in `Lru::order`: `last_use` as of when it was last placed there.
+    placed: u64,
     /// When it was stored (the client's clock).
     filled_ms: u64,
 }
 
+/// A znode's entries, one per kind (indexed by `ReadKind as usize`).
+type Kinds = [Option<Entry>; 3];
+
 #[derive(Default)]
 struct Lru {
-    entries: HashMap<Key, Entry>,
-    /// last_use -> key, oldest first.
+    /// Looked up by `&str`, so a hit allocates nothing.
+    entries: HashMap<String, Kinds>,
+    /// placed -> key, oldest first. A hit only moves its entry's `last_use`; the entry's
+    /// place here is moved when eviction meets it, so the order stays exact (least recently
+    /// used first) without a tree update per hit.
     order: BTreeMap<u64, Key>,
+    count: usize,
     clock: u64,
     bytes: usize,
     stats: ReadCacheStats,
 }
 
 impl Lru {
-    fn remove(&mut self, key: &Key) -> bool {
-        match self.entries.remove(key) {
-            Some(entry) => {
-                self.order.remove(&entry.last_use);
-                self.bytes -= entry.bytes;
-                true
+    fn entry(&self, kind: ReadKind, path: &str) -> Option<&Entry> {
+        self.entries.get(path)?[kind as usize].as_ref()
+    }
+
+    fn remove(&mut self, kind: ReadKind, path: &str) -> bool {
+        let Some(kinds) = self.entries.get_mut(path) else {
+            return false;
+        };
+        let Some(entry) = kinds[kind as usize].take() else {
+            return false;
+        };
+        if kinds.iter().all(Option::is_none) {
+            self.entries.remove(path);
+        }
+        self.order.remove(&entry.placed);
+        self.bytes -= entry.bytes;
+        self.count -= 1;
+        true
+    }
+
+    /// Removes the least recently used entry; None when there is none.
+    fn evict_oldest(&mut self) -> Option<Key> {
+        loop {
+            let (placed, (kind, path)) = self.order.pop_first()?;
+            let entry = self.entries.get_mut(&path)?[kind as usize].as_mut()?;
+            if entry.last_use != placed {
+                // Used since it was placed: move it to where it belongs and look again.
+                entry.placed = entry.last_use;
+                self.order.insert(entry.last_use, (kind, path));
+                continue;
             }
-            None => false,
+            // Already out of `order`: only the map and the counters are left.
+            let kinds = self.entries.get_mut(&path)?;
+            let entry = kinds[kind as usize].take()?;
+            if kinds.iter().all(Option::is_none) {
+                self.entries.remove(&path);
+            }
+            self.bytes -= entry.bytes;
+            self.count -= 1;
+            return Some((kind, path));
         }
     }
 }
@@ -211,30 +253,41 @@ impl ReadCache {
 
     /// The cached answer to a read of `kind` on `path`, counting a hit or a miss.
     pub(crate) fn get(&self, kind: ReadKind, path: &str) -> Option<Reply> {
+        self.find(kind, path, true)
+    }
+
+    /// The cached answer, counting a hit; a miss is left for the `get` that follows.
+    pub(crate) fn hit(&self, kind: ReadKind, path: &str) -> Option<Reply> {
+        self.find(kind, path, false)
+    }
+
+    fn find(&self, kind: ReadKind, path: &str, count_miss: bool) -> Option<Reply> {
         let mut lru = self.lru.lock();
         lru.clock += 1;
         let now = lru.clock;
-        let key = (kind, path.to_string());
         let expired = self.config.ttl_ms.is_some_and(|ttl_ms| {
-            lru.entries
-                .get(&key)
+            lru.entry(kind, path)
                 .is_some_and(|entry| self.clock.now_ms().saturating_sub(entry.filled_ms) >= ttl_ms)
         });
         if expired {
-            lru.remove(&key);
+            lru.remove(kind, path);
             lru.stats.expirations += 1;
             // Its watch is still on the server, as an evicted entry's.
-            self.evicted.lock().push(key.clone());
+            self.evicted.lock().push((kind, path.to_string()));
         }
-        let Some(entry) = lru.entries.get_mut(&key) else {
-            lru.stats.misses += 1;
-            lru.stats.kind(kind).misses += 1;
+        let Some(entry) = lru
+            .entries
+            .get_mut(path)
+            .and_then(|kinds| kinds[kind as usize].as_mut())
+        else {
+            if count_miss {
+                lru.stats.misses += 1;
+                lru.stats.kind(kind).misses += 1;
+            }
             return None;
         };
-        let previous = std::mem::replace(&mut entry.last_use, now);
+        entry.last_use = now;
         let found = entry.reply.clone();
-        lru.order.remove(&previous);
-        lru.order.insert(now, key);
         lru.stats.hits += 1;
         lru.stats.kind(kind).hits += 1;
         Some(found)
@@ -259,34 +312,28 @@ impl ReadCache {
         if self.epoch.load(Ordering::Acquire) != epoch {
             return Vec::new();
         }
-        let key = (kind, path.to_string());
-        lru.remove(&key);
+        lru.remove(kind, path);
         let mut evicted = Vec::new();
-        while lru.entries.len() >= self.config.entries_max
-            || lru.bytes + bytes > self.config.bytes_max
-        {
-            let Some((_, oldest)) = lru.order.pop_first() else {
+        while lru.count >= self.config.entries_max || lru.bytes + bytes > self.config.bytes_max {
+            let Some(oldest) = lru.evict_oldest() else {
                 break;
             };
-            if let Some(entry) = lru.entries.remove(&oldest) {
-                lru.bytes -= entry.bytes;
-                lru.stats.evictions += 1;
-                evicted.push(oldest);
-            }
+            lru.stats.evictions += 1;
+            evicted.push(oldest);
         }
         lru.clock += 1;
         let last_use = lru.clock;
-        lru.order.insert(last_use, key.clone());
+        lru.order.insert(last_use, (kind, path.to_string()));
         lru.bytes += bytes;
-        lru.entries.insert(
-            key,
-            Entry {
-                reply: reply.clone(),
-                bytes,
-                last_use,
-                filled_ms: self.clock.now_ms(),
-            },
-        );
+        lru.count += 1;
+        let filled_ms = self.clock.now_ms();
+        lru.entries.entry(path.to_string()).or_default()[kind as usize] = Some(Entry {
+            reply: reply.clone(),
+            bytes,
+            last_use,
+            placed: last_use,
+            filled_ms,
+        });
         self.evicted.lock().extend(evicted.iter().cloned());
         evicted
     }
@@ -310,9 +357,7 @@ impl ReadCache {
             _ => &[ReadKind::Data, ReadKind::Exists],
         };
         let lru = self.lru.lock();
-        kinds
-            .iter()
-            .any(|kind| lru.entries.contains_key(&(*kind, path.to_string())))
+        kinds.iter().any(|kind| lru.entry(*kind, path).is_some())
     }
 
     /// Counts watches removed from the server for evicted entries.
@@ -370,7 +415,7 @@ impl ReadCache {
         let mut lru = self.lru.lock();
         self.epoch.fetch_add(1, Ordering::AcqRel);
         for kind in [ReadKind::Data, ReadKind::Exists, ReadKind::Children] {
-            if lru.remove(&(kind, path.to_string())) {
+            if lru.remove(kind, path) {
                 lru.stats.invalidations += 1;
             }
         }
@@ -379,9 +424,10 @@ impl ReadCache {
     fn clear(&self) {
         let mut lru = self.lru.lock();
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        let dropped = lru.entries.len() as u64;
+        let dropped = lru.count as u64;
         lru.entries.clear();
         lru.order.clear();
+        lru.count = 0;
         lru.bytes = 0;
         lru.stats.invalidations += dropped;
     }
@@ -389,7 +435,7 @@ impl ReadCache {
     pub(crate) fn stats(&self) -> ReadCacheStats {
         let lru = self.lru.lock();
         ReadCacheStats {
-            entries: lru.entries.len(),
+            entries: lru.count,
             bytes: lru.bytes,
             ..lru.stats
         }
