@@ -155,3 +155,42 @@ def test_asyncio_reads_are_answered_from_the_cache(backend: Any) -> None:
             return stats.data, stats.children
 
     assert asyncio.run(main()) == (ReadStats(hits=2, misses=1), ReadStats(hits=2, misses=1))
+
+
+def test_stale_reads_while_disconnected_only_when_asked_for() -> None:
+    from zookeeper import ConnectionLossError, ZooEnsemble
+    from zookeeper.ensemble import EnsembleMember
+
+    with ZooEnsemble(3) as ensemble:
+        leader = ensemble.wait_for_leader()
+        member = (leader + 1) % 3
+        writer = ensemble.client(leader)
+        writer.create("/s", b"old")
+        for stale in (False, True):
+            zk = ZooKeeper(EnsembleMember(ensemble, member), 10000,
+                           cache=ReadCache(serve_stale_while_disconnected=stale))
+            zk.sync("/s")
+            assert zk.get("/s") == b"old"
+            ensemble.isolate(member)
+            deadline = time.monotonic() + 10
+            while zk.state != "SUSPENDED":  # until the client knows it is cut off
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            writer.set("/s", b"new")
+            if stale:
+                assert zk.get("/s") == b"old", "served stale, as asked"
+            else:
+                with pytest.raises(ConnectionLossError):
+                    zk.get("/s")
+            ensemble.heal()
+            deadline = time.monotonic() + 10
+            while True:  # fresh again once connected: the cache was dropped
+                assert time.monotonic() < deadline
+                try:
+                    if zk.get("/s") == b"new":
+                        break
+                except ConnectionLossError:
+                    pass
+                time.sleep(0.01)
+            zk.stop()
+            writer.set("/s", b"old")
