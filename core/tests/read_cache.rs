@@ -355,3 +355,27 @@ fn stale_reads_while_disconnected_are_served_only_when_asked_for() {
         });
     }
 }
+
+#[test]
+fn a_linearizable_read_is_not_answered_from_the_cache_before_its_sync() {
+    let (server, _clock) = common::server();
+    let net = common::serve_tcp(&server);
+    let proxy = common::proxy::Proxy::start(net.local_address());
+    let client = Client::connect(&proxy.address.to_string(), cached_options()).unwrap();
+    let other = server.connect().unwrap();
+    other
+        .create("/l", b"old", &Acl::open_unsafe(), CreateMode::Persistent)
+        .unwrap();
+    client.get_data("/l", None).unwrap();
+    // The change's event and the sync's reply are held back on their way to the client.
+    proxy.hold_replies(true);
+    other.set_data("/l", b"new", -1).unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        proxy.hold_replies(false);
+        proxy
+    });
+    let read = client.get_data_linearizable("/l", None).unwrap();
+    assert_eq!(read.0, Some(b"new".to_vec()));
+    let _proxy = release.join().unwrap();
+}
