@@ -249,3 +249,36 @@ fn an_invalid_root_is_refused_up_front() {
         );
     }
 }
+
+#[test]
+fn a_server_without_add_watch_gets_per_node_watches() {
+    let (server, _clock) = common::server();
+    let net = common::serve_tcp(&server);
+    let proxy = Proxy::start(net.local_address());
+    // As a server before 3.6 sees addWatch (106): an opcode it does not know, answered
+    // Unimplemented (and the connection closed).
+    proxy.rename_requests(106, 1_000);
+    let writer = server.connect().unwrap();
+    create(&writer, "/r", b"");
+    create(&writer, "/r/a", b"");
+    let client = Client::connect(&proxy.address.to_string(), ConnectOptions::default()).unwrap();
+    let cache = TreeCache::new(
+        SessionSlot::fixed(Arc::new(client)),
+        "/r",
+        TreeWatchMode::Auto,
+    )
+    .unwrap();
+    let events = listen(&cache);
+    cache.start().unwrap();
+    let initial: Vec<_> = std::iter::from_fn(|| Some(take(&events, 1).remove(0)))
+        .take_while(|(kind, _)| *kind != Initialized)
+        .filter(|(kind, _)| *kind == NodeAdded)
+        .collect();
+    assert_eq!(initial, kinds(&[(NodeAdded, "/r"), (NodeAdded, "/r/a")]));
+    assert!(cache.uses_per_node_watches());
+    create(&writer, "/r/b", b"");
+    assert_eq!(take(&events, 1), kinds(&[(NodeAdded, "/r/b")]));
+    writer.set_data("/r/a", b"1", -1).unwrap();
+    assert_eq!(take(&events, 1), kinds(&[(NodeUpdated, "/r/a")]));
+    assert_eq!(mirrored(&cache), truth(&writer, "/r"));
+}
