@@ -36,7 +36,7 @@ use crate::proto::{ErrorCode, KeeperState, WatchedEvent};
 use crate::server::{Clock, Engine, LocalSession, SystemClock, WatchRegistered};
 use dispatcher::{Dispatcher, Shared};
 use in_process::{Destination, InProcessAnswer};
-use read_cache::{cacheable, watching, ReadCache};
+use read_cache::{cacheable, changed_by, watching, ReadCache};
 use stateful::is_stateful;
 use validate::validate_request;
 use watcher::WatchTables;
@@ -429,7 +429,7 @@ impl Route<'_> {
         // A plain read goes through the read cache: answered from it, or read with a watch
         // (which keeps the entry coherent) and stored. A write drops what it changed.
         let mut fill = None;
-        let mut wrote = None;
+        let mut written = Vec::new();
         let mut op = op;
         if let Some(cache) = &self.shared.cache {
             match cacheable(&op) {
@@ -442,21 +442,20 @@ impl Route<'_> {
                     fill = Some((kind, path.clone(), cache.epoch()));
                     op = watching(kind, &path);
                 }
-                _ if is_write(&op) => wrote = Some(op.clone()),
-                _ => {}
+                _ => written = changed_by(&op),
             }
         }
         let ticket = sets_watch(&op).then(|| self.shared.gate.enter());
         let shared = self.shared.clone();
         let done: Completion = Box::new(move |reply: Result<Reply>| {
             if let Some(cache) = &shared.cache {
-                match (fill, wrote, &reply) {
-                    (Some((kind, path, epoch)), _, Ok(answer)) => {
+                match (fill, &reply) {
+                    (Some((kind, path, epoch)), Ok(answer)) => {
                         cache.fill(kind, &path, answer, epoch);
                     }
                     // A failed write changed nothing (a multi that failed is still an Ok
                     // here, before `shape`: dropping its entries too costs only a miss).
-                    (_, Some(write), Ok(_)) => cache.wrote(&write),
+                    (None, Ok(_)) => cache.wrote(&written),
                     _ => {}
                 }
             }
@@ -551,14 +550,6 @@ fn shape_for(op: &Op) -> Shape {
     } else {
         keep
     }
-}
-
-/// Ops that change the tree when they succeed.
-fn is_write(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::Create(_) | Op::Delete { .. } | Op::SetData { .. } | Op::SetAcl { .. } | Op::Multi(_)
-    )
 }
 
 /// Ops that leave a watch on the server.

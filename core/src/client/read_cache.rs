@@ -133,6 +133,26 @@ pub(crate) fn watching(kind: ReadKind, path: &str) -> Op {
     }
 }
 
+/// The znodes whose entries a successful `op` makes stale, with no watch of the session
+/// bound to fire for them: the znode written and, for a create or delete, its parent (whose
+/// Stat's child fields moved). Empty for anything but a write.
+pub(crate) fn changed_by(op: &Op) -> Vec<String> {
+    let with_parent = |path: &str| {
+        let mut paths = vec![path.to_string()];
+        if path != "/" {
+            paths.push(parent(path).to_string());
+        }
+        paths
+    };
+    match op {
+        Op::Create(request) => with_parent(&request.path),
+        Op::Delete { path, .. } => with_parent(path),
+        Op::SetData { path, .. } | Op::SetAcl { path, .. } => vec![path.clone()],
+        Op::Multi(ops) => ops.iter().flat_map(changed_by).collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Bytes an answer holds.
 fn answer_bytes(reply: &Reply) -> usize {
     match reply {
@@ -391,22 +411,11 @@ impl ReadCache {
         }
     }
 
-    /// Drops what the client's own successful write `op` changed, before its reply is
-    /// handed on: the znode's entries and, for a create or delete, its parent's.
-    pub(crate) fn wrote(&self, op: &Op) {
-        match op {
-            Op::Create(request) => self.invalidate_with_parent(&request.path),
-            Op::Delete { path, .. } => self.invalidate_with_parent(path),
-            Op::SetData { path, .. } | Op::SetAcl { path, .. } => self.invalidate(path),
-            Op::Multi(ops) => ops.iter().for_each(|op| self.wrote(op)),
-            _ => {}
-        }
-    }
-
-    fn invalidate_with_parent(&self, path: &str) {
-        self.invalidate(path);
-        if path != "/" {
-            self.invalidate(parent(path));
+    /// Drops what the client's own successful write changed (`changed_by`), before its
+    /// reply is handed on.
+    pub(crate) fn wrote(&self, paths: &[String]) {
+        for path in paths {
+            self.invalidate(path);
         }
     }
 

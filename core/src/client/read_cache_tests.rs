@@ -107,16 +107,16 @@ fn any_event_on_a_znode_drops_all_its_kinds_and_a_write_its_parents_too() {
     assert_eq!(cache.stats().entries, 0);
     fill_all("/a");
     fill_all("/a/b");
-    cache.wrote(&Op::Delete {
+    cache.wrote(&changed_by(&Op::Delete {
         path: "/a/b".into(),
         version: -1,
-    });
+    }));
     assert_eq!(cache.stats().entries, 0);
     fill_all("/a");
-    cache.wrote(&Op::GetData {
+    cache.wrote(&changed_by(&Op::GetData {
         path: "/a".into(),
         watch: false,
-    });
+    }));
     assert_eq!(cache.stats().entries, 3, "a read changes nothing");
     assert!(
         cache
