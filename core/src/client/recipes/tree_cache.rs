@@ -90,6 +90,8 @@ struct Mirror {
     connection_lost: bool,
     /// The server has no addWatch: per-node watches from now on.
     per_node: bool,
+    /// The last load was cut short by the connection: the worker tries again.
+    load_failed: bool,
 }
 
 struct Inner {

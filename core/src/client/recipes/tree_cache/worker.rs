@@ -4,11 +4,17 @@
 
 use std::collections::BTreeMap;
 
-use crossbeam_channel::Receiver;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::{Inner, TreeEvent, TreeEventKind, TreeListener, TreeNode, Work};
 use crate::client::{Client, Error, Watcher};
 use crate::proto::{AddWatchMode, ErrorCode, EventType, KeeperState, WatchedEvent};
+
+/// First pause before a failed load is tried again; it doubles up to `RETRY_MS_MAX`.
+const RETRY_MS_MIN: u64 = 50;
+const RETRY_MS_MAX: u64 = 2_000;
 
 /// Why a read did not answer: the znode is gone, or the connection is (a reload follows).
 enum ReadFailure {
@@ -42,7 +48,26 @@ fn in_subtree(root: &str, path: &str) -> bool {
 
 impl Inner {
     pub(super) fn run(self: std::sync::Arc<Self>, receiver: Receiver<Work>) {
-        for work in receiver {
+        let mut backoff_ms = RETRY_MS_MIN;
+        loop {
+            // A load the connection cut short is tried again, with backoff: until it succeeds
+            // the cache may hold no watch, and so hear of no reconnection.
+            let work = if self.mirror.lock().load_failed {
+                match receiver.recv_timeout(Duration::from_millis(backoff_ms)) {
+                    Ok(work) => work,
+                    Err(RecvTimeoutError::Timeout) => {
+                        backoff_ms = (backoff_ms * 2).min(RETRY_MS_MAX);
+                        Work::Load
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                backoff_ms = RETRY_MS_MIN;
+                match receiver.recv() {
+                    Ok(work) => work,
+                    Err(_) => break,
+                }
+            };
             match work {
                 Work::Stop => break,
                 Work::Load => self.load(),
@@ -87,9 +112,13 @@ impl Inner {
     /// Sets the recursive watch (unless per-node), reads the whole subtree and tells
     /// listeners the difference; Initialized after the first complete load.
     fn load(&self) {
+        self.mirror.lock().load_failed = false;
         let Ok(client) = self.slot.client() else {
             return;
         };
+        // Connection trouble: try again later, unless the session is over (a new one in the
+        // slot brings a load of its own).
+        let failed = || self.mirror.lock().load_failed = !client.state().is_terminal();
         if !self.mirror.lock().per_node {
             // Watch first, then read: no change between the two goes unseen.
             let mode = AddWatchMode::PersistentRecursive;
@@ -98,12 +127,12 @@ impl Inner {
                 Err(error) if error.code() == ErrorCode::Unimplemented => {
                     self.mirror.lock().per_node = true;
                 }
-                Err(_) => return,
+                Err(_) => return failed(),
             }
         }
         let mut fresh = BTreeMap::new();
         if self.read_subtree(&client, &self.root, &mut fresh).is_err() {
-            return;
+            return failed();
         }
         let mut mirror = self.mirror.lock();
         let old = std::mem::replace(&mut mirror.nodes, fresh);
