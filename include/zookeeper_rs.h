@@ -440,6 +440,11 @@ typedef struct zk_semaphore zk_semaphore;
 typedef struct zk_server zk_server;
 
 /*
+ A subtree cache (opaque). Thread-safe; `zk_tree_cache_free` must be the last call.
+ */
+typedef struct zk_tree_cache zk_tree_cache;
+
+/*
  A watch event as a watcher callback sees it; valid only during the callback.
  */
 typedef struct zk_watch_event {
@@ -497,9 +502,20 @@ typedef struct zk_client_options {
    */
   size_t read_cache_entries_max;
   /*
-   Most data bytes the read cache keeps; 0 is the default (64 MiB).
+   Most data bytes (and child names) the read cache keeps; 0 is the default (64 MiB).
    */
   size_t read_cache_bytes_max;
+  /*
+   Most time a read-cache entry is served after it was read, in ms; 0 (default): while
+   its watch lives. Negative is refused (`ZK_INVALID_ARGUMENT`).
+   */
+  int64_t read_cache_ttl_ms;
+  /*
+   While disconnected, keep answering from the read cache (entries younger than
+   `read_cache_ttl_ms`) instead of dropping it. Outside ZooKeeper's guarantees: such
+   answers may be older than changes the server made since.
+   */
+  bool read_cache_serve_stale_while_disconnected;
   /*
    Over TCP: how long connecting waits for a server, in ms; 0 (default) is the session
    timeout.
@@ -544,13 +560,45 @@ typedef struct zk_read_cache_stats {
    */
   uint64_t evictions;
   /*
-   Znodes cached now.
+   Answers cached now (a znode's data, existence and children count one each).
    */
   uint64_t entries;
   /*
-   Data bytes cached now.
+   Bytes cached now (data, and child names).
    */
   uint64_t bytes;
+  /*
+   Entries dropped because they outlived `read_cache_ttl_ms`.
+   */
+  uint64_t expirations;
+  /*
+   Server-side watches of evicted entries the client removed.
+   */
+  uint64_t watches_released;
+  /*
+   getData answered from the cache.
+   */
+  uint64_t data_hits;
+  /*
+   getData sent to the server.
+   */
+  uint64_t data_misses;
+  /*
+   exists answered from the cache.
+   */
+  uint64_t exists_hits;
+  /*
+   exists sent to the server.
+   */
+  uint64_t exists_misses;
+  /*
+   getChildren (and getChildren2) answered from the cache.
+   */
+  uint64_t children_hits;
+  /*
+   getChildren (and getChildren2) sent to the server.
+   */
+  uint64_t children_misses;
 } zk_read_cache_stats;
 
 /*
@@ -927,6 +975,37 @@ typedef struct zk_server_options {
    */
   uint32_t tick_ms;
 } zk_server_options;
+
+/*
+ A tree cache event as a listener sees it; valid only during the call.
+ */
+typedef struct zk_tree_event {
+  /*
+   kazoo's TreeEvent type: 0 node added, 1 node updated, 2 node removed (descendants
+   first), 3 connection suspended, 4 connection reconnected, 5 connection lost (session
+   expired), 6 initialized.
+   */
+  int32_t kind;
+  /*
+   The znode's path for node events; NULL otherwise.
+   */
+  const char *path;
+  /*
+   Its data (what it was, for a removal); NULL for null data and for other events.
+   */
+  const struct zk_bytes *data;
+  /*
+   Its Stat when read; NULL for other events.
+   */
+  const struct zk_stat *stat;
+} zk_tree_event;
+
+/*
+ Hears a tree cache's events on its worker thread, one at a time, in order. It may call the
+ cache's functions, `zk_tree_cache_close` included.
+ */
+typedef void (*zk_tree_listener_fn)(void *userdata,
+                                    const struct zk_tree_event *event);
 
 #ifdef __cplusplus
 extern "C" {
@@ -2053,6 +2132,73 @@ enum zk_result zk_server_stop(const struct zk_server *server);
  `server` is NULL or a handle from this library, not used after this call.
  */
 void zk_server_free(struct zk_server *server);
+
+/*
+ A cache of the subtree under `path` (which need not exist yet) through `client`'s session;
+ `per_node_watches` watches every znode as kazoo does, instead of one persistent-recursive
+ watch (used anyway against servers older than 3.6). `listener` (NULL for none) hears the
+ events. Nothing is read before `zk_tree_cache_start`.
+
+ # Safety
+ Pointers are NULL or valid for the call; `cache_out` is writable.
+ */
+enum zk_result zk_tree_cache_new(const struct zk_client *client,
+                                 const char *path,
+                                 bool per_node_watches,
+                                 zk_tree_listener_fn listener,
+                                 void *listener_userdata,
+                                 struct zk_tree_cache **cache_out);
+
+/*
+ Starts mirroring in the background (the listener hears 6, initialized, once loaded);
+ `ZK_INVALID_STATE` when started before.
+
+ # Safety
+ `cache` is NULL or a live handle.
+ */
+enum zk_result zk_tree_cache_start(const struct zk_tree_cache *cache);
+
+/*
+ Stops mirroring and removes the cache's watches from the server. Once it returns the
+ listener is not called again (a call in progress is waited for, unless this is called
+ from it). Closing twice does nothing.
+
+ # Safety
+ `cache` is NULL or a live handle.
+ */
+enum zk_result zk_tree_cache_close(const struct zk_tree_cache *cache);
+
+/*
+ The mirrored znode at `path`: its data (`*data_out` NULL for null data; free with
+ `zk_bytes_free`) and Stat; `ZK_NONODE` when it is not mirrored. Either out-parameter may
+ be NULL.
+
+ # Safety
+ `cache` is NULL or a live handle; `path` NULL or a string; outputs NULL or writable.
+ */
+enum zk_result zk_tree_cache_get_data(const struct zk_tree_cache *cache,
+                                      const char *path,
+                                      struct zk_bytes **data_out,
+                                      struct zk_stat *stat_out);
+
+/*
+ The names of the mirrored children of `path`, sorted (free with `zk_strings_free`);
+ `ZK_NONODE` when `path` is not mirrored.
+
+ # Safety
+ `cache` is NULL or a live handle; `path` NULL or a string; `children_out` writable.
+ */
+enum zk_result zk_tree_cache_get_children(const struct zk_tree_cache *cache,
+                                          const char *path,
+                                          struct zk_strings **children_out);
+
+/*
+ Closes and frees the cache. NULL is ignored.
+
+ # Safety
+ `cache` is NULL or a handle from this library, not used after this call.
+ */
+void zk_tree_cache_free(struct zk_tree_cache *cache);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -55,8 +55,15 @@ pub struct zk_client_options {
     pub watcher_userdata: *mut c_void,
     /// Keep up to this many znodes in the watch-coherent read cache; 0 (default) is off.
     pub read_cache_entries_max: usize,
-    /// Most data bytes the read cache keeps; 0 is the default (64 MiB).
+    /// Most data bytes (and child names) the read cache keeps; 0 is the default (64 MiB).
     pub read_cache_bytes_max: usize,
+    /// Most time a read-cache entry is served after it was read, in ms; 0 (default): while
+    /// its watch lives. Negative is refused (`ZK_INVALID_ARGUMENT`).
+    pub read_cache_ttl_ms: i64,
+    /// While disconnected, keep answering from the read cache (entries younger than
+    /// `read_cache_ttl_ms`) instead of dropping it. Outside ZooKeeper's guarantees: such
+    /// answers may be older than changes the server made since.
+    pub read_cache_serve_stale_while_disconnected: bool,
     /// Over TCP: how long connecting waits for a server, in ms; 0 (default) is the session
     /// timeout.
     pub connect_timeout_ms: i64,
@@ -98,10 +105,26 @@ pub struct zk_read_cache_stats {
     pub invalidations: u64,
     /// Entries dropped to stay within the bounds.
     pub evictions: u64,
-    /// Znodes cached now.
+    /// Answers cached now (a znode's data, existence and children count one each).
     pub entries: u64,
-    /// Data bytes cached now.
+    /// Bytes cached now (data, and child names).
     pub bytes: u64,
+    /// Entries dropped because they outlived `read_cache_ttl_ms`.
+    pub expirations: u64,
+    /// Server-side watches of evicted entries the client removed.
+    pub watches_released: u64,
+    /// getData answered from the cache.
+    pub data_hits: u64,
+    /// getData sent to the server.
+    pub data_misses: u64,
+    /// exists answered from the cache.
+    pub exists_hits: u64,
+    /// exists sent to the server.
+    pub exists_misses: u64,
+    /// getChildren (and getChildren2) answered from the cache.
+    pub children_hits: u64,
+    /// getChildren (and getChildren2) sent to the server.
+    pub children_misses: u64,
 }
 
 /// A session on a ZooKeeper server (opaque). Thread-safe: any thread may call any function
@@ -196,6 +219,8 @@ pub unsafe extern "C" fn zk_client_options_init(options: *mut zk_client_options)
             watcher_userdata: std::ptr::null_mut(),
             read_cache_entries_max: 0,
             read_cache_bytes_max: 0,
+            read_cache_ttl_ms: 0,
+            read_cache_serve_stale_while_disconnected: false,
             connect_timeout_ms: 0,
             read_only: false,
             resume: false,
@@ -219,7 +244,10 @@ pub(crate) unsafe fn connect_options(
     let Some(options) = (unsafe { options.as_ref() }) else {
         return Ok(ConnectOptions::default());
     };
-    if options.session_timeout_ms <= 0 || options.connect_timeout_ms < 0 {
+    if options.session_timeout_ms <= 0
+        || options.connect_timeout_ms < 0
+        || options.read_cache_ttl_ms < 0
+    {
         return Err(zk_result::ZK_INVALID_ARGUMENT);
     }
     let defaults = ReadCacheConfig::default();
@@ -236,6 +264,8 @@ pub(crate) unsafe fn connect_options(
             } else {
                 options.read_cache_bytes_max
             },
+            ttl_ms: (options.read_cache_ttl_ms > 0).then_some(options.read_cache_ttl_ms as u64),
+            serve_stale_while_disconnected: options.read_cache_serve_stale_while_disconnected,
         }),
         connect_timeout_ms: (options.connect_timeout_ms > 0)
             .then_some(options.connect_timeout_ms as u64),
@@ -438,6 +468,14 @@ pub unsafe extern "C" fn zk_client_read_cache_stats(
             evictions: stats.evictions,
             entries: stats.entries as u64,
             bytes: stats.bytes as u64,
+            expirations: stats.expirations,
+            watches_released: stats.watches_released,
+            data_hits: stats.data.hits,
+            data_misses: stats.data.misses,
+            exists_hits: stats.exists.hits,
+            exists_misses: stats.exists.misses,
+            children_hits: stats.children.hits,
+            children_misses: stats.children.misses,
         };
         // SAFETY: checked non-NULL.
         unsafe { write(stats_out, stats) };

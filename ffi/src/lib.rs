@@ -27,6 +27,7 @@ mod owned;
 mod recipes;
 mod result;
 mod server;
+mod tree_cache;
 mod types;
 mod watchers;
 

@@ -58,7 +58,7 @@ pub type zk_leader_listener_fn = Option<unsafe extern "C" fn(userdata: *mut c_vo
 pub type zk_leader_fn = Option<unsafe extern "C" fn(userdata: *mut c_void)>;
 
 /// The slot a recipe works through: the client's session, for good.
-fn slot(handle: &zk_client) -> Result<SessionSlot, zk_result> {
+pub(crate) fn slot(handle: &zk_client) -> Result<SessionSlot, zk_result> {
     Ok(SessionSlot::fixed(handle.live()?))
 }
 

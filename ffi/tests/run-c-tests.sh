@@ -41,6 +41,7 @@ echo "-- C tests under valgrind"
 "${memcheck[@]}" "$bin/test_lifetime"
 "${memcheck[@]}" "$bin/test_bad_input"
 "${memcheck[@]}" "$bin/test_ensemble"
+"${memcheck[@]}" "$bin/test_tree_cache"
 # The worker processes run without valgrind: they are killed mid-session by design.
 "${memcheck[@]}" "$bin/test_recipes" "$bin/recipe_worker"
 

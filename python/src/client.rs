@@ -136,18 +136,29 @@ pub(crate) fn options(
     py: Python<'_>,
     timeout_ms: i64,
     watcher: Option<&Py<NativeWatcher>>,
-    cache_entries: Option<usize>,
+    cache: Option<NativeCache>,
 ) -> ConnectOptions {
     ConnectOptions {
         session_timeout_ms: timeout_ms,
         watcher: watcher.map(|watcher| watcher.bind(py).get().watcher.clone()),
-        read_cache: cache_entries.map(|entries_max| ReadCacheConfig {
-            entries_max,
-            ..ReadCacheConfig::default()
-        }),
+        read_cache: cache.map(
+            |(entries_max, bytes_max, ttl_ms, serve_stale_while_disconnected)| ReadCacheConfig {
+                entries_max,
+                bytes_max,
+                ttl_ms,
+                serve_stale_while_disconnected,
+            },
+        ),
         ..ConnectOptions::default()
     }
 }
+
+/// The read cache's settings as `zookeeper.ReadCache` hands them over (checked there):
+/// (entries_max, bytes_max, ttl_ms, serve_stale_while_disconnected).
+pub(crate) type NativeCache = (usize, usize, Option<u64>, bool);
+
+/// The read cache's counters of one kind of read: (hits, misses).
+type KindCounts = (u64, u64);
 
 fn finish(py: Python<'_>, result: Result<Reply, Error>) -> PyResult<Py<PyAny>> {
     match result {
@@ -161,7 +172,7 @@ impl NativeClient {
     /// Opens a session over TCP (`hosts` is a connect string, optionally with a chroot).
     #[staticmethod]
     #[pyo3(signature = (
-        hosts, timeout_ms, watcher=None, read_only=false, cache_entries=None,
+        hosts, timeout_ms, watcher=None, read_only=false, cache=None,
         connect_timeout_ms=None
     ))]
     fn connect(
@@ -170,10 +181,10 @@ impl NativeClient {
         timeout_ms: i64,
         watcher: Option<Py<NativeWatcher>>,
         read_only: bool,
-        cache_entries: Option<usize>,
+        cache: Option<NativeCache>,
         connect_timeout_ms: Option<u64>,
     ) -> PyResult<NativeClient> {
-        let mut options = options(py, timeout_ms, watcher.as_ref(), cache_entries);
+        let mut options = options(py, timeout_ms, watcher.as_ref(), cache);
         options.read_only = read_only;
         options.connect_timeout_ms = connect_timeout_ms;
         // Connecting has no deferred form: a thread connects while this one waits for signals.
@@ -265,10 +276,26 @@ impl NativeClient {
         self.client.session_timeout_ms()
     }
 
-    /// The read cache's counters as (hits, misses, invalidations, evictions, entries, bytes);
+    /// The read cache's counters as (hits, misses, invalidations, evictions, entries, bytes,
+    /// expirations, watches_released, data, exists, children), the last three (hits, misses);
     /// None when the cache is off.
+    #[allow(clippy::type_complexity)]
     #[getter]
-    fn cache_stats(&self) -> Option<(u64, u64, u64, u64, usize, usize)> {
+    fn cache_stats(
+        &self,
+    ) -> Option<(
+        u64,
+        u64,
+        u64,
+        u64,
+        usize,
+        usize,
+        u64,
+        u64,
+        KindCounts,
+        KindCounts,
+        KindCounts,
+    )> {
         self.client.read_cache_stats().map(|stats| {
             (
                 stats.hits,
@@ -277,6 +304,11 @@ impl NativeClient {
                 stats.evictions,
                 stats.entries,
                 stats.bytes,
+                stats.expirations,
+                stats.watches_released,
+                (stats.data.hits, stats.data.misses),
+                (stats.exists.hits, stats.exists.misses),
+                (stats.children.hits, stats.children.misses),
             )
         })
     }

@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 use zookeeper_core::server::StartError;
 use zookeeper_core::{Ensemble, EnsembleConfig, ErrorCode, ServerConfig};
 
-use crate::client::{options, wait, NativeClient, NativeWatcher};
+use crate::client::{options, wait, NativeCache, NativeClient, NativeWatcher};
 use crate::convert;
 
 /// How often waits look at the ensemble again (leader, a member serving).
@@ -279,17 +279,17 @@ impl NativeEnsemble {
     /// Opens an in-process session on `member`, waiting up to the session timeout for the
     /// member to serve (a member without quorum or paused does not). ConnectionLossError for
     /// a member that is down or did not serve in time.
-    #[pyo3(signature = (member, timeout_ms, watcher=None, cache_entries=None))]
+    #[pyo3(signature = (member, timeout_ms, watcher=None, cache=None))]
     fn connect(
         &self,
         py: Python<'_>,
         member: usize,
         timeout_ms: i64,
         watcher: Option<Py<NativeWatcher>>,
-        cache_entries: Option<usize>,
+        cache: Option<NativeCache>,
     ) -> PyResult<NativeClient> {
         let member = self.member(member)?;
-        let options = options(py, timeout_ms, watcher.as_ref(), cache_entries);
+        let options = options(py, timeout_ms, watcher.as_ref(), cache);
         let timeout_ms = Some(timeout_ms.max(0) as u64);
         let connected = self.poll(py, deadline(timeout_ms), |ensemble| {
             ensemble.try_connect(member, options.clone())

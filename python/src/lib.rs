@@ -12,6 +12,7 @@ mod convert;
 mod ensemble;
 mod recipes;
 mod server;
+mod tree_cache;
 
 use pyo3::prelude::*;
 
@@ -27,6 +28,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<recipes::NativeSemaphore>()?;
     module.add_class::<recipes::NativeLeaderElection>()?;
     module.add_class::<recipes::NativeLeaderLatch>()?;
+    module.add_class::<tree_cache::NativeTreeCache>()?;
     module.add_function(wrap_pyfunction!(client::shutdown, module)?)?;
     module.add(
         "ENSEMBLE_MEMBERS_MAX",

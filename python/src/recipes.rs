@@ -76,7 +76,7 @@ fn timeout(seconds: Option<f64>) -> PyResult<Option<Duration>> {
 /// in it, so a leader latch follows the client to its next session.
 #[pyclass(frozen, module = "zookeeper._native")]
 pub struct NativeSessionSlot {
-    slot: SessionSlot,
+    pub(crate) slot: SessionSlot,
 }
 
 #[pymethods]

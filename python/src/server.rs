@@ -10,7 +10,7 @@ use zookeeper_core::server::embedded::{EmbeddedServer, ServerSetup};
 use zookeeper_core::server::net::NetConfig;
 use zookeeper_core::ServerConfig;
 
-use crate::client::{options, NativeClient, NativeWatcher};
+use crate::client::{options, NativeCache, NativeClient, NativeWatcher};
 use crate::convert;
 
 /// A running server. `stop()` (or dropping it) stops serving; sessions are not closed.
@@ -99,16 +99,16 @@ impl NativeServer {
     }
 
     /// Opens an in-process session.
-    #[pyo3(signature = (timeout_ms, watcher=None, ip="127.0.0.1".to_string(), cache_entries=None))]
+    #[pyo3(signature = (timeout_ms, watcher=None, ip="127.0.0.1".to_string(), cache=None))]
     fn connect(
         &self,
         py: Python<'_>,
         timeout_ms: i64,
         watcher: Option<Py<NativeWatcher>>,
         ip: String,
-        cache_entries: Option<usize>,
+        cache: Option<NativeCache>,
     ) -> PyResult<NativeClient> {
-        let mut options = options(py, timeout_ms, watcher.as_ref(), cache_entries);
+        let mut options = options(py, timeout_ms, watcher.as_ref(), cache);
         options.ip = ip;
         let running = self
             .running

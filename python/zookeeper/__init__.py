@@ -23,7 +23,7 @@ has the same API with awaitables.
 """
 
 from zookeeper._client import Transaction, ZooKeeper
-from zookeeper._session import CacheStats
+from zookeeper._cache import CacheStats, ReadCache, ReadStats
 from zookeeper._types import (ACL, ClientInfo, ConnectionState, CreateMode, Data, EventType, Id,
                               KeeperState, NullData, Stat, WatchedEvent, WatcherType, ZnodeStat, ZooDefs,
                               make_acl, make_digest_acl, make_digest_acl_credential)
@@ -73,8 +73,8 @@ from zookeeper.watchers import ChildrenWatch, DataWatch
 from zookeeper._native import __version__
 
 __all__ = [
-    "ZooKeeper", "ZooServer", "ZooClient", "ZooEnsemble", "Transaction", "CacheStats", "DataWatch",
-    "ChildrenWatch", "ACL",
+    "ZooKeeper", "ZooServer", "ZooClient", "ZooEnsemble", "Transaction", "ReadCache", "CacheStats",
+    "ReadStats", "DataWatch", "ChildrenWatch", "ACL",
     "ClientInfo", "ConnectionState", "CreateMode", "Data", "EventType", "Id", "KeeperState",
     "NullData", "Stat", "WatchedEvent", "WatcherType", "ZnodeStat", "ZooDefs", "make_acl", "make_digest_acl",
     "make_digest_acl_credential", "__version__",

@@ -8,6 +8,7 @@ from typing import (Any, Callable, Iterable, List, Optional, Sequence, Tuple, Un
                     TYPE_CHECKING)
 
 from zookeeper import _steps
+from zookeeper._cache import ReadCache
 from zookeeper._session import InProcessServer, Session, Steps, Watch, WatchFn
 from zookeeper._steps import check_data, check_mode, check_path, check_version
 from zookeeper._types import (ACL, AclArg, ClientInfo, CreateMode, Data, Stat, WatcherType)
@@ -25,11 +26,12 @@ class ZooKeeper(Session):
     a :class:`ZooEnsemble` member (then the session is in process, without TCP). ``timeout`` is the session timeout in
     milliseconds. ``watcher(event)`` is the default watcher: it hears every connection state
     change and the events of watches set with ``watch=True``. ``auth_data`` is a list of
-    ``(scheme, credential)`` added after connecting. ``cache=N`` keeps up to N znodes' data in
-    a watch-coherent LRU cache: a plain ``get`` of a cached znode is answered without the
-    server, and an entry is dropped as soon as the client hears of its change (never later
-    than the reply of any call made after the change), so reads are never older than what the
-    client has seen; ``cache_stats`` counts hits and misses. Closed clients raise
+    ``(scheme, credential)`` added after connecting. ``cache=ReadCache(...)`` (or ``cache=N``,
+    ``ReadCache(entries_max=N)``) keeps plain ``get``, ``exists`` and ``get_children`` answers
+    in a watch-coherent LRU cache: a cached answer is given without the server, and dropped as
+    soon as the client hears of a change to its znode (never later than the reply of any call
+    made after the change) or makes one itself, so reads are never older than what the client
+    has seen; ``cache_stats`` counts hits and misses per kind of read. Closed clients raise
     ``ConnectionClosedError``; ``start()`` reconnects with a new session.
     """
 
@@ -45,7 +47,7 @@ class ZooKeeper(Session):
                  timeout: float = 10000, watcher: Optional[WatchFn] = None, *,
                  read_only: bool = False,
                  auth_data: Optional[Sequence[Tuple[str, Union[str, bytes]]]] = None,
-                 cache: Optional[int] = None, connect: bool = True) -> None:
+                 cache: Union[None, int, ReadCache] = None, connect: bool = True) -> None:
         """Opens the session (unless ``connect=False``; then ``start()`` opens it)."""
         super().__init__(hosts, timeout, watcher, read_only, auth_data, cache)
         if connect:

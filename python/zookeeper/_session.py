@@ -7,10 +7,11 @@ from __future__ import annotations
 import atexit
 import threading
 import weakref
-from typing import (Any, Callable, Dict, Generator, List, NamedTuple, Optional, Sequence, Tuple,
+from typing import (Any, Callable, Dict, Generator, List, Optional, Sequence, Tuple,
                     Union)
 
 from zookeeper import _native
+from zookeeper._cache import CacheStats, ReadCache, ReadStats, _read_cache
 from zookeeper._types import (ConnectionState, EventType, KeeperState, WatchedEvent)
 from zookeeper.exceptions import ConnectionClosedError, ZooKeeperError
 
@@ -101,29 +102,12 @@ def _at_exit() -> None:
 atexit.register(_at_exit)
 
 
-class CacheStats(NamedTuple):
-    """The read cache's counters (``ZooKeeper(cache=N)``)."""
-
-    #: Reads answered from the cache.
-    hits: int
-    #: Reads that went to the server.
-    misses: int
-    #: Entries dropped because their znode changed, a watch was removed or the connection moved.
-    invalidations: int
-    #: Entries dropped to stay within ``cache`` znodes.
-    evictions: int
-    #: Znodes cached now.
-    entries: int
-    #: Data bytes cached now.
-    bytes: int
-
-
 class InProcessServer:
     """A server a client reaches without TCP: a :class:`zookeeper.ZooServer`, or one member of
     a :class:`zookeeper.ZooEnsemble`. Pass one as ``hosts``; not used directly."""
 
     def _connect(self, timeout_ms: int, watcher: _native.NativeWatcher,
-                 cache: Optional[int] = None) -> _native.NativeClient:
+                 cache: Optional[ReadCache] = None) -> _native.NativeClient:
         """Opens an in-process session (the subclass knows where)."""
         raise NotImplementedError
 
@@ -137,7 +121,7 @@ class Session:
     def __init__(self, hosts: Union[str, InProcessServer], timeout: float,
                  watcher: Optional[WatchFn], read_only: bool,
                  auth_data: Optional[Sequence[Tuple[str, Union[str, bytes]]]],
-                 cache: Optional[int] = None) -> None:
+                 cache: Union[None, int, ReadCache] = None) -> None:
         if not isinstance(hosts, (str, InProcessServer)):
             raise TypeError(f"hosts must be a connect string, a ZooServer or a ZooEnsemble "
                             f"member, not {type(hosts).__name__}")
@@ -148,14 +132,9 @@ class Session:
             raise ValueError(f"timeout must be in 1..{_TIMEOUT_MS_MAX} milliseconds")
         if watcher is not None and not callable(watcher):
             raise TypeError("watcher must be callable")
-        if cache is not None and (isinstance(cache, bool) or not isinstance(cache, int)):
-            raise TypeError(f"cache must be a number of znodes or None, not "
-                            f"{type(cache).__name__}")
-        if cache is not None and cache <= 0:
-            raise ValueError("cache must be a positive number of znodes")
         self.hosts = hosts
         self.timeout = timeout
-        self._cache = cache
+        self._cache = _read_cache(cache)
         self._watcher = watcher
         self._read_only = bool(read_only)
         self._auth_data = list(auth_data or [])
@@ -197,8 +176,9 @@ class Session:
             if isinstance(self.hosts, InProcessServer):
                 native = self.hosts._connect(timeout_ms, default, self._cache)
             else:
+                cache = None if self._cache is None else self._cache._native()
                 native = _native.NativeClient.connect(self.hosts, timeout_ms, default,
-                                                      self._read_only, self._cache,
+                                                      self._read_only, cache,
                                                       connect_timeout_ms)
             self._native = native
             self._slot.set(native)
@@ -260,7 +240,12 @@ class Session:
         """What the read cache (``cache=``) did so far; None when it is off or closed."""
         native = self._native
         stats = None if native is None else native.cache_stats
-        return None if stats is None else CacheStats(*stats)
+        if stats is None:
+            return None
+        (hits, misses, invalidations, evictions, entries, size, expirations, released, data,
+         exists, children) = stats
+        return CacheStats(hits, misses, invalidations, evictions, entries, size, expirations,
+                          released, ReadStats(*data), ReadStats(*exists), ReadStats(*children))
 
     @property
     def session_timeout(self) -> int:

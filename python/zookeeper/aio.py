@@ -19,6 +19,7 @@ import asyncio
 from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, Union
 
 from zookeeper import _steps
+from zookeeper._cache import ReadCache
 from zookeeper._client import Transaction
 from zookeeper._session import InProcessServer, Session, Steps, Watch, WatchFn, _watch_caller
 from zookeeper._steps import check_data, check_mode, check_path, check_version
@@ -43,7 +44,7 @@ class AsyncZooKeeper(Session):
                  timeout: float = 10000, watcher: Optional[WatchFn] = None, *,
                  read_only: bool = False,
                  auth_data: Optional[Sequence[Tuple[str, Union[str, bytes]]]] = None,
-                 cache: Optional[int] = None) -> None:
+                 cache: Union[None, int, ReadCache] = None) -> None:
         """Configures the client; ``await start()`` connects (``cache``: as ZooKeeper's)."""
         super().__init__(hosts, timeout, watcher, read_only, auth_data, cache)
         self._loop: Optional[asyncio.AbstractEventLoop] = None

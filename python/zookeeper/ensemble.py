@@ -8,6 +8,7 @@ import math
 from typing import Any, List, Optional, Sequence, Tuple, Union
 
 from zookeeper import _native
+from zookeeper._cache import ReadCache
 from zookeeper._session import InProcessServer, WatchFn, _running_servers
 from zookeeper.server import ZooClient
 
@@ -194,12 +195,13 @@ class ZooEnsemble:
         return member
 
     def _connect(self, member: int, timeout_ms: int, watcher: _native.NativeWatcher,
-                 cache: Optional[int]) -> _native.NativeClient:
+                 cache: Optional[ReadCache]) -> _native.NativeClient:
         native = self._native
         if native is None:
             from zookeeper.exceptions import ConnectionLossError
             raise ConnectionLossError("the ZooEnsemble is stopped")
-        return native.connect(member, timeout_ms, watcher, cache_entries=cache)
+        return native.connect(member, timeout_ms, watcher,
+                              cache=None if cache is None else cache._native())
 
 
 class EnsembleMember(InProcessServer):
@@ -216,7 +218,7 @@ class EnsembleMember(InProcessServer):
         self.index = ensemble._member(index)
 
     def _connect(self, timeout_ms: int, watcher: _native.NativeWatcher,
-                 cache: Optional[int] = None) -> _native.NativeClient:
+                 cache: Optional[ReadCache] = None) -> _native.NativeClient:
         return self.ensemble._connect(self.index, timeout_ms, watcher, cache)
 
     def __repr__(self) -> str:

@@ -7,6 +7,7 @@ import os
 from typing import Any, Optional, Sequence, Tuple, Union
 
 from zookeeper import _native
+from zookeeper._cache import ReadCache
 from zookeeper._client import ZooKeeper
 from zookeeper._session import InProcessServer, WatchFn, _running_servers
 
@@ -84,11 +85,12 @@ class ZooServer(InProcessServer):
         return ZooClient(self, timeout, watcher, auth_data=auth_data)
 
     def _connect(self, timeout_ms: int, watcher: _native.NativeWatcher,
-                 cache: Optional[int] = None) -> _native.NativeClient:
+                 cache: Optional[ReadCache] = None) -> _native.NativeClient:
         if self._native is None:
             from zookeeper.exceptions import ConnectionLossError
             raise ConnectionLossError("the ZooServer is not running; call start() first")
-        return self._native.connect(timeout_ms, watcher, cache_entries=cache)
+        return self._native.connect(timeout_ms, watcher,
+                                    cache=None if cache is None else cache._native())
 
     def __enter__(self) -> "ZooServer":
         return self.start()
@@ -108,7 +110,7 @@ class ZooClient(ZooKeeper):
     def __init__(self, server: InProcessServer, timeout: float = 30000,
                  watcher: Optional[WatchFn] = None, *,
                  auth_data: Optional[Sequence[Tuple[str, Union[str, bytes]]]] = None,
-                 cache: Optional[int] = None) -> None:
+                 cache: Union[None, int, ReadCache] = None) -> None:
         """Opens a session on ``server`` (``cache``: as ZooKeeper's)."""
         if not isinstance(server, InProcessServer):
             raise TypeError(f"server must be a ZooServer or a ZooEnsemble member, not "

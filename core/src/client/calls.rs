@@ -1,6 +1,7 @@
 //! The client's typed calls, one per ZooKeeper operation, each checking its paths as the Java
 //! client does before anything is sent.
 
+use super::read_cache::cacheable;
 use super::validate::{unexpected, validate, validate_create_path, validate_op};
 use super::{Client, Error, Result, Watcher};
 use crate::op::{CreateRequest, IntoData, Op, OpResult, ReadOp, ReadResult, Reply};
@@ -246,6 +247,13 @@ impl Client {
         };
         validate(&path)?;
         let synced = self.submit_deferred(Op::Sync { path }, None);
+        if self.shared.cache.is_some() && watcher.is_none() && cacheable(&op).is_some() {
+            // The read cache may answer at once, with what the events seen so far allow: the
+            // read waits for the sync's reply, which follows the events of every change the
+            // sync covers.
+            synced.wait()?;
+            return self.submit(op, None);
+        }
         let read = self.submit_deferred(op, watcher);
         match synced.wait() {
             Ok(_) => read.wait(),

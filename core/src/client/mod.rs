@@ -6,6 +6,7 @@
 //! happened, never while an engine lock is held; a callback may call back into the client.
 
 mod async_client;
+mod cache_watches;
 mod calls;
 mod close;
 mod dispatcher;
@@ -25,16 +26,17 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 pub use async_client::AsyncClient;
+pub use cache_watches::RELEASE_BATCH as READ_CACHE_RELEASE_BATCH;
 pub use error::{Error, Result};
-pub use read_cache::{ReadCacheConfig, ReadCacheStats};
+pub use read_cache::{ReadCacheConfig, ReadCacheStats, ReadKind, ReadKindStats};
 pub use watcher::{WatchStream, Watcher};
 
 use crate::op::{Op, OpResult, Reply};
 use crate::proto::{ErrorCode, KeeperState, WatchedEvent};
-use crate::server::{Engine, LocalSession, WatchRegistered};
+use crate::server::{Clock, Engine, LocalSession, SystemClock, WatchRegistered};
 use dispatcher::{Dispatcher, Shared};
 use in_process::{Destination, InProcessAnswer};
-use read_cache::ReadCache;
+use read_cache::{cacheable, changed_by, watching, ReadCache};
 use stateful::is_stateful;
 use validate::validate_request;
 use watcher::WatchTables;
@@ -183,10 +185,13 @@ struct Route<'a> {
 }
 
 impl Client {
-    fn new_shared(options: &ConnectOptions) -> Result<Arc<Shared>> {
+    /// `clock` times read-cache entries (`ttl_ms`).
+    fn new_shared(options: &ConnectOptions, clock: Arc<dyn Clock>) -> Result<Arc<Shared>> {
         Ok(Arc::new(Shared {
             tables: Mutex::new(WatchTables::new(options.watcher.clone())),
-            cache: options.read_cache.map(ReadCache::new),
+            cache: options
+                .read_cache
+                .map(|config| ReadCache::new(config, clock)),
             gate: Arc::default(),
             state: AtomicU8::new(ClientState::Connected as u8),
             dispatcher: Dispatcher::start()?,
@@ -194,7 +199,7 @@ impl Client {
     }
 
     pub(crate) fn in_process(engine: Arc<Engine>, options: ConnectOptions) -> Result<Client> {
-        let shared = Client::new_shared(&options)?;
+        let shared = Client::new_shared(&options, engine.clock().clone())?;
         let opened = match options.resume {
             Some(credentials) => engine.resume_session(
                 credentials.session_id,
@@ -232,7 +237,7 @@ impl Client {
     /// alive (pings), moves to another server when its connection breaks, and re-registers its
     /// watches and identities there.
     pub fn connect(connect_string: &str, options: ConnectOptions) -> Result<Client> {
-        let shared = Client::new_shared(&options)?;
+        let shared = Client::new_shared(&options, Arc::new(SystemClock::default()))?;
         match remote::Connection::open(connect_string, &options, shared.clone()) {
             Ok(connection) => Ok(Client {
                 link: Link::Tcp(connection),
@@ -306,6 +311,10 @@ impl Client {
     }
 
     fn call(&self, op: Op, path: Option<&str>, watcher: Option<&Watcher>) -> Result<Reply> {
+        // A read the cache answers costs a lock and a lookup, nothing more.
+        if let Some(reply) = self.route().cached(&op, watcher) {
+            return Ok(reply);
+        }
         // The in-process fast path (no watcher, no cache): a read runs on this thread against
         // the engine's tree, with none of the deferred machinery; it is what in-process
         // benchmarks measure.
@@ -355,6 +364,9 @@ impl Client {
         if let Err(error) = validate_request(&op) {
             return PendingReply(PendingInner::Ready(Some(Err(error))));
         }
+        if let Some(reply) = self.route().cached(&op, watcher.as_ref()) {
+            return PendingReply(PendingInner::Ready(Some(Ok(reply))));
+        }
         let shape = shape_for(&op);
         let path = op.path().map(str::to_string);
         self.deferred(op, path.as_deref(), watcher.as_ref(), shape)
@@ -379,6 +391,17 @@ impl Client {
 }
 
 impl Route<'_> {
+    /// The read cache's answer to `op` when it holds one (a hit is counted; a miss is counted
+    /// by the `start` that follows).
+    fn cached(self, op: &Op, watcher: Option<&Watcher>) -> Option<Reply> {
+        let cache = self.shared.cache.as_ref()?;
+        let (kind, path) = cacheable(op).filter(|_| watcher.is_none())?;
+        if self.refusal(Some(path)).is_some() {
+            return None;
+        }
+        cache.hit(kind, path)
+    }
+
     fn refusal(self, path: Option<&str>) -> Option<Error> {
         match self.shared.state() {
             ClientState::Connected | ClientState::Connecting => None,
@@ -403,27 +426,37 @@ impl Route<'_> {
         if let Some(error) = self.refusal(path) {
             return self.answer_now(done, Err(error), dispatched);
         }
-        // A plain getData goes through the read cache: answered from it, or read with a data
-        // watch (which keeps the entry coherent) and stored.
+        // A plain read goes through the read cache: answered from it, or read with a watch
+        // (which keeps the entry coherent) and stored. A write drops what it changed.
         let mut fill = None;
+        let mut written = Vec::new();
         let mut op = op;
-        if let (Some(cache), Op::GetData { path, watch: false }, None) =
-            (&self.shared.cache, &op, watcher)
-        {
-            if let Some((data, stat)) = cache.get(path) {
-                return self.answer_now(done, shape(Ok(Reply::Data { data, stat })), dispatched);
+        if let Some(cache) = &self.shared.cache {
+            match cacheable(&op) {
+                Some((kind, read_path)) if watcher.is_none() => {
+                    if let Some(reply) = cache.get(kind, read_path) {
+                        return self.answer_now(done, shape(Ok(reply)), dispatched);
+                    }
+                    let path = read_path.to_string();
+                    self.release_evicted_watches();
+                    fill = Some((kind, path.clone(), cache.epoch()));
+                    op = watching(kind, &path);
+                }
+                _ => written = changed_by(&op),
             }
-            fill = Some((path.clone(), cache.epoch(), self.shared.clone()));
-            op = Op::GetData {
-                path: path.clone(),
-                watch: true,
-            };
         }
         let ticket = sets_watch(&op).then(|| self.shared.gate.enter());
+        let shared = self.shared.clone();
         let done: Completion = Box::new(move |reply: Result<Reply>| {
-            if let (Some((path, epoch, shared)), Ok(Reply::Data { data, stat })) = (fill, &reply) {
-                if let Some(cache) = &shared.cache {
-                    cache.fill(&path, data.as_deref(), *stat, epoch);
+            if let Some(cache) = &shared.cache {
+                match (fill, &reply) {
+                    (Some((kind, path, epoch)), Ok(answer)) => {
+                        cache.fill(kind, &path, answer, epoch);
+                    }
+                    // A failed write changed nothing (a multi that failed is still an Ok
+                    // here, before `shape`: dropping its entries too costs only a miss).
+                    (None, Ok(_)) => cache.wrote(&written),
+                    _ => {}
                 }
             }
             done(shape(reply))

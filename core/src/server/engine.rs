@@ -226,6 +226,12 @@ impl Engine {
         }
     }
 
+    /// The clock the engine runs on (the client's read cache times its entries by it, so a
+    /// test's manual clock moves both).
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     /// The one entry point: runs `op` for `session` and answers through `answer`, in the
     /// session's request order (addAuth, which takes effect as it arrives, is answered at
     /// once). Writes go to the driver; reads run at once when nothing of the session is

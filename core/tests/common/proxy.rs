@@ -18,6 +18,7 @@ pub struct Proxy {
     refusing: Arc<AtomicBool>,
     losses: Arc<Mutex<Losses>>,
     holding: Arc<AtomicBool>,
+    renamed: Arc<Mutex<Option<(i32, i32)>>>,
 }
 
 /// Replies to lose: the next requests with these opcodes, in order, and the xids they got.
@@ -35,11 +36,13 @@ impl Proxy {
         let refusing = Arc::new(AtomicBool::new(false));
         let losses: Arc<Mutex<Losses>> = Arc::default();
         let holding = Arc::new(AtomicBool::new(false));
-        let (sockets, refuse, lose, hold) = (
+        let renamed: Arc<Mutex<Option<(i32, i32)>>> = Arc::default();
+        let (sockets, refuse, lose, hold, rename) = (
             open.clone(),
             refusing.clone(),
             losses.clone(),
             holding.clone(),
+            renamed.clone(),
         );
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
@@ -54,9 +57,15 @@ impl Proxy {
                     .lock()
                     .extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
                 let (requests, replies, held) = (lose.clone(), lose.clone(), hold.clone());
+                let rename = rename.clone();
                 let (from, to) = (client.try_clone().unwrap(), server.try_clone().unwrap());
                 std::thread::spawn(move || {
-                    relay_frames(from, to, |header| {
+                    relay_frames(from, to, |header, frame| {
+                        if let (Some((_, opcode)), Some((from, to))) = (header, *rename.lock()) {
+                            if opcode == from {
+                                frame[8..12].copy_from_slice(&to.to_be_bytes());
+                            }
+                        }
                         let mut losses = requests.lock();
                         if let Some((xid, opcode)) = header {
                             if losses.opcodes.front() == Some(&opcode) {
@@ -68,7 +77,7 @@ impl Proxy {
                     })
                 });
                 std::thread::spawn(move || {
-                    relay_frames(server, client, |header| {
+                    relay_frames(server, client, |header, _| {
                         while held.load(Ordering::SeqCst) {
                             std::thread::sleep(std::time::Duration::from_millis(1));
                         }
@@ -83,7 +92,14 @@ impl Proxy {
             refusing,
             losses,
             holding,
+            renamed,
         }
+    }
+
+    /// Requests with opcode `from` reach the server as opcode `to` (as a server that does
+    /// not know `from` sees them).
+    pub fn rename_requests(&self, from: i32, to: i32) {
+        *self.renamed.lock() = Some((from, to));
     }
 
     /// Breaks every relayed connection; with `refuse` new ones are dropped too.
@@ -114,11 +130,12 @@ impl Proxy {
 
 /// Relays ZooKeeper frames (a 4-byte length, then the body) from `from` to `to` until either
 /// side closes or `pass` refuses a frame, then closes both. `pass` sees every frame's xid and
-/// its next 4 bytes (a request's opcode), or None for the handshake that opens a connection.
+/// its next 4 bytes (a request's opcode), or None for the handshake that opens a connection, and
+/// may rewrite the frame.
 fn relay_frames(
     mut from: TcpStream,
     mut to: TcpStream,
-    mut pass: impl FnMut(Option<(i32, i32)>) -> bool,
+    mut pass: impl FnMut(Option<(i32, i32)>, &mut Vec<u8>) -> bool,
 ) {
     let mut pending: Vec<u8> = Vec::new();
     let mut buffer = [0u8; 16 << 10];
@@ -133,7 +150,7 @@ fn relay_frames(
             if pending.len() < 4 + length {
                 break;
             }
-            let frame: Vec<u8> = pending.drain(..4 + length).collect();
+            let mut frame: Vec<u8> = pending.drain(..4 + length).collect();
             let word = |at: usize| {
                 frame
                     .get(at..at + 4)
@@ -141,7 +158,7 @@ fn relay_frames(
             };
             let header = handshake_seen.then(|| (word(4), word(8)));
             handshake_seen = true;
-            if !pass(header) || to.write_all(&frame).is_err() {
+            if !pass(header, &mut frame) || to.write_all(&frame).is_err() {
                 break 'relay;
             }
         }

@@ -302,6 +302,45 @@ static void test_session_expiry(void) {
   zk_server_free(server);
 }
 
+/* Completions are answered from the read cache as blocking calls are: a second async read of
+ * each kind is a hit, and still runs on the dispatcher with the right answer. */
+static void test_async_reads_use_the_cache(zk_server *server, connect_fn connect) {
+  zk_client_options options;
+  zk_client_options_init(&options);
+  options.read_cache_entries_max = 16;
+  options.read_cache_ttl_ms = -1;
+  zk_client *client = NULL;
+  EXPECT_RC(connect(server, &options, &client), ZK_INVALID_ARGUMENT);
+  CHECK(client == NULL);
+  options.read_cache_ttl_ms = 60000;
+  REQUIRE_OK(connect(server, &options, &client));
+  EXPECT_OK(zk_create(client, "/cached", (const uint8_t *)"c", 1, NULL, 0, ZK_PERSISTENT, -1, NULL,
+                      NULL));
+  recorder *r = &events;
+  reset(r);
+  for (int round = 0; round < 2; round++) {
+    EXPECT_OK(zk_get_async(client, "/cached", NULL, NULL, on_done, r));
+    EXPECT_OK(zk_exists_async(client, "/cached", NULL, NULL, on_done, r));
+    EXPECT_OK(zk_get_children_async(client, "/cached", NULL, NULL, on_done, r));
+    /* the first round's answers are stored before the second round asks */
+    CHECK(WAIT_FOR(recorded(r) == 3 * (round + 1), 5000));
+  }
+  for (int round = 0; round < 2; round++) {
+    CHECK(has_line(r, 3 * round, "done 0 data c v0"));
+    CHECK(has_line(r, 3 * round + 1, "done 0 stat v0"));
+    CHECK(has_line(r, 3 * round + 2, "done 0 children 0"));
+  }
+  zk_read_cache_stats stats;
+  EXPECT_OK(zk_client_read_cache_stats(client, &stats));
+  CHECK(stats.data_hits == 1 && stats.data_misses == 1);
+  CHECK(stats.exists_hits == 1 && stats.exists_misses == 1);
+  CHECK(stats.children_hits == 1 && stats.children_misses == 1);
+  CHECK(stats.hits == 3 && stats.misses == 3 && stats.entries == 3 && stats.bytes == 1);
+  CHECK(stats.expirations == 0 && stats.watches_released == 0);
+  EXPECT_OK(zk_delete(client, "/cached", -1));
+  zk_client_free(client);
+}
+
 int main(void) {
   zk_server *server = start_tcp_server();
   test_one_shot_and_persistent_watches(server);
@@ -309,6 +348,7 @@ int main(void) {
   for (int i = 0; i < 2; i++) {
     test_every_async_operation(server, connects[i]);
     test_callbacks_close_their_own_client(server, connects[i]);
+    test_async_reads_use_the_cache(server, connects[i]);
   }
   zk_server_free(server);
   test_session_expiry();

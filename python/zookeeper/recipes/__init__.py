@@ -1,5 +1,6 @@
 """Coordination recipes over :class:`zookeeper.ZooKeeper`: locks, semaphores, leader election
-and Curator's leader latch, barriers, queues, counters and group membership.
+and Curator's leader latch, barriers, queues, counters, group membership and a subtree cache
+(kazoo's TreeCache).
 
 They use only the public client API, so they behave the same over TCP (our server or Apache
 ZooKeeper) and in process (:class:`zookeeper.ZooClient`), and they use kazoo's (and for
@@ -20,6 +21,7 @@ part. Every blocking call takes a timeout::
 
 from zookeeper.recipes._support import CancelledError, LockTimeout
 from zookeeper.recipes.barrier import Barrier, DoubleBarrier
+from zookeeper.recipes.cache import NodeData, TreeCache, TreeEvent
 from zookeeper.recipes.counter import Counter
 from zookeeper.recipes.election import LeaderElection
 from zookeeper.recipes.latch import LeaderLatch
@@ -37,10 +39,13 @@ __all__ = [
     "Lock",
     "LockTimeout",
     "LockingQueue",
+    "NodeData",
     "Party",
     "Queue",
     "ReadLock",
     "Semaphore",
     "ShallowParty",
+    "TreeCache",
+    "TreeEvent",
     "WriteLock",
 ]

@@ -1,6 +1,6 @@
 //! Coordination recipes written once, for Rust, C (the `zk_lock_*`, `zk_leader_latch_*`
 //! functions) and Python (`zookeeper.recipes`): locks, a semaphore, leader election and
-//! Curator's leader latch. They keep kazoo's and Curator's znode layouts, so processes using
+//! Curator's leader latch, and a subtree cache (kazoo's TreeCache). They keep kazoo's and Curator's znode layouts, so processes using
 //! those libraries take part in the same locks and elections.
 //!
 //! ```
@@ -34,9 +34,11 @@ mod lock;
 mod protected;
 mod semaphore;
 mod support;
+mod tree_cache;
 
 pub use election::LeaderElection;
 pub use latch::{LatchListener, LatchState, LeaderLatch};
 pub use lock::{Lock, LockKind};
 pub use semaphore::Semaphore;
 pub use support::{split_sequence, RecipeError, RecipeResult, SessionSlot};
+pub use tree_cache::{TreeCache, TreeEvent, TreeEventKind, TreeListener, TreeNode, TreeWatchMode};
