@@ -26,6 +26,8 @@ pub struct WriteLimits {
     pub ephemerals_per_session_max: usize,
     /// Whether TTL znodes may be created (ZooKeeper's `zookeeper.extendedTypesEnabled`).
     pub ttl_enabled: bool,
+    /// Whether `x509` ACLs are accepted (the x509 auth provider is configured).
+    pub x509_enabled: bool,
 }
 
 /// Who asks: the session and its authenticated identities, or the server itself.
@@ -241,7 +243,7 @@ impl<'a> Prepare<'a> {
         } else {
             &request.path[..last_slash]
         };
-        let acl = acl::fixup(&request.acl, who.identities)?;
+        let acl = acl::fixup(&request.acl, who.identities, self.limits.x509_enabled)?;
         let parent = self.node(parent_path).ok_or(ErrorCode::NoNode)?;
         if !acl::check(&parent.acl, Perms::CREATE, who.identities) {
             return Err(ErrorCode::NoAuth);
@@ -397,7 +399,7 @@ impl<'a> Prepare<'a> {
         version: i32,
     ) -> Result<TxnOp, ErrorCode> {
         path::validate(path)?;
-        let new_acl = acl::fixup(new_acl, who.identities)?;
+        let new_acl = acl::fixup(new_acl, who.identities, self.limits.x509_enabled)?;
         let node = self.node(path).ok_or(ErrorCode::NoNode)?;
         if !acl::check(&node.acl, Perms::ADMIN, who.identities) {
             return Err(ErrorCode::NoAuth);
@@ -516,6 +518,7 @@ mod tests {
             data_bytes_max: 1024,
             ephemerals_per_session_max: 10,
             ttl_enabled: true,
+            x509_enabled: false,
         }
     }
 

@@ -130,6 +130,7 @@ impl Engine {
                 data_bytes_max: config.data_bytes_max,
                 ephemerals_per_session_max: config.ephemerals_per_session_max,
                 ttl_enabled: config.ttl_enabled,
+                x509_enabled: config.x509_auth_enabled,
             },
             snapshots: recovered.snapshots,
             snapshot_index: AtomicU64::new(recovered.snapshot_index),
