@@ -164,8 +164,16 @@ impl Drop for Certificates {
 }
 
 fn tls_server(certificates: &Certificates, client_auth: ClientAuth) -> (Server, NetServer) {
+    tls_server_with(certificates, client_auth, true)
+}
+
+fn tls_server_with(
+    certificates: &Certificates,
+    client_auth: ClientAuth,
+    x509_auth_enabled: bool,
+) -> (Server, NetServer) {
     let server = Server::start(ServerConfig {
-        x509_auth_enabled: true,
+        x509_auth_enabled,
         ..ServerConfig::default()
     })
     .unwrap();
@@ -279,6 +287,27 @@ fn broken_client_files_fail_at_once_with_the_file_named() {
     let error = refused(connect(&net, no_ca), "a refusal");
     assert!(error.to_string().contains("CA file"), "{error}");
     // With client auth off, a client without a certificate is served.
+    let zk = connect(&net, certificates.client(None)).unwrap();
+    assert!(zk.exists("/", None).unwrap().is_some());
+}
+
+#[test]
+fn without_the_x509_provider_a_presented_certificate_is_refused() {
+    // ZooKeeper's CertificateVerifier closes such a connection ("X509 Auth provider not
+    // found"); its zoo.cfg path always registers the provider with a TLS port, the embedding
+    // API leaves it to the caller.
+    let certificates = Certificates::make("no-provider");
+    let (_server, net) = tls_server_with(&certificates, ClientAuth::Want, false);
+    let error = refused(
+        connect(&net, certificates.client(Some("client"))),
+        "a certificate nobody maps to an id",
+    );
+    assert_eq!(error.code(), ErrorCode::ConnectionLoss);
+    assert!(
+        error.detail().expect("why").contains("TLS connection"),
+        "{error}"
+    );
+    // An anonymous client is still served (clientAuth=want).
     let zk = connect(&net, certificates.client(None)).unwrap();
     assert!(zk.exists("/", None).unwrap().is_some());
 }

@@ -358,3 +358,18 @@ def test_broken_tls_settings_stop_the_server_with_a_clear_error(certs, change, m
         assert message in (result.stdout + result.stderr).decode(), result
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.mark.parametrize("kind", ["ours", "apache"])
+def test_a_secure_port_brings_the_x509_provider_without_authprovider(certs, kind):
+    # ZooKeeper registers the x509 provider itself when a port speaks TLS
+    # (QuorumPeerConfig.configureSSLAuth), so the line is not needed for x509 ACLs.
+    secure_port = free_port()
+    lines = [line for line in tls_lines(certs, secure_port) if not line.startswith("authProvider")]
+    with run_server(kind, lines):
+        with started(tls_client(secure_port, certs)) as zk:
+            path = f"/implicit-{uuid.uuid4().hex[:8]}"
+            acl = [ACL(Permissions.ALL, Id("x509", CLIENT_SUBJECT))]
+            zk.create(path, b"", acl=acl)
+            assert zk.get_acls(path)[0] == acl
+            zk.get(path)

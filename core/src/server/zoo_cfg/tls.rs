@@ -130,12 +130,15 @@ impl TlsKeys {
         address: IpAddr,
         client_port_given: bool,
     ) -> Result<(), CfgError> {
-        cfg.server.x509_auth_enabled = self.x509_provider;
         cfg.server.x509_super_user = self.super_user.clone();
         cfg.net.secure_address = self
             .secure_client_port
             .map(|port| SocketAddr::new(self.secure_client_address.unwrap_or(address), port));
         cfg.net.port_unification = self.port_unification;
+        // ZooKeeper registers the x509 provider itself whenever a port speaks TLS
+        // (QuorumPeerConfig.configureSSLAuth); authProvider.x509 matters only without one.
+        let tls_in_use = cfg.net.secure_address.is_some() || self.port_unification;
+        cfg.server.x509_auth_enabled = self.x509_provider || tls_in_use;
         if cfg.net.secure_address.is_some() && !client_port_given {
             cfg.net.client_port_enabled = false;
         }
@@ -283,7 +286,8 @@ mod tests {
             Some(vec!["TLS_AES_128_GCM_SHA256".to_string()])
         );
         assert_eq!(tls.client_auth, ClientAuth::Need);
-        assert!(!cfg.server.x509_auth_enabled);
+        // Without authProvider.x509 too: a TLS port brings the provider, as in ZooKeeper.
+        assert!(cfg.server.x509_auth_enabled);
         assert_eq!(cfg.warnings.len(), 1, "{:?}", cfg.warnings);
     }
 
@@ -316,5 +320,6 @@ mod tests {
         assert!(cfg.net.client_port_enabled);
         assert!(cfg.net.tls.is_none());
         assert_eq!(cfg.net.secure_address, None);
+        assert!(!cfg.server.x509_auth_enabled);
     }
 }
