@@ -82,7 +82,7 @@ authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider
 CFG
 "$zkrs_bin" --config "$prefix/zoo.cfg" >"$prefix/tls-server.log" 2>&1 &
 tls_server=$!
-trap 'kill "$tls_server" 2>/dev/null; rm -rf "$prefix"' EXIT
+trap 'kill "$tls_server" 2>/dev/null || true; rm -rf "$prefix"' EXIT
 for _ in $(seq 100); do
   [ "$(printf srvr | nc -q1 127.0.0.1 $((secure_port + 1)) 2>/dev/null | head -c9)" = "Zookeeper" ] && break
   sleep 0.1
@@ -90,6 +90,7 @@ done
 # ring's AES-GCM assembly needs two suppressions (see the file); nothing else is suppressed.
 "${memcheck[@]}" --suppressions=ffi/tests/valgrind-tls.supp "$bin/test_tls" "127.0.0.1:$secure_port" "$certs"
 kill "$tls_server"
+wait "$tls_server" 2>/dev/null || true
 
 echo "-- C examples under valgrind"
 "${memcheck[@]}" "$bin/config_reader"

@@ -25,7 +25,8 @@ from kazoo.security import ACL, Id, Permissions
 
 from conftest import (ZOOKEEPER_CLASSPATH, ZKRS_BIN_DEFAULT, _kill, _tail, _wait_until_up,
                       free_port, is_serving)
-from tls_certs import CLIENT_SUBJECT, make_certificates, make_server_certificate
+from tls_certs import (CLIENT_SUBJECT, make_certificates, make_client_certificate,
+                       make_server_certificate)
 
 X509_PROVIDER = "org.apache.zookeeper.server.auth.X509AuthenticationProvider"
 # Our server's (and Netty's) bound on a TLS handshake, in seconds.
@@ -161,6 +162,53 @@ def test_x509_acl_admits_the_certificate_subject_only(server, certs):
         # addauth cannot claim an x509 id: the scheme only authenticates at the handshake.
         with pytest.raises(Exception):
             plain.add_auth("x509", CLIENT_SUBJECT)
+
+
+# Prints each certificate's subject as ZooKeeper's X509AuthenticationProvider takes it.
+JAVA_SUBJECT_PROGRAM = """
+import java.io.FileInputStream;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
+public class Subject {
+  public static void main(String[] paths) throws Exception {
+    for (String path : paths) {
+      X509Certificate certificate = (X509Certificate) CertificateFactory.getInstance("X.509")
+          .generateCertificate(new FileInputStream(path));
+      System.out.println(certificate.getSubjectX500Principal().getName());
+    }
+  }
+}
+"""
+# Multi-valued RDNs, attributes Java prints as OIDs, escapes, a trailing space, UTF-8.
+UNUSUAL_SUBJ = ('/DC=com/DC=example/C=DE/ST=Bay ern /L=München/O=A\\, B;C'
+                '/OU=x=y #1 "q" <a>/CN=multi+UID=u1/emailAddress=a@b.c/serialNumber=42')
+
+
+def java_subject(certificate):
+    directory = tempfile.mkdtemp(prefix="zk-tls-java-")
+    try:
+        source = os.path.join(directory, "Subject.java")
+        with open(source, "w") as file:
+            file.write(JAVA_SUBJECT_PROGRAM)
+        result = subprocess.run(["java", source, certificate], capture_output=True, timeout=120,
+                                check=True)
+        return result.stdout.decode("utf-8").strip()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_x509_ids_are_javas_names_for_unusual_subjects(server, certs):
+    _, _, secure_port, _ = server
+    odd = make_client_certificate(os.path.dirname(certs["ca"]), "unusual", UNUSUAL_SUBJ)
+    subject = java_subject(odd["unusual-cert"])
+    assert subject.startswith("2.5.4.5=#13023432,1.2.840.113549.1.9.1=#16") and "\\ ," in subject
+    acl = [ACL(Permissions.ALL, Id("x509", subject))]
+    path = f"/unusual-{uuid.uuid4().hex[:8]}"
+    with started(tls_client(secure_port, {**certs, **odd}, client="unusual")) as zk:
+        zk.create(path, b"odd", acl=acl)
+        # Readable only if the server's id for this certificate is exactly Java's name.
+        assert zk.get(path)[0] == b"odd"
+        assert zk.get_acls(path)[0] == acl
 
 
 def test_four_letter_words_answer_over_tls(server, certs):

@@ -79,6 +79,21 @@ SERVER_EXTENSIONS = ("basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
                      "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
 
 
+def make_client_certificate(directory, name, subject, ca="ca"):
+    """A further client certificate ``<name>-cert.pem``/``<name>-key.pem`` with ``subject``
+    (openssl's -subj syntax, UTF-8) signed by ``ca``."""
+    _key(directory, name)
+    _openssl("req", "-new", "-utf8", "-key", f"{name}-key.pem", "-subj", subject,
+             "-out", f"{name}.csr", cwd=directory)
+    with open(os.path.join(directory, f"{name}.ext"), "w") as file:
+        file.write(CLIENT_EXTENSIONS)
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}-key.pem",
+             "-CAcreateserial", "-days", "2", "-extfile", f"{name}.ext",
+             "-out", f"{name}-cert.pem", cwd=directory)
+    return {f"{name}-cert": os.path.join(directory, f"{name}-cert.pem"),
+            f"{name}-key": os.path.join(directory, f"{name}-key.pem")}
+
+
 def make_server_certificate(directory, name, ca="ca"):
     """A further server key store ``<name>.pem`` signed by ``ca`` (for reload tests)."""
     _leaf(directory, name, f"/CN={name}", ca, SERVER_EXTENSIONS)
