@@ -91,7 +91,9 @@ pub(super) async fn open(
     kind: PortKind,
     shared: &NetShared,
 ) -> Option<ClientStream> {
-    let peer = stream.peer_addr().ok();
+    let peer = stream
+        .peer_addr()
+        .map_or_else(|_| "unknown".to_string(), |address| address.to_string());
     let handshake = Duration::from_millis(shared.config.handshake_timeout_ms);
     let tls = match kind {
         PortKind::Plain => false,
@@ -117,12 +119,12 @@ pub(super) async fn open(
     let stream = match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => {
-            tracing::info!(?peer, %error, "TLS handshake failed");
+            tracing::info!(%peer, %error, "TLS handshake failed");
             return None;
         }
         Err(_) => {
             tracing::info!(
-                ?peer,
+                %peer,
                 "TLS handshake not finished within {} ms",
                 handshake.as_millis()
             );
@@ -132,7 +134,7 @@ pub(super) async fn open(
     let identities = match certificate_identities(&stream, &server_tls.config, shared) {
         Ok(identities) => identities,
         Err(why) => {
-            tracing::error!(?peer, "closing a TLS connection: {why}");
+            tracing::error!(%peer, "closing a TLS connection: {why}");
             return None;
         }
     };
