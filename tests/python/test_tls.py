@@ -421,3 +421,28 @@ def test_a_secure_port_brings_the_x509_provider_without_authprovider(certs, kind
             zk.create(path, b"", acl=acl)
             assert zk.get_acls(path)[0] == acl
             zk.get(path)
+
+
+def test_handshakes_that_never_finish_count_against_the_connection_limit(certs):
+    # A flood of silent TLS connections holds at most maxClientCnxns slots, each for at most
+    # the handshake timeout: bounded in memory and in time.
+    secure_port = free_port()
+    with run_server("ours", tls_lines(certs, secure_port, extra=["maxClientCnxns=5"])):
+        silent = [socket.create_connection(("127.0.0.1", secure_port), timeout=5)
+                  for _ in range(5)]
+        try:
+            time.sleep(0.5)
+            with socket.create_connection(("127.0.0.1", secure_port), timeout=5) as extra:
+                extra.settimeout(5)
+                started_at = time.monotonic()
+                assert extra.recv(16) == b""
+                assert time.monotonic() - started_at < 2
+            for sock in silent:
+                sock.settimeout(HANDSHAKE_TIMEOUT_S + 10)
+                assert sock.recv(16) == b""
+        finally:
+            for sock in silent:
+                sock.close()
+        time.sleep(0.5)
+        with started(tls_client(secure_port, certs)) as zk:
+            assert zk.exists("/") is not None
