@@ -537,6 +537,29 @@ typedef struct zk_client_options {
    The session password to resume (from `zk_client_session_password`).
    */
   uint8_t resume_password[16];
+  /*
+   Over TCP: connect over TLS to every server of the connect string.
+   */
+  bool tls;
+  /*
+   PEM file of the CA certificates the server's certificate must chain to (the server
+   must be named in it as the connect string names it); needed unless
+   `tls_skip_verification`. NULL: none.
+   */
+  const char *tls_ca_file;
+  /*
+   PEM file of this client's certificate chain, for servers that ask for one (its
+   subject is the `x509` ACL id); NULL: none.
+   */
+  const char *tls_cert_file;
+  /*
+   PEM file of the certificate's private key (not encrypted); NULL: the cert file's own.
+   */
+  const char *tls_key_file;
+  /*
+   Accept any server certificate: encrypted but not authenticated, for tests only.
+   */
+  bool tls_skip_verification;
 } zk_client_options;
 
 /*
@@ -1013,7 +1036,7 @@ extern "C" {
 
 /*
  Fills `options` with the defaults: 30 s session timeout, no watcher, no read cache, no
- resume.
+ resume, plain TCP.
 
  # Safety
  `options` is NULL or points to writable memory for a `zk_client_options`.
@@ -1023,8 +1046,11 @@ enum zk_result zk_client_options_init(struct zk_client_options *options);
 /*
  Opens a session over TCP: `connect_string` is ZooKeeper's `host:port[,host:port...][/chroot]`.
  Returns once a server granted the session (`ZK_CONNECTIONLOSS` if none did in time;
- `ZK_SESSIONEXPIRED` when resuming a session the server no longer has). `options` may be
- NULL for the defaults. On success `*client_out` is a new handle for `zk_client_free`.
+ `ZK_SESSIONEXPIRED` when resuming a session the server no longer has; `ZK_BADARGUMENTS`
+ for TLS files that cannot be used). `options` may be NULL for the defaults. On success
+ `*client_out` is a new handle for `zk_client_free`. `zk_client_connect_error` tells why a
+ failed connect failed, when it knows more than the code (an unknown CA, a refused
+ certificate, an unreadable file).
 
  # Safety
  Pointers are NULL or valid as documented; `client_out` is writable.
@@ -1032,6 +1058,19 @@ enum zk_result zk_client_options_init(struct zk_client_options *options);
 enum zk_result zk_client_connect(const char *connect_string,
                                  const struct zk_client_options *options,
                                  struct zk_client **client_out);
+
+/*
+ Copies why this thread's last `zk_client_connect` failed, NUL-terminated, into `buffer`
+ of `buffer_bytes`: "TLS handshake with 127.0.0.1:2281 failed: invalid peer certificate:
+ UnknownIssuer", "cannot read ca.pem: ...". `ZK_INVALID_STATE` when the last connect on
+ this thread succeeded or its code says all there is; `ZK_BUFFER_TOO_SMALL` when the text
+ does not fit (nothing written).
+
+ # Safety
+ `buffer` is NULL or writable for `buffer_bytes` bytes.
+ */
+enum zk_result zk_client_connect_error(char *buffer,
+                                       size_t buffer_bytes);
 
 /*
  Closes the session: its ephemerals go at once and its watchers hear the Closed state.

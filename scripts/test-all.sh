@@ -18,9 +18,9 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 echo "== installing test dependencies"
 # redis-server: the Python package's Redis failover example runs real redis-server processes.
 # gcc, pkg-config, valgrind: the C ABI's tests compile against the installed library and run
-# under memcheck.
+# under memcheck. openssl: the TLS tests make their certificates with it.
 debian_packages=(zookeeper zookeeper-bin libzookeeper-mt-dev netcat-openbsd redis-server
-  gcc pkg-config valgrind)
+  gcc pkg-config valgrind openssl)
 # javac: the reconfig test compiles a Java client program (getConfig + updateServerList).
 command -v javac >/dev/null || debian_packages+=(default-jdk-headless)
 missing=()

@@ -83,8 +83,8 @@ pub mod txn;
 pub mod watch;
 
 pub use client::{
-    AsyncClient, Client, ClientState, ConnectOptions, Error, ReadCacheConfig, ReadCacheStats,
-    SessionCredentials, WatchStream, Watcher,
+    AsyncClient, Client, ClientState, ClientTls, ConnectOptions, Error, ReadCacheConfig,
+    ReadCacheStats, SessionCredentials, WatchStream, Watcher,
 };
 pub use ensemble::{Ensemble, EnsembleConfig};
 pub use op::{CreateRequest, IntoData, Op, OpResult, ReadOp, ReadResult};

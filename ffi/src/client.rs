@@ -2,16 +2,19 @@
 //! the session's getters, watchers as C callbacks, closing and freeing.
 
 use std::ffi::{c_char, c_void, CString};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 use zookeeper_core::{
-    Client, ClientState, ConnectOptions, ReadCacheConfig, SessionCredentials, WatchedEvent, Watcher,
+    Client, ClientState, ClientTls, ConnectOptions, ReadCacheConfig, SessionCredentials,
+    WatchedEvent, Watcher,
 };
 
 use crate::boundary::{
-    boundary, boundary_void, from_raw, into_raw, reference, required, text, write, UserData,
+    boundary, boundary_void, from_raw, into_raw, optional_text, reference, required, text, write,
+    UserData,
 };
 use crate::result::zk_result;
 use crate::watchers::{CWatchers, WATCHERS_PER_CLIENT_MAX};
@@ -75,6 +78,19 @@ pub struct zk_client_options {
     pub resume_session_id: i64,
     /// The session password to resume (from `zk_client_session_password`).
     pub resume_password: [u8; 16],
+    /// Over TCP: connect over TLS to every server of the connect string.
+    pub tls: bool,
+    /// PEM file of the CA certificates the server's certificate must chain to (the server
+    /// must be named in it as the connect string names it); needed unless
+    /// `tls_skip_verification`. NULL: none.
+    pub tls_ca_file: *const c_char,
+    /// PEM file of this client's certificate chain, for servers that ask for one (its
+    /// subject is the `x509` ACL id); NULL: none.
+    pub tls_cert_file: *const c_char,
+    /// PEM file of the certificate's private key (not encrypted); NULL: the cert file's own.
+    pub tls_key_file: *const c_char,
+    /// Accept any server certificate: encrypted but not authenticated, for tests only.
+    pub tls_skip_verification: bool,
 }
 
 /// Where a client stands with its session, as `zk_client_state` reports it.
@@ -205,7 +221,7 @@ fn c_watcher(callback: WatcherCallback, userdata: UserData) -> Watcher {
 }
 
 /// Fills `options` with the defaults: 30 s session timeout, no watcher, no read cache, no
-/// resume.
+/// resume, plain TCP.
 ///
 /// # Safety
 /// `options` is NULL or points to writable memory for a `zk_client_options`.
@@ -226,6 +242,11 @@ pub unsafe extern "C" fn zk_client_options_init(options: *mut zk_client_options)
             resume: false,
             resume_session_id: 0,
             resume_password: [0; 16],
+            tls: false,
+            tls_ca_file: std::ptr::null(),
+            tls_cert_file: std::ptr::null(),
+            tls_key_file: std::ptr::null(),
+            tls_skip_verification: false,
         };
         // SAFETY: checked non-NULL; writable per the contract.
         unsafe { write(options, defaults) };
@@ -236,7 +257,8 @@ pub unsafe extern "C" fn zk_client_options_init(options: *mut zk_client_options)
 /// The Rust options for C options (NULL: the defaults).
 ///
 /// # Safety
-/// `options` is NULL or points to a `zk_client_options`.
+/// `options` is NULL or points to a `zk_client_options` whose TLS file names are NULL or
+/// NUL-terminated strings.
 pub(crate) unsafe fn connect_options(
     options: *const zk_client_options,
 ) -> Result<ConnectOptions, zk_result> {
@@ -251,7 +273,22 @@ pub(crate) unsafe fn connect_options(
         return Err(zk_result::ZK_INVALID_ARGUMENT);
     }
     let defaults = ReadCacheConfig::default();
+    let path = |pointer: *const c_char| -> Result<Option<PathBuf>, zk_result> {
+        // SAFETY: NULL or a NUL-terminated string, per the contract above.
+        Ok(unsafe { optional_text(pointer) }?.map(PathBuf::from))
+    };
+    let tls = if options.tls {
+        Some(ClientTls {
+            ca_file: path(options.tls_ca_file)?,
+            cert_file: path(options.tls_cert_file)?,
+            key_file: path(options.tls_key_file)?,
+            skip_verification: options.tls_skip_verification,
+        })
+    } else {
+        None
+    };
     Ok(ConnectOptions {
+        tls,
         session_timeout_ms: options.session_timeout_ms as i64,
         watcher: options
             .watcher
@@ -279,8 +316,11 @@ pub(crate) unsafe fn connect_options(
 
 /// Opens a session over TCP: `connect_string` is ZooKeeper's `host:port[,host:port...][/chroot]`.
 /// Returns once a server granted the session (`ZK_CONNECTIONLOSS` if none did in time;
-/// `ZK_SESSIONEXPIRED` when resuming a session the server no longer has). `options` may be
-/// NULL for the defaults. On success `*client_out` is a new handle for `zk_client_free`.
+/// `ZK_SESSIONEXPIRED` when resuming a session the server no longer has; `ZK_BADARGUMENTS`
+/// for TLS files that cannot be used). `options` may be NULL for the defaults. On success
+/// `*client_out` is a new handle for `zk_client_free`. `zk_client_connect_error` tells why a
+/// failed connect failed, when it knows more than the code (an unknown CA, a refused
+/// certificate, an unreadable file).
 ///
 /// # Safety
 /// Pointers are NULL or valid as documented; `client_out` is writable.
@@ -295,10 +335,51 @@ pub unsafe extern "C" fn zk_client_connect(
         // SAFETY: per the contract above.
         let (connect_string, options) =
             unsafe { (text(connect_string)?, connect_options(options)?) };
-        let client =
-            Client::connect(connect_string, options).map_err(|error| zk_result::from(&error))?;
+        CONNECT_ERROR.with(|last| last.borrow_mut().take());
+        let client = Client::connect(connect_string, options).map_err(|error| {
+            CONNECT_ERROR.with(|last| *last.borrow_mut() = error.detail().map(str::to_string));
+            zk_result::from(&error)
+        })?;
         // SAFETY: checked non-NULL.
         unsafe { write(client_out, into_raw(zk_client::new(client))) };
+        Ok(())
+    })
+}
+
+thread_local! {
+    /// What the calling thread's last failed `zk_client_connect` could say beyond its code.
+    static CONNECT_ERROR: std::cell::RefCell<Option<String>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Copies why this thread's last `zk_client_connect` failed, NUL-terminated, into `buffer`
+/// of `buffer_bytes`: "TLS handshake with 127.0.0.1:2281 failed: invalid peer certificate:
+/// UnknownIssuer", "cannot read ca.pem: ...". `ZK_INVALID_STATE` when the last connect on
+/// this thread succeeded or its code says all there is; `ZK_BUFFER_TOO_SMALL` when the text
+/// does not fit (nothing written).
+///
+/// # Safety
+/// `buffer` is NULL or writable for `buffer_bytes` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn zk_client_connect_error(
+    buffer: *mut c_char,
+    buffer_bytes: usize,
+) -> zk_result {
+    boundary(|| {
+        required(buffer)?;
+        let text = CONNECT_ERROR
+            .with(|last| last.borrow().clone())
+            .ok_or(zk_result::ZK_INVALID_STATE)?;
+        // A NUL inside would cut the text short; none comes from the client's messages.
+        let text = text.replace('\0', " ");
+        if text.len() + 1 > buffer_bytes {
+            return Err(zk_result::ZK_BUFFER_TOO_SMALL);
+        }
+        // SAFETY: checked non-NULL, and writable for buffer_bytes >= text.len() + 1.
+        unsafe {
+            std::ptr::copy_nonoverlapping(text.as_ptr(), buffer.cast::<u8>(), text.len());
+            *buffer.add(text.len()) = 0;
+        }
         Ok(())
     })
 }

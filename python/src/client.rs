@@ -1,6 +1,7 @@
 //! The native client and watcher classes: sessions (in process or over TCP) driven by request
 //! tuples, with the GIL released while a call waits.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use zookeeper_core::op::Reply;
-use zookeeper_core::{Client, ConnectOptions, Error, ReadCacheConfig, Watcher};
+use zookeeper_core::{Client, ClientTls, ConnectOptions, Error, ReadCacheConfig, Watcher};
 
 use crate::convert;
 
@@ -110,6 +111,9 @@ pub(crate) fn wait<T: Send>(
     }
 }
 
+/// TLS as the Python package passes it: (ca, certfile, keyfile, verify_certs), checked there.
+type TlsArguments = (Option<String>, Option<String>, Option<String>, bool);
+
 /// A session on a ZooKeeper server.
 #[pyclass(frozen, module = "zookeeper._native")]
 pub struct NativeClient {
@@ -173,8 +177,10 @@ impl NativeClient {
     #[staticmethod]
     #[pyo3(signature = (
         hosts, timeout_ms, watcher=None, read_only=false, cache=None,
-        connect_timeout_ms=None
+        connect_timeout_ms=None, tls=None
     ))]
+    // The arguments are the Python method's keyword arguments, one each.
+    #[allow(clippy::too_many_arguments)]
     fn connect(
         py: Python<'_>,
         hosts: String,
@@ -183,10 +189,17 @@ impl NativeClient {
         read_only: bool,
         cache: Option<NativeCache>,
         connect_timeout_ms: Option<u64>,
+        tls: Option<TlsArguments>,
     ) -> PyResult<NativeClient> {
         let mut options = options(py, timeout_ms, watcher.as_ref(), cache);
         options.read_only = read_only;
         options.connect_timeout_ms = connect_timeout_ms;
+        options.tls = tls.map(|(ca, certfile, keyfile, verify_certs)| ClientTls {
+            ca_file: ca.map(PathBuf::from),
+            cert_file: certfile.map(PathBuf::from),
+            key_file: keyfile.map(PathBuf::from),
+            skip_verification: !verify_certs,
+        });
         // Connecting has no deferred form: a thread connects while this one waits for signals.
         // If the wait is interrupted, the thread's client is dropped, which closes its session.
         let (sender, receiver) = std::sync::mpsc::sync_channel(1);

@@ -302,7 +302,8 @@ pub(crate) fn error(py: Python<'_>, error: &Error) -> PyErr {
             Some(results) => multi_results(py, results)?,
             None => py.None().into_bound(py),
         };
-        let exception = factory.call1((error.code() as i32, error.path(), results))?;
+        let exception =
+            factory.call1((error.code() as i32, error.path(), results, error.detail()))?;
         Ok(PyErr::from_value(exception))
     };
     build().unwrap_or_else(|failure| failure)

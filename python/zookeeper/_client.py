@@ -9,7 +9,7 @@ from typing import (Any, Callable, Iterable, List, Optional, Sequence, Tuple, Un
 
 from zookeeper import _steps
 from zookeeper._cache import ReadCache
-from zookeeper._session import InProcessServer, Session, Steps, Watch, WatchFn
+from zookeeper._session import InProcessServer, Session, Steps, Watch, WatchFn, tls_options
 from zookeeper._steps import check_data, check_mode, check_path, check_version
 from zookeeper._types import (ACL, AclArg, ClientInfo, CreateMode, Data, Stat, WatcherType)
 
@@ -47,9 +47,18 @@ class ZooKeeper(Session):
                  timeout: float = 10000, watcher: Optional[WatchFn] = None, *,
                  read_only: bool = False,
                  auth_data: Optional[Sequence[Tuple[str, Union[str, bytes]]]] = None,
-                 cache: Union[None, int, ReadCache] = None, connect: bool = True) -> None:
-        """Opens the session (unless ``connect=False``; then ``start()`` opens it)."""
-        super().__init__(hosts, timeout, watcher, read_only, auth_data, cache)
+                 cache: Union[None, int, ReadCache] = None, use_ssl: bool = False,
+                 certfile: Optional[str] = None, keyfile: Optional[str] = None,
+                 ca: Optional[str] = None, verify_certs: bool = True,
+                 keyfile_password: Optional[str] = None, connect: bool = True) -> None:
+        """Opens the session (unless ``connect=False``; then ``start()`` opens it).
+        TLS as kazoo spells it: ``use_ssl=True`` with ``ca`` (PEM CA certificates the server's
+        certificate must chain to; the host connected to must be named in it), and
+        ``certfile``/``keyfile`` for servers that ask for a client certificate (its subject is
+        the ``x509`` ACL id). ``verify_certs=False`` skips checking the server (tests only).
+        ``keyfile_password`` is refused: encrypted keys are not read."""
+        tls = tls_options(use_ssl, certfile, keyfile, ca, verify_certs, keyfile_password)
+        super().__init__(hosts, timeout, watcher, read_only, auth_data, cache, tls)
         if connect:
             self._open()
 

@@ -5,6 +5,7 @@ blocking, with a completion callback, or (for ``zookeeper.aio``) as an awaitable
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 import weakref
 from typing import (Any, Callable, Dict, Generator, List, Optional, Sequence, Tuple,
@@ -112,6 +113,41 @@ class InProcessServer:
         raise NotImplementedError
 
 
+#: TLS as the native client takes it: (ca, certfile, keyfile, verify_certs).
+TlsOptions = Tuple[Optional[str], Optional[str], Optional[str], bool]
+
+
+def tls_options(use_ssl: bool, certfile: Optional[str], keyfile: Optional[str],
+                ca: Optional[str], verify_certs: bool,
+                keyfile_password: Optional[str]) -> Optional[TlsOptions]:
+    """Checks kazoo's TLS arguments; None for plain TCP. Files are PEM; they are read (and any
+    problem with them reported) when the session opens."""
+    if not isinstance(use_ssl, bool):
+        raise TypeError(f"use_ssl must be True or False, not {type(use_ssl).__name__}")
+    if not isinstance(verify_certs, bool):
+        raise TypeError(f"verify_certs must be True or False, not {type(verify_certs).__name__}")
+    files = {"certfile": certfile, "keyfile": keyfile, "ca": ca}
+    for name, value in files.items():
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise TypeError(f"{name} must be a path, not {type(value).__name__}")
+    if not use_ssl:
+        given = [name for name, value in files.items() if value is not None]
+        if given:
+            # Certificates given but not used would connect in the clear without a word.
+            raise ValueError(f"{', '.join(given)} given without use_ssl=True")
+        return None
+    if keyfile_password is not None:
+        raise ValueError("encrypted private keys are not read: decrypt the key with "
+                         "`openssl pkey -in key.pem -out plain-key.pem` and drop keyfile_password")
+    if keyfile is not None and certfile is None:
+        raise ValueError("keyfile needs certfile")
+    if verify_certs and ca is None:
+        raise ValueError("verifying the server's certificate needs ca (a PEM file of CA "
+                         "certificates), or verify_certs=False")
+    path = lambda value: None if value is None else os.fspath(value)  # noqa: E731
+    return (path(ca), path(certfile), path(keyfile), verify_certs)
+
+
 class Session:
     """What ZooKeeper and AsyncZooKeeper share; not used directly."""
 
@@ -121,7 +157,8 @@ class Session:
     def __init__(self, hosts: Union[str, InProcessServer], timeout: float,
                  watcher: Optional[WatchFn], read_only: bool,
                  auth_data: Optional[Sequence[Tuple[str, Union[str, bytes]]]],
-                 cache: Union[None, int, ReadCache] = None) -> None:
+                 cache: Union[None, int, ReadCache] = None,
+                 tls: Optional[TlsOptions] = None) -> None:
         if not isinstance(hosts, (str, InProcessServer)):
             raise TypeError(f"hosts must be a connect string, a ZooServer or a ZooEnsemble "
                             f"member, not {type(hosts).__name__}")
@@ -132,8 +169,11 @@ class Session:
             raise ValueError(f"timeout must be in 1..{_TIMEOUT_MS_MAX} milliseconds")
         if watcher is not None and not callable(watcher):
             raise TypeError("watcher must be callable")
+        if tls is not None and isinstance(hosts, InProcessServer):
+            raise ValueError("use_ssl is for servers reached over TCP, not in-process ones")
         self.hosts = hosts
         self.timeout = timeout
+        self._tls = tls
         self._cache = _read_cache(cache)
         self._watcher = watcher
         self._read_only = bool(read_only)
@@ -179,7 +219,7 @@ class Session:
                 cache = None if self._cache is None else self._cache._native()
                 native = _native.NativeClient.connect(self.hosts, timeout_ms, default,
                                                       self._read_only, cache,
-                                                      connect_timeout_ms)
+                                                      connect_timeout_ms, self._tls)
             self._native = native
             self._slot.set(native)
             # Closes the session at exit or when the client is collected, so its ephemerals

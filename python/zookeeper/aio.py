@@ -21,7 +21,8 @@ from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, Uni
 from zookeeper import _steps
 from zookeeper._cache import ReadCache
 from zookeeper._client import Transaction
-from zookeeper._session import InProcessServer, Session, Steps, Watch, WatchFn, _watch_caller
+from zookeeper._session import (InProcessServer, Session, Steps, Watch, WatchFn, _watch_caller,
+                                tls_options)
 from zookeeper._steps import check_data, check_mode, check_path, check_version
 from zookeeper._types import ACL, AclArg, ClientInfo, CreateMode, Data, Stat, WatcherType
 
@@ -44,9 +45,18 @@ class AsyncZooKeeper(Session):
                  timeout: float = 10000, watcher: Optional[WatchFn] = None, *,
                  read_only: bool = False,
                  auth_data: Optional[Sequence[Tuple[str, Union[str, bytes]]]] = None,
-                 cache: Union[None, int, ReadCache] = None) -> None:
-        """Configures the client; ``await start()`` connects (``cache``: as ZooKeeper's)."""
-        super().__init__(hosts, timeout, watcher, read_only, auth_data, cache)
+                 cache: Union[None, int, ReadCache] = None, use_ssl: bool = False,
+                 certfile: Optional[str] = None, keyfile: Optional[str] = None,
+                 ca: Optional[str] = None, verify_certs: bool = True,
+                 keyfile_password: Optional[str] = None) -> None:
+        """Configures the client; ``await start()`` connects (``cache``: as ZooKeeper's).
+        TLS as kazoo spells it: ``use_ssl=True`` with ``ca`` (PEM CA certificates the server's
+        certificate must chain to; the host connected to must be named in it), and
+        ``certfile``/``keyfile`` for servers that ask for a client certificate (its subject is
+        the ``x509`` ACL id). ``verify_certs=False`` skips checking the server (tests only).
+        ``keyfile_password`` is refused: encrypted keys are not read."""
+        tls = tls_options(use_ssl, certfile, keyfile, ca, verify_certs, keyfile_password)
+        super().__init__(hosts, timeout, watcher, read_only, auth_data, cache, tls)
         self._loop: Optional[asyncio.AbstractEventLoop] = None
 
     async def start(self, timeout: Optional[float] = None) -> None:

@@ -229,19 +229,22 @@ class ConnectionClosedError(SessionExpiredError):
     """The client was stopped or closed: call ``start()`` again or open a new one."""
 
 
-def error_for_code(code: int, path: Optional[str] = None) -> ZooKeeperError:
-    """The exception for ZooKeeper error ``code`` (a plain ZooKeeperError for unknown codes)."""
+def error_for_code(code: int, path: Optional[str] = None,
+                   message: Optional[str] = None) -> ZooKeeperError:
+    """The exception for ZooKeeper error ``code`` (a plain ZooKeeperError for unknown codes);
+    ``message`` says more than the code (why no server could be reached)."""
     cls = _BY_CODE.get(code)
     if cls is None:
-        error = ZooKeeperError(f"ZooKeeper error {code}", path)
+        error = ZooKeeperError(message or f"ZooKeeper error {code}", path)
         error.code = code
         return error
-    return cls(None, path)
+    return cls(message, path)
 
 
-def _from_native(code: int, path: Optional[str], results: Optional[List[Any]]) -> ZooKeeperError:
+def _from_native(code: int, path: Optional[str], results: Optional[List[Any]],
+                 detail: Optional[str] = None) -> ZooKeeperError:
     """Builds the exception for a native error (called by ``zookeeper._native``)."""
-    error = error_for_code(code, path)
+    error = error_for_code(code, path, detail)
     if results is not None:
         from zookeeper._types import _op_results
         error.results = _op_results(results)

@@ -11,6 +11,7 @@ pub struct Error {
     code: ErrorCode,
     path: Option<String>,
     multi_results: Option<Vec<OpResult>>,
+    detail: Option<String>,
 }
 
 impl Error {
@@ -19,7 +20,14 @@ impl Error {
             code,
             path: path.map(str::to_string),
             multi_results: None,
+            detail: None,
         }
+    }
+
+    /// The same error, with what the code alone does not say (why no server could be reached).
+    pub(crate) fn with_detail(mut self, detail: String) -> Error {
+        self.detail = Some(detail);
+        self
     }
 
     pub(crate) fn multi(code: ErrorCode, results: Vec<OpResult>) -> Error {
@@ -27,6 +35,7 @@ impl Error {
             code,
             path: None,
             multi_results: Some(results),
+            detail: None,
         }
     }
 
@@ -38,6 +47,12 @@ impl Error {
     /// The path the failed operation concerned, when it had one.
     pub fn path(&self) -> Option<&str> {
         self.path.as_deref()
+    }
+
+    /// What the code alone does not say, such as why a connection failed ("TLS handshake with
+    /// 127.0.0.1:2281 failed: invalid peer certificate: UnknownIssuer").
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
     }
 
     /// For a failed multi: every op's result (see `OpResult::Error`).
@@ -61,8 +76,12 @@ impl PartialEq<ErrorCode> for Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.path {
-            Some(path) => write!(f, "{} for {path}", self.code),
-            None => write!(f, "{}", self.code),
+            Some(path) => write!(f, "{} for {path}", self.code)?,
+            None => write!(f, "{}", self.code)?,
+        }
+        match &self.detail {
+            Some(detail) => write!(f, ": {detail}"),
+            None => Ok(()),
         }
     }
 }

@@ -29,6 +29,7 @@ pub use async_client::AsyncClient;
 pub use cache_watches::RELEASE_BATCH as READ_CACHE_RELEASE_BATCH;
 pub use error::{Error, Result};
 pub use read_cache::{ReadCacheConfig, ReadCacheStats, ReadKind, ReadKindStats};
+pub use remote::tls::ClientTls;
 pub use watcher::{WatchStream, Watcher};
 
 use crate::op::{Op, OpResult, Reply};
@@ -62,6 +63,8 @@ pub struct ConnectOptions {
     /// sessionId, sessionPasswd)`); connecting answers SessionExpired when the server no longer
     /// has it or the password is wrong.
     pub resume: Option<SessionCredentials>,
+    /// Over TCP: connect over TLS (kazoo's `use_ssl`); None: plain TCP.
+    pub tls: Option<ClientTls>,
 }
 
 /// What identifies a session to resume: its id and password, as `Client::session_id` and
@@ -84,6 +87,7 @@ impl Default for ConnectOptions {
             read_cache: None,
             connect_timeout_ms: None,
             resume: None,
+            tls: None,
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct WriteLimits {
     /// Whether a write past a quota's hard limit is refused (ZooKeeper's
     /// `zookeeper.enforceQuota`); limits passed are logged either way.
     pub enforce_quota: bool,
+    /// Whether `x509` ACLs are accepted (the x509 auth provider is configured).
+    pub x509_enabled: bool,
 }
 
 /// Who asks: the session and its authenticated identities, or the server itself.
@@ -244,7 +246,7 @@ impl<'a> Prepare<'a> {
         } else {
             &request.path[..last_slash]
         };
-        let acl = acl::fixup(&request.acl, who.identities)?;
+        let acl = acl::fixup(&request.acl, who.identities, self.limits.x509_enabled)?;
         let parent = self.node(parent_path).ok_or(ErrorCode::NoNode)?;
         if !acl::check(&parent.acl, Perms::CREATE, who.identities) {
             return Err(ErrorCode::NoAuth);
@@ -408,7 +410,7 @@ impl<'a> Prepare<'a> {
         version: i32,
     ) -> Result<TxnOp, ErrorCode> {
         path::validate(path)?;
-        let new_acl = acl::fixup(new_acl, who.identities)?;
+        let new_acl = acl::fixup(new_acl, who.identities, self.limits.x509_enabled)?;
         let node = self.node(path).ok_or(ErrorCode::NoNode)?;
         if !acl::check(&node.acl, Perms::ADMIN, who.identities) {
             return Err(ErrorCode::NoAuth);

@@ -17,6 +17,7 @@ fn limits() -> WriteLimits {
         ephemerals_per_session_max: 10,
         ttl_enabled: true,
         enforce_quota: true,
+        x509_enabled: false,
     }
 }
 

@@ -44,6 +44,11 @@ pub struct ServerConfig {
     /// `DigestAuthenticationProvider.superDigest`: a `super:<base64 sha1>` digest whose holder
     /// passes every ACL check.
     pub super_digest: Option<String>,
+    /// The `x509` auth scheme is registered (`authProvider.x509=...X509AuthenticationProvider`):
+    /// a TLS client's certificate subject becomes its id, and x509 ACLs are accepted.
+    pub x509_auth_enabled: bool,
+    /// `X509AuthenticationProvider.superUser`: the certificate subject that passes every ACL.
+    pub x509_super_user: Option<String>,
     /// Allow TTL znodes (ZooKeeper's `zookeeper.extendedTypesEnabled`, off there by default;
     /// on here because users ask for TTLs and nothing else depends on the setting).
     pub ttl_enabled: bool,
@@ -119,6 +124,8 @@ impl Default for ServerConfig {
             reply_bytes_max: 16 * 1024 * 1024,
             sessions_max: 100_000,
             super_digest: None,
+            x509_auth_enabled: false,
+            x509_super_user: None,
             ttl_enabled: true,
             enforce_quota: false,
             container_check_interval_ms: 60_000,
@@ -162,6 +169,7 @@ impl fmt::Debug for ServerConfig {
             .field("sessions_max", &self.sessions_max)
             .field("ttl_enabled", &self.ttl_enabled)
             .field("enforce_quota", &self.enforce_quota)
+            .field("x509_auth_enabled", &self.x509_auth_enabled)
             .field(
                 "container_check_interval_ms",
                 &self.container_check_interval_ms,

@@ -131,6 +131,7 @@ impl Engine {
                 ephemerals_per_session_max: config.ephemerals_per_session_max,
                 ttl_enabled: config.ttl_enabled,
                 enforce_quota: config.enforce_quota,
+                x509_enabled: config.x509_auth_enabled,
             },
             snapshots: recovered.snapshots,
             snapshot_index: AtomicU64::new(recovered.snapshot_index),

@@ -202,6 +202,22 @@ impl LocalSession {
         identities.insert(0, Id::new("ip", ip));
     }
 
+    /// Sets the identities the connection's client certificate gives: `x509`, and `super` for
+    /// the configured super user (whose id is the subject, where digest's super id is empty).
+    /// A resumed session's earlier certificate identities go, as they belonged to the earlier
+    /// connection, like ZooKeeper's per-connection auth info.
+    pub(crate) fn set_certificate_identities(&self, certificate: Vec<Id>) {
+        let mut identities = self.identities.write();
+        let from_certificate =
+            |id: &Id| id.scheme == "x509" || (id.scheme == "super" && !id.id.is_empty());
+        identities.retain(|id| !from_certificate(id));
+        for id in certificate {
+            if !identities.contains(&id) {
+                identities.push(id);
+            }
+        }
+    }
+
     /// whoAmI: each identity's scheme and user, as ZooKeeper's AuthUtil reports them.
     pub(crate) fn client_infos(&self) -> Vec<ClientInfo> {
         self.identities()
@@ -210,7 +226,8 @@ impl LocalSession {
                 auth_scheme: id.scheme.clone(),
                 user: match id.scheme.as_str() {
                     "digest" => id.id.split(':').next().unwrap_or_default().to_string(),
-                    "ip" => id.id.clone(),
+                    // X509AuthenticationProvider's user name is its id, the subject.
+                    "ip" | "x509" => id.id.clone(),
                     _ => String::new(),
                 },
             })

@@ -10,6 +10,8 @@ use crate::server::membership::Membership;
 use crate::server::net::{FourLetterWhitelist, HttpCfg, NetConfig};
 use crate::server::ServerConfig;
 
+mod tls;
+
 /// Keys accepted and reported as unused, with what they wait for.
 const LATER_KEYS: [(&str, &str); 2] = [
     ("autopurge.purgeInterval", "timed purging"),
@@ -147,6 +149,8 @@ impl ZooCfg {
         let mut address: IpAddr = cfg.net.address.ip();
         let mut ensemble = EnsembleCfg::default();
         let mut http = HttpCfg::default();
+        let mut tls = tls::TlsKeys::default();
+        let mut client_port_given = false;
         let member_line = |ensemble: &mut EnsembleCfg, key: &str, value: &str| {
             ensemble
                 .membership
@@ -179,7 +183,10 @@ impl ZooCfg {
                 "forceSync" => cfg.server.force_sync = boolean(key, value)?,
                 "snapCount" => cfg.server.snap_count = number(key, value)?,
                 "autopurge.snapRetainCount" => cfg.server.snapshots_retained = number(key, value)?,
-                "clientPort" => port = number(key, value)?,
+                "clientPort" => {
+                    port = number(key, value)?;
+                    client_port_given = true;
+                }
                 "clientPortAddress" => {
                     address = value.parse().map_err(|_| CfgError {
                         key: key.to_string(),
@@ -233,6 +240,7 @@ impl ZooCfg {
                         })
                     }
                 },
+                key if tls.take(key, value, &mut cfg.warnings)? => {}
                 key if LATER_KEYS.iter().any(|(later, _)| *later == key) => {
                     let why = LATER_KEYS.iter().find(|(later, _)| *later == key);
                     cfg.warnings.push(format!(
@@ -256,6 +264,7 @@ impl ZooCfg {
         cfg.net.address = SocketAddr::new(address, port);
         http.finish(&mut cfg.net.http)
             .map_err(|(key, message)| CfgError { key, message })?;
+        tls.settle(&mut cfg, address, client_port_given)?;
         if ensemble.dynamic_config_file.is_some() && !ensemble.membership.members.is_empty() {
             return Err(CfgError {
                 key: "dynamicConfigFile".into(),

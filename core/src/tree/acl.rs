@@ -37,8 +37,8 @@ pub fn digest(user_password: &str) -> String {
 /// True when a session with `identities` may do any of `wanted` on a znode with `acl`.
 ///
 /// An empty ACL allows everything; a `super` identity allows everything; otherwise an entry
-/// whose perms share a bit with `wanted` allows when it is `world:anyone`, or a `digest` entry
-/// equal to one of the session's digest ids, or an `ip` entry (`address[/bits]`) whose prefix
+/// whose perms share a bit with `wanted` allows when it is `world:anyone`, or a `digest` or
+/// `x509` entry equal to one of the session's ids of that scheme, or an `ip` entry (`address[/bits]`) whose prefix
 /// contains one of the session's ip ids. Entries of any other scheme never match.
 pub fn check(acl: &[Acl], wanted: Perms, identities: &[Id]) -> bool {
     if acl.is_empty() {
@@ -58,7 +58,8 @@ pub fn check(acl: &[Acl], wanted: Perms, identities: &[Id]) -> bool {
                 .iter()
                 .filter(|identity| identity.scheme == scheme)
                 .any(|identity| match scheme {
-                    "digest" => identity.id == entry.id.id,
+                    // X509AuthenticationProvider.matches: the subject, exactly.
+                    "digest" | "x509" => identity.id == entry.id.id,
                     "ip" => ip_matches(&identity.id, &entry.id.id),
                     _ => false,
                 })
@@ -71,11 +72,13 @@ pub fn check(acl: &[Acl], wanted: Perms, identities: &[Id]) -> bool {
 /// becomes one entry per authenticated identity of the session (the `digest` ones: `ip`
 /// identities are not "authenticated" in ZooKeeper's sense and `super` has no provider);
 /// `digest` ids must be `user:hash`; `ip` ids must be `address[/bits]` with bits in range.
+/// With `x509_enabled` (ZooKeeper's `authProvider.x509`), `x509` ids must be distinguished
+/// names and `auth` takes the session's x509 identities too (that provider is "authenticated").
 ///
 /// # Errors
-/// `InvalidAcl` for an empty ACL, an `auth` entry when the session has no digest identity, a
-/// malformed id, or any other scheme.
-pub fn fixup(acl: &[Acl], identities: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
+/// `InvalidAcl` for an empty ACL, an `auth` entry when the session has no digest (or x509)
+/// identity, a malformed id, or any other scheme.
+pub fn fixup(acl: &[Acl], identities: &[Id], x509_enabled: bool) -> Result<Vec<Acl>, ErrorCode> {
     let mut unique: Vec<&Acl> = Vec::with_capacity(acl.len());
     for entry in acl {
         if !unique.contains(&entry) {
@@ -96,7 +99,10 @@ pub fn fixup(acl: &[Acl], identities: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
                 fixed.extend(
                     identities
                         .iter()
-                        .filter(|identity| identity.scheme == "digest")
+                        .filter(|identity| {
+                            identity.scheme == "digest"
+                                || (x509_enabled && identity.scheme == "x509")
+                        })
                         .map(|identity| Acl::new(entry.perms, identity.clone())),
                 );
                 if fixed.len() == before {
@@ -105,6 +111,9 @@ pub fn fixup(acl: &[Acl], identities: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
             }
             "digest" if is_valid_digest_id(&id.id) => fixed.push(entry.clone()),
             "ip" if is_valid_ip_id(&id.id) => fixed.push(entry.clone()),
+            "x509" if x509_enabled && is_valid_distinguished_name(&id.id) => {
+                fixed.push(entry.clone())
+            }
             _ => return Err(ErrorCode::InvalidAcl),
         }
     }
@@ -161,6 +170,70 @@ fn is_valid_digest_id(id: &str) -> bool {
         parts.pop();
     }
     parts.len() == 2
+}
+
+/// Attribute keywords Java's `X500Principal` parses (its `AVAKeyword` table), in capitals.
+const DISTINGUISHED_NAME_KEYWORDS: [&str; 21] = [
+    "CN",
+    "C",
+    "L",
+    "S",
+    "ST",
+    "O",
+    "OU",
+    "T",
+    "IP",
+    "STREET",
+    "DC",
+    "DNQUALIFIER",
+    "DNQ",
+    "SURNAME",
+    "GIVENNAME",
+    "INITIALS",
+    "GENERATION",
+    "EMAIL",
+    "EMAILADDRESS",
+    "UID",
+    "SERIALNUMBER",
+];
+
+/// `X509AuthenticationProvider.isValid`: `new X500Principal(id)` parses. Checked here: every
+/// RDN (split at unescaped ',' or ';') is attributes (split at unescaped '+') of the form
+/// `keyword=value`, the keyword one Java knows or an OID (`1.2.3` or `OID.1.2.3`). Values are
+/// not checked further; the empty name is valid, as in Java.
+fn is_valid_distinguished_name(id: &str) -> bool {
+    if id.trim().is_empty() {
+        return true;
+    }
+    let mut attributes = vec![String::new()];
+    let mut chars = id.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let current = attributes.last_mut().expect("never empty");
+                current.push(c);
+                match chars.next() {
+                    Some(escaped) => current.push(escaped),
+                    None => return false,
+                }
+            }
+            ',' | ';' | '+' => attributes.push(String::new()),
+            _ => attributes.last_mut().expect("never empty").push(c),
+        }
+    }
+    attributes.iter().all(|attribute| {
+        let Some((keyword, _value)) = attribute.split_once('=') else {
+            return false;
+        };
+        let keyword = keyword.trim().to_ascii_uppercase();
+        let oid = keyword.strip_prefix("OID.").unwrap_or(&keyword);
+        DISTINGUISHED_NAME_KEYWORDS.contains(&keyword.as_str())
+            || (!oid.is_empty()
+                && oid.split('.').count() >= 2
+                && oid
+                    .split('.')
+                    .all(|arc| !arc.is_empty() && arc.bytes().all(|b| b.is_ascii_digit())))
+    })
 }
 
 /// `IPAuthenticationProvider.isValid`: an address, optionally "/bits" with bits in range.
@@ -485,12 +558,12 @@ mod tests {
             entry(Perms::ALL, "ip", "1.2.3.4"),
             entry(Perms::READ, "world", "anyone"),
         ];
-        assert_eq!(fixup(&acl, &[]), Ok(acl[..2].to_vec()));
+        assert_eq!(fixup(&acl, &[], false), Ok(acl[..2].to_vec()));
     }
 
     #[test]
     fn fixup_rejects_empty_and_unknown() {
-        assert_eq!(fixup(&[], &[]), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[], &[], false), Err(ErrorCode::InvalidAcl));
         for (scheme, id) in [
             ("world", "someone"),
             ("super", ""),
@@ -498,7 +571,7 @@ mod tests {
             ("x509", "cn"),
         ] {
             assert_eq!(
-                fixup(&[entry(Perms::ALL, scheme, id)], &[]),
+                fixup(&[entry(Perms::ALL, scheme, id)], &[], false),
                 Err(ErrorCode::InvalidAcl)
             );
         }
@@ -517,7 +590,7 @@ mod tests {
             entry(Perms::ALL, "digest", "a:h1"),
         ];
         assert_eq!(
-            fixup(&acl, &identities),
+            fixup(&acl, &identities, false),
             Ok(vec![
                 entry(Perms::READ, "digest", "a:h1"),
                 entry(Perms::READ, "digest", "b:h2"),
@@ -526,7 +599,7 @@ mod tests {
         );
         let unauthenticated = [Id::new("ip", "127.0.0.1"), Id::new("super", "")];
         assert_eq!(
-            fixup(&Acl::creator_all(), &unauthenticated),
+            fixup(&Acl::creator_all(), &unauthenticated, false),
             Err(ErrorCode::InvalidAcl)
         );
     }
@@ -535,13 +608,13 @@ mod tests {
     fn fixup_checks_digest_ids_as_java_split() {
         for valid in ["user:hash", "user:hash:", "user:hash::", ":hash"] {
             assert!(
-                fixup(&[entry(Perms::ALL, "digest", valid)], &[]).is_ok(),
+                fixup(&[entry(Perms::ALL, "digest", valid)], &[], false).is_ok(),
                 "{valid}"
             );
         }
         for invalid in ["user", "user:", "user::", "a:b:c", ":", "", "::"] {
             assert_eq!(
-                fixup(&[entry(Perms::ALL, "digest", invalid)], &[]),
+                fixup(&[entry(Perms::ALL, "digest", invalid)], &[], false),
                 Err(ErrorCode::InvalidAcl),
                 "{invalid}"
             );
@@ -551,12 +624,12 @@ mod tests {
     #[test]
     fn fixup_checks_ip_ids() {
         // Observed on the real ZooKeeper 3.8.0: these signed forms are accepted.
-        assert!(fixup(&[entry(Perms::ALL, "ip", "+1.2.3.4")], &[]).is_ok());
-        assert!(fixup(&[entry(Perms::ALL, "ip", "1.2.3.4/+8")], &[]).is_ok());
-        assert!(fixup(&[entry(Perms::ALL, "ip", "1.2.3.-0")], &[]).is_ok());
-        assert!(fixup(&[entry(Perms::ALL, "ip", "10.0.0.0/8")], &[]).is_ok());
+        assert!(fixup(&[entry(Perms::ALL, "ip", "+1.2.3.4")], &[], false).is_ok());
+        assert!(fixup(&[entry(Perms::ALL, "ip", "1.2.3.4/+8")], &[], false).is_ok());
+        assert!(fixup(&[entry(Perms::ALL, "ip", "1.2.3.-0")], &[], false).is_ok());
+        assert!(fixup(&[entry(Perms::ALL, "ip", "10.0.0.0/8")], &[], false).is_ok());
         assert_eq!(
-            fixup(&[entry(Perms::ALL, "ip", "10.0.0.0/40")], &[]),
+            fixup(&[entry(Perms::ALL, "ip", "10.0.0.0/40")], &[], false),
             Err(ErrorCode::InvalidAcl)
         );
     }
@@ -591,5 +664,57 @@ mod tests {
         assert_eq!(parse_java_int("-2147483648", 10), Some(i32::MIN));
         assert_eq!(parse_java_int("fF", 16), Some(255));
         assert_eq!(parse_java_int("1 ", 10), None);
+    }
+
+    #[test]
+    fn x509_ids_match_exactly_and_only_with_the_provider() {
+        let subject = "CN=client one,OU=Test,O=Example\\, Inc.,C=US";
+        let acl = [entry(Perms::READ, "x509", subject)];
+        let session = [Id::new("ip", "127.0.0.1"), Id::new("x509", subject)];
+        assert!(check(&acl, Perms::READ, &session));
+        assert!(!check(
+            &acl,
+            Perms::READ,
+            &[Id::new("x509", "CN=client one")]
+        ));
+        assert_eq!(fixup(&acl, &[], true), Ok(acl.to_vec()));
+        assert_eq!(fixup(&acl, &[], false), Err(ErrorCode::InvalidAcl));
+        // `auth` takes the x509 identity (x509 is an "authenticated" provider), not the ip one.
+        let expanded = fixup(&[entry(Perms::ALL, "auth", "")], &session, true).unwrap();
+        assert_eq!(expanded, vec![entry(Perms::ALL, "x509", subject)]);
+        assert_eq!(
+            fixup(&[entry(Perms::ALL, "auth", "")], &session, false),
+            Err(ErrorCode::InvalidAcl)
+        );
+    }
+
+    #[test]
+    fn x509_ids_are_distinguished_names_as_java_parses_them() {
+        // Each as Apache ZooKeeper 3.8 answered a create with that x509 id.
+        for valid in [
+            "CN=a",
+            " CN = a ",
+            "OID.2.5.4.3=x",
+            "2.5.4.3=x",
+            "cn=a;o=b",
+            "CN=a+O=b",
+            subject(),
+        ] {
+            assert!(is_valid_distinguished_name(valid), "{valid}");
+        }
+        for invalid in [
+            "nonsense",
+            "CN=a,,O=b",
+            "CN=x,FOO=y",
+            "=x",
+            "CN=a,",
+            "CN=a\\",
+        ] {
+            assert!(!is_valid_distinguished_name(invalid), "{invalid}");
+        }
+    }
+
+    fn subject() -> &'static str {
+        "CN=client one,OU=Test,O=Example\\, Inc.,C=US"
     }
 }

@@ -1,11 +1,12 @@
 //! The client's I/O thread: finds a server, shakes hands (resuming the session), re-registers
 //! watches and identities, then reads replies and events and pings until the connection breaks.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::ErrorKind;
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::tls::Wire;
 use super::{Done, Link, Pending};
 use crate::client::{ClientState, Error, Result as ClientResult};
 use crate::op::{Op, Reply, SetWatchesRequest};
@@ -61,7 +62,7 @@ fn start_host(hosts: usize) -> usize {
 }
 
 enum Handshake {
-    Granted(TcpStream, ConnectResponse),
+    Granted(Wire, ConnectResponse),
     Expired,
     NoServer,
 }
@@ -83,24 +84,54 @@ fn connect_any(link: &Link, next_host: &mut usize) -> Handshake {
             if link.state.lock().ended.is_some() {
                 return Handshake::NoServer;
             }
-            let Ok(stream) = TcpStream::connect_timeout(&address, per_host) else {
-                continue;
+            let wire = match open_wire(link, host, address, per_host) {
+                Ok(wire) => wire,
+                Err(failure) => {
+                    tracing::debug!(%address, %failure, "cannot connect");
+                    link.state.lock().last_failure = Some(failure);
+                    continue;
+                }
             };
-            match shake_hands(link, &stream, per_host) {
+            match shake_hands(link, &wire) {
                 Ok(response) if response.timeout_ms <= 0 => return Handshake::Expired,
-                Ok(response) => return Handshake::Granted(stream, response),
-                Err(error) => tracing::debug!(%address, %error, "handshake failed"),
+                Ok(response) => return Handshake::Granted(wire, response),
+                Err(error) => {
+                    tracing::debug!(%address, %error, "handshake failed");
+                    // Over TLS a refused client certificate shows here, as the server's alert.
+                    if link.tls.is_some() {
+                        link.state.lock().last_failure =
+                            Some(format!("TLS connection to {address} failed: {error}"));
+                    }
+                }
             }
         }
     }
     Handshake::NoServer
 }
 
-fn shake_hands(
+/// Connects to `address`, over TLS when the client uses it; the error says what failed.
+fn open_wire(
     link: &Link,
-    mut stream: &TcpStream,
+    host: &str,
+    address: std::net::SocketAddr,
     wait: Duration,
-) -> std::io::Result<ConnectResponse> {
+) -> Result<Wire, String> {
+    let stream = TcpStream::connect_timeout(&address, wait)
+        .map_err(|error| format!("cannot connect to {address}: {error}"))?;
+    let configure = || -> std::io::Result<()> {
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(wait))?;
+        stream.set_write_timeout(Some(wait))
+    };
+    configure().map_err(|error| format!("cannot connect to {address}: {error}"))?;
+    match &link.tls {
+        None => Ok(Wire::plain(stream)),
+        Some(config) => Wire::tls(stream, config.clone(), host)
+            .map_err(|error| format!("TLS handshake with {address} failed: {error}")),
+    }
+}
+
+fn shake_hands(link: &Link, wire: &Wire) -> std::io::Result<ConnectResponse> {
     let request = {
         let state = link.state.lock();
         ConnectRequest {
@@ -112,16 +143,13 @@ fn shake_hands(
             read_only: Some(link.read_only),
         }
     };
-    stream.set_nodelay(true)?;
-    stream.set_read_timeout(Some(wait))?;
-    stream.set_write_timeout(Some(wait))?;
-    stream.write_all(&request.encode_frame())?;
+    wire.write_all(&request.encode_frame())?;
     let mut frames = FrameReader::default();
     loop {
         if let Some(frame) = frames.next_frame()? {
             return ConnectResponse::decode(&frame).map_err(invalid);
         }
-        if frames.fill(&mut stream)? == 0 {
+        if frames.fill(wire)? == 0 {
             return Err(ErrorKind::UnexpectedEof.into());
         }
     }
@@ -139,18 +167,15 @@ struct FrameReader {
 }
 
 impl FrameReader {
-    /// Reads what the socket has; 0 at end of stream.
-    fn fill(&mut self, stream: &mut &TcpStream) -> std::io::Result<usize> {
+    /// Reads what the connection has; 0 at end of stream.
+    fn fill(&mut self, wire: &Wire) -> std::io::Result<usize> {
         // Bytes already handed out go before more are read, so a client that never quite
         // catches up with a stream of events does not keep them all.
         if self.start > 0 {
             self.buffer.drain(..self.start);
             self.start = 0;
         }
-        let mut chunk = [0u8; 64 << 10];
-        let read = stream.read(&mut chunk)?;
-        self.buffer.extend_from_slice(&chunk[..read]);
-        Ok(read)
+        wire.read_into(&mut self.buffer)
     }
 
     /// The next whole frame's payload, if one is buffered.
@@ -177,7 +202,7 @@ impl FrameReader {
 }
 
 /// Serves one connection until it breaks or the session ends.
-fn serve(link: &Link, stream: TcpStream, response: ConnectResponse) {
+fn serve(link: &Link, wire: Wire, response: ConnectResponse) {
     let timeout_ms = response.timeout_ms as u64;
     // As ClientCnxn: silence for 2/3 of the timeout means the server is gone; a ping goes
     // out after half of that without sending.
@@ -185,20 +210,19 @@ fn serve(link: &Link, stream: TcpStream, response: ConnectResponse) {
     let ping_interval = read_timeout / 2;
     // The handshake's write timeout must not outlive it: a server that stops reading for a
     // while (backpressure, a slow fsync) is not a dead one; the read timeout tells that.
-    if stream.set_write_timeout(None).is_err() {
+    if wire.socket().set_write_timeout(None).is_err() {
         return;
     }
-    let Ok(writer_stream) = stream.try_clone() else {
+    let Ok(writer_wire) = wire.try_clone() else {
         return;
     };
     let (writer, frames_out) = crossbeam_channel::unbounded::<Vec<u8>>();
     let spawned = std::thread::Builder::new()
         .name("zk-write".into())
         .spawn(move || {
-            let mut stream = writer_stream;
             for frame in frames_out {
-                if stream.write_all(&frame).is_err() {
-                    let _ = stream.shutdown(Shutdown::Both);
+                if writer_wire.write_all(&frame).is_err() {
+                    let _ = writer_wire.socket().shutdown(Shutdown::Both);
                     return;
                 }
             }
@@ -232,7 +256,8 @@ fn serve(link: &Link, stream: TcpStream, response: ConnectResponse) {
             state.auth_waiters.push_back(None);
         }
         state.writer = Some(writer);
-        state.socket = stream.try_clone().ok();
+        state.socket = wire.socket().try_clone().ok();
+        state.last_failure = None;
         state.last_send = Instant::now();
     }
     link.shared
@@ -247,8 +272,8 @@ fn serve(link: &Link, stream: TcpStream, response: ConnectResponse) {
     // go on: the announcement clears the read cache, which must not drop a read they start.
     link.shared.dispatch(WatchedEvent::state(connected));
     link.changed.notify_all();
-    read_until_broken(link, &stream, read_timeout, ping_interval);
-    let _ = stream.shutdown(Shutdown::Both);
+    read_until_broken(link, &wire, read_timeout, ping_interval);
+    let _ = wire.socket().shutdown(Shutdown::Both);
     lose_connection(link);
 }
 
@@ -304,14 +329,9 @@ fn chunk_set_watches(all: SetWatchesRequest) -> Vec<SetWatchesRequest> {
     chunks
 }
 
-fn read_until_broken(
-    link: &Link,
-    stream: &TcpStream,
-    read_timeout: Duration,
-    ping_interval: Duration,
-) {
-    let mut reader = stream;
-    if reader
+fn read_until_broken(link: &Link, wire: &Wire, read_timeout: Duration, ping_interval: Duration) {
+    if wire
+        .socket()
         .set_read_timeout(Some(ping_interval.max(Duration::from_millis(1))))
         .is_err()
     {
@@ -320,7 +340,7 @@ fn read_until_broken(
     let mut frames = FrameReader::default();
     let mut last_receive = Instant::now();
     loop {
-        match frames.fill(&mut reader) {
+        match frames.fill(wire) {
             Ok(0) => return,
             Ok(_) => last_receive = Instant::now(),
             Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}

@@ -9,6 +9,7 @@
 
 mod chroot;
 mod io;
+pub(crate) mod tls;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -82,6 +83,9 @@ struct LinkState {
     identities: Vec<(String, Vec<u8>)>,
     /// The live connection's socket, to break it when the session ends.
     socket: Option<std::net::TcpStream>,
+    /// Why the last attempt to reach a server failed, for the error `open` gives when none
+    /// granted the session (a TLS handshake refused, a connection refused).
+    last_failure: Option<String>,
     /// A closeSession was sent: the connection's end must not start a reconnect.
     closing: bool,
     /// Why the session can serve nothing more (expired, closed, auth failed).
@@ -95,6 +99,8 @@ struct Link {
     chroot: Chroot,
     requested_timeout_ms: i32,
     read_only: bool,
+    /// TLS for every connection; None: plain TCP.
+    tls: Option<Arc<rustls::ClientConfig>>,
     shared: Arc<Shared>,
     state: Mutex<LinkState>,
     /// Signalled when a connection comes up or the session ends.
@@ -119,11 +125,18 @@ impl Connection {
         let parsed = ConnectString::parse(connect_string)
             .map_err(|code| Error::new(code, Some(connect_string)))?;
         let requested_timeout_ms = options.session_timeout_ms.clamp(0, i32::MAX as i64) as i32;
+        let tls = match &options.tls {
+            Some(tls) => Some(tls.client_config().map_err(|error| {
+                Error::new(ErrorCode::BadArguments, None).with_detail(error.to_string())
+            })?),
+            None => None,
+        };
         let link = Arc::new(Link {
             hosts: parsed.hosts,
             chroot: Chroot::new(parsed.chroot),
             requested_timeout_ms,
             read_only: options.read_only,
+            tls,
             shared,
             state: Mutex::new(LinkState {
                 writer: None,
@@ -137,6 +150,7 @@ impl Connection {
                 timeout_ms: requested_timeout_ms as u32,
                 last_zxid_seen: 0,
                 identities: Vec::new(),
+                last_failure: None,
                 closing: false,
                 ended: None,
                 last_send: Instant::now(),
@@ -164,9 +178,14 @@ impl Connection {
         }
         let code = state.ended.unwrap_or(ErrorCode::ConnectionLoss);
         state.ended.get_or_insert(ErrorCode::ConnectionLoss);
+        let failure = state.last_failure.take();
         drop(state);
         link.changed.notify_all();
-        Err(Error::new(code, None))
+        let error = Error::new(code, None);
+        Err(match failure {
+            Some(failure) if code == ErrorCode::ConnectionLoss => error.with_detail(failure),
+            _ => error,
+        })
     }
 
     pub(crate) fn session_id(&self) -> i64 {

@@ -12,11 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::tcp::OwnedReadHalf;
-use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
 
 use super::outbound::{closed, write_loop, ConnectionSink, Outbound, Reply, TcpAnswer};
+use super::transport::{ClientReader, ClientStream};
 use super::{four_letter, ConnectionInfo, NetShared, Release};
 use crate::op::Op;
 use crate::proto::wire::{self, ConnectRequest, ConnectResponse, Request, PROTOCOL_VERSION};
@@ -37,7 +36,7 @@ enum Closed {
 }
 
 async fn read_frame(
-    reader: &mut BufReader<OwnedReadHalf>,
+    reader: &mut BufReader<ClientReader>,
     frame_bytes_max: usize,
 ) -> Result<Vec<u8>, Closed> {
     let mut prefix = [0u8; 4];
@@ -53,7 +52,7 @@ async fn read_frame(
 
 /// Reads a payload of `length` bytes, refusing a negative or oversize length before allocating.
 async fn read_payload(
-    reader: &mut BufReader<OwnedReadHalf>,
+    reader: &mut BufReader<ClientReader>,
     length: i32,
     frame_bytes_max: usize,
 ) -> Result<Vec<u8>, Closed> {
@@ -73,15 +72,19 @@ async fn read_payload(
 
 /// Serves one connection until it closes.
 pub(super) async fn serve(
-    stream: TcpStream,
+    stream: ClientStream,
     info: Arc<ConnectionInfo>,
     shared: &Arc<NetShared>,
     mut stopped: watch::Receiver<bool>,
     slot: Release<'_>,
 ) {
     let peer = info.peer;
-    let (read_half, mut write_half) = stream.into_split();
-    let mut reader = BufReader::new(read_half);
+    let ClientStream {
+        reader,
+        writer: mut write_half,
+        identities,
+    } = stream;
+    let mut reader = BufReader::new(reader);
     let handshake = Duration::from_millis(shared.config.handshake_timeout_ms);
 
     let mut prefix = [0u8; 4];
@@ -201,6 +204,8 @@ pub(super) async fn serve(
     };
     // A TCP session lives on its client's packets, not on the connection being open.
     session.set_attached(false);
+    // Before any request is read: the certificate's identities are this connection's.
+    session.set_certificate_identities(identities);
     info.session_id
         .store(session.id() as u64, Ordering::Relaxed);
     let create_session = crate::proto::OpCode::CreateSession.code();
@@ -285,7 +290,7 @@ const PIPELINE_DEPTH_MAX: usize = 1024;
 /// through the connection's outbound queue. Ends when the client leaves or sends what ends the
 /// connection, or when the connection must close.
 async fn request_loop(
-    reader: &mut BufReader<OwnedReadHalf>,
+    reader: &mut BufReader<ClientReader>,
     session: &Arc<LocalSession>,
     outbound: &Arc<Outbound>,
     mut closing_seen: watch::Receiver<bool>,

@@ -9,6 +9,9 @@ mod four_letter_system;
 mod http;
 mod outbound;
 mod prometheus;
+pub mod tls;
+mod transport;
+mod x509_name;
 
 use std::collections::HashMap;
 use std::io;
@@ -25,6 +28,8 @@ use tokio::sync::watch;
 pub use four_letter::FourLetterWhitelist;
 use four_letter_stats::ResponseStats;
 pub use http::{HttpCfg, HttpConfig, PROMETHEUS_PROVIDER};
+pub use tls::{ClientAuth, TlsConfig, TlsVersion};
+use transport::{PortKind, ServerTls};
 
 use crate::server::Engine;
 
@@ -56,6 +61,14 @@ pub struct NetConfig {
     pub ensemble: Option<crate::server::zoo_cfg::EnsembleCfg>,
     /// The HTTP ports: Prometheus's /metrics and the AdminServer (both off by default).
     pub http: HttpConfig,
+    /// Whether `address` is served (false when zoo.cfg names only a secureClientPort).
+    pub client_port_enabled: bool,
+    /// Where to serve TLS only (clientPortAddress:secureClientPort).
+    pub secure_address: Option<SocketAddr>,
+    /// `address` takes TLS and plain connections alike (client.portUnification).
+    pub port_unification: bool,
+    /// TLS settings, needed by a secure address or port unification (ssl.*).
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for NetConfig {
@@ -72,6 +85,10 @@ impl Default for NetConfig {
             data_dir: None,
             ensemble: None,
             http: HttpConfig::default(),
+            client_port_enabled: true,
+            secure_address: None,
+            port_unification: false,
+            tls: None,
         }
     }
 }
@@ -83,6 +100,8 @@ pub(crate) struct NetShared {
     pub(crate) connections: Mutex<Connections>,
     /// The bound address (config.address may ask for port 0).
     pub(crate) local_address: SocketAddr,
+    /// The TLS acceptor when any listener speaks TLS.
+    pub(crate) tls: Option<Arc<ServerTls>>,
 }
 
 /// The live connections, for limits and for the cons/stat four-letter words.
@@ -177,26 +196,66 @@ impl Drop for Release<'_> {
     }
 }
 
-/// A listening client port. Dropping it stops listening and closes every connection (sessions
-/// live on until they expire, as when a ZooKeeper server's clients lose their connections).
+/// A listening client port (and secure client port). Dropping it stops listening and closes
+/// every connection (sessions live on until they expire, as when a ZooKeeper server's clients
+/// lose their connections).
 pub struct NetServer {
     local_address: SocketAddr,
     metrics_address: Option<SocketAddr>,
     admin_address: Option<SocketAddr>,
+    secure_address: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl NetServer {
-    /// Binds the client port and starts serving `engine` on it.
+    /// Binds the client port (and the secure one, when configured) and starts serving
+    /// `engine` on them.
+    ///
+    /// # Errors
+    /// A port that cannot be bound, TLS asked for without `tls` settings, or TLS stores
+    /// that do not load (`InvalidInput`, with the reason).
     pub fn start(engine: Arc<Engine>, config: NetConfig) -> io::Result<NetServer> {
+        let invalid = |message: String| io::Error::new(io::ErrorKind::InvalidInput, message);
+        let wants_tls = config.secure_address.is_some() || config.port_unification;
+        let tls = match (&config.tls, wants_tls) {
+            (Some(tls), true) => Some(Arc::new(
+                ServerTls::new(tls.clone()).map_err(|error| invalid(error.to_string()))?,
+            )),
+            (None, true) => {
+                return Err(invalid(
+                    "secureClientPort and client.portUnification need ssl.keyStore.location".into(),
+                ))
+            }
+            (_, false) => None,
+        };
+        if !config.client_port_enabled && config.secure_address.is_none() {
+            return Err(invalid(
+                "neither clientPort nor secureClientPort is set".into(),
+            ));
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.worker_threads.max(1))
             .thread_name("zk-net")
             .enable_all()
             .build()?;
-        let listener = runtime.block_on(TcpListener::bind(config.address))?;
-        let local_address = listener.local_addr()?;
+        let mut listeners = Vec::new();
+        if config.client_port_enabled {
+            let kind = if config.port_unification {
+                PortKind::Unified
+            } else {
+                PortKind::Plain
+            };
+            listeners.push((runtime.block_on(TcpListener::bind(config.address))?, kind));
+        }
+        if let Some(secure) = config.secure_address {
+            listeners.push((runtime.block_on(TcpListener::bind(secure))?, PortKind::Tls));
+        }
+        let local_address = listeners[0].0.local_addr()?;
+        let secure_address = match listeners.last() {
+            Some((listener, PortKind::Tls)) => Some(listener.local_addr()?),
+            _ => None,
+        };
         let mut http_listeners = Vec::new();
         for (site, address) in [
             (http::Site::Metrics, config.http.metrics_address),
@@ -221,15 +280,29 @@ impl NetServer {
             config,
             connections: Mutex::new(Connections::default()),
             local_address,
+            tls: tls.clone(),
         });
+        if let Some(tls) = tls {
+            let mut stopped = stopped.clone();
+            runtime.spawn(async move {
+                tokio::select! {
+                    _ = stopped.wait_for(|stopped| *stopped) => {}
+                    _ = tls.reload_loop() => {}
+                }
+            });
+        }
         for (site, address, listener) in http_listeners {
             runtime.spawn(http::serve(listener, site, shared.clone(), stopped.clone()));
             tracing::info!(%address, "serving HTTP: {site:?}");
         }
-        runtime.spawn(accept_loop(listener, shared, stopped));
-        tracing::info!(address = %local_address, "serving the ZooKeeper client protocol");
+        for (listener, kind) in listeners {
+            let address = listener.local_addr()?;
+            runtime.spawn(accept_loop(listener, kind, shared.clone(), stopped.clone()));
+            tracing::info!(%address, ?kind, "serving the ZooKeeper client protocol");
+        }
         Ok(NetServer {
             local_address,
+            secure_address,
             metrics_address,
             admin_address,
             stop,
@@ -237,9 +310,15 @@ impl NetServer {
         })
     }
 
-    /// The address the port is bound to (useful with port 0).
+    /// The address the client port is bound to (useful with port 0); the secure port's when
+    /// only that one is served.
     pub fn local_address(&self) -> SocketAddr {
         self.local_address
+    }
+
+    /// The address the secure client port is bound to, when there is one.
+    pub fn secure_address(&self) -> Option<SocketAddr> {
+        self.secure_address
     }
 
     /// Where /metrics is served, if it is.
@@ -264,6 +343,7 @@ impl Drop for NetServer {
 
 async fn accept_loop(
     listener: TcpListener,
+    kind: PortKind,
     shared: Arc<NetShared>,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -292,6 +372,11 @@ async fn accept_loop(
                         shared: &shared,
                         id,
                         peer,
+                    };
+                    // The TLS handshake holds the slot too, so connection limits bound
+                    // handshakes that never finish.
+                    let Some(stream) = transport::open(stream, kind, &shared).await else {
+                        return;
                     };
                     connection::serve(stream, info, &shared, stopped, slot).await;
                 });

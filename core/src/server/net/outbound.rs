@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{mpsc, watch, Notify};
 
+use super::transport::ClientWriter;
 use super::{ConnectionInfo, NetShared};
 use crate::op::Response;
 use crate::proto::wire::{self, RequestFrame};
@@ -260,7 +260,7 @@ pub(super) async fn closed(closing: &mut watch::Receiver<bool>) {
 /// finished and every answer is out; and when the client takes no bytes for a whole session
 /// timeout (it could not be pinging either).
 pub(super) async fn write_loop(
-    mut writer: BufWriter<OwnedWriteHalf>,
+    mut writer: BufWriter<ClientWriter>,
     mut queued: mpsc::UnboundedReceiver<Frame>,
     outbound: Arc<Outbound>,
     mut closing_seen: watch::Receiver<bool>,
