@@ -8,7 +8,7 @@ use std::io;
 use raft::eraftpb::{ConfState, Entry, EntryType, HardState, Snapshot, SnapshotMetadata};
 use raft::{GetEntriesContext, RaftState, StorageError};
 
-use crate::storage::{self, EntryKind, FileLog, LogEntry};
+use crate::storage::{self, EntryKind, FileLog, FileRemoval, LogEntry};
 
 /// Where entries and hard states are made durable.
 pub struct DurableLog {
@@ -216,11 +216,13 @@ impl RaftLog {
         self.compacted = (index, term);
     }
 
-    /// Lets the durable log drop segments a durable snapshot through `index` covers.
-    pub fn purge_through(&mut self, index: u64) -> io::Result<()> {
+    /// Lets the durable log drop segments a durable snapshot through `index` covers; answers
+    /// the removal of their files, for the caller to run where it suits (see
+    /// `FileLog::detach_through`). `None` for a log kept in memory only.
+    pub fn detach_through(&mut self, index: u64) -> io::Result<Option<FileRemoval>> {
         match &mut self.durable {
-            Some(durable) => durable.log.purge_through(index),
-            None => Ok(()),
+            Some(durable) => durable.log.detach_through(index).map(Some),
+            None => Ok(None),
         }
     }
 

@@ -32,7 +32,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::disk::{Disk, DiskFile};
+use super::disk::{Disk, DiskFile, FileRemoval, REMOVING_PREFIX};
 use super::error::StorageError;
 use super::log_scan::scan_segment;
 use super::record::{EntryKind, HardState, LogEntry, LogRecord};

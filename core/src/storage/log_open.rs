@@ -26,7 +26,14 @@ impl FileLog {
         options.validate()?;
         disk.create_dir_all(dir)?;
         let mut named: Vec<(u64, PathBuf)> = Vec::new();
+        let mut leftovers = false;
         for name in disk.list(dir)? {
+            // A segment a paced removal had renamed when the process stopped: finish it.
+            if name.starts_with(REMOVING_PREFIX) {
+                disk.remove(&dir.join(&name))?;
+                leftovers = true;
+                continue;
+            }
             let Some(digits) = name.strip_prefix(SEGMENT_PREFIX) else {
                 continue;
             };
@@ -35,6 +42,9 @@ impl FileLog {
                 Some(index) => named.push((index, path)),
                 None => return Err(StorageError::Foreign { file: path }),
             }
+        }
+        if leftovers {
+            disk.sync_dir(dir)?;
         }
         named.sort_by_key(|(index, _)| *index);
 

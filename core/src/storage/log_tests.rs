@@ -383,6 +383,61 @@ fn purge_keeps_the_segment_holding_the_next_index() {
     assert_eq!(reopened(&disk).entries.last(), Some(&entry(COUNT + 1)));
 }
 
+/// A purge may leave its files to another thread: until the removal runs, or when a crash
+/// comes first, the log reopens whole, as if never purged; while it waits, the log goes on.
+#[test]
+fn a_detached_purge_removes_files_only_when_it_runs() {
+    const COUNT: u64 = 60;
+    let disk = synced_log(COUNT);
+    let before = segment_names(&disk);
+    let (mut log, _) = open(&disk).unwrap();
+    let removal = log.detach_through(25).unwrap();
+    assert!(!removal.is_empty());
+    assert_eq!(segment_names(&disk), before, "nothing removed yet");
+    assert_eq!(reopened(&disk).entries, expected(1..=COUNT));
+    log.append(&entry(COUNT + 1)).unwrap();
+    log.sync().unwrap();
+
+    removal.run().unwrap();
+    let after = segment_names(&disk);
+    assert!(after.len() < before.len());
+    let reopened = reopened(&disk).entries;
+    assert_eq!(reopened.last(), Some(&entry(COUNT + 1)));
+    assert!(reopened[0].index <= 26, "{:?}", reopened[0]);
+    // Nothing more to detach through the same index.
+    assert!(log.detach_through(25).unwrap().is_empty());
+}
+
+/// A paced removal renames its files out of the log's way first: a crash after that leaves
+/// files recovery ignores and removes, never a segment cut short in the middle of the log.
+#[test]
+fn a_paced_removal_never_shows_recovery_a_segment_cut_short() {
+    const COUNT: u64 = 60;
+    let disk = synced_log(COUNT);
+    let before = segment_names(&disk);
+    let (mut log, _) = open(&disk).unwrap();
+    log.detach_through(25).unwrap().run_paced().unwrap();
+    let after = segment_names(&disk);
+    assert!(after.len() < before.len());
+    assert!(
+        after.iter().all(|name| name.starts_with("log.")),
+        "{after:?}"
+    );
+    let first = reopened(&disk).entries[0].index;
+    assert!(first <= 26, "{first}");
+
+    // What a crash between the rename and the removal leaves: the next open removes it.
+    let mut file = disk
+        .open(&dir().join("removing.log.0000000000000001"))
+        .unwrap();
+    file.write_at(0, b"half a segment").unwrap();
+    file.sync().unwrap();
+    disk.sync_dir(dir()).unwrap();
+    let image = disk.crash(Crash::Clean);
+    assert_eq!(open(&image).unwrap().1.entries[0].index, first);
+    assert_eq!(segment_names(&image), after);
+}
+
 #[test]
 fn the_real_disk_round_trips() {
     let nanos = std::time::SystemTime::now()

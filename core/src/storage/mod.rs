@@ -11,7 +11,7 @@ mod log_scan;
 pub mod record;
 pub mod snapshot;
 
-pub use disk::{Disk, DiskFile, RealDisk};
+pub use disk::{Disk, DiskFile, FileRemoval, RealDisk};
 pub use error::StorageError;
 pub use fake_disk::{Crash, FakeDisk};
 pub use log::{FileLog, LogContents, LogOptions};

@@ -12,7 +12,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::disk::Disk;
+use super::disk::{Disk, FileRemoval};
 use super::error::StorageError;
 
 const MAGIC: &[u8; 8] = b"ZKRSSNAP";
@@ -208,6 +208,23 @@ impl SnapshotStore {
     /// `InvalidInput` when `keep` is 0 (recovery needs a snapshot); any error `load` reports
     /// (as `InvalidData` unless it is I/O); a failed remove or directory sync.
     pub fn purge(&self, keep: usize) -> io::Result<Option<i64>> {
+        let (oldest_kept, removal) = self.detach(keep)?;
+        removal.run()?;
+        Ok(oldest_kept)
+    }
+
+    /// `purge`, with the removal of the files answered rather than run, for a caller to run
+    /// a step at a time (`FileRemoval::run_paced`): a large snapshot's unlink holds up the
+    /// log's next fsync as a log segment's does.
+    ///
+    /// # Errors
+    /// As `purge`, but for the removal itself.
+    pub fn detach(&self, keep: usize) -> io::Result<(Option<i64>, FileRemoval)> {
+        let mut removal = FileRemoval {
+            disk: self.disk.clone(),
+            dir: self.dir.clone(),
+            paths: Vec::new(),
+        };
         if keep == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -225,17 +242,14 @@ impl SnapshotStore {
             .map(|file| file.zxid)
             .last()
         else {
-            return Ok(None);
+            return Ok((None, removal));
         };
-        let mut removed = false;
-        for file in files.iter().filter(|file| file.zxid < oldest_kept) {
-            self.disk.remove(&file.path)?;
-            removed = true;
-        }
-        if removed {
-            self.disk.sync_dir(&self.dir)?;
-        }
-        Ok(Some(oldest_kept))
+        removal.paths = files
+            .into_iter()
+            .filter(|file| file.zxid < oldest_kept)
+            .map(|file| file.path)
+            .collect();
+        Ok((Some(oldest_kept), removal))
     }
 }
 
