@@ -24,7 +24,8 @@ fn openssl(directory: &Path, args: &[&str]) {
     assert!(output.status.success(), "openssl {args:?}: {output:?}");
 }
 
-fn ca(directory: &Path, name: &str) {
+/// A P-256 private key in `{name}-key.pem`.
+fn new_key(directory: &Path, name: &str) {
     openssl(
         directory,
         &[
@@ -37,6 +38,10 @@ fn ca(directory: &Path, name: &str) {
             &format!("{name}-key.pem"),
         ],
     );
+}
+
+fn ca(directory: &Path, name: &str) {
+    new_key(directory, name);
     openssl(
         directory,
         &[
@@ -60,18 +65,7 @@ fn ca(directory: &Path, name: &str) {
 }
 
 fn leaf(directory: &Path, name: &str, subject: &str, ca: &str, extensions: &str) {
-    openssl(
-        directory,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            &format!("{name}-key.pem"),
-        ],
-    );
+    new_key(directory, name);
     openssl(
         directory,
         &[
