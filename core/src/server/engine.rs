@@ -33,7 +33,7 @@ use crate::server::membership::Membership;
 use crate::server::pipeline::{Answer, Front};
 use crate::server::read::{self, WatchRegistered};
 use crate::server::recovery::{recover, StartError};
-use crate::server::session_layer::{authenticate, LocalSession, SessionSink};
+use crate::server::session_layer::{LocalSession, SessionSink};
 use crate::storage::SnapshotStore;
 use crate::tree::DataTree;
 use crate::watch::{WatchKind, WatchRegistry};
@@ -250,7 +250,9 @@ impl Engine {
         match op.kind() {
             OpKind::AtOnce => {
                 let result = match op {
-                    Op::AddAuth { scheme, auth } => self.add_auth(session, &scheme, &auth),
+                    Op::AddAuth { scheme, auth } => {
+                        session.add_auth(&scheme, &auth, self.config.super_digest.as_deref())
+                    }
                     other => unreachable!("{other:?} is not an addAuth"),
                 };
                 answer.respond(self.response(result));
@@ -568,33 +570,6 @@ impl Engine {
             }
         };
         self.response(result)
-    }
-
-    pub(super) fn add_auth(
-        &self,
-        session: &LocalSession,
-        scheme: &str,
-        auth: &[u8],
-    ) -> Result<Reply, ErrorCode> {
-        let ip = session
-            .identities()
-            .iter()
-            .find(|id| id.scheme == "ip")
-            .map(|id| id.id.clone());
-        match authenticate(
-            scheme,
-            auth,
-            self.config.super_digest.as_deref(),
-            ip.as_deref(),
-        ) {
-            Some(ids) => {
-                for id in ids {
-                    session.add_identity(id);
-                }
-                Ok(Reply::Done)
-            }
-            None => Err(ErrorCode::AuthFailed),
-        }
     }
 }
 

@@ -116,7 +116,9 @@ impl Engine {
         session.touch(self.clock.now_ms());
         let result = match op.kind() {
             OpKind::AtOnce => match op {
-                Op::AddAuth { scheme, auth } => self.add_auth(session, &scheme, &auth),
+                Op::AddAuth { scheme, auth } => {
+                    session.add_auth(&scheme, &auth, self.config.super_digest.as_deref())
+                }
                 other => unreachable!("{other:?} is not an addAuth"),
             },
             OpKind::InTurn => {

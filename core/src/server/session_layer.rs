@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::proto::{ClientInfo, Id, WatchedEvent};
+use crate::op::Reply;
+use crate::proto::{ClientInfo, ErrorCode, Id, WatchedEvent};
 use crate::server::pipeline::Pipeline;
 use crate::tree::acl;
 
@@ -165,6 +166,27 @@ impl LocalSession {
         }
     }
 
+    /// addAuth: adds the identities `auth` grants under `scheme` (the ip scheme vouches for
+    /// the connection's own address); AuthFailed for a scheme no provider serves.
+    pub(crate) fn add_auth(
+        &self,
+        scheme: &str,
+        auth: &[u8],
+        super_digest: Option<&str>,
+    ) -> Result<Reply, ErrorCode> {
+        let ip = self
+            .identities()
+            .iter()
+            .find(|id| id.scheme == "ip")
+            .map(|id| id.id.clone());
+        let ids =
+            authenticate(scheme, auth, super_digest, ip.as_deref()).ok_or(ErrorCode::AuthFailed)?;
+        for id in ids {
+            self.add_identity(id);
+        }
+        Ok(Reply::Done)
+    }
+
     pub(crate) fn deliver(&self, event: WatchedEvent) {
         self.sink.read().deliver(event);
     }
@@ -253,7 +275,7 @@ pub(super) fn session_password(session_id: i64, wall_ms: i64) -> [u8; 16] {
 }
 
 /// addAuth: the identities a credential grants, or None when the scheme is unknown.
-pub(crate) fn authenticate(
+fn authenticate(
     scheme: &str,
     auth: &[u8],
     super_digest: Option<&str>,
