@@ -33,12 +33,13 @@ class Session:
         self.sock.sendall(frame(struct.pack(">ii", self.xid, opcode) + body))
         while True:
             reply = read_frame(self.sock)
-            xid, _zxid, err = struct.unpack_from(">iqi", reply)
+            xid, zxid, err = struct.unpack_from(">iqi", reply)
             if xid == -1:
                 event_type, state, length = struct.unpack_from(">iii", reply, 16)
                 self.events.append((event_type, state, reply[28:28 + length].decode()))
                 continue
             assert xid == self.xid
+            self.reply_zxid = zxid
             return err, reply[16:]
 
     def create(self, path, data=b"", flags=0, acl=OPEN_ACL):
@@ -197,6 +198,9 @@ def rare_script(address, root):
             OP_RECONFIG, struct.pack(">i", -1) + jute_string("2") + struct.pack(">iq", -1, -1))[0]))
         seen.append(("sync missing", *session.call(OP_SYNC, jute_string(root + "/missing"))))
         seen.append(("sasl", *session.call(OP_SASL, struct.pack(">i", 0))))
+        # Its header carries zxid 0, as addAuth's, not the last zxid: a client's lastZxidSeen
+        # (and so the setWatches it sends after a reconnect) must not move on it.
+        seen.append(("sasl reply zxid", session.reply_zxid))
         for watcher_type in (0, 6, 9):
             seen.append((f"checkWatches type {watcher_type}", session.call(
                 OP_CHECK_WATCHES, jute_string(root) + struct.pack(">i", watcher_type))[0]))

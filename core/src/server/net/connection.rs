@@ -352,7 +352,9 @@ async fn request_loop(
             Request::Op(op) => {
                 let reply = match op {
                     Op::CloseSession => Reply::Close,
-                    Op::AddAuth { .. } => Reply::Auth,
+                    // ZooKeeper answers auth and sasl packets with zxid 0, so a client's last
+                    // zxid seen (and the setWatches it sends later) does not move on them.
+                    Op::AddAuth { .. } | Op::Sasl => Reply::Auth,
                     _ => Reply::Normal,
                 };
                 (op, reply)

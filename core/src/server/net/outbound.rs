@@ -199,7 +199,8 @@ impl SessionSink for ConnectionSink {
 pub(super) enum Reply {
     /// The reply to a request.
     Normal,
-    /// An auth packet's: zxid 0, and a failed auth ends the connection (as ZooKeeper does).
+    /// An auth or sasl packet's: zxid 0, and a failed auth ends the connection (as ZooKeeper
+    /// does).
     Auth,
     /// closeSession's: the connection ends after it.
     Close,
