@@ -107,26 +107,34 @@ def connect(port, **options):
     return client
 
 
+DUMP_AUTH = [("digest", "user:secret"), ("digest", "owner:pw")]
+
+
 def dump(port):
     """Every znode's data, Stat, ACL and children, read by a fresh kazoo session (closed
     after, so it leaves no ephemerals behind), as both digest users the workload names."""
-    client = connect(port, auth_data=[("digest", "user:secret"), ("digest", "owner:pw")])
+    client = connect(port, auth_data=DUMP_AUTH)
     try:
-        tree = {}
-        pending = ["/"]
-        while pending:
-            path = pending.pop()
-            data, stat = client.get(path)
-            acl, _ = client.get_acls(path)
-            children = sorted(client.get_children(path))
-            if path not in NOT_COMPARED:
-                tree[path] = (data, tuple(stat), sorted((a.perms, a.id.scheme, a.id.id)
-                                                        for a in acl), children)
-            pending.extend((path.rstrip("/") + "/" + child) for child in children)
-        return tree
+        return dump_with(client)
     finally:
         client.stop()
         client.close()
+
+
+def dump_with(client):
+    """What `dump` reads, through a client already connected with `DUMP_AUTH`."""
+    tree = {}
+    pending = ["/"]
+    while pending:
+        path = pending.pop()
+        data, stat = client.get(path)
+        acl, _ = client.get_acls(path)
+        children = sorted(client.get_children(path))
+        if path not in NOT_COMPARED:
+            tree[path] = (data, tuple(stat), sorted((a.perms, a.id.scheme, a.id.id)
+                                                    for a in acl), children)
+        pending.extend((path.rstrip("/") + "/" + child) for child in children)
+    return tree
 
 
 def differences(expected, actual):
@@ -257,25 +265,32 @@ def write_with_frequent_snapshots(scratch, port, zookeeper_dir, compression, sna
             workload(client)
             for index in range(40):
                 client.create(f"/bulk-{index}", str(index).encode())
-            # Apache rolls its snapshot interval: after a snapshot at zxid S the next comes
-            # after more than snapCount / 2 Txns, the exact count drawn at random. So the last
-            # Txn (this client's closeSession) could be a snapshot's. Write on until the newest
-            # snapshot is one or two writes old: the closeSession then lands past it, too soon
-            # for another.
+        finally:
+            client.stop()
+            client.close()
+        # Apache rolls its snapshot interval: after a snapshot at zxid S the next comes after
+        # more than snapCount / 2 Txns, the exact count drawn at random. So the last Txn could
+        # be a snapshot's. The dumping session writes on until the newest snapshot is one or
+        # two writes old, reads the tree and closes: its closeSession is the only Txn after,
+        # too soon for another snapshot. (A fresh dump session would add a createSession and
+        # a closeSession, enough to reach one.) It owns no ephemerals, so its close changes
+        # nothing it read.
+        reader = connect(port, auth_data=DUMP_AUTH)
+        try:
             # Only with frequent snapshots: with snapCount out of reach there is none to pass.
             version_dir = os.path.join(zookeeper_dir, "version-2")
             for index in range(4 * snap_count if snap_count <= SNAP_COUNT_FREQUENT_MAX else 0):
-                path = client.create(f"/tail-{index}", b"t")
-                zxid = client.exists(path).czxid
+                path = reader.create(f"/tail-{index}", b"t")
+                zxid = reader.exists(path).czxid
                 time.sleep(0.3)  # Apache writes a snapshot on a thread of its own
                 newest = max((int(name.split(".")[1], 16) for name in os.listdir(version_dir)
                               if name.startswith("snapshot.")), default=0)
                 if 1 <= zxid - newest <= 2:
                     break
+            return dump_with(reader)
         finally:
-            client.stop()
-            client.close()
-        return dump(port)
+            reader.stop()
+            reader.close()
     finally:
         apache.stop()
 
