@@ -3,9 +3,12 @@
 //!
 //! Certificates are made at test time with the openssl command line; nothing is committed.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use std::path::PathBuf;
 use std::sync::Arc;
+
+use common::certificates::{ca, leaf};
 
 use zookeeper_core::server::net::{ClientAuth, NetConfig, NetServer, TlsConfig, TlsVersion};
 use zookeeper_core::{
@@ -14,99 +17,6 @@ use zookeeper_core::{
 };
 
 const CLIENT_SUBJECT: &str = "CN=client,O=Example\\, Inc.";
-
-fn openssl(directory: &Path, args: &[&str]) {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(directory)
-        .output()
-        .expect("the openssl command line");
-    assert!(output.status.success(), "openssl {args:?}: {output:?}");
-}
-
-/// A P-256 private key in `{name}-key.pem`.
-fn new_key(directory: &Path, name: &str) {
-    openssl(
-        directory,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            &format!("{name}-key.pem"),
-        ],
-    );
-}
-
-fn ca(directory: &Path, name: &str) {
-    new_key(directory, name);
-    openssl(
-        directory,
-        &[
-            "req",
-            "-x509",
-            "-new",
-            "-key",
-            &format!("{name}-key.pem"),
-            "-subj",
-            &format!("/CN={name}"),
-            "-days",
-            "2",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign",
-            "-out",
-            &format!("{name}.pem"),
-        ],
-    );
-}
-
-fn leaf(directory: &Path, name: &str, subject: &str, ca: &str, extensions: &str) {
-    new_key(directory, name);
-    openssl(
-        directory,
-        &[
-            "req",
-            "-new",
-            "-key",
-            &format!("{name}-key.pem"),
-            "-subj",
-            subject,
-            "-out",
-            &format!("{name}.csr"),
-        ],
-    );
-    std::fs::write(directory.join(format!("{name}.ext")), extensions).unwrap();
-    openssl(
-        directory,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            &format!("{ca}.pem"),
-            "-CAkey",
-            &format!("{ca}-key.pem"),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            &format!("{name}.ext"),
-            "-out",
-            &format!("{name}-cert.pem"),
-        ],
-    );
-    let store = [
-        std::fs::read_to_string(directory.join(format!("{name}-key.pem"))).unwrap(),
-        std::fs::read_to_string(directory.join(format!("{name}-cert.pem"))).unwrap(),
-    ]
-    .concat();
-    std::fs::write(directory.join(format!("{name}.pem")), store).unwrap();
-}
 
 /// A temporary directory with a CA, another CA, a server store and two clients' stores.
 struct Certificates(PathBuf);

@@ -21,7 +21,8 @@ use crate::random::SplitMix64;
 
 pub use log::{DurableLog, RaftLog};
 pub use tcp::{
-    PeerReceiver, TcpTransport, TcpTransportConfig, TcpTransportError, TcpTransportStats,
+    PeerReceiver, PeerTlsConfig, TcpTransport, TcpTransportConfig, TcpTransportError,
+    TcpTransportStats,
 };
 pub use transport::{Forwarded, ForwardedRequest, PeerMessage, Transport};
 

@@ -103,10 +103,16 @@ pub fn prepare(
         Some(path) => std::fs::read(path)
             .map_err(|error| MemberSetupError::Secret(format!("{}: {error}", path.display())))?,
         None => {
-            tracing::warn!(
-                "no quorum.secretFile: any process that can reach the peer port may join, and \
-                 data directories of different ensembles cannot be told apart"
-            );
+            // Members that must present a trusted certificate are authenticated by TLS.
+            let certified = ensemble.tls.as_ref().is_some_and(|tls| {
+                !tls.accept_plain && tls.tls.client_auth == crate::server::net::ClientAuth::Need
+            });
+            if !certified {
+                tracing::warn!(
+                    "no quorum.secretFile: any process that can reach the peer port may join, \
+                     and data directories of different ensembles cannot be told apart"
+                );
+            }
             UNAUTHENTICATED_SECRET.to_vec()
         }
     };
@@ -118,12 +124,14 @@ pub fn prepare(
     let ensemble_id = ensemble_id(&secret);
     check_identity(&data_dir, member_id, ensemble_id)?;
     let mut peers = std::collections::BTreeMap::new();
+    let mut peer_hosts = std::collections::BTreeMap::new();
     for spec in membership
         .members
         .values()
         .filter(|spec| spec.id != member_id)
     {
         peers.insert(raft_id(spec.id), resolve(&spec.peer_address())?);
+        peer_hosts.insert(raft_id(spec.id), spec.host.clone());
     }
     let mut listen = resolve(&me.peer_address())?;
     if ensemble.peer_listen_all_ips {
@@ -132,13 +140,11 @@ pub fn prepare(
             SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
         });
     }
-    let transport = TcpTransport::start(TcpTransportConfig::new(
-        raft_id(member_id),
-        ensemble_id,
-        secret,
-        listen,
-        peers,
-    ))
+    let transport = TcpTransport::start(TcpTransportConfig {
+        tls: ensemble.tls.clone(),
+        peer_hosts,
+        ..TcpTransportConfig::new(raft_id(member_id), ensemble_id, secret, listen, peers)
+    })
     .map_err(|error| MemberSetupError::Transport(format!("{listen}: {error}")))?;
     server.member_id = member_id;
     server.voters = membership.voters();
@@ -147,6 +153,7 @@ pub fn prepare(
     tracing::info!(
         member_id,
         %listen,
+        tls = ensemble.tls.as_ref().map_or("off", |tls| if tls.dial_tls { "on" } else { "accepted" }),
         voters = ?server.voters,
         observers = ?server.observers,
         "starting as a member of an ensemble"

@@ -6,6 +6,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use crate::replication::PeerTlsConfig;
 use crate::server::membership::Membership;
 use crate::server::net::{FourLetterWhitelist, HttpCfg, NetConfig};
 use crate::server::ServerConfig;
@@ -46,6 +47,8 @@ pub struct EnsembleCfg {
     /// `quorum.secretFile` (ours): a file whose bytes every member shares; peers prove they
     /// hold them before anything they send is taken.
     pub secret_file: Option<PathBuf>,
+    /// TLS between members (`sslQuorum`, `portUnification`, `ssl.quorum.*`).
+    pub tls: Option<PeerTlsConfig>,
     /// dynamicConfigFile, when the membership came from one.
     pub dynamic_config_file: Option<PathBuf>,
     /// standaloneEnabled: a single `server.N` line runs standalone.
@@ -60,6 +63,7 @@ impl Default for EnsembleCfg {
             sync_limit_ticks: 5,
             peer_listen_all_ips: false,
             secret_file: None,
+            tls: None,
             dynamic_config_file: None,
             standalone_enabled: true,
         }
@@ -264,7 +268,7 @@ impl ZooCfg {
         cfg.net.address = SocketAddr::new(address, port);
         http.finish(&mut cfg.net.http)
             .map_err(|(key, message)| CfgError { key, message })?;
-        tls.settle(&mut cfg, address, client_port_given)?;
+        ensemble.tls = tls.settle(&mut cfg, address, client_port_given)?;
         if ensemble.dynamic_config_file.is_some() && !ensemble.membership.members.is_empty() {
             return Err(CfgError {
                 key: "dynamicConfigFile".into(),

@@ -3,6 +3,7 @@
 //! what, and in which order.
 #![allow(dead_code)]
 
+pub mod certificates;
 pub mod proxy;
 
 use std::time::Duration;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 
-use super::TcpTransportError;
+use super::{PeerTlsConfig, TcpTransportError};
 
 /// How a `TcpTransport` runs. Start from `TcpTransportConfig::new` and change what you need.
 #[derive(Clone)]
@@ -52,6 +52,12 @@ pub struct TcpTransportConfig {
     /// Bytes written to a peer in one batch (default 1 MiB): the queue is drained into one
     /// write until it is empty or the batch this large.
     pub batch_bytes_max: usize,
+    /// TLS between members (`sslQuorum`); None: plain TCP, authenticated by the secret only.
+    pub tls: Option<PeerTlsConfig>,
+    /// The host each peer's `server.N` line names (a name or an IP address), which its
+    /// certificate must name under TLS; a peer missing here is checked against its IP.
+    /// `Transport::set_members` keeps it current.
+    pub peer_hosts: BTreeMap<u64, String>,
 }
 
 impl TcpTransportConfig {
@@ -79,6 +85,8 @@ impl TcpTransportConfig {
             write_timeout_ms: 10_000,
             connections_inbound_max: 64,
             batch_bytes_max: 1 << 20,
+            tls: None,
+            peer_hosts: BTreeMap::new(),
         }
     }
 
@@ -177,6 +185,8 @@ impl fmt::Debug for TcpTransportConfig {
             .field("write_timeout_ms", &self.write_timeout_ms)
             .field("connections_inbound_max", &self.connections_inbound_max)
             .field("batch_bytes_max", &self.batch_bytes_max)
+            .field("tls", &self.tls)
+            .field("peer_hosts", &self.peer_hosts)
             .finish()
     }
 }

@@ -23,6 +23,8 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use super::tls::PeerStream;
+
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -71,6 +73,19 @@ pub enum HandshakeError {
     },
     /// The MAC does not verify: the peer does not hold the shared secret.
     WrongProof,
+    /// TLS refused the peer (its certificate does not chain to the trust store, or it
+    /// refused ours), or the peer does not speak it.
+    Tls(String),
+    /// A plain connection to a port that takes TLS only (`sslQuorum` without
+    /// `portUnification`).
+    PlainRefused,
+    /// The certificate of the member that proved to be `raft_id` does not name its host.
+    CertificateName {
+        /// The member.
+        raft_id: u64,
+        /// The host configured for it (or the address it came from).
+        host: String,
+    },
     /// The exchange did not end within `handshake_timeout_ms`.
     TimedOut,
     /// The connection failed before the end.
@@ -115,6 +130,14 @@ impl fmt::Display for HandshakeError {
             HandshakeError::WrongProof => {
                 write!(f, "wrong proof: the peer lacks the shared secret")
             }
+            HandshakeError::Tls(reason) => write!(f, "TLS: {reason}"),
+            HandshakeError::PlainRefused => {
+                write!(f, "a plain connection where sslQuorum asks for TLS")
+            }
+            HandshakeError::CertificateName { raft_id, host } => write!(
+                f,
+                "the certificate of raft id {raft_id} does not name its host {host}"
+            ),
             HandshakeError::TimedOut => write!(f, "handshake timed out"),
             HandshakeError::Io(error) => write!(f, "handshake failed: {error}"),
             HandshakeError::Random(error) => write!(f, "no random nonce: {error}"),
@@ -134,14 +157,14 @@ impl From<io::Error> for HandshakeError {
     }
 }
 
-/// Authenticates a connection this member opened to `peer`, within `timeout`.
+/// Authenticates a connection this member opened to `peer`, by `deadline`.
 pub(super) fn dial(
-    stream: &TcpStream,
+    stream: &mut PeerStream,
     me: Identity<'_>,
     peer: u64,
-    timeout: Duration,
+    deadline: &Deadline,
 ) -> Result<(), HandshakeError> {
-    let mut stream = Deadline::new(stream, timeout);
+    let mut stream = Timed { stream, deadline };
     let hello = Hello::new(me)?;
     stream.write_all(&hello.to_bytes())?;
     let theirs = Hello::read(&mut stream)?;
@@ -161,15 +184,17 @@ pub(super) fn dial(
     verify(me, LISTENER_TAG, &hello.nonce, peer, &their_proof)
 }
 
-/// Authenticates a connection another member opened to this one, within `timeout`; answers
-/// the dialer's raft id. `is_peer` says whether a raft id is in the current peer set.
+/// Authenticates a connection another member opened to this one, by `deadline`; answers the
+/// dialer's raft id. `admit` says whether the raft id the dialer claims may talk to this
+/// member (in the peer set, named by its certificate): checked before this member says a
+/// word, so a dialer it refuses never counts itself connected.
 pub(super) fn accept(
-    stream: &TcpStream,
+    stream: &mut PeerStream,
     me: Identity<'_>,
-    is_peer: impl Fn(u64) -> bool,
-    timeout: Duration,
+    admit: impl Fn(u64) -> Result<(), HandshakeError>,
+    deadline: &Deadline,
 ) -> Result<u64, HandshakeError> {
-    let mut stream = Deadline::new(stream, timeout);
+    let mut stream = Timed { stream, deadline };
     let theirs = Hello::read(&mut stream)?;
     if theirs.ensemble_id != me.ensemble_id {
         return Err(HandshakeError::OtherEnsemble(theirs.ensemble_id));
@@ -177,9 +202,7 @@ pub(super) fn accept(
     if theirs.raft_id == me.raft_id {
         return Err(HandshakeError::ClaimsOwnId(theirs.raft_id));
     }
-    if !is_peer(theirs.raft_id) {
-        return Err(HandshakeError::UnknownMember(theirs.raft_id));
-    }
+    admit(theirs.raft_id)?;
     let hello = Hello::new(me)?;
     stream.write_all(&hello.to_bytes())?;
     let mut their_proof = [0u8; PROOF_BYTES];
@@ -293,48 +316,56 @@ fn verify(
         .map_err(|_| HandshakeError::WrongProof)
 }
 
-/// A stream whose reads and writes all end by one deadline, so a peer that trickles a byte
-/// at a time cannot hold a handshake open longer than `handshake_timeout_ms`.
-struct Deadline<'a> {
-    stream: &'a TcpStream,
-    deadline: Instant,
+/// When a whole handshake (TLS and this exchange) must be over, so a peer that trickles a
+/// byte at a time cannot hold one open longer than `handshake_timeout_ms`.
+pub(super) struct Deadline {
+    at: Instant,
 }
 
-impl<'a> Deadline<'a> {
-    fn new(stream: &'a TcpStream, timeout: Duration) -> Deadline<'a> {
+impl Deadline {
+    /// `timeout` from now.
+    pub(super) fn new(timeout: Duration) -> Deadline {
         Deadline {
-            stream,
-            deadline: Instant::now() + timeout,
+            at: Instant::now() + timeout,
         }
     }
 
-    fn left(&self) -> io::Result<Duration> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
+    /// Bounds the socket's next reads and writes by what is left; TimedOut once nothing is.
+    pub(super) fn arm(&self, socket: &TcpStream) -> io::Result<()> {
+        let left = self.at.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "handshake timed out",
             ));
         }
-        Ok(left)
+        socket.set_read_timeout(Some(left))?;
+        socket.set_write_timeout(Some(left))
     }
 }
 
-impl Read for Deadline<'_> {
+/// A stream whose reads and writes all end by the deadline.
+struct Timed<'a> {
+    stream: &'a mut PeerStream,
+    deadline: &'a Deadline,
+}
+
+impl Read for Timed<'_> {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        self.stream.set_read_timeout(Some(self.left()?))?;
-        (&mut &*self.stream).read(buffer)
+        self.deadline.arm(self.stream.socket())?;
+        self.stream.read(buffer)
     }
 }
 
-impl Write for Deadline<'_> {
+impl Write for Timed<'_> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.stream.set_write_timeout(Some(self.left()?))?;
-        (&mut &*self.stream).write(bytes)
+        self.deadline.arm(self.stream.socket())?;
+        self.stream.write(bytes)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        self.deadline.arm(self.stream.socket())?;
+        self.stream.flush()
     }
 }
 
@@ -364,6 +395,30 @@ mod tests {
         (dialed, accepted)
     }
 
+    fn accept_on(
+        socket: &TcpStream,
+        me: Identity<'_>,
+        is_peer: impl Fn(u64) -> bool,
+        timeout: Duration,
+    ) -> Result<u64, HandshakeError> {
+        let mut stream = PeerStream::Plain(socket.try_clone().unwrap());
+        let admit = |raft_id| match is_peer(raft_id) {
+            true => Ok(()),
+            false => Err(HandshakeError::UnknownMember(raft_id)),
+        };
+        accept(&mut stream, me, admit, &Deadline::new(timeout))
+    }
+
+    fn dial_on(
+        socket: &TcpStream,
+        me: Identity<'_>,
+        peer: u64,
+        timeout: Duration,
+    ) -> Result<(), HandshakeError> {
+        let mut stream = PeerStream::Plain(socket.try_clone().unwrap());
+        dial(&mut stream, me, peer, &Deadline::new(timeout))
+    }
+
     /// Runs a dial and an accept against each other: (dial's outcome, accept's).
     fn exchange(
         dialer: Identity<'static>,
@@ -373,11 +428,11 @@ mod tests {
     ) -> (Result<(), HandshakeError>, Result<u64, HandshakeError>) {
         let (dialed, accepted) = pair();
         let accepting = thread::spawn(move || {
-            let outcome = accept(&accepted, listener, |id| peers.contains(&id), TIMEOUT);
+            let outcome = accept_on(&accepted, listener, |id| peers.contains(&id), TIMEOUT);
             drop(accepted); // a refusal closes the connection
             outcome
         });
-        let dialing = dial(&dialed, dialer, expected, TIMEOUT);
+        let dialing = dial_on(&dialed, dialer, expected, TIMEOUT);
         drop(dialed); // a refusal closes the connection
         (dialing, accepting.join().unwrap())
     }
@@ -414,7 +469,7 @@ mod tests {
             stream.read_exact(&mut their_proof).unwrap();
             stream.write_all(&[0x5a; PROOF_BYTES]).unwrap();
         });
-        let dialing = dial(&dialed, identity(2), 1, TIMEOUT);
+        let dialing = dial_on(&dialed, identity(2), 1, TIMEOUT);
         impostor.join().unwrap();
         assert!(matches!(dialing, Err(HandshakeError::WrongProof)));
     }
@@ -457,7 +512,7 @@ mod tests {
         let refusal = |bytes: &'static [u8]| {
             let (mut dialed, accepted) = pair();
             dialed.write_all(bytes).unwrap();
-            accept(&accepted, identity(1), |_| true, TIMEOUT)
+            accept_on(&accepted, identity(1), |_| true, TIMEOUT)
         };
         assert!(matches!(
             refusal(b"GET / HTTP/1.1\r\n"),
@@ -477,7 +532,7 @@ mod tests {
     fn a_silent_peer_times_out() {
         let (_dialed, accepted) = pair();
         let started = Instant::now();
-        let outcome = accept(&accepted, identity(1), |_| true, Duration::from_millis(100));
+        let outcome = accept_on(&accepted, identity(1), |_| true, Duration::from_millis(100));
         assert!(
             matches!(outcome, Err(HandshakeError::TimedOut)),
             "{outcome:?}"

@@ -15,8 +15,9 @@ use std::time::Duration;
 use crossbeam_channel::{select, Receiver, RecvTimeoutError, Sender, TrySendError};
 use parking_lot::Mutex;
 
-use super::handshake::{self, HandshakeError};
+use super::handshake::{self, Deadline, HandshakeError};
 use super::stats::add;
+use super::tls::PeerStream;
 use super::{codec, Shared};
 use crate::random::SplitMix64;
 use crate::replication::PeerMessage;
@@ -131,12 +132,12 @@ impl Writer {
         let mut failures = 0u64;
         loop {
             match self.connect() {
-                Ok(Some(stream)) => {
+                Ok(Some(mut stream)) => {
                     backoff.reset();
                     failures = 0;
                     add(&self.shared.stats.connects, 1);
-                    tracing::info!(peer = self.peer, address = %self.address, "connected to peer");
-                    let ended = self.write_until_failure(&stream);
+                    tracing::info!(peer = self.peer, address = %self.address, tls = stream.is_tls(), "connected to peer");
+                    let ended = self.write_until_failure(&mut stream);
                     let stopping = {
                         let mut state = self.connection.state.lock();
                         state.stream = None;
@@ -185,35 +186,42 @@ impl Writer {
         }
     }
 
-    /// Dials and authenticates; `Ok(None)` when the link stopped meanwhile.
-    fn connect(&self) -> Result<Option<TcpStream>, HandshakeError> {
+    /// Dials and authenticates (over TLS when `sslQuorum` says so); `Ok(None)` when the link
+    /// stopped meanwhile.
+    fn connect(&self) -> Result<Option<PeerStream>, HandshakeError> {
         let config = &self.shared.config;
-        let stream = TcpStream::connect_timeout(
+        let socket = TcpStream::connect_timeout(
             &self.address,
             Duration::from_millis(config.connect_timeout_ms),
         )?;
-        stream.set_nodelay(true)?;
+        socket.set_nodelay(true)?;
         {
             let mut state = self.connection.state.lock();
             if state.stopping {
                 return Ok(None);
             }
-            state.stream = Some(stream.try_clone()?);
+            state.stream = Some(socket.try_clone()?);
         }
-        handshake::dial(
-            &stream,
-            self.shared.identity(),
-            self.peer,
-            Duration::from_millis(config.handshake_timeout_ms),
-        )?;
+        let deadline = Deadline::new(Duration::from_millis(config.handshake_timeout_ms));
+        let mut stream = match self.shared.tls.as_ref().filter(|tls| tls.dials_tls()) {
+            Some(tls) => {
+                let host = self.shared.peer_host(self.peer);
+                let host = host.unwrap_or_else(|| self.address.ip().to_string());
+                tls.dial(socket, &host, &deadline)?
+            }
+            None => PeerStream::Plain(socket),
+        };
+        handshake::dial(&mut stream, self.shared.identity(), self.peer, &deadline)?;
         // The peer never writes after the handshake: nothing is read from here on.
-        stream.set_read_timeout(None)?;
-        stream.set_write_timeout(Some(Duration::from_millis(config.write_timeout_ms)))?;
+        stream.socket().set_read_timeout(None)?;
+        stream
+            .socket()
+            .set_write_timeout(Some(Duration::from_millis(config.write_timeout_ms)))?;
         Ok(Some(stream))
     }
 
     /// Writes queued messages in batches until the link stops or the connection fails.
-    fn write_until_failure(&self, stream: &TcpStream) -> Ended {
+    fn write_until_failure(&self, stream: &mut PeerStream) -> Ended {
         let config = &self.shared.config;
         let mut batch = Vec::new();
         loop {
@@ -250,7 +258,7 @@ impl Writer {
             if count == 0 {
                 continue;
             }
-            if let Err(error) = (&mut &*stream).write_all(&batch) {
+            if let Err(error) = stream.write_all(&batch) {
                 add(&self.shared.stats.dropped_connection_lost, count);
                 return Ended::Failed(error);
             }

@@ -15,8 +15,9 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 
 use super::frame::{self, FrameError};
-use super::handshake::{self, HandshakeError};
+use super::handshake::{self, Deadline, HandshakeError};
 use super::stats::add;
+use super::tls::{PeerStream, TLS_HANDSHAKE_RECORD};
 use super::{codec, join_all, Shared, TcpTransportError};
 use crate::replication::PeerMessage;
 
@@ -257,7 +258,7 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream, remote: SocketAddr) {
     let spawned = std::thread::Builder::new()
         .name("zk-peer-in".into())
         .spawn(move || {
-            serve(&reader, &stream, remote, id);
+            serve(&reader, stream, remote, id);
             if let Some(connection) = reader.inbound.lock().connections.get_mut(&id) {
                 connection.stream = None;
             }
@@ -277,17 +278,11 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream, remote: SocketAddr) {
 }
 
 /// Authenticates the peer, then delivers its messages until the connection ends.
-fn serve(shared: &Shared, stream: &TcpStream, remote: SocketAddr, id: u64) {
-    let _ = stream.set_nodelay(true);
-    let config = &shared.config;
-    let accepted = handshake::accept(
-        stream,
-        shared.identity(),
-        |raft_id| shared.is_peer(raft_id),
-        Duration::from_millis(config.handshake_timeout_ms),
-    );
-    let peer = match accepted {
-        Ok(peer) => peer,
+fn serve(shared: &Shared, socket: TcpStream, remote: SocketAddr, id: u64) {
+    let _ = socket.set_nodelay(true);
+    let deadline = Deadline::new(Duration::from_millis(shared.config.handshake_timeout_ms));
+    let (mut stream, peer) = match authenticate(shared, socket, remote, &deadline) {
+        Ok(accepted) => accepted,
         Err(error) if error.is_refusal() || matches!(error, HandshakeError::TimedOut) => {
             add(&shared.stats.refused_handshakes, 1);
             tracing::warn!(%remote, reason = %error, "refused a peer connection");
@@ -298,7 +293,7 @@ fn serve(shared: &Shared, stream: &TcpStream, remote: SocketAddr, id: u64) {
             return;
         }
     };
-    if stream.set_read_timeout(None).is_err() {
+    if stream.socket().set_read_timeout(None).is_err() {
         return;
     }
     add(&shared.stats.accepts, 1);
@@ -310,8 +305,8 @@ fn serve(shared: &Shared, stream: &TcpStream, remote: SocketAddr, id: u64) {
             return;
         }
     }
-    tracing::info!(peer, %remote, "peer connected");
-    let ended = read_messages(shared, stream, remote, peer);
+    tracing::info!(peer, %remote, tls = stream.is_tls(), "peer connected");
+    let ended = read_messages(shared, &mut stream, remote, peer);
     let lost = matches!(ended, Ended::ByPeer)
         && !shared.is_stopping()
         && shared.inbound.lock().ended_by_peer(id, peer);
@@ -320,7 +315,51 @@ fn serve(shared: &Shared, stream: &TcpStream, remote: SocketAddr, id: u64) {
     }
 }
 
-/// Hands the peer's messages on until its connection ends or breaks a rule.
+/// Runs the TLS handshake (when the port takes TLS and the dialer speaks it), then the
+/// shared-secret one, and checks that the dialer's certificate names the member it proved to
+/// be; answers the stream and the dialer's raft id.
+fn authenticate(
+    shared: &Shared,
+    socket: TcpStream,
+    remote: SocketAddr,
+    deadline: &Deadline,
+) -> Result<(PeerStream, u64), HandshakeError> {
+    let mut stream = match &shared.tls {
+        None => PeerStream::Plain(socket),
+        Some(tls) => {
+            deadline.arm(&socket)?;
+            let mut first = [0u8; 1];
+            if socket.peek(&mut first)? == 0 {
+                return Err(HandshakeError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+            if first[0] == TLS_HANDSHAKE_RECORD {
+                tls.accept(socket, deadline)?
+            } else if tls.accepts_plain() {
+                PeerStream::Plain(socket)
+            } else {
+                return Err(HandshakeError::PlainRefused);
+            }
+        }
+    };
+    let certificate = stream.peer_certificate();
+    let admit = |raft_id| {
+        if !shared.is_peer(raft_id) {
+            return Err(HandshakeError::UnknownMember(raft_id));
+        }
+        match &shared.tls {
+            Some(tls) => tls.verify_dialer(
+                certificate.as_ref(),
+                raft_id,
+                shared.peer_host(raft_id).as_deref(),
+                remote.ip(),
+            ),
+            None => Ok(()),
+        }
+    };
+    let peer = handshake::accept(&mut stream, shared.identity(), admit, deadline)?;
+    Ok((stream, peer))
+}
+
 /// Why a peer's connection stopped being read.
 enum Ended {
     /// It closed or broke on the peer's side (or the socket was shut from here).
@@ -329,7 +368,8 @@ enum Ended {
     ByRule,
 }
 
-fn read_messages(shared: &Shared, stream: &TcpStream, remote: SocketAddr, peer: u64) -> Ended {
+/// Hands the peer's messages on until its connection ends or breaks a rule.
+fn read_messages(shared: &Shared, stream: &mut PeerStream, remote: SocketAddr, peer: u64) -> Ended {
     let config = &shared.config;
     let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, stream);
     let mut parts = codec::Parts::default();

@@ -46,6 +46,7 @@ mod listener;
 mod stats;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -58,6 +59,7 @@ use std::thread::JoinHandle;
 use parking_lot::{Mutex, RwLock};
 
 use crate::replication::{PeerMessage, Transport};
+use crate::server::net::TlsError;
 use crate::server::Engine;
 
 pub use codec::CodecError;
@@ -65,11 +67,13 @@ pub use config::TcpTransportConfig;
 pub use frame::FrameError;
 pub use handshake::HandshakeError;
 pub use stats::TcpTransportStats;
+pub use tls::PeerTlsConfig;
 
 use handshake::Identity;
 use link::Link;
 use listener::{Inbound, Listener};
 use stats::{add, Counters};
+use tls::PeerTls;
 
 /// Where a transport hands what it receives: the member's engine, or a test's probe.
 pub trait PeerReceiver: Send + Sync {
@@ -122,6 +126,8 @@ pub enum TcpTransportError {
     Listener(io::Error),
     /// A thread could not be started.
     Spawn(io::Error),
+    /// The TLS stores (`ssl.quorum.*`) do not load.
+    Tls(TlsError),
     /// The transport was stopped.
     Stopped,
 }
@@ -139,6 +145,7 @@ impl fmt::Display for TcpTransportError {
             TcpTransportError::Spawn(error) => {
                 write!(f, "cannot start a peer transport thread: {error}")
             }
+            TcpTransportError::Tls(error) => write!(f, "peer TLS: {error}"),
             TcpTransportError::Stopped => write!(f, "the peer transport was stopped"),
         }
     }
@@ -149,6 +156,7 @@ impl std::error::Error for TcpTransportError {
         match self {
             TcpTransportError::Bind { source, .. } => Some(source),
             TcpTransportError::Listener(error) | TcpTransportError::Spawn(error) => Some(error),
+            TcpTransportError::Tls(error) => Some(error),
             TcpTransportError::Config { .. } | TcpTransportError::Stopped => None,
         }
     }
@@ -159,6 +167,10 @@ struct Shared {
     /// As started; its `peers` are the first peer set only (`peers` below is the current).
     config: TcpTransportConfig,
     peers: RwLock<BTreeMap<u64, SocketAddr>>,
+    /// The host each peer's configuration names, for its certificate (see `config.peer_hosts`).
+    peer_hosts: RwLock<BTreeMap<u64, String>>,
+    /// TLS between members, when configured.
+    tls: Option<PeerTls>,
     receiver: RwLock<Option<Weak<dyn PeerReceiver>>>,
     stats: Counters,
     stopping: AtomicBool,
@@ -176,6 +188,11 @@ impl Shared {
 
     fn is_peer(&self, raft_id: u64) -> bool {
         self.peers.read().contains_key(&raft_id)
+    }
+
+    /// The host configured for `raft_id`, if any.
+    fn peer_host(&self, raft_id: u64) -> Option<String> {
+        self.peer_hosts.read().get(&raft_id).cloned()
     }
 
     fn is_stopping(&self) -> bool {
@@ -233,9 +250,17 @@ impl TcpTransport {
         config.validate()?;
         let local_address = listener.local_addr().map_err(TcpTransportError::Listener)?;
         let peers = config.peers.clone();
+        let tls = config
+            .tls
+            .clone()
+            .map(PeerTls::new)
+            .transpose()
+            .map_err(TcpTransportError::Tls)?;
         let shared = Arc::new(Shared {
             // Known before the listener starts: a peer that dials at once is not refused.
             peers: RwLock::new(peers.clone()),
+            peer_hosts: RwLock::new(config.peer_hosts.clone()),
+            tls,
             config,
             receiver: RwLock::new(None),
             stats: Counters::default(),
@@ -383,7 +408,16 @@ impl Transport for TcpTransport {
 
     fn set_members(&self, peers: &BTreeMap<u64, String>) {
         let mut resolved = BTreeMap::new();
+        let mut hosts = BTreeMap::new();
         for (&peer, address) in peers {
+            if let Some((host, _port)) = address.rsplit_once(':') {
+                hosts.insert(
+                    peer,
+                    host.trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_string(),
+                );
+            }
             match std::net::ToSocketAddrs::to_socket_addrs(address.as_str())
                 .ok()
                 .and_then(|mut addresses| addresses.next())
@@ -394,6 +428,8 @@ impl Transport for TcpTransport {
                 None => tracing::warn!(peer, %address, "a member's peer address does not resolve"),
             }
         }
+        // Before the links start: a new peer's certificate is checked against its host.
+        *self.shared.peer_hosts.write() = hosts;
         if let Err(error) = self.set_peers(resolved) {
             tracing::warn!(%error, "the transport did not take the new membership");
         }

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::handshake::{self, Identity};
+use super::handshake::{self, Deadline, HandshakeError, Identity};
+use super::tls::PeerStream;
 use super::{codec, frame, TcpTransport, TcpTransportConfig, TcpTransportStats};
 use crate::replication::PeerMessage;
 
@@ -77,9 +78,15 @@ fn raw_peer(transport: &TcpTransport, raft_id: u64) -> TcpStream {
         raft_id,
         secret: SECRET,
     };
-    handshake::dial(&stream, me, transport.raft_id(), WAIT).unwrap();
+    dial_on(&stream, me, transport.raft_id()).unwrap();
     stream.set_read_timeout(Some(WAIT)).unwrap();
     stream
+}
+
+/// Runs a dialer's handshake as `me` to `peer` over a plain connection.
+fn dial_on(socket: &TcpStream, me: Identity<'_>, peer: u64) -> Result<(), HandshakeError> {
+    let mut stream = PeerStream::Plain(socket.try_clone().unwrap());
+    handshake::dial(&mut stream, me, peer, &Deadline::new(WAIT))
 }
 
 fn frame_of(message: &PeerMessage) -> Vec<u8> {
@@ -208,7 +215,7 @@ fn a_removed_member_s_connection_is_closed_and_it_cannot_return() {
         raft_id: 2,
         secret: SECRET,
     };
-    assert!(handshake::dial(&stream, me, 1, WAIT).is_err());
+    assert!(dial_on(&stream, me, 1).is_err());
     wait_for_stats(&transport, |stats| stats.refused_handshakes == 1);
 }
 
@@ -234,7 +241,7 @@ fn connections_past_the_limit_are_closed_as_they_arrive() {
             raft_id: 2,
             secret: SECRET,
         };
-        if handshake::dial(&stream, me, 1, WAIT).is_ok() {
+        if dial_on(&stream, me, 1).is_ok() {
             break;
         }
         assert!(Instant::now() < deadline, "{:?}", transport.stats());

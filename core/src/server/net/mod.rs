@@ -28,7 +28,7 @@ use tokio::sync::watch;
 pub use four_letter::FourLetterWhitelist;
 use four_letter_stats::ResponseStats;
 pub use http::{HttpCfg, HttpConfig, PROMETHEUS_PROVIDER};
-pub use tls::{ClientAuth, TlsConfig, TlsVersion};
+pub use tls::{ClientAuth, TlsConfig, TlsError, TlsVersion};
 use transport::{PortKind, ServerTls};
 
 use crate::server::Engine;

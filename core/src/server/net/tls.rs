@@ -69,7 +69,7 @@ const DEFAULT_TLS12_SUITES: [&str; 4] = [
 ];
 
 /// TLS on the client port; ZooKeeper's zoo.cfg names in brackets.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsConfig {
     /// PEM file with the private key and the certificate chain (ssl.keyStore.location).
     pub key_store: PathBuf,
