@@ -51,11 +51,13 @@ class ProcessEnsemble:
     """`size` members of one kind ("ours" or "reference"), each its own process."""
 
     def __init__(self, kind, size, tick_ms=2000, extra_lines=(), observers=0, jvm_args=(),
-                 spares=0):
+                 spares=0, secret=True, member_lines=None):
         """`size` participants (members 1..size), then `observers` observers, then `spares`
         members that do not start with the others: each is configured as ZooKeeper's manual
         says a joiner is (the ensemble's server lines plus its own), to be added by reconfig
-        (`spare_line` is its server string)."""
+        (`spare_line` is its server string). `extra_lines` go to every member's zoo.cfg,
+        `member_lines[N]` to member N's only (`configure` changes them later); `secret=False`
+        leaves out our quorum.secretFile."""
         assert kind in ("ours", "reference")
         self.kind = kind
         self.jvm_args = tuple(jvm_args)
@@ -78,8 +80,9 @@ class ProcessEnsemble:
                 peer_lines.append(line)
         self.peer_lines = peer_lines
         secret_path = os.path.join(self.root, "secret")
-        with open(secret_path, "wb") as secret:
-            secret.write(SECRET)
+        with open(secret_path, "wb") as secret_file:
+            secret_file.write(SECRET)
+        self.base_lines = {}
         for member in self.client_ports:
             directory = self._directory(member)
             os.makedirs(os.path.join(directory, "data"))
@@ -98,12 +101,22 @@ class ProcessEnsemble:
                 *([self.spare_lines[member]] if member in self.spares else []),
                 *extra_lines,
             ]
-            if kind == "ours":
+            if kind == "ours" and secret:
                 lines.append(f"quorum.secretFile={secret_path}")
             if member in self.observers:
                 lines.append("peerType=observer")
-            with open(self._config(member), "w") as config:
-                config.write("".join(line + "\n" for line in lines))
+            self.base_lines[member] = lines
+            self.configure(member, (member_lines or {}).get(member, ()))
+
+    def configure(self, member, lines):
+        """Rewrites `member`'s zoo.cfg with `lines` as its own lines (taken at its next start)."""
+        with open(self._config(member), "w") as config:
+            config.write("".join(line + "\n" for line in [*self.base_lines[member], *lines]))
+
+    def peer_port(self, member):
+        """The port `member`'s server.N line names for its peers."""
+        line = next(line for line in self.peer_lines if line.startswith(f"server.{member}="))
+        return int(line.split("=", 1)[1].split(":")[1])
 
     def membership_text(self):
         """What ZooKeeper keeps in /zookeeper/config for these server lines."""

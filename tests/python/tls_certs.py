@@ -100,6 +100,19 @@ def make_server_certificate(directory, name, ca="ca"):
     return os.path.join(directory, f"{name}.pem")
 
 
+MEMBER_EXTENSIONS = ("basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n"
+                     "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+
+
+def make_member_certificate(directory, name, ca="ca"):
+    """An ensemble member's key store ``<name>.pem`` signed by ``ca``, for 127.0.0.1 and
+    localhost: members present it both when they dial and when they accept."""
+    _leaf(directory, name, f"/CN={name}", ca, MEMBER_EXTENSIONS)
+    return {name: os.path.join(directory, f"{name}.pem"),
+            f"{name}-cert": os.path.join(directory, f"{name}-cert.pem"),
+            f"{name}-key": os.path.join(directory, f"{name}-key.pem")}
+
+
 def make_certificates(directory):
     _ca(directory, "ca", "/CN=zookeeper-rs test CA")
     _ca(directory, "other-ca", "/CN=another CA")
