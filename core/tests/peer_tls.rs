@@ -9,24 +9,18 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender};
-use raft::eraftpb::{Message, MessageType};
-use zookeeper_core::replication::{
-    PeerMessage, PeerTlsConfig, TcpTransport, TcpTransportConfig, Transport,
-};
+use zookeeper_core::replication::{PeerTlsConfig, TcpTransportConfig, Transport};
 use zookeeper_core::server::net::{ClientAuth, TlsConfig, TlsVersion};
 
 use common::certificates::{ca, leaf};
+use common::peers::{bind, ensemble_id, raft_message, Member, WAIT};
 use common::wait_for;
 
 const SECRET: &[u8] = b"the ensemble's shared secret";
-const WAIT: Duration = Duration::from_secs(20);
 
 /// A directory with the CA members trust, another CA, and member stores: `member` (for
 /// 127.0.0.1 and localhost), `elsewhere` (trusted, but for another host) and `stranger`
@@ -76,46 +70,6 @@ impl Drop for Certificates {
     }
 }
 
-/// A transport and what it received.
-struct Member {
-    transport: Arc<TcpTransport>,
-    _probe: Arc<Sender<(u64, PeerMessage)>>,
-    received: Receiver<(u64, PeerMessage)>,
-}
-
-impl Member {
-    fn start(config: TcpTransportConfig, listener: TcpListener) -> Member {
-        let transport = TcpTransport::start_on(config, listener).unwrap();
-        let (probe, received) = crossbeam_channel::unbounded();
-        let probe = Arc::new(probe);
-        transport.attach(&probe);
-        Member {
-            transport,
-            _probe: probe,
-            received,
-        }
-    }
-
-    fn next(&self) -> (u64, PeerMessage) {
-        let stats = || self.transport.stats();
-        self.received
-            .recv_timeout(WAIT)
-            .unwrap_or_else(|_| panic!("no message came; {:?}", stats()))
-    }
-}
-
-fn bind() -> (TcpListener, SocketAddr) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    (listener, address)
-}
-
-/// A new ensemble id for each test, so members of tests running side by side never meet.
-fn ensemble_id() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    (u64::from(std::process::id()) << 32) | (NEXT.fetch_add(1, Ordering::Relaxed) << 1)
-}
-
 /// Member `raft_id` of `ensemble` with one peer, quick reconnects and `tls`.
 fn config(
     ensemble: u64,
@@ -134,16 +88,6 @@ fn config(
     }
 }
 
-fn heartbeat(from: u64, to: u64, commit: u64) -> PeerMessage {
-    let mut message = Message::default();
-    message.set_msg_type(MessageType::MsgHeartbeat);
-    message.from = from;
-    message.to = to;
-    message.term = 3;
-    message.commit = commit;
-    PeerMessage::Raft(message)
-}
-
 /// Members 1 and 2 with the given TLS, member 1 dialing 2 at `via` (2's address if None).
 fn two_members(
     tls_1: Option<PeerTlsConfig>,
@@ -154,21 +98,21 @@ fn two_members(
     let ((listener_1, address_1), (listener_2, address_2)) = (bind(), bind());
     let one = Member::start(
         config(ensemble, 1, address_1, (2, via(address_2)), tls_1),
-        listener_1,
+        Some(listener_1),
     );
     let two = Member::start(
         config(ensemble, 2, address_2, (1, address_1), tls_2),
-        listener_2,
+        Some(listener_2),
     );
     (one, two, ensemble)
 }
 
 /// Sends a heartbeat each way and waits for both.
 fn assert_exchange(one: &Member, two: &Member, commit: u64) {
-    one.transport.send(1, 2, heartbeat(1, 2, commit));
-    two.transport.send(2, 1, heartbeat(2, 1, commit + 1));
-    assert_eq!(two.next(), (1, heartbeat(1, 2, commit)));
-    assert_eq!(one.next(), (2, heartbeat(2, 1, commit + 1)));
+    one.transport.send(1, 2, raft_message(1, 2, commit));
+    two.transport.send(2, 1, raft_message(2, 1, commit + 1));
+    assert_eq!(two.next(), (1, raft_message(1, 2, commit)));
+    assert_eq!(one.next(), (2, raft_message(2, 1, commit + 1)));
 }
 
 /// Relays connections to `target`, keeping every byte the dialers sent.
@@ -232,7 +176,7 @@ fn members_talk_tls_only_and_a_plain_dialer_is_refused() {
     let address_2 = two.transport.local_address();
     let plain = Member::start(
         config(ensemble, 1, address_3, (2, address_2), None),
-        listener_3,
+        Some(listener_3),
     );
     wait_for("the plain dialer's refusal", || {
         two.transport.stats().refused_handshakes >= 1
@@ -265,7 +209,7 @@ fn a_certificate_from_another_ca_is_refused_both_ways() {
         Some(certificates.tls("member", true, false)),
         |address| address,
     );
-    one.transport.send(1, 2, heartbeat(1, 2, 1));
+    one.transport.send(1, 2, raft_message(1, 2, 1));
     assert_refused_both_ways(&one, &two);
 }
 
@@ -323,7 +267,7 @@ fn changed_store_files_are_used_from_the_next_connection() {
         Some(certificates.tls("member", true, false)),
         |address| address,
     );
-    one.transport.send(1, 2, heartbeat(1, 2, 1));
+    one.transport.send(1, 2, raft_message(1, 2, 1));
     wait_for("the stranger's refusal", || {
         two.transport.stats().refused_handshakes >= 1
     });
@@ -332,7 +276,7 @@ fn changed_store_files_are_used_from_the_next_connection() {
     std::fs::copy(certificates.path("member.pem"), &fresh).unwrap();
     std::fs::rename(&fresh, &store).unwrap();
     // The heartbeat waited in member 1's queue meanwhile.
-    assert_eq!(two.next(), (1, heartbeat(1, 2, 1)));
+    assert_eq!(two.next(), (1, raft_message(1, 2, 1)));
     assert_exchange(&one, &two, 11);
 }
 
@@ -352,7 +296,7 @@ fn a_tls_handshake_that_never_finishes_is_cut_at_the_handshake_timeout() {
                 Some(certificates.tls("member", true, false)),
             )
         },
-        listener,
+        Some(listener),
     );
     // The first byte of a TLS record, then silence.
     let mut stalled = TcpStream::connect(address).unwrap();

@@ -9,12 +9,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
-use raft::eraftpb::{Message, MessageType};
 use zookeeper_core::client::Client;
 use zookeeper_core::replication::{
     raft_id, PeerMessage, TcpTransport, TcpTransportConfig, Transport,
@@ -22,56 +19,10 @@ use zookeeper_core::replication::{
 use zookeeper_core::storage::FakeDisk;
 use zookeeper_core::{Acl, CreateMode, EnsembleConfig, Server, ServerConfig};
 
+use common::peers::{bind, ensemble_id, raft_message, Member, WAIT};
 use common::wait_for;
 
 const SECRET: &[u8] = b"the ensemble's shared secret";
-const WAIT: Duration = Duration::from_secs(20);
-
-/// A transport and what it received (the probe lives while this does: the transport keeps
-/// only a weak reference to what it delivers to).
-struct Member {
-    transport: Arc<TcpTransport>,
-    _probe: Arc<Sender<(u64, PeerMessage)>>,
-    received: Receiver<(u64, PeerMessage)>,
-}
-
-impl Member {
-    fn start(config: TcpTransportConfig, listener: Option<TcpListener>) -> Member {
-        let transport = match listener {
-            Some(listener) => TcpTransport::start_on(config, listener).unwrap(),
-            None => TcpTransport::start(config).unwrap(),
-        };
-        let (probe, received) = crossbeam_channel::unbounded();
-        let probe = Arc::new(probe);
-        transport.attach(&probe);
-        Member {
-            transport,
-            _probe: probe,
-            received,
-        }
-    }
-
-    fn next(&self) -> (u64, PeerMessage) {
-        let stats = || self.transport.stats();
-        self.received
-            .recv_timeout(WAIT)
-            .unwrap_or_else(|_| panic!("no message came; {:?}", stats()))
-    }
-}
-
-fn bind() -> (TcpListener, SocketAddr) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    (listener, address)
-}
-
-/// A new ensemble id for each test: tests run side by side, and a port one of them let go
-/// may be another's by the time it is dialed; the ensemble id keeps their members apart.
-fn ensemble_id() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    // Apart from other runs of this file too, and from `ensemble + 1` ("another ensemble").
-    (u64::from(std::process::id()) << 32) | (NEXT.fetch_add(1, Ordering::Relaxed) << 1)
-}
 
 /// A configuration with quick reconnects, for loopback.
 fn config(
@@ -101,16 +52,6 @@ fn dial_once(config: TcpTransportConfig) -> TcpTransportConfig {
         reconnect_backoff_ms_max: 600_000,
         ..config
     }
-}
-
-fn raft_message(from: u64, to: u64, index: u64) -> PeerMessage {
-    let mut message = Message::default();
-    message.set_msg_type(MessageType::MsgHeartbeat);
-    message.from = from;
-    message.to = to;
-    message.term = 3;
-    message.commit = index;
-    PeerMessage::Raft(message)
 }
 
 /// Members 1 and 2 of `ensemble`, each the other's peer, and their addresses.

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod certificates;
+pub mod peers;
 pub mod proxy;
 
 use std::time::Duration;
