@@ -6,6 +6,9 @@
 //! Certificates are made at test time with the openssl command line; nothing is committed.
 
 mod common;
+// Not in common/: the CLI's suites share common/ and have no raft crate.
+#[path = "common/peers.rs"]
+mod peers;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -17,8 +20,8 @@ use zookeeper_core::replication::{PeerTlsConfig, TcpTransportConfig, Transport};
 use zookeeper_core::server::net::{ClientAuth, TlsConfig, TlsVersion};
 
 use common::certificates::{ca, leaf};
-use common::peers::{bind, ensemble_id, raft_message, Member, WAIT};
 use common::wait_for;
+use peers::{bind, ensemble_id, raft_message, Member, WAIT};
 
 const SECRET: &[u8] = b"the ensemble's shared secret";
 

@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 pub mod certificates;
-pub mod peers;
 pub mod proxy;
 
 use std::time::Duration;
