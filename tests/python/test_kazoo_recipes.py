@@ -118,6 +118,9 @@ def test_counter(client, new_client, root):
     counter += 5
     other_counter = other.Counter(f"{root}/counter")
     other_counter -= 2
+    # Across clients ZooKeeper promises order only after a sync: each client may talk to
+    # another member of an ensemble, one that has not applied the other's write yet.
+    client.sync(f"{root}/counter")
     assert counter.value == 3
     assert other_counter.value == 3
 
@@ -131,15 +134,18 @@ def test_counter(client, new_client, root):
         thread.start()
     for thread in threads:
         thread.join(WAIT_S)
+    client.sync(f"{root}/counter")
     assert counter.value == 33
 
 
 def test_queue_fifo_and_priority(client, new_client, root):
     producer = client.Queue(f"{root}/queue")
-    consumer = new_client().Queue(f"{root}/queue")
+    consuming = new_client()
+    consumer = consuming.Queue(f"{root}/queue")
     for item in [b"one", b"two", b"three"]:
         producer.put(item)
     producer.put(b"urgent", priority=10)
+    consuming.sync(f"{root}/queue")  # the producer's writes, in the consumer's view
     assert len(consumer) == 4
     assert [consumer.get() for _ in range(4)] == [b"urgent", b"one", b"two", b"three"]
     assert consumer.get() is None
@@ -153,6 +159,7 @@ def test_locking_queue(client, new_client, root):
     # The item is held, not consumed, until consume().
     assert len(queue) == 2
     assert worker.consume()
+    client.sync(f"{root}/lq")  # the worker's consume, in this client's view
     assert len(queue) == 1
     assert worker.get(timeout=WAIT_S) == b"b"
     assert worker.release()  # give it back
