@@ -161,6 +161,9 @@ def test_ephemeral_owner_and_no_children(client, new_client, root):
     assert observer.exists(f"{root}/eph").ephemeralOwner == client.client_id[0]
     # A clean close of the session removes its ephemerals at once.
     client.stop()
+    # Another session reads another's changes in order only after a sync (on an ensemble it
+    # may sit on a member that has not applied them yet); so below, too.
+    observer.sync(f"{root}/eph")
     assert observer.exists(f"{root}/eph") is None
 
 
@@ -265,6 +268,7 @@ def test_data_watch_sequence(client, new_client, root):
     writer.create(node, b"a")
     seen = []
     cond = threading.Condition()
+    client.sync(node)  # the writer's create, in this session's view
 
     @client.DataWatch(node)
     def watcher(data, stat, event):
@@ -341,6 +345,7 @@ def test_ephemeral_vanishes_when_session_expires(client, address, root):
                               stdout=subprocess.PIPE, text=True)
     try:
         session_id = int(holder.stdout.readline())
+        client.sync(node)  # the holder's create, in this session's view
         assert client.exists(node).ephemeralOwner == session_id
         deleted = threading.Event()
 
@@ -508,9 +513,11 @@ def test_digest_acl_enforced_and_masked(client, new_client, root):
     # Deleting needs DELETE on the parent, which is open.
     stat = client.set_acls(node, [owner_acl])
     assert stat.aversion == 1
+    stranger.sync(node)
     with pytest.raises(NoAuthError):
         stranger.get(node)
     stranger.delete(node)
+    client.sync(node)
     assert client.exists(node) is None
 
 
@@ -541,4 +548,5 @@ def test_exists_on_a_node_the_client_cannot_read(request, client, new_client, ro
     # On a missing znode exists needs no permission on either server.
     if client.exists(node):
         client.delete(node)
+    stranger.sync(node)
     assert stranger.exists(node) is None
