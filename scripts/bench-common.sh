@@ -75,8 +75,9 @@ stop_process() {
 
 # start_ensemble KIND(ours|zookeeper) DIR: three members on 127.0.0.1 with fresh ports, each
 # with its own data dir and zoo.cfg (server.N lines, myid), forceSync on, tickTime 2000;
-# ZooKeeper's members get ZOOKEEPER_HEAP (-Xms1g -Xmx1g). Sets $ensemble_pids and
-# $ensemble_hosts (the connect string); the ports are in $ensemble_ports.
+# ZooKeeper's members get ZOOKEEPER_HEAP (-Xms1g -Xmx1g). ENSEMBLE_CFG_LINES (zoo.cfg lines,
+# one per line) go to every member of both kinds, e.g. sslQuorum and its stores. Sets
+# $ensemble_pids and $ensemble_hosts (the connect string); the ports are in $ensemble_ports.
 start_ensemble() {
   local kind=$1 dir=$2 member
   local servers=""
@@ -96,6 +97,7 @@ start_ensemble() {
       if [ "$kind" = ours ]; then
         printf 'forceSync=yes\nquorum.secretFile=%s\n' "$dir/secret"
       fi
+      if [ -n "${ENSEMBLE_CFG_LINES:-}" ]; then printf '%s\n' "$ENSEMBLE_CFG_LINES"; fi
     } > "$dir/$member/zoo.cfg"
     if [ "$kind" = ours ]; then
       "$(ours_bin)" --config "$dir/$member/zoo.cfg" >"$dir/$member/log" 2>&1 &
