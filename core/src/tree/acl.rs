@@ -75,12 +75,28 @@ pub fn check(acl: &[Acl], wanted: Perms, identities: &[Id]) -> bool {
 /// With `x509_enabled` (ZooKeeper's `authProvider.x509`), `x509` ids must be distinguished
 /// names and `auth` takes the session's x509 identities too (that provider is "authenticated").
 ///
+/// An id the client sent as null (`Id::id_is_null`) is refused with MarshallingError where
+/// ZooKeeper meets a NullPointerException, which its PrepRequestProcessor answers so (its
+/// catch-all for anything but a KeeperException): comparing it with an earlier entry of the
+/// same perms and scheme while dropping duplicates (the jute `Id.equals` calls `id.equals`),
+/// `world`'s `getId().equals("anyone")`, and the `isValid` of `digest` (`id.split`), `ip`
+/// (`id.split`) and `x509` (`new X500Principal(null)` throws NullPointerException, which
+/// `isValid` does not catch: it catches IllegalArgumentException only). A scheme without a
+/// provider answers InvalidAcl before any id is looked at, and `auth` ignores its id.
+///
 /// # Errors
 /// `InvalidAcl` for an empty ACL, an `auth` entry when the session has no digest (or x509)
-/// identity, a malformed id, or any other scheme.
+/// identity, a malformed id, or any other scheme; `MarshallingError` for a null id as above.
 pub fn fixup(acl: &[Acl], identities: &[Id], x509_enabled: bool) -> Result<Vec<Acl>, ErrorCode> {
     let mut unique: Vec<&Acl> = Vec::with_capacity(acl.len());
     for entry in acl {
+        let null_compared = entry.id.id_is_null
+            && unique
+                .iter()
+                .any(|kept| kept.perms == entry.perms && kept.id.scheme == entry.id.scheme);
+        if null_compared {
+            return Err(ErrorCode::MarshallingError);
+        }
         if !unique.contains(&entry) {
             unique.push(entry);
         }
@@ -91,6 +107,11 @@ pub fn fixup(acl: &[Acl], identities: &[Id], x509_enabled: bool) -> Result<Vec<A
     let mut fixed = Vec::with_capacity(unique.len());
     for entry in unique {
         let id = &entry.id;
+        let reads_the_id = matches!(id.scheme.as_str(), "world" | "digest" | "ip")
+            || (x509_enabled && id.scheme == "x509");
+        if id.id_is_null && reads_the_id {
+            return Err(ErrorCode::MarshallingError);
+        }
         match id.scheme.as_str() {
             "world" if id.id == "anyone" => fixed.push(entry.clone()),
             "auth" => {
@@ -200,9 +221,10 @@ const DISTINGUISHED_NAME_KEYWORDS: [&str; 21] = [
 /// `X509AuthenticationProvider.isValid`: `new X500Principal(id)` parses. Checked here: every
 /// RDN (split at unescaped ',' or ';') is attributes (split at unescaped '+') of the form
 /// `keyword=value`, the keyword one Java knows or an OID (`1.2.3` or `OID.1.2.3`). Values are
-/// not checked further; the empty name is valid, as in Java.
+/// not checked further. The empty name is valid, as in Java, but not one of blanks only (an
+/// attribute without '=').
 fn is_valid_distinguished_name(id: &str) -> bool {
-    if id.trim().is_empty() {
+    if id.is_empty() {
         return true;
     }
     let mut attributes = vec![String::new()];
