@@ -7,7 +7,10 @@ Each test runs the same steps against our server and Apache ZooKeeper 3.8 (both 
 ssl.clientAuth=want and the same PEM stores) and asserts the answers Apache gave.
 """
 
+import os
+import random
 import shutil
+import subprocess
 import tempfile
 import uuid
 
@@ -171,3 +174,72 @@ def test_the_x509_super_user_may_do_anything_and_others_may_not(server, certs):
     assert admin.get_data(child)[0] == NO_NODE
     assert admin.delete(parent) == OK
     admin.close_socket()
+
+
+# Prints, for each line of the file named, whether new X500Principal(line) parses it: what
+# ZooKeeper's X509AuthenticationProvider.isValid asks of an x509 ACL id.
+JAVA_VALIDITY_PROGRAM = """
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Paths;
+import javax.security.auth.x500.X500Principal;
+public class Validity {
+  public static void main(String[] args) throws Exception {
+    String text = new String(Files.readAllBytes(Paths.get(args[0])), StandardCharsets.UTF_8);
+    for (String name : text.split("\\u0000", -1)) {
+      boolean valid = true;
+      try { new X500Principal(name); } catch (IllegalArgumentException e) { valid = false; }
+      System.out.println(valid ? "valid" : "invalid");
+    }
+  }
+}
+"""
+# Pieces of names where Java's parser has rules of its own: separators, quotes, escapes, hex
+# pairs, #hex values (BER), keywords and OIDs, blanks.
+NAME_PIECES = ["CN", "cn", "O", "OID.", "1.2", "2.5.4.3", "3.1", "1.40", "=", "=", ",", ";",
+               "+", '"', "\\", "\\\\", "#", "04", "0401", "61", "8", "1", "a", "b c", " ", "\n",
+               "<", ">", "\\,", "\\4a", "é"]
+
+
+def generated_names(count, seed=8):
+    chooser = random.Random(seed)
+    names = []
+    for _ in range(count):
+        pieces = ["CN="] if chooser.random() < 0.5 else []
+        pieces += chooser.choices(NAME_PIECES, k=chooser.randint(1, 7))
+        names.append("".join(pieces))
+    return names
+
+
+def java_validity(names):
+    directory = tempfile.mkdtemp(prefix="zk-x509-java-")
+    try:
+        source = os.path.join(directory, "Validity.java")
+        with open(source, "w") as file:
+            file.write(JAVA_VALIDITY_PROGRAM)
+        names_path = os.path.join(directory, "names")
+        with open(names_path, "w", encoding="utf-8") as file:
+            file.write("\0".join(names))
+        result = subprocess.run(["java", source, names_path], capture_output=True,
+                                timeout=120, check=True)
+        return [line == "valid" for line in result.stdout.decode().split()]
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_x509_ids_are_refused_exactly_when_java_cannot_parse_them(server, certs):
+    names = generated_names(400)
+    valid = java_validity(names)
+    assert len(valid) == len(names)
+    # Both answers occur, so the comparison means something.
+    assert 40 < sum(valid) < 360, sum(valid)
+    _, secure_port = server
+    connection = TlsConnection(secure_port, certs)
+    try:
+        answers = [connection.create(unique("name"), [(PERMS_ALL, "x509", name)])
+                   for name in names]
+    finally:
+        connection.close_socket()
+    mismatches = [(name, answer) for name, answer, java in zip(names, answers, valid)
+                  if answer != (OK if java else INVALID_ACL)]
+    assert mismatches == []

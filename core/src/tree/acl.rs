@@ -17,6 +17,7 @@
 use base64::Engine as _;
 use sha1::{Digest as _, Sha1};
 
+use super::distinguished_name;
 use crate::proto::{Acl, ErrorCode, Id, Perms};
 
 /// The digest id for `user:password`: the user, a colon, and base64(sha1(`user:password`)).
@@ -132,7 +133,7 @@ pub fn fixup(acl: &[Acl], identities: &[Id], x509_enabled: bool) -> Result<Vec<A
             }
             "digest" if is_valid_digest_id(&id.id) => fixed.push(entry.clone()),
             "ip" if is_valid_ip_id(&id.id) => fixed.push(entry.clone()),
-            "x509" if x509_enabled && is_valid_distinguished_name(&id.id) => {
+            "x509" if x509_enabled && distinguished_name::is_valid(&id.id) => {
                 fixed.push(entry.clone())
             }
             _ => return Err(ErrorCode::InvalidAcl),
@@ -191,71 +192,6 @@ fn is_valid_digest_id(id: &str) -> bool {
         parts.pop();
     }
     parts.len() == 2
-}
-
-/// Attribute keywords Java's `X500Principal` parses (its `AVAKeyword` table), in capitals.
-const DISTINGUISHED_NAME_KEYWORDS: [&str; 21] = [
-    "CN",
-    "C",
-    "L",
-    "S",
-    "ST",
-    "O",
-    "OU",
-    "T",
-    "IP",
-    "STREET",
-    "DC",
-    "DNQUALIFIER",
-    "DNQ",
-    "SURNAME",
-    "GIVENNAME",
-    "INITIALS",
-    "GENERATION",
-    "EMAIL",
-    "EMAILADDRESS",
-    "UID",
-    "SERIALNUMBER",
-];
-
-/// `X509AuthenticationProvider.isValid`: `new X500Principal(id)` parses. Checked here: every
-/// RDN (split at unescaped ',' or ';') is attributes (split at unescaped '+') of the form
-/// `keyword=value`, the keyword one Java knows or an OID (`1.2.3` or `OID.1.2.3`). Values are
-/// not checked further. The empty name is valid, as in Java, but not one of blanks only (an
-/// attribute without '=').
-fn is_valid_distinguished_name(id: &str) -> bool {
-    if id.is_empty() {
-        return true;
-    }
-    let mut attributes = vec![String::new()];
-    let mut chars = id.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                let current = attributes.last_mut().expect("never empty");
-                current.push(c);
-                match chars.next() {
-                    Some(escaped) => current.push(escaped),
-                    None => return false,
-                }
-            }
-            ',' | ';' | '+' => attributes.push(String::new()),
-            _ => attributes.last_mut().expect("never empty").push(c),
-        }
-    }
-    attributes.iter().all(|attribute| {
-        let Some((keyword, _value)) = attribute.split_once('=') else {
-            return false;
-        };
-        let keyword = keyword.trim().to_ascii_uppercase();
-        let oid = keyword.strip_prefix("OID.").unwrap_or(&keyword);
-        DISTINGUISHED_NAME_KEYWORDS.contains(&keyword.as_str())
-            || (!oid.is_empty()
-                && oid.split('.').count() >= 2
-                && oid
-                    .split('.')
-                    .all(|arc| !arc.is_empty() && arc.bytes().all(|b| b.is_ascii_digit())))
-    })
 }
 
 /// `IPAuthenticationProvider.isValid`: an address, optionally "/bits" with bits in range.

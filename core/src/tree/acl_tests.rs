@@ -292,38 +292,6 @@ fn x509_ids_match_exactly_and_only_with_the_provider() {
     );
 }
 
-#[test]
-fn x509_ids_are_distinguished_names_as_java_parses_them() {
-    // Each as Apache ZooKeeper 3.8 answered a create with that x509 id.
-    for valid in [
-        "CN=a",
-        " CN = a ",
-        "OID.2.5.4.3=x",
-        "2.5.4.3=x",
-        "cn=a;o=b",
-        "CN=a+O=b",
-        subject(),
-    ] {
-        assert!(is_valid_distinguished_name(valid), "{valid}");
-    }
-    for invalid in [
-        "nonsense",
-        "CN=a,,O=b",
-        "CN=x,FOO=y",
-        "=x",
-        "CN=a,",
-        "CN=a\\",
-        " ",
-        "\t",
-    ] {
-        assert!(!is_valid_distinguished_name(invalid), "{invalid}");
-    }
-}
-
-fn subject() -> &'static str {
-    "CN=client one,OU=Test,O=Example\\, Inc.,C=US"
-}
-
 fn null_id(perms: Perms, scheme: &str) -> Acl {
     let mut id = Id::new(scheme, "");
     id.id_is_null = true;
