@@ -74,6 +74,8 @@ NEW_ACL_ANSWERS = [
     ([(PERMS_ALL, "x509", None), (PERMS_ALL, "digest", "bad")], MARSHALLING_ERROR),
     ([(PERMS_ALL, "digest", "bad"), (PERMS_ALL, "digest", None)], MARSHALLING_ERROR),
     ([(PERMS_READ, "digest", "bad"), (PERMS_ALL, "digest", None)], INVALID_ACL),
+    # auth never reads its id, but dropping duplicates compares it.
+    ([(PERMS_ALL, "auth", None), (PERMS_ALL, "auth", None)], MARSHALLING_ERROR),
 ]
 
 
