@@ -164,9 +164,10 @@ impl<'a> JuteReader<'a> {
             let perms = Perms(reader.i32()?);
             let scheme = reader.ustring()?;
             let id = reader.ustring_or_null()?;
-            let mut id_record = Id::new(scheme, id.clone().unwrap_or_default());
-            id_record.id_is_null = id.is_none();
-            Ok(Acl::new(perms, id_record))
+            let id_is_null = id.is_none();
+            let mut id = Id::new(scheme, id.unwrap_or_default());
+            id.id_is_null = id_is_null;
+            Ok(Acl::new(perms, id))
         })
     }
 

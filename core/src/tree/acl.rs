@@ -3,8 +3,8 @@
 //! Each function matches one piece of Apache ZooKeeper so clients see the same answers:
 //! `digest` is `DigestAuthenticationProvider.generateDigest`, `check` is
 //! `ZooKeeperServer.checkACL`, `fixup` is `PrepRequestProcessor.fixupACL`, and `mask_digests` is
-//! what getACL returns to a session without ADMIN. The only schemes with a provider are `digest`
-//! and `ip`, as in a ZooKeeper server with no extra `zookeeper.authProvider.*` configured.
+//! what getACL returns to a session without ADMIN. The schemes with a provider are `digest` and
+//! `ip`, and `x509` when its provider is configured (a TLS port brings it), as in ZooKeeper.
 //!
 //! IPv6 ip ids follow 3.9's `IPAuthenticationProvider`; the Debian reference server (3.8.0)
 //! predates IPv6 ACLs and answers InvalidAcl for every IPv6 id, so differential tests must not
