@@ -13,6 +13,7 @@ OP_DELETE = 2
 OP_GET_DATA = 4
 OP_SET_DATA = 5
 OP_SET_ACL = 7
+OP_MULTI = 14
 OP_WHO_AM_I = 107
 OP_AUTH = 100
 XID_AUTH = -4
@@ -72,6 +73,14 @@ class TlsConnection:
     def create(self, path, acl, data=b""):
         return self.call(OP_CREATE, jute_string(path) + struct.pack(">i", len(data)) + data
                          + acl_bytes(acl) + struct.pack(">i", 0))[0]
+
+    def multi_create(self, creates):
+        """A multi of creates, each (path, acl); returns (error code, reply body)."""
+        body = b""
+        for path, acl in creates:
+            body += (struct.pack(">i?i", OP_CREATE, False, -1) + jute_string(path)
+                     + struct.pack(">i", 0) + acl_bytes(acl) + struct.pack(">i", 0))
+        return self.call(OP_MULTI, body + struct.pack(">i?i", -1, True, -1))
 
     def set_acl(self, path, acl):
         return self.call(OP_SET_ACL, jute_string(path) + acl_bytes(acl) + struct.pack(">i", -1))[0]

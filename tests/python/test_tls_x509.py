@@ -10,6 +10,7 @@ ssl.clientAuth=want and the same PEM stores) and asserts the answers Apache gave
 import os
 import random
 import shutil
+import struct
 import subprocess
 import tempfile
 import uuid
@@ -109,6 +110,31 @@ def test_kazoo_sends_an_empty_x509_id_as_null(server, certs):
         with pytest.raises(MarshallingError):
             zk.set_acls(path, [ACL(Permissions.ALL, Id("x509", ""))])
         assert zk.get_acls(path)[0] == [ACL(Permissions.ALL, Id("world", "anyone"))]
+
+
+def test_a_null_acl_id_fails_a_whole_multi(server, certs):
+    _, secure_port = server
+    connection = TlsConnection(secure_port, certs)
+    try:
+        first, second = unique("multi"), unique("multi")
+        world = [(PERMS_ALL, "world", "anyone")]
+        # ZooKeeper's multi loop catches only KeeperExceptions; the NullPointerException
+        # escapes it, so no per-op results come back, just the error.
+        null = [(PERMS_ALL, "x509", None)]
+        assert connection.multi_create([(first, world), (second, null)]) == (MARSHALLING_ERROR, b"")
+        assert connection.get_data(first)[0] == NO_NODE
+        assert connection.create(first, world) == OK
+        # An invalid ACL fails its op alone: per-op error results (a MultiHeader of type -1
+        # with the code, then the code), then the closing header.
+        blank = [(PERMS_ALL, "x509", " ")]
+        error, body = connection.multi_create([(second, world), (first + "x", blank)])
+        assert error == OK
+        assert body == (struct.pack(">i?ii", -1, False, OK, OK)
+                        + struct.pack(">i?ii", -1, False, INVALID_ACL, INVALID_ACL)
+                        + struct.pack(">i?i", -1, True, -1))
+        assert connection.get_data(second)[0] == NO_NODE
+    finally:
+        connection.close_socket()
 
 
 def readable(connection, paths):
