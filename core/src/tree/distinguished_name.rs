@@ -7,9 +7,8 @@
 //! validity, so they are followed here rather than RFC 2253: a ',' or ';' separates RDNs unless
 //! escaped or inside an odd count of quotes seen since the last separator; a value ends at its
 //! first unescaped ',', '+' or ';' and the rest of its attribute is not read; `#hex` must be
-//! one complete BER value. Not followed: BER indefinite lengths in `#hex` values (refused
-//! here, where Java may accept a well-formed one), non-ASCII digits in OIDs (Java's
-//! `Character.digit` takes them), and the JDK's limit on an OID's encoded size.
+//! one complete BER value. Not followed: non-ASCII digits in OIDs (Java's `Character.digit`
+//! takes them) and the JDK's limit on an OID's encoded size.
 
 /// Attribute keywords Java's `X500Principal` parses (its `AVAKeyword` table), in capitals.
 const KEYWORDS: [&str; 21] = [
@@ -210,33 +209,66 @@ fn is_valid_hex_value(value: impl Iterator<Item = char>) -> bool {
     is_one_ber_value(&bytes)
 }
 
-/// `DerValue(byte[])` with BER allowed and nothing after the value: a tag below 31, a short
-/// or long (at most 4 bytes, below 2^31) length, and exactly that much content.
+/// `DerValue(byte[])` with BER allowed and nothing after the value: a tag below 31, then a
+/// short or long (at most 4 bytes, below 2^31) length and exactly that much content, or, for
+/// a constructed tag, an indefinite length closed by its end-of-contents (`indefinite_end`).
 fn is_one_ber_value(bytes: &[u8]) -> bool {
     if bytes.len() < 2 || bytes[0] & 0x1f == 0x1f {
         return false;
     }
-    let length_byte = bytes[1];
-    // Indefinite length: Java converts a well-formed one; not followed here (module doc).
-    if length_byte == 0x80 {
-        return false;
+    if bytes[1] == 0x80 {
+        let constructed = bytes[0] & 0x20 != 0;
+        return constructed && indefinite_end(bytes) == Some(bytes.len());
     }
-    let (length, header) = if length_byte & 0x80 == 0 {
-        (u64::from(length_byte), 2)
-    } else {
-        let length_bytes = usize::from(length_byte & 0x7f);
-        if length_bytes > 4 || bytes.len() < 2 + length_bytes {
-            return false;
+    match ber_length(&bytes[1..]) {
+        Some((length, length_bytes)) => bytes.len() as u64 == 1 + length_bytes as u64 + length,
+        None => false,
+    }
+}
+
+/// A definite length at the start of `bytes`: (the length, the bytes it took), or None for
+/// more than 4 length bytes, too few bytes, or a length past 2^31 - 1.
+fn ber_length(bytes: &[u8]) -> Option<(u64, usize)> {
+    let first = *bytes.first()?;
+    if first & 0x80 == 0 {
+        return Some((u64::from(first), 1));
+    }
+    let count = usize::from(first & 0x7f);
+    if count > 4 || bytes.len() < 1 + count {
+        return None;
+    }
+    let length = bytes[1..1 + count]
+        .iter()
+        .fold(0u64, |length, &byte| length << 8 | u64::from(byte));
+    (length <= i32::MAX as u64).then_some((length, 1 + count))
+}
+
+/// `DerIndefLenConverter`: where the indefinite-length value at the start of `bytes` ends.
+/// Its elements are one tag byte (any) and a length: definite ones are skipped whole,
+/// indefinite ones (constructed or not) nest until their own end-of-contents (00 00). Kept
+/// as a count of open values, not recursion, so deep nesting cannot exhaust the stack.
+fn indefinite_end(bytes: &[u8]) -> Option<usize> {
+    let mut position = 2;
+    let mut open = 1;
+    while open > 0 {
+        if bytes.get(position..position + 2)? == [0, 0] {
+            open -= 1;
+            position += 2;
+            continue;
         }
-        let length = bytes[2..2 + length_bytes]
-            .iter()
-            .fold(0u64, |length, &byte| length << 8 | u64::from(byte));
-        if length > i32::MAX as u64 {
-            return false;
+        position += 1;
+        if *bytes.get(position)? == 0x80 {
+            open += 1;
+            position += 1;
+            continue;
         }
-        (length, 2 + length_bytes)
-    };
-    bytes.len() as u64 == header as u64 + length
+        let (length, length_bytes) = ber_length(&bytes[position..])?;
+        position = usize::try_from(position as u64 + length_bytes as u64 + length).ok()?;
+        if position > bytes.len() {
+            return None;
+        }
+    }
+    Some(position)
 }
 
 /// `AVA.parseQuotedString`: up to a closing quote, '\' escaping a special char or a hex pair;
@@ -309,6 +341,10 @@ mod tests {
             "CN=\"a\"",
             "CN=\"a,b\"",
             "CN=#040161",
+            "CN=#30800000",
+            "CN=#3080040200000000",
+            "CN=#3080048000000000",
+            "CN=#3082000100",
             "CN=a\nO=b",
             "CN=a\\,b",
             "CN=\\4a",
@@ -330,6 +366,11 @@ mod tests {
             "CN=#zz",
             "CN=#",
             "CN=#041",
+            "CN=#3080",
+            "CN=#3080000000",
+            "CN=#04800000",
+            "CN=#308004020000",
+            "CN=#30800485000000000100000000",
             "CN=\"a",
             "CN=\"a\"b",
             "CN=a<b",
