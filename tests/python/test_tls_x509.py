@@ -225,8 +225,8 @@ public class Validity {
 # Pieces of names where Java's parser has rules of its own: separators, quotes, escapes, hex
 # pairs, #hex values (BER), keywords and OIDs, blanks.
 NAME_PIECES = ["CN", "cn", "O", "OID.", "1.2", "2.5.4.3", "3.1", "1.40", "=", "=", ",", ";",
-               "+", '"', "\\", "\\\\", "#", "04", "0401", "61", "8", "1", "a", "b c", " ", "\n",
-               "<", ">", "\\,", "\\4a", "é"]
+               "+", '"', "\\", "\\\\", "#", "04", "0401", "61", "8", "1", "3080", "0000", "a",
+               "b c", " ", "\n", "<", ">", "\\,", "\\4a", "é"]
 
 
 def generated_names(count, seed=8):
