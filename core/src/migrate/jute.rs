@@ -142,10 +142,7 @@ impl<'a> JuteReader<'a> {
             let perms = Perms(self.read_i32()?);
             let scheme = self.read_present_string("ACL scheme")?;
             let id = self.read_present_string("ACL id")?;
-            acl.push(Acl {
-                perms,
-                id: Id { scheme, id },
-            });
+            acl.push(Acl::new(perms, Id::new(scheme, id)));
         }
         Ok(acl)
     }

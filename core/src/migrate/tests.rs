@@ -26,13 +26,10 @@ fn image(path: &str, data: Option<&[u8]>, acl: u32, owner: i64) -> ZnodeImage {
 }
 
 fn sample_snapshot() -> ZkSnapshot {
-    let digest = vec![Acl {
-        perms: crate::proto::Perms(31),
-        id: crate::proto::Id {
-            scheme: "digest".into(),
-            id: "user:hash=".into(),
-        },
-    }];
+    let digest = vec![Acl::new(
+        crate::proto::Perms(31),
+        crate::proto::Id::new("digest", "user:hash="),
+    )];
     ZkSnapshot {
         sessions: vec![(0x100_0000_0001, 30_000)],
         acls: vec![Acl::open_unsafe(), digest],

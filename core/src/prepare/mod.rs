@@ -109,7 +109,17 @@ impl<'a> Prepare<'a> {
                 if !ops.iter().all(Op::is_multi_write) {
                     return Err(Refusal::Code(ErrorCode::MarshallingError));
                 }
-                self.multi(who, ops).map_err(Refusal::Multi)
+                self.multi(who, ops).map_err(|results| {
+                    // What ZooKeeper fails with other than a KeeperException (a null ACL id's
+                    // NullPointerException: MarshallingError) escapes its multi loop, so the
+                    // whole request answers MarshallingError, without per-op results.
+                    let marshalling = OpResult::Error(Some(ErrorCode::MarshallingError));
+                    if results.contains(&marshalling) {
+                        Refusal::Code(ErrorCode::MarshallingError)
+                    } else {
+                        Refusal::Multi(results)
+                    }
+                })
             }
             Op::Reconfig(_) => Err(Refusal::Code(ErrorCode::ReconfigDisabled)),
             single => {

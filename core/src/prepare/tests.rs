@@ -178,3 +178,48 @@ fn writes_past_a_hard_quota_are_refused_when_enforced() {
     let mut prepare = Prepare::new(&tree, &mut pending, &enforced, 11);
     assert!(prepare.write(who, &create("/q/b", b"")).is_ok());
 }
+
+/// ZooKeeper's multi loop catches KeeperExceptions only: a null ACL id's NullPointerException
+/// escapes it, and the whole multi answers MarshallingError without per-op results, where an
+/// invalid ACL fails its op alone.
+#[test]
+fn a_null_acl_id_in_a_multi_fails_the_whole_request() {
+    let tree = DataTree::new();
+    let create = |path: &str, acl: Vec<Acl>| {
+        Op::Create(CreateRequest {
+            path: path.into(),
+            data: Some(vec![]),
+            acl,
+            mode: crate::proto::CreateMode::Persistent,
+            ttl_ms: -1,
+        })
+    };
+    let mut null_id = Id::new("digest", "");
+    null_id.id_is_null = true;
+    let who = Requester {
+        session_id: 1,
+        identities: &[],
+        role: Role::Client,
+    };
+    let mut pending = PendingChanges::default();
+    let ops = vec![
+        create("/a", Acl::open_unsafe()),
+        create("/b", vec![Acl::new(Perms::ALL, null_id)]),
+    ];
+    let answer = Prepare::new(&tree, &mut pending, &limits(), 1).request(who, &Op::Multi(ops));
+    assert_eq!(answer, Err(Refusal::Code(ErrorCode::MarshallingError)));
+    let invalid = vec![Acl::new(Perms::ALL, Id::new("digest", "bad"))];
+    let ops = vec![create("/a", Acl::open_unsafe()), create("/b", invalid)];
+    let answer = Prepare::new(&tree, &mut pending, &limits(), 1).request(who, &Op::Multi(ops));
+    assert_eq!(
+        answer,
+        Err(Refusal::Multi(vec![
+            OpResult::Error(None),
+            OpResult::Error(Some(ErrorCode::InvalidAcl))
+        ]))
+    );
+    // Nothing of either stays pending: /a may be created afresh.
+    let answer = Prepare::new(&tree, &mut pending, &limits(), 1)
+        .write(who, &create("/a", Acl::open_unsafe()));
+    assert!(answer.is_ok(), "{answer:?}");
+}

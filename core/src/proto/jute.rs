@@ -147,16 +147,27 @@ impl<'a> JuteReader<'a> {
         self.vector(4, Self::ustring)
     }
 
-    /// An ACL list.
+    /// An ACL list; a null scheme or id reads as empty.
     pub fn acl(&mut self) -> Result<Vec<Acl>, DecodeError> {
         self.vector(12, |reader| {
             let perms = Perms(reader.i32()?);
             let scheme = reader.ustring()?;
             let id = reader.ustring()?;
-            Ok(Acl {
-                perms,
-                id: Id { scheme, id },
-            })
+            Ok(Acl::new(perms, Id::new(scheme, id)))
+        })
+    }
+
+    /// An ACL list a client sent for a new ACL (create, setACL): as `acl`, but an id sent as
+    /// null is marked so, since ZooKeeper answers it apart from an empty one.
+    pub fn acl_as_sent(&mut self) -> Result<Vec<Acl>, DecodeError> {
+        self.vector(12, |reader| {
+            let perms = Perms(reader.i32()?);
+            let scheme = reader.ustring()?;
+            let id = reader.ustring_or_null()?;
+            let id_is_null = id.is_none();
+            let mut id = Id::new(scheme, id.unwrap_or_default());
+            id.id_is_null = id_is_null;
+            Ok(Acl::new(perms, id))
         })
     }
 
@@ -301,6 +312,24 @@ impl JuteWriter {
 pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_new_acl_keeps_a_null_id_apart_from_an_empty_one() {
+        let mut frame = JuteWriter::new();
+        frame.i32(2);
+        frame.i32(31).ustring("x509").ustring_or_null(None);
+        frame.i32(31).ustring("x509").ustring("");
+        let bytes = frame.into_bytes();
+        let sent = JuteReader::new(&bytes).acl_as_sent().unwrap();
+        assert_eq!(
+            (sent[0].id.id_is_null, sent[1].id.id_is_null),
+            (true, false)
+        );
+        assert_eq!(sent[0].id.id, "");
+        // Elsewhere (a reply's ACL) null reads as empty, as every other string.
+        let read = JuteReader::new(&bytes).acl().unwrap();
+        assert_eq!(read[0], read[1]);
+    }
 
     #[test]
     fn lengths_are_checked_before_allocating() {

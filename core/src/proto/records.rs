@@ -74,6 +74,11 @@ pub struct Id {
     pub scheme: String,
     /// The id within the scheme.
     pub id: String,
+    /// The client sent the id as jute's null (length -1), not as a string: kazoo writes every
+    /// empty string so. Only a create's or setACL's ACL carries one, for `acl::fixup` to
+    /// refuse as ZooKeeper does; a refused entry is never stored, so this is not serialized.
+    #[serde(skip)]
+    pub(crate) id_is_null: bool,
 }
 
 impl Id {
@@ -82,6 +87,7 @@ impl Id {
         Id {
             scheme: scheme.into(),
             id: id.into(),
+            id_is_null: false,
         }
     }
 

@@ -195,9 +195,7 @@ pub(super) fn attach_resumed(
         return Err(ErrorCode::SessionExpired);
     }
     session.touch(engine.clock.now_ms());
-    if let Some(ip) = &resume.ip {
-        session.set_ip(ip);
-    }
+    session.set_connection(resume.ip.as_deref());
     if !attached_here {
         // A new connection: the old one's watches end with it, as a ZooKeeper server's die
         // with the connection they were left on, and so do its requests not run yet

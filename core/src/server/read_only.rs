@@ -69,6 +69,7 @@ impl Engine {
                 .cloned()
                 .ok_or(ErrorCode::SessionExpired)?;
             session.touch(self.clock.now_ms());
+            session.set_connection(ip);
             session.replace_sink(sink);
             return Ok(session);
         }
@@ -90,9 +91,7 @@ impl Engine {
             sink,
             self.clock.now_ms(),
         ));
-        if let Some(ip) = ip {
-            session.set_ip(ip);
-        }
+        session.set_connection(ip);
         read_only.sessions.insert(session_id, session.clone());
         tracing::info!(
             session_id = format_args!("0x{session_id:x}"),

@@ -1,7 +1,8 @@
 //! Session layer: the sessions attached to this member, their identities, and where their events go.
 //!
-//! Identities (addAuth) and connections are per member, not replicated: a client that moves to
-//! another member re-sends its auth, as ZooKeeper clients do.
+//! Identities (addAuth, a client certificate's) belong to the session's current connection, as
+//! in ZooKeeper, and are per member, not replicated: a client that reconnects, here or to
+//! another member, re-sends its auth, as ZooKeeper clients do.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -217,26 +218,22 @@ impl LocalSession {
         old.detach();
     }
 
-    /// Sets the connection's ip identity (a resumed session may come from another address).
-    pub(crate) fn set_ip(&self, ip: &str) {
+    /// Gives the session a new connection's identities: its `ip` (when it has an address) and
+    /// nothing else, until the connection's certificate or addAuth adds more. ZooKeeper keeps
+    /// auth info per connection (`ServerCnxn.authInfo`), so what an earlier connection of a
+    /// resumed session proved (addAuth, a certificate) does not follow the session; clients
+    /// re-send their auth on every new connection for that reason.
+    pub(crate) fn set_connection(&self, ip: Option<&str>) {
         let mut identities = self.identities.write();
-        identities.retain(|id| id.scheme != "ip");
-        identities.insert(0, Id::new("ip", ip));
+        identities.clear();
+        identities.extend(ip.map(|ip| Id::new("ip", ip)));
     }
 
-    /// Sets the identities the connection's client certificate gives: `x509`, and `super` for
+    /// Adds the identities the connection's client certificate gives: `x509`, and `super` for
     /// the configured super user (whose id is the subject, where digest's super id is empty).
-    /// A resumed session's earlier certificate identities go, as they belonged to the earlier
-    /// connection, like ZooKeeper's per-connection auth info.
-    pub(crate) fn set_certificate_identities(&self, certificate: Vec<Id>) {
-        let mut identities = self.identities.write();
-        let from_certificate =
-            |id: &Id| id.scheme == "x509" || (id.scheme == "super" && !id.id.is_empty());
-        identities.retain(|id| !from_certificate(id));
+    pub(crate) fn add_certificate_identities(&self, certificate: Vec<Id>) {
         for id in certificate {
-            if !identities.contains(&id) {
-                identities.push(id);
-            }
+            self.add_identity(id);
         }
     }
 
@@ -304,6 +301,25 @@ mod tests {
     #[test]
     fn passwords_differ_between_sessions() {
         assert_ne!(session_password(1, 5), session_password(2, 5));
+    }
+
+    struct NoSink;
+    impl SessionSink for NoSink {
+        fn deliver(&self, _event: WatchedEvent) {}
+    }
+
+    #[test]
+    fn a_new_connection_keeps_none_of_the_earlier_ones_identities() {
+        let session = LocalSession::new(1, [0; 16], 10_000, Vec::new(), Arc::new(NoSink), 0);
+        session.set_connection(Some("10.0.0.1"));
+        session.add_certificate_identities(vec![Id::new("x509", "CN=a")]);
+        session.add_auth("digest", b"u:p", None).unwrap();
+        assert_eq!(session.identities().len(), 3);
+        // As a ZooKeeper server rebuilds auth info for each connection (ServerCnxn.authInfo).
+        session.set_connection(Some("10.0.0.2"));
+        assert_eq!(*session.identities(), vec![Id::new("ip", "10.0.0.2")]);
+        session.set_connection(None);
+        assert!(session.identities().is_empty());
     }
 
     #[test]

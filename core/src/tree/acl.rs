@@ -3,8 +3,8 @@
 //! Each function matches one piece of Apache ZooKeeper so clients see the same answers:
 //! `digest` is `DigestAuthenticationProvider.generateDigest`, `check` is
 //! `ZooKeeperServer.checkACL`, `fixup` is `PrepRequestProcessor.fixupACL`, and `mask_digests` is
-//! what getACL returns to a session without ADMIN. The only schemes with a provider are `digest`
-//! and `ip`, as in a ZooKeeper server with no extra `zookeeper.authProvider.*` configured.
+//! what getACL returns to a session without ADMIN. The schemes with a provider are `digest` and
+//! `ip`, and `x509` when its provider is configured (a TLS port brings it), as in ZooKeeper.
 //!
 //! IPv6 ip ids follow 3.9's `IPAuthenticationProvider`; the Debian reference server (3.8.0)
 //! predates IPv6 ACLs and answers InvalidAcl for every IPv6 id, so differential tests must not
@@ -17,6 +17,7 @@
 use base64::Engine as _;
 use sha1::{Digest as _, Sha1};
 
+use super::distinguished_name;
 use crate::proto::{Acl, ErrorCode, Id, Perms};
 
 /// The digest id for `user:password`: the user, a colon, and base64(sha1(`user:password`)).
@@ -75,12 +76,28 @@ pub fn check(acl: &[Acl], wanted: Perms, identities: &[Id]) -> bool {
 /// With `x509_enabled` (ZooKeeper's `authProvider.x509`), `x509` ids must be distinguished
 /// names and `auth` takes the session's x509 identities too (that provider is "authenticated").
 ///
+/// An id the client sent as null (`Id::id_is_null`) is refused with MarshallingError where
+/// ZooKeeper meets a NullPointerException, which its PrepRequestProcessor answers so (its
+/// catch-all for anything but a KeeperException): comparing it with an earlier entry of the
+/// same perms and scheme while dropping duplicates (the jute `Id.equals` calls `id.equals`),
+/// `world`'s `getId().equals("anyone")`, and the `isValid` of `digest` (`id.split`), `ip`
+/// (`id.split`) and `x509` (`new X500Principal(null)` throws NullPointerException, which
+/// `isValid` does not catch: it catches IllegalArgumentException only). A scheme without a
+/// provider answers InvalidAcl before any id is looked at, and `auth` ignores its id.
+///
 /// # Errors
 /// `InvalidAcl` for an empty ACL, an `auth` entry when the session has no digest (or x509)
-/// identity, a malformed id, or any other scheme.
+/// identity, a malformed id, or any other scheme; `MarshallingError` for a null id as above.
 pub fn fixup(acl: &[Acl], identities: &[Id], x509_enabled: bool) -> Result<Vec<Acl>, ErrorCode> {
     let mut unique: Vec<&Acl> = Vec::with_capacity(acl.len());
     for entry in acl {
+        let null_compared = entry.id.id_is_null
+            && unique
+                .iter()
+                .any(|kept| kept.perms == entry.perms && kept.id.scheme == entry.id.scheme);
+        if null_compared {
+            return Err(ErrorCode::MarshallingError);
+        }
         if !unique.contains(&entry) {
             unique.push(entry);
         }
@@ -91,6 +108,11 @@ pub fn fixup(acl: &[Acl], identities: &[Id], x509_enabled: bool) -> Result<Vec<A
     let mut fixed = Vec::with_capacity(unique.len());
     for entry in unique {
         let id = &entry.id;
+        let reads_the_id = matches!(id.scheme.as_str(), "world" | "digest" | "ip")
+            || (x509_enabled && id.scheme == "x509");
+        if id.id_is_null && reads_the_id {
+            return Err(ErrorCode::MarshallingError);
+        }
         match id.scheme.as_str() {
             "world" if id.id == "anyone" => fixed.push(entry.clone()),
             "auth" => {
@@ -111,7 +133,7 @@ pub fn fixup(acl: &[Acl], identities: &[Id], x509_enabled: bool) -> Result<Vec<A
             }
             "digest" if is_valid_digest_id(&id.id) => fixed.push(entry.clone()),
             "ip" if is_valid_ip_id(&id.id) => fixed.push(entry.clone()),
-            "x509" if x509_enabled && is_valid_distinguished_name(&id.id) => {
+            "x509" if x509_enabled && distinguished_name::is_valid(&id.id) => {
                 fixed.push(entry.clone())
             }
             _ => return Err(ErrorCode::InvalidAcl),
@@ -170,70 +192,6 @@ fn is_valid_digest_id(id: &str) -> bool {
         parts.pop();
     }
     parts.len() == 2
-}
-
-/// Attribute keywords Java's `X500Principal` parses (its `AVAKeyword` table), in capitals.
-const DISTINGUISHED_NAME_KEYWORDS: [&str; 21] = [
-    "CN",
-    "C",
-    "L",
-    "S",
-    "ST",
-    "O",
-    "OU",
-    "T",
-    "IP",
-    "STREET",
-    "DC",
-    "DNQUALIFIER",
-    "DNQ",
-    "SURNAME",
-    "GIVENNAME",
-    "INITIALS",
-    "GENERATION",
-    "EMAIL",
-    "EMAILADDRESS",
-    "UID",
-    "SERIALNUMBER",
-];
-
-/// `X509AuthenticationProvider.isValid`: `new X500Principal(id)` parses. Checked here: every
-/// RDN (split at unescaped ',' or ';') is attributes (split at unescaped '+') of the form
-/// `keyword=value`, the keyword one Java knows or an OID (`1.2.3` or `OID.1.2.3`). Values are
-/// not checked further; the empty name is valid, as in Java.
-fn is_valid_distinguished_name(id: &str) -> bool {
-    if id.trim().is_empty() {
-        return true;
-    }
-    let mut attributes = vec![String::new()];
-    let mut chars = id.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                let current = attributes.last_mut().expect("never empty");
-                current.push(c);
-                match chars.next() {
-                    Some(escaped) => current.push(escaped),
-                    None => return false,
-                }
-            }
-            ',' | ';' | '+' => attributes.push(String::new()),
-            _ => attributes.last_mut().expect("never empty").push(c),
-        }
-    }
-    attributes.iter().all(|attribute| {
-        let Some((keyword, _value)) = attribute.split_once('=') else {
-            return false;
-        };
-        let keyword = keyword.trim().to_ascii_uppercase();
-        let oid = keyword.strip_prefix("OID.").unwrap_or(&keyword);
-        DISTINGUISHED_NAME_KEYWORDS.contains(&keyword.as_str())
-            || (!oid.is_empty()
-                && oid.split('.').count() >= 2
-                && oid
-                    .split('.')
-                    .all(|arc| !arc.is_empty() && arc.bytes().all(|b| b.is_ascii_digit())))
-    })
 }
 
 /// `IPAuthenticationProvider.isValid`: an address, optionally "/bits" with bits in range.

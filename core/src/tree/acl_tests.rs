@@ -292,32 +292,72 @@ fn x509_ids_match_exactly_and_only_with_the_provider() {
     );
 }
 
-#[test]
-fn x509_ids_are_distinguished_names_as_java_parses_them() {
-    // Each as Apache ZooKeeper 3.8 answered a create with that x509 id.
-    for valid in [
-        "CN=a",
-        " CN = a ",
-        "OID.2.5.4.3=x",
-        "2.5.4.3=x",
-        "cn=a;o=b",
-        "CN=a+O=b",
-        subject(),
-    ] {
-        assert!(is_valid_distinguished_name(valid), "{valid}");
-    }
-    for invalid in [
-        "nonsense",
-        "CN=a,,O=b",
-        "CN=x,FOO=y",
-        "=x",
-        "CN=a,",
-        "CN=a\\",
-    ] {
-        assert!(!is_valid_distinguished_name(invalid), "{invalid}");
-    }
+fn null_id(perms: Perms, scheme: &str) -> Acl {
+    let mut id = Id::new(scheme, "");
+    id.id_is_null = true;
+    Acl::new(perms, id)
 }
 
-fn subject() -> &'static str {
-    "CN=client one,OU=Test,O=Example\\, Inc.,C=US"
+#[test]
+fn null_ids_are_answered_as_zookeeper_3_8_answered_them() {
+    // Each as Apache ZooKeeper 3.8 answered a create with that ACL (the id sent as length -1).
+    let marshalling = Err(ErrorCode::MarshallingError);
+    for scheme in ["x509", "digest", "ip", "world"] {
+        assert_eq!(
+            fixup(&[null_id(Perms::ALL, scheme)], &[], true),
+            marshalling
+        );
+    }
+    // Without the x509 provider, x509 has no provider to look at the id: InvalidAcl.
+    assert_eq!(
+        fixup(&[null_id(Perms::ALL, "x509")], &[], false),
+        Err(ErrorCode::InvalidAcl)
+    );
+    assert_eq!(
+        fixup(&[null_id(Perms::ALL, "foo")], &[], true),
+        Err(ErrorCode::InvalidAcl)
+    );
+    // auth never reads its id.
+    let session = [Id::new("digest", "u:h")];
+    assert_eq!(
+        fixup(&[null_id(Perms::ALL, "auth")], &session, true),
+        Ok(vec![entry(Perms::ALL, "digest", "u:h")])
+    );
+    // An empty id sent as a string is a name: X500Principal("") parses.
+    assert_eq!(
+        fixup(&[entry(Perms::ALL, "x509", "")], &[], true),
+        Ok(vec![entry(Perms::ALL, "x509", "")])
+    );
+    // Entries are checked in order: an earlier malformed one answers first...
+    let bad_digest = entry(Perms::ALL, "digest", "bad");
+    assert_eq!(
+        fixup(
+            &[bad_digest.clone(), null_id(Perms::ALL, "x509")],
+            &[],
+            true
+        ),
+        Err(ErrorCode::InvalidAcl)
+    );
+    assert_eq!(
+        fixup(
+            &[null_id(Perms::ALL, "x509"), bad_digest.clone()],
+            &[],
+            true
+        ),
+        marshalling
+    );
+    // ...except that dropping duplicates compares a null id with each earlier entry of the
+    // same perms and scheme first.
+    assert_eq!(
+        fixup(&[bad_digest, null_id(Perms::ALL, "digest")], &[], true),
+        marshalling
+    );
+    assert_eq!(
+        fixup(
+            &[entry(Perms::READ, "foo", "x"), null_id(Perms::ALL, "foo")],
+            &[],
+            true
+        ),
+        Err(ErrorCode::InvalidAcl)
+    );
 }

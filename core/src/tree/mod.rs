@@ -7,6 +7,7 @@
 pub mod acl;
 mod acl_cache;
 mod data_tree;
+mod distinguished_name;
 pub mod path;
 mod quota;
 mod shared_acl;

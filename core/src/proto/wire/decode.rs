@@ -62,7 +62,7 @@ fn create_mode(opcode: OpCode, flags: i32) -> Result<CreateMode, BodyError> {
 fn create(opcode: OpCode, reader: &mut JuteReader<'_>) -> Result<Op, BodyError> {
     let path = reader.ustring()?;
     let data = reader.buffer_or_null()?;
-    let acl = reader.acl()?;
+    let acl = reader.acl_as_sent()?;
     let flags = reader.i32()?;
     let ttl_ms = if opcode == OpCode::CreateTtl {
         reader.i64()?
@@ -118,7 +118,7 @@ fn decode_body(
         },
         OpCode::SetAcl => Op::SetAcl {
             path: reader.ustring()?,
-            acl: reader.acl()?,
+            acl: reader.acl_as_sent()?,
             version: reader.i32()?,
         },
         OpCode::Sync => Op::Sync {

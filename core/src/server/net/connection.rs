@@ -205,7 +205,7 @@ pub(super) async fn serve(
     // A TCP session lives on its client's packets, not on the connection being open.
     session.set_attached(false);
     // Before any request is read: the certificate's identities are this connection's.
-    session.set_certificate_identities(identities);
+    session.add_certificate_identities(identities);
     info.session_id
         .store(session.id() as u64, Ordering::Relaxed);
     let create_session = crate::proto::OpCode::CreateSession.code();
