@@ -26,10 +26,12 @@ def jute_string_or_null(text):
 
 
 def acl_bytes(acl):
-    """A jute ACL vector of (perms, scheme, id) entries; an id of None is written as null."""
+    """A jute ACL vector of (perms, scheme, id) entries; a scheme or id of None is written
+    as null."""
     body = struct.pack(">i", len(acl))
     for perms, scheme, identity in acl:
-        body += struct.pack(">i", perms) + jute_string(scheme) + jute_string_or_null(identity)
+        body += (struct.pack(">i", perms) + jute_string_or_null(scheme)
+                 + jute_string_or_null(identity))
     return body
 
 

@@ -77,6 +77,13 @@ NEW_ACL_ANSWERS = [
     ([(PERMS_READ, "digest", "bad"), (PERMS_ALL, "digest", None)], INVALID_ACL),
     # auth never reads its id, but dropping duplicates compares it.
     ([(PERMS_ALL, "auth", None), (PERMS_ALL, "auth", None)], MARSHALLING_ERROR),
+    # A null scheme: InvalidAcl alone (fixupACL's own check), but dropping duplicates meets
+    # it first when an earlier entry has the same perms (Id.equals starts with the scheme).
+    ([(PERMS_ALL, None, "x")], INVALID_ACL),
+    ([(PERMS_ALL, "world", "anyone"), (PERMS_ALL, None, "x")], MARSHALLING_ERROR),
+    ([(PERMS_READ, "world", "anyone"), (PERMS_ALL, None, "x")], INVALID_ACL),
+    ([(PERMS_ALL, None, "x"), (PERMS_ALL, "world", "anyone")], INVALID_ACL),
+    ([(PERMS_ALL, None, None), (PERMS_ALL, None, None)], MARSHALLING_ERROR),
 ]
 
 

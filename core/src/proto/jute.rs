@@ -157,17 +157,20 @@ impl<'a> JuteReader<'a> {
         })
     }
 
-    /// An ACL list a client sent for a new ACL (create, setACL): as `acl`, but an id sent as
-    /// null is marked so, since ZooKeeper answers it apart from an empty one.
+    /// An ACL list a client sent for a new ACL (create, setACL): as `acl`, but a scheme or
+    /// id sent as null is marked so, since ZooKeeper answers it apart from an empty one.
     pub fn acl_as_sent(&mut self) -> Result<Vec<Acl>, DecodeError> {
         self.vector(12, |reader| {
             let perms = Perms(reader.i32()?);
-            let scheme = reader.ustring()?;
+            let scheme = reader.ustring_or_null()?;
             let id = reader.ustring_or_null()?;
-            let id_is_null = id.is_none();
-            let mut id = Id::new(scheme, id.unwrap_or_default());
-            id.id_is_null = id_is_null;
-            Ok(Acl::new(perms, id))
+            let mut entry = Id::new(
+                scheme.clone().unwrap_or_default(),
+                id.clone().unwrap_or_default(),
+            );
+            entry.scheme_is_null = scheme.is_none();
+            entry.id_is_null = id.is_none();
+            Ok(Acl::new(perms, entry))
         })
     }
 

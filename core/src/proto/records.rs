@@ -79,6 +79,9 @@ pub struct Id {
     /// refuse as ZooKeeper does; a refused entry is never stored, so this is not serialized.
     #[serde(skip)]
     pub(crate) id_is_null: bool,
+    /// The client sent the scheme as jute's null, as `id_is_null` says of the id.
+    #[serde(skip)]
+    pub(crate) scheme_is_null: bool,
 }
 
 impl Id {
@@ -88,6 +91,7 @@ impl Id {
             scheme: scheme.into(),
             id: id.into(),
             id_is_null: false,
+            scheme_is_null: false,
         }
     }
 

@@ -79,7 +79,8 @@ pub fn check(acl: &[Acl], wanted: Perms, identities: &[Id]) -> bool {
 /// An id the client sent as null (`Id::id_is_null`) is refused with MarshallingError where
 /// ZooKeeper meets a NullPointerException, which its PrepRequestProcessor answers so (its
 /// catch-all for anything but a KeeperException): comparing it with an earlier entry of the
-/// same perms and scheme while dropping duplicates (the jute `Id.equals` calls `id.equals`),
+/// same perms and scheme while dropping duplicates (the jute `Id.equals` calls `id.equals`;
+/// a null scheme meets it with any earlier entry of the same perms: `scheme.equals` first),
 /// `world`'s `getId().equals("anyone")`, and the `isValid` of `digest` (`id.split`), `ip`
 /// (`id.split`) and `x509` (`new X500Principal(null)` throws NullPointerException, which
 /// `isValid` does not catch: it catches IllegalArgumentException only). A scheme without a
@@ -91,10 +92,13 @@ pub fn check(acl: &[Acl], wanted: Perms, identities: &[Id]) -> bool {
 pub fn fixup(acl: &[Acl], identities: &[Id], x509_enabled: bool) -> Result<Vec<Acl>, ErrorCode> {
     let mut unique: Vec<&Acl> = Vec::with_capacity(acl.len());
     for entry in acl {
-        let null_compared = entry.id.id_is_null
-            && unique
-                .iter()
-                .any(|kept| kept.perms == entry.perms && kept.id.scheme == entry.id.scheme);
+        let null_compared = unique.iter().any(|kept| {
+            kept.perms == entry.perms
+                && (entry.id.scheme_is_null
+                    || (entry.id.id_is_null
+                        && !kept.id.scheme_is_null
+                        && kept.id.scheme == entry.id.scheme))
+        });
         if null_compared {
             return Err(ErrorCode::MarshallingError);
         }

@@ -361,3 +361,39 @@ fn null_ids_are_answered_as_zookeeper_3_8_answered_them() {
         Err(ErrorCode::InvalidAcl)
     );
 }
+
+fn null_scheme(perms: Perms, id: &str) -> Acl {
+    let mut entry = Id::new("", id);
+    entry.scheme_is_null = true;
+    Acl::new(perms, entry)
+}
+
+#[test]
+fn a_null_scheme_is_answered_as_zookeeper_3_8_answered_it() {
+    let world = entry(Perms::ALL, "world", "anyone");
+    // Alone, or first: fixupACL's own check, InvalidAcl.
+    assert_eq!(
+        fixup(&[null_scheme(Perms::ALL, "x")], &[], true),
+        Err(ErrorCode::InvalidAcl)
+    );
+    assert_eq!(
+        fixup(&[null_scheme(Perms::ALL, "x"), world.clone()], &[], true),
+        Err(ErrorCode::InvalidAcl)
+    );
+    // After an entry of the same perms, dropping duplicates meets it (scheme.equals first).
+    assert_eq!(
+        fixup(&[world, null_scheme(Perms::ALL, "x")], &[], true),
+        Err(ErrorCode::MarshallingError)
+    );
+    assert_eq!(
+        fixup(
+            &[
+                entry(Perms::READ, "world", "anyone"),
+                null_scheme(Perms::ALL, "x")
+            ],
+            &[],
+            true
+        ),
+        Err(ErrorCode::InvalidAcl)
+    );
+}
