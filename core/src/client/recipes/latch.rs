@@ -12,13 +12,14 @@
 //! watch callbacks only hand it work and never block the client's dispatcher thread.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 
+use super::listeners::Listeners;
 use super::protected::create_protected;
 use super::support::{
     child_path, ensure_path, identifiers, normalize, refuse_in_callback, retry, split_sequence,
@@ -115,12 +116,8 @@ struct Inner {
     prefix: String,
     status: Mutex<Status>,
     changed: Condvar,
-    listeners: Mutex<Vec<(u64, LatchListener)>>,
-    next_listener: AtomicU64,
-    /// Held while listeners run, so silencing them can wait for a call in progress.
-    calling_listeners: Mutex<()>,
-    /// Set when the latch is dropped: no listener call starts after that.
-    listeners_silenced: AtomicBool,
+    /// Silenced when the latch is dropped.
+    listeners: Listeners<dyn Fn(bool) + Send + Sync>,
     feed: Feed,
     receiver: Mutex<Option<Receiver<Work>>>,
     /// One watcher for every watch the latch sets, so repeated checks do not pile up watchers.
@@ -158,10 +155,7 @@ impl LeaderLatch {
                     subscription: None,
                 }),
                 changed: Condvar::new(),
-                listeners: Mutex::new(Vec::new()),
-                next_listener: AtomicU64::new(1),
-                calling_listeners: Mutex::new(()),
-                listeners_silenced: AtomicBool::new(false),
+                listeners: Listeners::new(),
                 feed,
                 receiver: Mutex::new(Some(receiver)),
                 watcher: Watcher::new(move |event| watched.event(&event)),
@@ -193,17 +187,12 @@ impl LeaderLatch {
     /// each time it stops; listeners run on the latch's worker thread, one at a time. Returns
     /// the id `remove_listener` takes.
     pub fn add_listener(&self, listener: LatchListener) -> u64 {
-        let id = self.inner.next_listener.fetch_add(1, Ordering::Relaxed);
-        self.inner.listeners.lock().push((id, listener));
-        id
+        self.inner.listeners.add(listener)
     }
 
     /// Stops calling the listener `id`; unknown ids are ignored.
     pub fn remove_listener(&self, id: u64) {
-        self.inner
-            .listeners
-            .lock()
-            .retain(|(known, _)| *known != id);
+        self.inner.listeners.remove(id);
     }
 
     /// Joins the election in the background; returns at once. `InvalidState` when already
@@ -328,10 +317,7 @@ impl Drop for LeaderLatch {
     /// that very call), so a listener's captured state may go with the latch.
     fn drop(&mut self) {
         self.close(false);
-        self.inner.listeners_silenced.store(true, Ordering::Release);
-        if !self.inner.is_worker_thread() {
-            drop(self.inner.calling_listeners.lock());
-        }
+        self.inner.listeners.silence(self.inner.is_worker_thread());
     }
 }
 
@@ -521,22 +507,7 @@ impl Inner {
     }
 
     fn call_listeners(&self, leader: bool) {
-        let _calling = self.calling_listeners.lock();
-        let listeners: Vec<LatchListener> = self
-            .listeners
-            .lock()
-            .iter()
-            .map(|(_, listener)| listener.clone())
-            .collect();
-        for listener in listeners {
-            if self.listeners_silenced.load(Ordering::Acquire) {
-                return;
-            }
-            // A listener's bug must not stop the latch.
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listener(leader))).is_err()
-            {
-                tracing::error!(path = %self.path, "a leader latch listener panicked");
-            }
-        }
+        self.listeners
+            .call_each("leader latch", |listener| listener(leader));
     }
 }

@@ -30,6 +30,7 @@
 
 mod election;
 mod latch;
+mod listeners;
 mod lock;
 mod protected;
 mod semaphore;

@@ -11,7 +11,7 @@
 //! a persistent watch's missed events are not replayed by the server.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -19,6 +19,7 @@ use parking_lot::Mutex;
 
 mod worker;
 
+use super::listeners::Listeners;
 use super::support::{RecipeError, RecipeResult, SessionSlot};
 use crate::client::{Error, Watcher};
 use crate::proto::{ErrorCode, Stat, WatchedEvent, WatcherType};
@@ -98,8 +99,8 @@ struct Inner {
     slot: SessionSlot,
     root: String,
     mirror: Mutex<Mirror>,
-    listeners: Mutex<Vec<(u64, TreeListener)>>,
-    next_listener: AtomicU64,
+    /// Silenced by `close`.
+    listeners: Listeners<dyn Fn(&TreeEvent) + Send + Sync>,
     work: Sender<Work>,
     receiver: Mutex<Option<Receiver<Work>>>,
     /// The one watcher of every watch the cache sets.
@@ -107,8 +108,6 @@ struct Inner {
     subscription: Mutex<Option<u64>>,
     /// Set by the first `close`.
     closed: AtomicBool,
-    /// Held while listeners run, so `close` can wait for a call in progress.
-    calling_listeners: Mutex<()>,
     /// The worker thread, so `close` called from a listener does not wait on itself.
     worker: Mutex<Option<std::thread::ThreadId>>,
 }
@@ -135,14 +134,12 @@ impl TreeCache {
                     per_node: mode == TreeWatchMode::PerNode,
                     ..Mirror::default()
                 }),
-                listeners: Mutex::new(Vec::new()),
-                next_listener: AtomicU64::new(1),
+                listeners: Listeners::new(),
                 work,
                 receiver: Mutex::new(Some(receiver)),
                 watcher,
                 subscription: Mutex::new(None),
                 closed: AtomicBool::new(false),
-                calling_listeners: Mutex::new(()),
                 worker: Mutex::new(None),
             }),
         })
@@ -150,17 +147,12 @@ impl TreeCache {
 
     /// Adds a listener; returns the id `remove_listener` takes.
     pub fn listen(&self, listener: TreeListener) -> u64 {
-        let id = self.inner.next_listener.fetch_add(1, Ordering::Relaxed);
-        self.inner.listeners.lock().push((id, listener));
-        id
+        self.inner.listeners.add(listener)
     }
 
     /// Removes a listener.
     pub fn remove_listener(&self, id: u64) {
-        self.inner
-            .listeners
-            .lock()
-            .retain(|(known, _)| *known != id);
+        self.inner.listeners.remove(id);
     }
 
     /// Starts mirroring in the background; returns at once (the load ends with Initialized).
@@ -194,12 +186,9 @@ impl TreeCache {
         if let Some(id) = self.inner.subscription.lock().take() {
             self.inner.slot.unsubscribe(id);
         }
-        self.inner.listeners.lock().clear();
         let _ = self.inner.work.send(Work::Stop);
         let on_worker = *self.inner.worker.lock() == Some(std::thread::current().id());
-        if !on_worker {
-            drop(self.inner.calling_listeners.lock());
-        }
+        self.inner.listeners.silence(on_worker);
         let Ok(client) = self.inner.slot.client() else {
             return;
         };

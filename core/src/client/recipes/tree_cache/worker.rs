@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use super::{Inner, TreeEvent, TreeEventKind, TreeListener, TreeNode, Work};
+use super::{Inner, TreeEvent, TreeEventKind, TreeNode, Work};
 use crate::client::{Client, Error, Watcher};
 use crate::proto::{AddWatchMode, ErrorCode, EventType, KeeperState, WatchedEvent};
 
@@ -84,23 +84,9 @@ impl Inner {
         if events.is_empty() {
             return;
         }
-        let _calling = self.calling_listeners.lock();
         for event in &events {
-            // Read again for each event: a close in between silences the rest.
-            let listeners: Vec<TreeListener> = self
-                .listeners
-                .lock()
-                .iter()
-                .map(|(_, listener)| listener.clone())
-                .collect();
-            for listener in &listeners {
-                // A panicking listener must not stop the mirror.
-                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listener(event)))
-                    .is_err()
-                {
-                    tracing::error!("a tree cache listener panicked; the cache goes on");
-                }
-            }
+            self.listeners
+                .call_each("tree cache", |listener| listener(event));
         }
     }
 
