@@ -4,10 +4,8 @@ serving when its leader dies, a member whose certificate another CA signed that 
 and ZooKeeper's rolling change from plain to TLS (portUnification) under a steady write load.
 """
 
-import shutil
 import socket
 import ssl
-import tempfile
 import time
 
 import pytest
@@ -15,7 +13,7 @@ from kazoo.client import KazooClient
 
 from process_ensemble import ProcessEnsemble, mode
 from test_ensemble_processes import KINDS, SESSION_TIMEOUT_S, Writers
-from tls_certs import make_certificates, make_member_certificate
+from tls_certs import certificate_directory, make_member_certificate
 
 # How long a member with a refused certificate is watched not joining.
 OUTSIDER_WATCH_S = 6.0
@@ -23,14 +21,12 @@ OUTSIDER_WATCH_S = 6.0
 
 @pytest.fixture(scope="module")
 def certificates():
-    directory = tempfile.mkdtemp(prefix="zk-quorum-tls-")
-    try:
-        paths = make_certificates(directory)
-        paths.update(make_member_certificate(directory, "member"))
-        paths.update(make_member_certificate(directory, "outsider", ca="other-ca"))
+    with certificate_directory(
+            "zk-quorum-tls-",
+            lambda directory: make_member_certificate(directory, "member"),
+            lambda directory: make_member_certificate(directory, "outsider", ca="other-ca"),
+    ) as paths:
         yield paths
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def stores(certificates, store="member"):

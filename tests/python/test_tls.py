@@ -12,7 +12,6 @@ import contextlib
 import os
 import shutil
 import socket
-import ssl
 import subprocess
 import tempfile
 import time
@@ -25,7 +24,7 @@ from kazoo.security import ACL, Id, Permissions
 
 from conftest import (ZOOKEEPER_CLASSPATH, ZKRS_BIN_DEFAULT, _kill, _tail, _wait_until_up,
                       free_port, is_serving)
-from tls_certs import (CLIENT_SUBJECT, make_certificates, make_client_certificate,
+from tls_certs import (CLIENT_SUBJECT, certificate_directory, make_client_certificate,
                        make_server_certificate)
 
 X509_PROVIDER = "org.apache.zookeeper.server.auth.X509AuthenticationProvider"
@@ -35,11 +34,8 @@ HANDSHAKE_TIMEOUT_S = 10.0
 
 @pytest.fixture(scope="module")
 def certs():
-    directory = tempfile.mkdtemp(prefix="zk-tls-certs-")
-    try:
-        yield make_certificates(directory)
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    with certificate_directory("zk-tls-certs-") as paths:
+        yield paths
 
 
 def tls_lines(certs, secure_port, client_auth="need", extra=()):
@@ -184,17 +180,24 @@ UNUSUAL_SUBJ = ('/DC=com/DC=example/C=DE/ST=Bay ern /L=München/O=A\\, B;C'
                 '/OU=x=y #1 "q" <a>/CN=multi+UID=u1/emailAddress=a@b.c/serialNumber=42')
 
 
-def java_subject(certificate):
-    directory = tempfile.mkdtemp(prefix="zk-tls-java-")
+def run_java(class_name, program, arguments):
+    """Runs a one-file Java program (`java Name.java`) in a temporary directory; `arguments`
+    is a function of that directory (it may write the program's input files there). Answers
+    the program's standard output."""
+    directory = tempfile.mkdtemp(prefix="zk-java-")
     try:
-        source = os.path.join(directory, "Subject.java")
+        source = os.path.join(directory, f"{class_name}.java")
         with open(source, "w") as file:
-            file.write(JAVA_SUBJECT_PROGRAM)
-        result = subprocess.run(["java", source, certificate], capture_output=True, timeout=120,
-                                check=True)
-        return result.stdout.decode("utf-8").strip()
+            file.write(program)
+        result = subprocess.run(["java", source, *arguments(directory)], capture_output=True,
+                                timeout=120, check=True)
+        return result.stdout.decode("utf-8")
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def java_subject(certificate):
+    return run_java("Subject", JAVA_SUBJECT_PROGRAM, lambda _: [certificate]).strip()
 
 
 def test_x509_ids_are_javas_names_for_unusual_subjects(server, certs):

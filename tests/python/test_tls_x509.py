@@ -9,10 +9,7 @@ ssl.clientAuth=want and the same PEM stores) and asserts the answers Apache gave
 
 import os
 import random
-import shutil
 import struct
-import subprocess
-import tempfile
 import uuid
 
 import pytest
@@ -21,8 +18,8 @@ from kazoo.security import ACL, Id, Permissions, make_digest_acl_credential
 
 from conftest import free_port
 from rawtls import PERMS_ALL, TlsConnection
-from test_tls import run_server, started, tls_client, tls_lines
-from tls_certs import CLIENT_SUBJECT, make_certificates, make_client_certificate
+from test_tls import run_java, run_server, started, tls_client, tls_lines
+from tls_certs import CLIENT_SUBJECT, certificate_directory, make_client_certificate
 
 OTHER_SUBJECT = "CN=other"
 SUPER_SUBJECT = "CN=admin,O=ops"
@@ -32,14 +29,12 @@ PERMS_READ = 1
 
 @pytest.fixture(scope="module")
 def certs():
-    directory = tempfile.mkdtemp(prefix="zk-x509-certs-")
-    try:
-        paths = make_certificates(directory)
-        paths.update(make_client_certificate(directory, "other", "/CN=other"))
-        paths.update(make_client_certificate(directory, "admin", "/O=ops/CN=admin"))
+    with certificate_directory(
+            "zk-x509-certs-",
+            lambda directory: make_client_certificate(directory, "other", "/CN=other"),
+            lambda directory: make_client_certificate(directory, "admin", "/O=ops/CN=admin"),
+    ) as paths:
         yield paths
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="module", params=["ours", "apache"])
@@ -247,19 +242,14 @@ def generated_names(count, seed=8):
 
 
 def java_validity(names):
-    directory = tempfile.mkdtemp(prefix="zk-x509-java-")
-    try:
-        source = os.path.join(directory, "Validity.java")
-        with open(source, "w") as file:
-            file.write(JAVA_VALIDITY_PROGRAM)
-        names_path = os.path.join(directory, "names")
-        with open(names_path, "w", encoding="utf-8") as file:
+    def names_file(directory):
+        path = os.path.join(directory, "names")
+        with open(path, "w", encoding="utf-8") as file:
             file.write("\0".join(names))
-        result = subprocess.run(["java", source, names_path], capture_output=True,
-                                timeout=120, check=True)
-        return [line == "valid" for line in result.stdout.decode().split()]
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+        return [path]
+
+    output = run_java("Validity", JAVA_VALIDITY_PROGRAM, names_file)
+    return [line == "valid" for line in output.split()]
 
 
 # Names for the rules generated ones rarely reach: BER indefinite lengths, quoted and escaped

@@ -13,8 +13,11 @@
 Returns a dict of those names to their paths.
 """
 
+import contextlib
 import os
+import shutil
 import subprocess
+import tempfile
 
 # As openssl's -subj writes it (first RDN first); Java prints it last RDN first.
 CLIENT_SUBJ = "/C=US/O=Example, Inc./OU=Test/CN=client one"
@@ -143,3 +146,18 @@ def make_certificates(directory):
         paths[f"{name}-cert"] = os.path.join(directory, f"{name}-cert.pem")
         paths[f"{name}-key"] = os.path.join(directory, f"{name}-key.pem")
     return paths
+
+
+@contextlib.contextmanager
+def certificate_directory(prefix, *further):
+    """`make_certificates` in a temporary directory removed afterwards; each of `further`
+    (a function of the directory answering more paths, such as a `make_member_certificate`
+    call) adds its certificates. Yields the paths."""
+    directory = tempfile.mkdtemp(prefix=prefix)
+    try:
+        paths = make_certificates(directory)
+        for make in further:
+            paths.update(make(directory))
+        yield paths
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
